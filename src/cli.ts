@@ -3,8 +3,9 @@
 import { DiagnosticLog, formatDiagnostic } from './diagnostics.ts';
 import { Exit, type Command, type CommandContext } from './commands/command.ts';
 import { convert } from './commands/convert.ts';
+import { inspect } from './commands/inspect.ts';
 
-const commands: Command[] = [convert];
+const commands: Command[] = [inspect, convert];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
