@@ -3,6 +3,7 @@
 //   PD1xxx  ONNX files and external data
 //   PD2xxx  graph IR: verification and shape inference
 //   PD3xxx  command line
+//   PD5xxx  structural passes (remove-blocks, duplicate-blocks)
 export const Code = {
   FileNotFound: 'PD1001',
   CorruptModel: 'PD1002',
@@ -29,4 +30,9 @@ export const Code = {
 
   Usage: 'PD3001',
   BadInputBinding: 'PD3002',
+
+  UnknownBlock: 'PD5001',
+  ChannelChange: 'PD5002',
+  NoResidual: 'PD5003',
+  BlockShape: 'PD5004',
 } as const;

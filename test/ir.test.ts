@@ -115,7 +115,7 @@ test('value names stay unique', () => {
 
 test('printGraph shows the structure', () => {
   const { g } = diamond();
-  assert.snapshot(printGraph(g), ['graph main(x: float[2]) -> (y)', '  a = Relu(x)', '  b = Neg(a)', '  y = Add(a, b)'].join('\n'));
+  assert.snapshot(printGraph(g), ['graph main(x: float32[2]) -> (y)', '  a = Relu(x)', '  b = Neg(a)', '  y = Add(a, b)'].join('\n'));
 });
 
 test.run();

@@ -41,7 +41,10 @@ export const BLOCK_RULES: BlockRule[] = [
 export function matchBlock(scope: string): { name: string; rule: BlockRule } | undefined {
   for (const rule of BLOCK_RULES) {
     const m = rule.pattern.exec(scope);
-    if (m && (scope.length === m[0].length || scope[m[0].length] === '.')) return { name: m[0], rule };
+    if (!m) continue;
+    // A duplicated block (`up_blocks.1.attentions.0+1`) is a block of its own.
+    const name = m[0] + (/^\+\d+/.exec(scope.slice(m[0].length))?.[0] ?? '');
+    if (scope.length === name.length || scope[name.length] === '.') return { name, rule };
   }
   return undefined;
 }

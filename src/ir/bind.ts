@@ -61,5 +61,9 @@ export function bindInputs(g: Graph, bindings: InputBinding[], log: DiagnosticLo
     });
     if (log.errors().length === before) input.type = { dtype: input.type!.dtype, shape: [...b.dims] };
   }
-  return log.errors().length > before ? undefined : { ...defaults, ...named };
+  if (log.errors().length > before) return undefined;
+  // Defaults bind input dims only: an output's `height` (a VAE's image) is not the latent's.
+  const used = new Set(g.inputs.flatMap((v) => (v.type?.shape ?? []).filter((d): d is string => typeof d === 'string')));
+  const applied = Object.fromEntries(Object.entries(defaults).filter(([k]) => used.has(k)));
+  return { ...applied, ...named };
 }

@@ -204,10 +204,14 @@ export class Graph {
     for (const v of values) v._uses.push({ node, index: -1 });
   }
 
-  /** Every use of `old` (node inputs and graph outputs) now reads `replacement`. */
-  replaceAllUses(old: Value, replacement: Value): void {
+  /**
+   * Every use of `old` (node inputs and graph outputs) now reads `replacement`;
+   * with `keep`, the node uses it accepts stay on `old`.
+   */
+  replaceAllUses(old: Value, replacement: Value, keep?: (user: Node) => boolean): void {
     if (old === replacement) return;
     for (const u of [...old._uses]) {
+      if (keep?.(u.node)) continue;
       if (u.index === -1) throw new Error(`value ${old.name} is captured by a subgraph of ${u.node.name}; it cannot be replaced`);
       this.setInput(u.node, u.index, replacement);
     }

@@ -13,9 +13,12 @@ const BITS: Record<number, number> = {
   14: 64, 15: 128, 16: 16, 17: 8, 18: 8, 19: 8, 20: 8, 21: 4, 22: 4,
 };
 
-const NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries(DataType).map(([k, v]) => [v, k.toLowerCase()]),
-);
+// numpy-style names: users write float32, not ONNX's FLOAT.
+const NAMES: Record<number, string> = {
+  ...Object.fromEntries(Object.entries(DataType).map(([k, v]) => [v, k.toLowerCase()])),
+  [DataType.FLOAT]: 'float32',
+  [DataType.DOUBLE]: 'float64',
+};
 
 /** Every data type this build knows how to size; others are reported, not guessed. */
 export function isKnownDataType(t: number): boolean {
@@ -33,6 +36,6 @@ export function dataTypeName(t: number): string {
 }
 
 export function dataTypeFromName(name: string): number | undefined {
-  const v = (DataType as Record<string, number>)[name.toUpperCase()];
-  return v;
+  const entry = Object.entries(NAMES).find(([, n]) => n === name.toLowerCase());
+  return entry ? Number(entry[0]) : (DataType as Record<string, number>)[name.toUpperCase()];
 }

@@ -63,7 +63,8 @@ export function saveModel(model: ModelToSave, outPath: string, opts: SaveOptions
       const offset = Math.ceil(end / ALIGN) * ALIGN;
       placements.push({ source: t, data: d, offset, length });
       end = offset + length;
-    } else if (d.kind !== 'raw') {
+    } else if (d.kind !== 'raw' || t.rawData !== d.bytes) {
+      // Raw bytes the proto does not carry yet (a new or copied tensor) get inlined too.
       inlined.set(t, d);
       inlineBytes += length;
     }
@@ -94,6 +95,8 @@ export function saveModel(model: ModelToSave, outPath: string, opts: SaveOptions
   const written: string[] = [];
   try {
     fs.mkdirSync(dir, { recursive: true });
+    // The data file may sit in a subfolder (`--external-data weights/unet.bin`).
+    if (dataPath && !opts.graphOnly) fs.mkdirSync(path.dirname(dataPath), { recursive: true });
     if (tmpData && !opts.graphOnly) {
       written.push(tmpData);
       writeExternal(tmpData, placements, end, opts.onProgress);
@@ -125,7 +128,8 @@ export function saveModel(model: ModelToSave, outPath: string, opts: SaveOptions
     return true;
   } catch (e) {
     cleanup(written);
-    log.error(Code.WriteFailed, `could not write the model: ${(e as Error).message}`, at);
+    if (e instanceof SourceTruncated) log.error(Code.ExternalTruncated, e.message, { file: e.file });
+    else log.error(Code.WriteFailed, `could not write the model: ${(e as Error).message}`, at);
     return false;
   }
 }
@@ -169,6 +173,15 @@ function readAll(d: TensorData): Uint8Array {
   return Buffer.concat(parts);
 }
 
+/** A source weights file got shorter between load (where its size was checked) and save. */
+class SourceTruncated extends Error {
+  readonly file: string;
+  constructor(file: string, message: string) {
+    super(message);
+    this.file = file;
+  }
+}
+
 /** Sends a tensor's bytes to `sink` in chunks of at most CHUNK bytes. */
 function copyData(d: TensorData, sink: (chunk: Uint8Array) => void, buf?: Buffer): void {
   if (d.kind === 'raw') return sink(d.bytes);
@@ -181,7 +194,7 @@ function copyData(d: TensorData, sink: (chunk: Uint8Array) => void, buf?: Buffer
     while (done < d.ref.length) {
       const want = Math.min(b.length, d.ref.length - done);
       const n = fs.readSync(fd, b, 0, want, d.ref.offset + done);
-      if (n === 0) throw new Error(`'${d.ref.location}' ended before byte ${d.ref.offset + d.ref.length}`);
+      if (n === 0) throw new SourceTruncated(d.ref.file, `external data file '${d.ref.location}' ended before byte ${d.ref.offset + d.ref.length} (truncated while being read?)`);
       sink(b.subarray(0, n));
       done += n;
     }

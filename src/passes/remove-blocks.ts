@@ -1,0 +1,79 @@
+// remove-blocks: SnapFusion's "−" action. Each removal is a rewire at the
+// block's residual Add; cleanup then deletes the block's dead interior.
+//
+//   cross-attention, equal-width ResNet:   out = x + f(x)            -> out = x
+//   up-block ResNet, input concat(h, skip): out = sc(cat(h,s)) + f(…) -> out = h  (skip dropped)
+//   channel-changing ResNet, keep_shortcut: out = sc(x) + f(x)         -> out = sc(x)
+//
+// Any output scaling after the Add (`/ output_scale_factor`) stays in place.
+// Skip connections need no special care: up blocks read whatever value the
+// removed block's exit was, and after the rewire that is its entry.
+import { Code } from '../codes.ts';
+import type { DiagnosticLog, Location } from '../diagnostics.ts';
+import { findBlocks, type Block } from '../blocks/find.ts';
+import type { Graph, Value } from '../ir/graph.ts';
+import type { Pass } from './pass.ts';
+import { channels, findResidual } from './residual.ts';
+import { selectBlocks } from './select.ts';
+
+export interface RemoveSpec {
+  selector: string;
+  keepShortcut?: boolean;
+  at?: Location;
+}
+
+export function removeBlocks(specs: RemoveSpec[]): Pass {
+  return {
+    name: 'remove-blocks',
+    run(g, log) {
+      const { blocks } = findBlocks(g);
+      const chosen = new Map<Block, RemoveSpec>();
+      for (const spec of specs) {
+        for (const b of selectBlocks(spec.selector, blocks, log, spec.at) ?? []) if (!chosen.has(b)) chosen.set(b, spec);
+      }
+      if (log.hasErrors) return undefined;
+      let removed = 0;
+      for (const [block, spec] of chosen) if (removeBlock(g, block, spec, log)) removed++;
+      return { stats: { blocks_removed: removed, blocks: [...chosen.keys()].map((b) => b.name).join(', ') } };
+    },
+  };
+}
+
+function removeBlock(g: Graph, block: Block, spec: RemoveSpec, log: DiagnosticLog): boolean {
+  const at = spec.at ?? { node: block.name };
+  if (block.kind !== 'resnet' && block.kind !== 'cross_attention' && block.kind !== 'attention') {
+    log.error(Code.NoResidual, `'${block.name}' is a ${block.kind} block; only ResNet and attention blocks can be removed`, at);
+    return false;
+  }
+  const r = findResidual(block);
+  if ('reason' in r) {
+    log.error(Code.NoResidual, `cannot remove '${block.name}': ${r.reason}`, at);
+    return false;
+  }
+  let bypass: Value | undefined;
+  if (!r.shortcut) {
+    bypass = r.input;
+  } else {
+    const concat = r.input.producer?.op === 'Concat' ? r.input.producer : undefined;
+    const hidden = concat?.inputs[0];
+    const out = channels(r.exit);
+    if (spec.keepShortcut) {
+      bypass = r.residual;
+    } else if (concat && hidden && channels(hidden) !== undefined && channels(hidden) === out) {
+      bypass = hidden;
+    } else {
+      const from = channels(r.input);
+      const why = concat
+        ? `its hidden input has ${channels(hidden) ?? '?'} channels, not the ${out} it outputs`
+        : `it changes channels ${from ?? '?'} → ${out ?? '?'} (it has a conv_shortcut)`;
+      log.error(
+        Code.ChannelChange,
+        `cannot remove '${block.name}' as an identity: ${why}; set keep_shortcut: true to keep only its 1×1 shortcut projection`,
+        at,
+      );
+      return false;
+    }
+  }
+  g.replaceAllUses(r.add.output(), bypass);
+  return true;
+}

@@ -1,0 +1,31 @@
+// Block selectors: diffusers module paths with `*` globs
+// (`down_blocks.0.attentions.*`), resolved against a model's block map. An
+// unknown path gets a did-you-mean from the real block names.
+import { Code } from '../codes.ts';
+import type { DiagnosticLog, Location } from '../diagnostics.ts';
+import type { Block } from '../blocks/find.ts';
+import { closest } from '../text/did-you-mean.ts';
+
+export function globToRegExp(glob: string): RegExp {
+  // `*` matches within one path segment; `**` across segments.
+  const re = glob
+    .split(/(\*\*|\*)/)
+    .map((part) => (part === '**' ? '.*' : part === '*' ? '[^.]*' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${re}$`);
+}
+
+export function selectBlocks(selector: string, blocks: readonly Block[], log: DiagnosticLog, at?: Location): Block[] | undefined {
+  const re = globToRegExp(selector);
+  const hits = blocks.filter((b) => re.test(b.name));
+  if (hits.length) return hits;
+  const names = blocks.map((b) => b.name);
+  const guess = closest(selector, names);
+  log.error(
+    Code.UnknownBlock,
+    `no block matches '${selector}'${guess ? `; did you mean '${guess}'?` : ''}`,
+    at,
+    guess ? undefined : [`blocks in this model: ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', …' : ''}`],
+  );
+  return undefined;
+}
