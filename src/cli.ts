@@ -4,8 +4,9 @@ import { DiagnosticLog, formatDiagnostic } from './diagnostics.ts';
 import { Exit, type Command, type CommandContext } from './commands/command.ts';
 import { convert } from './commands/convert.ts';
 import { inspect } from './commands/inspect.ts';
+import { models } from './commands/models.ts';
 
-const commands: Command[] = [inspect, convert];
+const commands: Command[] = [inspect, convert, models];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -47,7 +48,7 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
   } catch (e) {
     // A thrown error is a bug in pocketdiff, not a user mistake: say so plainly.
     ctx.stderr(`internal error: ${(e as Error).stack ?? e}`);
-    return 70;
+    return Exit.Internal;
   }
   for (const d of log.items) ctx.stderr(formatDiagnostic(d));
   if (status === Exit.Ok && log.hasErrors) status = Exit.Error;

@@ -12,8 +12,13 @@ export interface Command {
   name: string;
   usage: string;
   summary: string;
-  /** Returns the exit status: 0 ok, 1 errors reported, 2 usage, 3 budget exceeded. */
+  /** Returns the exit status (see Exit). */
   run(argv: string[], ctx: CommandContext): Promise<number> | number;
 }
 
-export const Exit = { Ok: 0, Error: 1, Usage: 2, Budget: 3 } as const;
+/**
+ * Exit statuses, the same for every command: a user's mistake (bad arguments,
+ * recipe, model or file) is 2 and comes with coded diagnostics; 1 is reserved
+ * for pocketdiff's own bugs; 3 means a target's latency budget is exceeded.
+ */
+export const Exit = { Ok: 0, Internal: 1, Error: 2, Usage: 2, Budget: 3 } as const;

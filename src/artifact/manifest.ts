@@ -1,0 +1,68 @@
+// manifest.json: what an artifact folder holds, for apps, CI scripts and the
+// runner. The zod schema is the source of truth; schemas/manifest.schema.json
+// is generated from it, and every manifest is validated (ajv, against that
+// generated schema) before it is written.
+import { z } from 'zod';
+
+const signature = z.array(
+  z.strictObject({
+    name: z.string(),
+    dtype: z.string(),
+    shape: z.array(z.union([z.number().int(), z.string()])),
+  }),
+);
+
+const modelEntry = z.strictObject({
+  file: z.string().describe('Path relative to the manifest'),
+  data_file: z.string().optional().describe('External weights file, relative to the manifest'),
+  inputs: signature,
+  outputs: signature,
+  params: z.number().int(),
+  macs: z.number().optional(),
+  passes: z.array(z.string()),
+});
+
+export const manifestSchema = z.strictObject({
+  format: z.literal('pocketdiff-artifact/1'),
+  tool: z.strictObject({ name: z.literal('pocketdiff'), version: z.string() }),
+  recipe: z.strictObject({ name: z.string(), hash: z.string().describe('sha256 of the merged, validated recipe') }),
+  device: z.string(),
+  resolution: z.number().int().optional(),
+  graph_only: z.boolean().describe('True when weights were not written (graph-only source models)'),
+  models: z.strictObject({
+    unet: modelEntry.optional(),
+    vae_decoder: modelEntry.optional(),
+    text_encoder: modelEntry.optional(),
+  }),
+  schedule: z.strictObject({
+    scheduler: z.enum(['ddim', 'euler']),
+    steps: z.number().int(),
+    spacing: z.enum(['leading', 'trailing', 'linspace']),
+    prediction_type: z.enum(['epsilon', 'v_prediction']),
+    train_timesteps: z.number().int(),
+    timesteps: z.array(z.number()),
+    alphas_cumprod: z.array(z.number()).describe('alpha_bar at each timestep, in run order'),
+    final_alpha_cumprod: z.number(),
+    sigmas: z.array(z.number()).optional(),
+    init_noise_sigma: z.number(),
+    folded_step: z.boolean(),
+  }),
+  guidance: z.strictObject({
+    scale: z.number(),
+    fold: z.enum(['batch', 'none']),
+    uncond: z.enum(['input', 'baked']),
+  }),
+  prediction: z
+    .strictObject({
+      device: z.string(),
+      total_ms: z.number(),
+      budget_ms: z.number().optional(),
+      within_budget: z.boolean().optional(),
+      components: z.record(z.string(), z.number()),
+    })
+    .optional(),
+  files: z.record(z.string(), z.strictObject({ bytes: z.number().int(), sha256: z.string() })).describe('Every other file in the folder'),
+});
+
+export type Manifest = z.output<typeof manifestSchema>;
+export type ModelEntry = z.output<typeof modelEntry>;

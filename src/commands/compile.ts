@@ -1,0 +1,56 @@
+// pocketdiff compile RECIPE.yaml [--out DIR] [--json]
+// pocketdiff check RECIPE.yaml
+import { compile as runCompile } from '../compile.ts';
+import { Code } from '../codes.ts';
+import { parse } from './args.ts';
+import { Exit, type Command, type CommandContext } from './command.ts';
+import { ProgressBar } from '../builder/progress.ts';
+
+const usage = 'pocketdiff compile RECIPE.yaml [--out DIR] [--json] [--graph-only]';
+
+export const compile: Command = {
+  name: 'compile',
+  usage,
+  summary: 'compile a recipe into per-device artifacts under out/<recipe>/<device>/',
+  run(argv, ctx) {
+    const args = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' }, 'graph-only': { type: 'boolean' } }, usage, ctx.log);
+    if (!args) return Exit.Usage;
+    const file = onePositional(args.positionals, usage, ctx);
+    if (!file) return Exit.Usage;
+    const bars = new Map<string, ProgressBar>();
+    const onProgress = (what: string, done: number, total: number) => {
+      let bar = bars.get(what);
+      if (!bar) bars.set(what, (bar = new ProgressBar(`writing ${what}`)));
+      bar.update(done, total);
+      if (done >= total) bar.finish();
+    };
+    const artifacts = runCompile(file, { out: args.values.out, graphOnly: args.values['graph-only'], onProgress }, ctx.log);
+    if (!artifacts) return Exit.Error;
+    if (args.values.json) ctx.stdout(JSON.stringify({ artifacts }, null, 2));
+    else for (const a of artifacts) ctx.stdout(`${a.device}: ${a.dir}`);
+    return Exit.Ok;
+  },
+};
+
+const checkUsage = 'pocketdiff check RECIPE.yaml';
+
+export const check: Command = {
+  name: 'check',
+  usage: checkUsage,
+  summary: 'validate a recipe against its models and targets without writing anything',
+  run(argv, ctx) {
+    const args = parse(argv, {}, checkUsage, ctx.log);
+    if (!args) return Exit.Usage;
+    const file = onePositional(args.positionals, checkUsage, ctx);
+    if (!file) return Exit.Usage;
+    if (!runCompile(file, { checkOnly: true }, ctx.log)) return Exit.Error;
+    ctx.stdout(`${file}: ok`);
+    return Exit.Ok;
+  },
+};
+
+function onePositional(p: string[], use: string, ctx: CommandContext): string | undefined {
+  if (p.length === 1) return p[0];
+  ctx.log.error(Code.Usage, `expected one RECIPE.yaml\nusage: ${use}`);
+  return undefined;
+}

@@ -1,0 +1,308 @@
+// The compile pipeline, as one flat list of named steps. Each step reads and
+// extends the state, reports through the log, and returns false to stop.
+// Graph rewrites go through runPasses, which cleans up and verifies after each
+// pass and blames the pass that broke an invariant.
+import fs from 'node:fs';
+import path from 'node:path';
+import { analyzeGraph, type ModelStats } from './blocks/analyze.ts';
+import { Code } from './codes.ts';
+import type { DiagnosticLog } from './diagnostics.ts';
+import type { Manifest, ModelEntry } from './artifact/manifest.ts';
+import { dataTypeName } from './onnx/dtype.ts';
+import { onnx, toNumber } from './onnx/proto.ts';
+import type { Graph, Value } from './ir/graph.ts';
+import { foldCfg, type FoldCfgOptions } from './passes/fold-cfg.ts';
+import { duplicateBlocks } from './passes/duplicate-blocks.ts';
+import { runPasses, type Pass, type PassRecord } from './passes/pass.ts';
+import { removeBlocks, type RemoveSpec } from './passes/remove-blocks.ts';
+import { emitArtifact, type ArtifactModel } from './pipeline/emit.ts';
+import { COMPONENTS, loadComponent, type Component, type LoadedComponent } from './pipeline/models.ts';
+import { renderReport } from './pipeline/report.ts';
+import { bindAndInfer, checkOps, restoreIo, snapshotIo, targetDims } from './pipeline/specialize.ts';
+import { loadRecipe, type LoadedRecipe } from './recipe/load.ts';
+import { computeSchedule, type Schedule } from './schedule/index.ts';
+import { loadDevice, type DeviceProfile } from './devices/index.ts';
+import { TOOL_VERSION } from './version.ts';
+import type { ProgressStream } from './builder/progress.ts';
+
+export interface CompileOptions {
+  /** Artifact root; artifacts go to `<out>/<recipe>/<device>/`. */
+  out?: string;
+  /** Stop after validating (the `check` command). */
+  checkOnly?: boolean;
+  /** Use the embedded default without weights; artifacts then hold graphs only. */
+  graphOnly?: boolean;
+  progress?: ProgressStream;
+  onProgress?: (what: string, done: number, total: number) => void;
+}
+
+export interface CompiledArtifact {
+  device: string;
+  dir: string;
+  manifest: string;
+}
+
+interface Target {
+  device: string;
+  profile?: DeviceProfile;
+  resolution?: number;
+  budget_ms?: number;
+  index?: number;
+  stats: Partial<Record<Component, ModelStats>>;
+}
+
+interface State {
+  file: string;
+  opts: CompileOptions;
+  log: DiagnosticLog;
+  recipe?: LoadedRecipe;
+  models: Partial<Record<Component, LoadedComponent>>;
+  before: Partial<Record<Component, ModelStats>>;
+  passes: Partial<Record<Component, PassRecord[]>>;
+  schedule?: Schedule;
+  targets: Target[];
+  artifacts: CompiledArtifact[];
+}
+
+interface Step {
+  name: string;
+  /** Why the step exists, in one line. */
+  why: string;
+  /** Also run by `check` (validation only). */
+  check: boolean;
+  run(s: State): boolean;
+}
+
+export const PIPELINE: Step[] = [
+  { name: 'parse', why: 'read the YAML with positions, follow extends, validate against the schema', check: true, run: parse },
+  { name: 'targets', why: 'every target names a known device profile', check: true, run: resolveTargets },
+  { name: 'load', why: 'load the three models (the embedded default is traced from its configs)', check: true, run: load },
+  { name: 'infer-shapes', why: 'removal rules need ranks and channel counts; sizes before the passes go in the report', check: true, run: inferGeneric },
+  { name: 'remove-blocks', why: "SnapFusion's '-' action on the UNet", check: true, run: (s) => unetPass(s, removeStep(s)) },
+  { name: 'duplicate-blocks', why: "SnapFusion's '+' action on the UNet", check: true, run: (s) => unetPass(s, duplicateStep(s)) },
+  { name: 'schedule', why: "timesteps and alphas exactly as diffusers' scheduler computes them", check: true, run: schedule },
+  { name: 'fold-cfg', why: 'cond and uncond in one batch-2 UNet call (and optionally the DDIM step)', check: true, run: (s) => unetPass(s, foldStep(s)) },
+  { name: 'specialize', why: 'static shapes per target, shape-checked, and only ops the target runtime supports', check: true, run: specialize },
+  { name: 'emit', why: 'write each artifact folder atomically with its manifest and report', check: false, run: emit },
+];
+
+export function compile(file: string, opts: CompileOptions, log: DiagnosticLog): CompiledArtifact[] | undefined {
+  const s: State = { file, opts, log, models: {}, before: {}, passes: {}, targets: [], artifacts: [] };
+  for (const step of PIPELINE) {
+    if (opts.checkOnly && !step.check) continue;
+    const before = log.errors().length;
+    if (!step.run(s) || log.errors().length > before) return undefined;
+  }
+  return s.artifacts;
+}
+
+function parse(s: State): boolean {
+  s.recipe = loadRecipe(s.file, s.log);
+  return !!s.recipe;
+}
+
+function resolveTargets(s: State): boolean {
+  const r = s.recipe!;
+  if (!r.recipe.targets.length) {
+    s.targets = [{ device: 'generic', stats: {} }];
+    return true;
+  }
+  let ok = true;
+  r.recipe.targets.forEach((t, i) => {
+    const profile = loadDevice(t.device, s.log, r.locate(['targets', i, 'device']));
+    if (!profile) ok = false;
+    s.targets.push({ device: t.device, profile, resolution: t.resolution, budget_ms: t.budget_ms, index: i, stats: {} });
+  });
+  return ok;
+}
+
+function load(s: State): boolean {
+  const r = s.recipe!;
+  for (const c of COMPONENTS) {
+    const m = loadComponent(c, r.recipe.model[c], s.log, r.locate(['model', c]), { graphOnly: s.opts.graphOnly, progress: s.opts.progress });
+    if (!m) return false;
+    s.models[c] = m;
+  }
+  return true;
+}
+
+function inferGeneric(s: State): boolean {
+  for (const c of COMPONENTS) {
+    const g = s.models[c]!.graph;
+    const io = snapshotIo(g);
+    if (!bindAndInfer(g, targetDims(512), s.log, s.models[c]!.source)) return false;
+    s.before[c] = analyzeGraph(g);
+    // Intermediate types stay for the passes; the interface keeps its dynamic dims.
+    restoreIo(g, io);
+  }
+  return true;
+}
+
+function unetPass(s: State, pass: Pass | undefined): boolean {
+  if (!pass) return true;
+  const records = runPasses(s.models.unet!.graph, [pass], s.log, s.models.unet!.source);
+  if (!records) return false;
+  (s.passes.unet ??= []).push(...records);
+  return true;
+}
+
+function removeStep(s: State): Pass | undefined {
+  const r = s.recipe!;
+  const specs: RemoveSpec[] = r.recipe.unet.remove.map((entry, i) =>
+    typeof entry === 'string'
+      ? { selector: entry, at: r.locate(['unet', 'remove', i]) }
+      : { selector: entry.block, keepShortcut: entry.keep_shortcut, at: r.locate(['unet', 'remove', i, 'block']) },
+  );
+  return specs.length ? removeBlocks(specs) : undefined;
+}
+
+function duplicateStep(s: State): Pass | undefined {
+  const r = s.recipe!;
+  const specs = r.recipe.unet.duplicate.map((selector, i) => ({ selector, at: r.locate(['unet', 'duplicate', i]) }));
+  return specs.length ? duplicateBlocks(specs) : undefined;
+}
+
+function schedule(s: State): boolean {
+  const sc = s.recipe!.recipe.schedule;
+  try {
+    s.schedule = computeSchedule({ ...sc, set_alpha_to_one: false });
+    return true;
+  } catch (e) {
+    s.log.error(Code.RecipeConflict, (e as Error).message.replace(/^schedule: /, ''), s.recipe!.locate(['schedule']));
+    return false;
+  }
+}
+
+function foldStep(s: State): Pass | undefined {
+  const r = s.recipe!;
+  const g = r.recipe.guidance;
+  if (g.fold !== 'batch') return undefined;
+  const opts: FoldCfgOptions = { at: r.locate(['guidance', 'fold']) };
+  if (typeof g.uncond === 'object') {
+    const baked = readEmbedding(g.uncond.baked, s.log, r.locate(['guidance', 'uncond', 'baked']));
+    if (!baked) return { name: 'fold-cfg', run: () => undefined };
+    opts.bakedUncond = baked;
+  }
+  const sch = s.schedule!;
+  if (r.recipe.schedule.fold_step) {
+    opts.schedulerStep = {
+      kind: 'ddim',
+      prediction_type: sch.prediction_type as 'epsilon' | 'v_prediction',
+      alphas_cumprod: sch.alphas_cumprod,
+      prev_alphas_cumprod: sch.prev_alphas_cumprod,
+      timesteps: sch.timesteps,
+    };
+  }
+  return foldCfg(opts);
+}
+
+/** A TensorProto .pb file holding float32 data (the unconditional embedding). */
+function readEmbedding(file: string, log: DiagnosticLog, at: ReturnType<LoadedRecipe['locate']>): { data: Float32Array; dims: number[] } | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch {
+    log.error(Code.RecipeFileMissing, `baked unconditional embedding not found: ${file}`, at);
+    return undefined;
+  }
+  try {
+    const t = onnx.TensorProto.decode(bytes);
+    const dims = (t.dims ?? []).map(toNumber);
+    const raw = t.rawData?.length ? t.rawData : undefined;
+    const data = raw ? new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)) : Float32Array.from(t.floatData ?? []);
+    if (t.dataType !== 1 || dims.length !== 3 || data.length !== dims.reduce((a, b) => a * b, 1)) {
+      log.error(Code.RecipeValue, `${file} must hold a float32 tensor [1, 77, C], not ${dataTypeName(t.dataType ?? 0)} [${dims.join(', ')}]`, at);
+      return undefined;
+    }
+    return { data, dims };
+  } catch (e) {
+    log.error(Code.RecipeValue, `${file} is not a TensorProto (.pb): ${(e as Error).message}`, at);
+    return undefined;
+  }
+}
+
+function specialize(s: State): boolean {
+  let ok = true;
+  for (const t of s.targets) {
+    for (const c of COMPONENTS) {
+      const g = s.models[c]!.graph;
+      const snap = snapshotIo(g);
+      const at = t.index !== undefined ? s.recipe!.locate(['targets', t.index, 'device']) : undefined;
+      // The generic artifact's sizes are reported at a 512x512 image.
+      if (!bindAndInfer(g, targetDims(t.resolution ?? 512), s.log, s.models[c]!.source)) ok = false;
+      else t.stats[c] = analyzeGraph(g);
+      if (t.profile && !checkOps(g, t.device, t.profile.ops.unsupported, c.replace('_', ' '), s.log, at)) ok = false;
+      restoreIo(g, snap);
+    }
+  }
+  return ok;
+}
+
+function emit(s: State): boolean {
+  const r = s.recipe!;
+  const root = path.resolve(s.opts.out ?? 'out', r.name);
+  const graphOnly = COMPONENTS.some((c) => s.models[c]!.graphOnly);
+  for (const t of s.targets) {
+    const dir = path.join(root, t.device);
+    const entries: Partial<Record<Component, ModelEntry>> = {};
+    const models: ArtifactModel[] = COMPONENTS.map((c) => {
+      const g = s.models[c]!.graph;
+      const dynamic = snapshotIo(g);
+      // A target gets static shapes; the generic artifact keeps the dynamic dims.
+      if (t.resolution !== undefined) bindAndInfer(g, targetDims(t.resolution), s.log);
+      entries[c] = {
+        file: `${c}.onnx`,
+        data_file: `${c}.onnx.data`,
+        inputs: g.inputs.map(sig),
+        outputs: g.outputs.map(sig),
+        params: t.stats[c]?.params ?? 0,
+        macs: t.stats[c]?.macs.total,
+        passes: (s.passes[c] ?? []).map((p) => p.pass),
+      };
+      const bound = snapshotIo(g);
+      restoreIo(g, dynamic);
+      return { file: `${c}.onnx`, graph: g, prepare: () => restoreIo(g, bound), finish: () => restoreIo(g, dynamic) };
+    });
+    const sch = s.schedule!;
+    const manifest: Omit<Manifest, 'files'> = {
+      format: 'pocketdiff-artifact/1',
+      tool: { name: 'pocketdiff', version: TOOL_VERSION },
+      recipe: { name: r.name, hash: r.hash },
+      device: t.device,
+      ...(t.resolution !== undefined ? { resolution: t.resolution } : {}),
+      graph_only: graphOnly,
+      models: entries,
+      schedule: {
+        scheduler: sch.scheduler,
+        steps: sch.steps,
+        spacing: sch.spacing,
+        prediction_type: sch.prediction_type as 'epsilon' | 'v_prediction',
+        train_timesteps: r.recipe.schedule.train_timesteps,
+        timesteps: sch.timesteps,
+        alphas_cumprod: sch.alphas_cumprod,
+        final_alpha_cumprod: sch.final_alpha_cumprod,
+        ...(sch.sigmas ? { sigmas: sch.sigmas } : {}),
+        init_noise_sigma: sch.init_noise_sigma,
+        folded_step: r.recipe.schedule.fold_step,
+      },
+      guidance: { scale: r.recipe.guidance.scale, fold: r.recipe.guidance.fold, uncond: typeof r.recipe.guidance.uncond === 'object' ? 'baked' : 'input' },
+    };
+    const sources = Object.fromEntries(COMPONENTS.map((c) => [c, s.models[c]!.source]));
+    const done = emitArtifact(
+      {
+        dir,
+        models,
+        graphOnly,
+        manifest,
+        report: (m) => renderReport(m, { recipeFile: path.relative(process.cwd(), r.file), sources, before: s.before, after: t.stats, passes: s.passes }),
+        onProgress: s.opts.onProgress && ((f, d, tot) => s.opts.onProgress!(`${t.device}/${f}`, d, tot)),
+      },
+      s.log,
+    );
+    if (!done) return false;
+    s.artifacts.push({ device: t.device, dir, manifest: path.join(dir, 'manifest.json') });
+  }
+  return true;
+}
+
+const sig = (v: Value) => ({ name: v.name, dtype: dataTypeName(v.type?.dtype ?? 0), shape: v.type?.shape ?? [] });

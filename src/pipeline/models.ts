@@ -1,0 +1,55 @@
+// The three models a recipe compiles. `default` is the embedded SD-v1.5
+// model, built on first use from models/sd15/*.json into the git-ignored
+// models/.built/ (ensureDefaultModel rebuilds a part only when its config or
+// build options changed). With `graphOnly`, the default is built without
+// weights, which is all a structural compile or a cost question needs.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Code } from '../codes.ts';
+import type { DiagnosticLog, Location } from '../diagnostics.ts';
+import { ensureDefaultModel, MODELS_DIR } from '../builder/default-model.ts';
+import type { ProgressStream } from '../builder/progress.ts';
+import type { Graph } from '../ir/graph.ts';
+import { importGraph } from '../ir/import.ts';
+import { loadModel } from '../onnx/model.ts';
+
+export const COMPONENTS = ['text_encoder', 'unet', 'vae_decoder'] as const;
+export type Component = (typeof COMPONENTS)[number];
+
+export interface LoadedComponent {
+  graph: Graph;
+  /** Where it came from, for the report. */
+  source: string;
+  /** True when its weights are absent (a graph-only model). */
+  graphOnly: boolean;
+}
+
+export interface LoadOptions {
+  /** Build the default without weights (into models/.built/graph-only). */
+  graphOnly?: boolean;
+  progress?: ProgressStream;
+}
+
+export function loadComponent(c: Component, ref: string, log: DiagnosticLog, at: Location | undefined, opts: LoadOptions = {}): LoadedComponent | undefined {
+  if (ref === 'default') {
+    const built = ensureDefaultModel(c, log, {
+      progress: opts.progress,
+      ...(opts.graphOnly ? { build: { weights: 'none' }, root: path.join(MODELS_DIR, '.built', 'graph-only') } : {}),
+    });
+    return built && fromFile(built.file, log);
+  }
+  if (!fs.existsSync(ref)) {
+    log.error(Code.RecipeModelMissing, `model file not found: ${ref}`, at);
+    return undefined;
+  }
+  return fromFile(ref, log);
+}
+
+function fromFile(file: string, log: DiagnosticLog): LoadedComponent | undefined {
+  const m = loadModel(file, log);
+  if (!m) return undefined;
+  const g = importGraph(m, log);
+  if (!g) return undefined;
+  const graphOnly = [...m.data.values()].some((d) => d.kind === 'external' && !d.ref.exists);
+  return { graph: g, source: path.relative(process.cwd(), file) || file, graphOnly };
+}

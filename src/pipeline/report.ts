@@ -1,0 +1,67 @@
+// report.md: the readable account of one artifact — what went in, which
+// passes changed what, what came out, and what the target is predicted to do.
+import type { ModelStats } from '../blocks/analyze.ts';
+import type { Manifest } from '../artifact/manifest.ts';
+import type { PassRecord } from '../passes/pass.ts';
+import type { Component } from './models.ts';
+
+export interface ReportInput {
+  recipeFile: string;
+  sources: Partial<Record<Component, string>>;
+  before: Partial<Record<Component, ModelStats>>;
+  after: Partial<Record<Component, ModelStats>>;
+  passes: Partial<Record<Component, PassRecord[]>>;
+  prediction?: { lines: string[] };
+}
+
+const int = (n: number) => n.toLocaleString('en-US');
+const g = (n: number | undefined) => (n === undefined ? '–' : (n / 1e9).toFixed(2));
+const size = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
+
+function table(head: string[], rows: string[][]): string[] {
+  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
+}
+
+function kindCounts(s: ModelStats | undefined): string {
+  if (!s) return '–';
+  const ca = s.blocks.filter((b) => b.kind === 'cross_attention').length;
+  const rb = s.blocks.filter((b) => b.kind === 'resnet').length;
+  return `${ca} CA, ${rb} RB`;
+}
+
+export function renderReport(m: Manifest, r: ReportInput): string {
+  const comps = Object.keys(m.models) as Component[];
+  const lines = [
+    `# ${m.recipe.name} → ${m.device}`,
+    '',
+    `Recipe \`${r.recipeFile}\` (sha256 \`${m.recipe.hash.slice(0, 16)}…\`), pocketdiff ${m.tool.version}.${m.graph_only ? ' **Graph only**: the source models had no weights, so none were written.' : ''}`,
+    '',
+    '## Models',
+    '',
+    ...table(
+      ['model', 'source', 'params before', 'params after', 'GMACs before', 'GMACs after', 'blocks after'],
+      comps.map((c) => [c, r.sources[c] ?? '', int(r.before[c]?.params ?? 0), int(r.after[c]?.params ?? 0), g(r.before[c]?.macs.total), g(r.after[c]?.macs.total), c === 'unet' ? kindCounts(r.after[c]) : String(r.after[c]?.blocks.length ?? '–')]),
+    ),
+    '',
+    `MACs are per call${m.resolution ? ` at ${m.resolution}×${m.resolution}` : ' at a 512×512 image (64×64 latent)'}; the folded UNet call runs cond and uncond together.`,
+    '',
+    '## Passes',
+    '',
+    ...table(
+      ['model', 'pass', 'what it did', 'nodes removed', 'weights removed'],
+      comps.flatMap((c) => (r.passes[c] ?? []).map((p) => [c, p.pass, Object.entries(p.stats).map(([k, v]) => `${k}: ${v}`).join('; '), int(p.nodes_removed), int(p.weights_removed)])),
+    ),
+    '',
+    '## Schedule and guidance',
+    '',
+    `${m.schedule.scheduler.toUpperCase()}, ${m.schedule.steps} steps, ${m.schedule.spacing} spacing, ${m.schedule.prediction_type} prediction${m.schedule.folded_step ? ', step folded into the UNet' : ''}.`,
+    '',
+    `Timesteps: ${m.schedule.timesteps.join(', ')}`,
+    '',
+    `Guidance scale ${m.guidance.scale}, ${m.guidance.fold === 'batch' ? 'folded into one batch-2 UNet call per step' : 'two UNet calls per step'}, unconditional embedding ${m.guidance.uncond === 'baked' ? 'baked in' : 'as an input'}.`,
+    '',
+  ];
+  if (r.prediction) lines.push('## Predicted latency', '', ...r.prediction.lines, '');
+  lines.push('## Files', '', ...table(['file', 'size', 'sha256'], Object.entries(m.files).map(([f, h]) => [f, size(h.bytes), `\`${h.sha256}\``])), '');
+  return lines.join('\n');
+}
