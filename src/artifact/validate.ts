@@ -1,12 +1,13 @@
 // Artifacts are checked against the published JSON Schemas (the files in
 // schemas/, generated from zod) with ajv before they are written, so what a
 // tool reads always validates against what we publish.
-import Ajv2020Module from 'ajv/dist/2020.js';
+import * as ajv2020 from 'ajv/dist/2020.js';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import { SCHEMA_FILES, renderSchema } from '../recipe/json-schema.ts';
 
-const Ajv2020 = (Ajv2020Module as unknown as { default: typeof Ajv2020Module }).default ?? Ajv2020Module;
+// ajv is CommonJS: under ESM its class arrives as the default export.
+const Ajv2020 = ajv2020.default as unknown as typeof ajv2020.Ajv2020;
 const ajv = new Ajv2020({ allErrors: true, strict: false });
 const validators = new Map<string, ReturnType<typeof ajv.compile>>();
 
