@@ -3,7 +3,12 @@
 //   PD1xxx  ONNX files and external data
 //   PD2xxx  graph IR: verification and shape inference
 //   PD3xxx  command line
+//   PD4xxx  model builder: configs and built models
 //   PD5xxx  structural passes (remove-blocks, duplicate-blocks)
+//   PD6xxx  fold-cfg (classifier-free guidance and the scheduler step folded into the UNet)
+//   PD7xxx  recipes
+//   PD8xxx  cost model: device profiles, predictions, what-ifs, calibration
+//   PD9xxx  channel widths (prune-channels) and quantization (quantize)
 export const Code = {
   FileNotFound: 'PD1001',
   CorruptModel: 'PD1002',
@@ -31,8 +36,66 @@ export const Code = {
   Usage: 'PD3001',
   BadInputBinding: 'PD3002',
 
+  ConfigUnreadable: 'PD4001',
+  ConfigBadJson: 'PD4002',
+  ConfigUnknownModel: 'PD4003',
+  ConfigUnsupported: 'PD4004',
+  ConfigUnknownKey: 'PD4005',
+  ConfigInvalid: 'PD4006',
+
+  RecipeSyntax: 'PD7001',
+  RecipeUnknownKey: 'PD7002',
+  RecipeType: 'PD7003',
+  RecipeValue: 'PD7004',
+  RecipeRange: 'PD7005',
+  RecipeExtendsMissing: 'PD7006',
+  RecipeExtendsCycle: 'PD7007',
+  RecipeModelMissing: 'PD7008',
+  UnknownDevice: 'PD7009',
+  RecipeNotFound: 'PD7010',
+  RecipeMissing: 'PD7011',
+  RecipeConflict: 'PD7012',
+  RecipeFileMissing: 'PD7013',
+  UnsupportedOnDevice: 'PD7014',
+  ArtifactInvalid: 'PD7015',
+  OutputNotWritable: 'PD7016',
+
   UnknownBlock: 'PD5001',
   ChannelChange: 'PD5002',
   NoResidual: 'PD5003',
   BlockShape: 'PD5004',
+
+  CfgNotUnet: 'PD6001',
+  CfgTimestepType: 'PD6002',
+  CfgInputType: 'PD6003',
+  CfgBadUncond: 'PD6004',
+  CfgBadSchedule: 'PD6005',
+  CfgAlreadyFolded: 'PD6006',
+
+  ProfileUnreadable: 'PD8001',
+  ProfileInvalid: 'PD8002',
+  CostUnknownShape: 'PD8003',
+  WidthUnavailable: 'PD8004',
+  BadWidth: 'PD8005',
+  UnknownQuantize: 'PD8006',
+  CalibrationRows: 'PD8007',
+  MeasureFailed: 'PD8008',
+  CalibrationFit: 'PD8009',
+  ReferenceModel: 'PD8010',
+  PrecisionFallback: 'PD8011',
+
+  WidthRange: 'PD9001',
+  WidthBreaksGroups: 'PD9002',
+  WidthNothingPrunable: 'PD9003',
+  ImportanceMissing: 'PD9004',
+  PruneInconsistent: 'PD9005',
+  WidthTooLarge: 'PD9006',
+  QuantizeScheme: 'PD9101',
+  QuantizeOpset: 'PD9102',
+  QuantizeNothing: 'PD9103',
+  QuantizeBlockSize: 'PD9104',
+  CalibrationInputs: 'PD9105',
+  CalibrationRun: 'PD9106',
+  CalibrationMissing: 'PD9107',
+  QuantizeAbsentWeights: 'PD9108',
 } as const;

@@ -218,6 +218,17 @@ export class Graph {
     for (let i = 0; i < this.outputs.length; i++) if (this.outputs[i] === old) this.outputs[i] = replacement;
   }
 
+  /**
+   * Replaces the graph's input list (reorder, drop or add inputs). A dropped
+   * input must be unused: graph inputs are values like any other.
+   */
+  setInputs(values: Value[]): void {
+    for (const v of this.inputs) {
+      if (!values.includes(v) && v.uses.length) throw new Error(`input ${v.name} is still used`);
+    }
+    this.inputs.splice(0, this.inputs.length, ...values);
+  }
+
   setOutput(index: number, value: Value): void {
     this.outputs[index] = value;
   }

@@ -5,7 +5,7 @@
 import { DataType } from '../../onnx/dtype.ts';
 import { toNumber, type AttributeProto, type TensorProto } from '../../onnx/proto.ts';
 import type { Dim, Node, TensorType, Value } from '../graph.ts';
-import { countOf, MAX_CONST_ELEMENTS, protoValue, weightValue, type ConstTensor } from './tensor-value.ts';
+import { countOf, MAX_CONST_ELEMENTS, protoValue, roundToBfloat, roundToHalf, weightValue, type ConstTensor } from './tensor-value.ts';
 
 /** One row of the rule table: how an operator's outputs are typed. */
 export interface ShapeRule {
@@ -61,10 +61,6 @@ export class InferContext {
     return !!this.node.inputs[i];
   }
 
-  inputCount(): number {
-    return this.node.inputs.length;
-  }
-
   type(i: number): TensorType & { shape: Dim[] } {
     const v = this.node.inputs[i];
     if (!v) this.fail(`input ${i} is required but missing`);
@@ -78,9 +74,10 @@ export class InferContext {
   }
 
   dtype(i: number): number {
-    const t = this.node.inputs[i]?.type;
-    if (!t) throw new UnknownInput();
-    return t.dtype;
+    const v = this.node.inputs[i];
+    if (!v) this.fail(`input ${i} is required but missing`);
+    if (!v.type) throw new UnknownInput();
+    return v.type.dtype;
   }
 
   /** The compile-time value of input `i`, when small and known. */
@@ -92,6 +89,13 @@ export class InferContext {
   /** The values of an integer list input (axes, pads, a target shape), when known. */
   ints(i: number): number[] | undefined {
     return this.value(i)?.data;
+  }
+
+  /** Axes from the attribute (before opset `since`) or from input 1 (from `since` on); 'unknown' when that input's value is. */
+  axes(since: number): number[] | undefined | 'unknown' {
+    if (this.opset < since) return this.intList('axes');
+    if (!this.has(1)) return undefined;
+    return this.ints(1) ?? 'unknown';
   }
 
   attr(name: string): AttributeProto | undefined {
@@ -132,6 +136,15 @@ export class InferContext {
     return this.state.unknownDim();
   }
 
+  /**
+   * A shape of `rank` unknown dims, for outputs whose rank is known but whose
+   * sizes depend on run-time values; undefined when the rank is not a number
+   * (a symbolic dim in the arithmetic that gave it makes it NaN).
+   */
+  unknownShape(rank: number | Dim): Dim[] | undefined {
+    return typeof rank === 'number' && Number.isInteger(rank) && rank >= 0 ? Array.from({ length: rank }, () => this.unknownDim()) : undefined;
+  }
+
   /** True when a tensor of this shape is small enough to fold. */
   foldable(shape: Dim[] | undefined): shape is number[] {
     return !!shape && shape.every((d) => typeof d === 'number') && countOf(shape as number[]) <= MAX_CONST_ELEMENTS;
@@ -146,7 +159,7 @@ export class InferContext {
     const v = this.node.outputs[i];
     if (!v) return;
     v.type = { dtype, shape: shape ? [...shape] : undefined };
-    if (data && this.foldable(shape)) {
+    if (data && this.foldable(shape) && NUMERIC.has(dtype)) {
       if (data.length !== countOf(shape)) this.fail(`folded ${data.length} values for shape [${shape.join(',')}]`);
       this.state.constants.set(v, { dtype, dims: [...shape], data: data.map((x) => asType(x, dtype)) });
     }
@@ -164,14 +177,15 @@ const INTEGER = new Set<number>([
   DataType.UINT8, DataType.UINT16, DataType.UINT32, DataType.UINT64,
 ]);
 
-/** A number as the element type stores it: ints truncate, float32 rounds, bool is 0/1. */
+/** Element types a ConstTensor can hold: one real number per element. */
+const NUMERIC = new Set<number>([...INTEGER, DataType.BOOL, DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
+
+/** A number as the element type stores it: ints truncate, floats round to their precision, bool is 0/1. */
 export function asType(x: number, dtype: number): number {
   if (dtype === DataType.BOOL) return x ? 1 : 0;
   if (INTEGER.has(dtype)) return Number.isFinite(x) ? Math.trunc(x) : x;
   if (dtype === DataType.FLOAT) return Math.fround(x);
+  if (dtype === DataType.FLOAT16) return roundToHalf(x);
+  if (dtype === DataType.BFLOAT16) return roundToBfloat(x);
   return x;
-}
-
-export function isInteger(dtype: number): boolean {
-  return INTEGER.has(dtype);
 }

@@ -132,3 +132,29 @@ function bfloatToNumber(b: number): number {
   v.setUint32(0, b << 16);
   return v.getFloat32(0);
 }
+
+/** The nearest float16 (ties to even), as a number; overflow gives ±Infinity. */
+export function roundToHalf(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  const a = Math.abs(x);
+  if (a >= 65520) return Math.sign(x) * Infinity;
+  // Spacing of float16 values near `a`: 2^(e-10) for normals, 2^-24 for subnormals.
+  const e = Math.max(Math.floor(Math.log2(a)), -14);
+  const ulp = 2 ** (e - 10);
+  return Math.sign(x) * roundTiesEven(a / ulp) * ulp;
+}
+
+/** The nearest bfloat16 (ties to even): float32 with the low 16 mantissa bits rounded off. */
+export function roundToBfloat(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  const v = new DataView(new ArrayBuffer(4));
+  v.setFloat32(0, x);
+  const bits = v.getUint32(0);
+  const rounded = (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
+  return bfloatToNumber(rounded);
+}
+
+function roundTiesEven(q: number): number {
+  const r = Math.round(q);
+  return Math.abs(q % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
