@@ -175,37 +175,62 @@ function insideRealDir(dir: string, file: string): boolean {
 
 /**
  * The bytes of one tensor's data as stored (raw little-endian), reading external
- * data on demand. Typed-field tensors return undefined: their values are in the proto.
+ * data on demand; logs PD1006/PD1007 when they cannot be had. Typed-field
+ * tensors return undefined: their values are in the proto.
  */
 export function readTensorBytes(model: OnnxModel, t: TensorProto, log: DiagnosticLog): Uint8Array | undefined {
   const d = model.data.get(t);
-  if (!d || d.kind === 'typed') return undefined;
-  if (d.kind === 'raw') return d.bytes;
-  if (d.kind === 'stream') {
-    const out = new Uint8Array(d.length);
-    let at = 0;
-    d.write((c) => { out.set(c, at); at += c.length; });
-    return out;
-  }
-  const { ref } = d;
-  if (!ref.exists) {
-    log.error(Code.ExternalMissing, `weights file '${ref.location}' is missing (needed for tensor '${t.name}'); this model holds its graph only`, { file: model.path, node: t.name ?? undefined });
+  if (d?.kind === 'external' && !d.ref.exists) {
+    log.error(Code.ExternalMissing, `weights file '${d.ref.location}' is missing (needed for tensor '${t.name}'); this model holds its graph only`, { file: model.path, node: t.name ?? undefined });
     return undefined;
   }
-  const buf = Buffer.allocUnsafe(ref.length);
-  const fd = fs.openSync(ref.file, 'r');
-  try {
-    let done = 0;
-    while (done < ref.length) {
-      const n = fs.readSync(fd, buf, done, ref.length - done, ref.offset + done);
-      if (n === 0) {
-        log.error(Code.ExternalTruncated, `weights file '${ref.location}' ended early while reading tensor '${t.name}'`, { file: model.path, node: t.name ?? undefined });
+  const bytes = d && readData(d);
+  if (d?.kind === 'external' && !bytes) {
+    log.error(Code.ExternalTruncated, `weights file '${d.ref.location}' ended early while reading tensor '${t.name}'`, { file: model.path, node: t.name ?? undefined });
+  }
+  return bytes;
+}
+
+/**
+ * The stored bytes behind a data handle, or undefined for typed fields, an
+ * absent weights file or a short read. Never logs: callers decide whether
+ * missing bytes are an error (saving) or just unknown (shape inference).
+ */
+export function readData(d: TensorData): Uint8Array | undefined {
+  switch (d.kind) {
+    case 'typed':
+      return undefined;
+    case 'raw':
+      return d.bytes;
+    case 'stream': {
+      const out = new Uint8Array(d.length);
+      let at = 0;
+      d.write((c) => {
+        out.set(c, at);
+        at += c.length;
+      });
+      return out;
+    }
+    case 'external': {
+      if (!d.ref.exists) return undefined;
+      const buf = Buffer.allocUnsafe(d.ref.length);
+      let fd: number;
+      try {
+        fd = fs.openSync(d.ref.file, 'r');
+      } catch {
         return undefined;
       }
-      done += n;
+      try {
+        let done = 0;
+        while (done < d.ref.length) {
+          const n = fs.readSync(fd, buf, done, d.ref.length - done, d.ref.offset + done);
+          if (n === 0) return undefined;
+          done += n;
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+      return buf;
     }
-  } finally {
-    fs.closeSync(fd);
   }
-  return buf;
 }

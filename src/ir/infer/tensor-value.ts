@@ -2,8 +2,8 @@
 // initializers. Shape arithmetic needs their numbers, so they are decoded into
 // plain JS numbers (int64 included: shape values fit a double). Anything that
 // cannot be read (absent weights file, 4-bit or string data) is simply unknown.
-import fs from 'node:fs';
 import { DataType } from '../../onnx/dtype.ts';
+import { readData } from '../../onnx/model.ts';
 import { toNumber, type TensorProto } from '../../onnx/proto.ts';
 import type { Weight } from '../graph.ts';
 
@@ -39,34 +39,10 @@ export function protoValue(t: TensorProto): ConstTensor | undefined {
 export function weightValue(w: Weight): ConstTensor | undefined {
   const count = countOf(w.dims);
   if (count > MAX_CONST_ELEMENTS) return undefined;
-  const d = w.data;
-  switch (d.kind) {
-    case 'raw':
-      return fromBytes(w.dtype, w.dims, d.bytes);
-    case 'typed':
-      return w.proto ? protoValue(w.proto) : undefined;
-    case 'stream': {
-      const parts: Uint8Array[] = [];
-      d.write((c) => parts.push(Uint8Array.from(c)));
-      return fromBytes(w.dtype, w.dims, Buffer.concat(parts));
-    }
-    case 'external': {
-      // A graph-only model (weights file absent) still infers: the value is just unknown.
-      if (!d.ref.exists) return undefined;
-      try {
-        const buf = Buffer.alloc(d.ref.length);
-        const fd = fs.openSync(d.ref.file, 'r');
-        try {
-          if (fs.readSync(fd, buf, 0, d.ref.length, d.ref.offset) !== d.ref.length) return undefined;
-        } finally {
-          fs.closeSync(fd);
-        }
-        return fromBytes(w.dtype, w.dims, buf);
-      } catch {
-        return undefined;
-      }
-    }
-  }
+  if (w.data.kind === 'typed') return w.proto ? protoValue(w.proto) : undefined;
+  // A graph-only model (weights file absent) still infers: the value is just unknown.
+  const bytes = readData(w.data);
+  return bytes && fromBytes(w.dtype, w.dims, bytes);
 }
 
 function fromBytes(dtype: number, dims: number[], bytes: Uint8Array): ConstTensor | undefined {
