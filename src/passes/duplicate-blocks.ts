@@ -31,14 +31,16 @@ export function duplicateBlocks(specs: DuplicateSpec[]): Pass {
       }
       if (log.hasErrors) return undefined;
       // A block duplicated twice gets `+1` then `+2`, each reading the previous copy's output.
-      const tails = new Map<Block, { k: number; value: Value }>();
+      const tails = new Map<string, { k: number; value: Value }>();
       const names: string[] = [];
       for (const { block, spec } of chosen) {
-        const prev = tails.get(block);
+        const prev = tails.get(block.name);
         const k = (prev?.k ?? 0) + 1;
-        const value = duplicateBlock(g, block, k, prev?.value, spec, log);
+        // Each copy rewires its neighbours' inputs: look the block up afresh.
+        const current = findBlocks(g).blocks.find((b) => b.name === block.name)!;
+        const value = duplicateBlock(g, current, k, prev?.value, spec, log);
         if (!value) continue;
-        tails.set(block, { k, value });
+        tails.set(block.name, { k, value });
         names.push(`${block.name}+${k}`);
       }
       return { stats: { blocks_added: names.length, blocks: names.join(', ') } };

@@ -13,7 +13,8 @@ import type { DiagnosticLog, Location } from '../diagnostics.ts';
 import { findBlocks, type Block } from '../blocks/find.ts';
 import type { Graph, Value } from '../ir/graph.ts';
 import type { Pass } from './pass.ts';
-import { channels, findResidual } from './residual.ts';
+import { channels, findResidual, scalarValue, type Residual } from './residual.ts';
+import { DataType } from '../onnx/dtype.ts';
 import { selectBlocks } from './select.ts';
 
 export interface RemoveSpec {
@@ -33,7 +34,11 @@ export function removeBlocks(specs: RemoveSpec[]): Pass {
       }
       if (log.hasErrors) return undefined;
       let removed = 0;
-      for (const [block, spec] of chosen) if (removeBlock(g, block, spec, log)) removed++;
+      for (const [block, spec] of chosen) {
+        // Each removal rewires the blocks around it: look the block up afresh.
+        const current = findBlocks(g).blocks.find((b) => b.name === block.name);
+        if (current && removeBlock(g, current, spec, log)) removed++;
+      }
       return { stats: { blocks_removed: removed, blocks: [...chosen.keys()].map((b) => b.name).join(', ') } };
     },
   };
@@ -74,6 +79,23 @@ function removeBlock(g: Graph, block: Block, spec: RemoveSpec, log: DiagnosticLo
       return false;
     }
   }
-  g.replaceAllUses(r.add.output(), bypass);
+  bypassBlock(g, r, bypass);
   return true;
+}
+
+/**
+ * Rewires the block's exit to `bypass`. The output scaling after the residual
+ * Add goes too when it is the identity (SD's factors are 1); otherwise a copy
+ * of it, outside the block, keeps the arithmetic exact.
+ */
+function bypassBlock(g: Graph, r: Residual, bypass: Value): void {
+  if (!r.scale) return g.replaceAllUses(r.exit, bypass);
+  const k = scalarValue(r.scale.inputs[1]);
+  if (k === 1) return g.replaceAllUses(r.exit, bypass);
+  if (k === undefined) return g.replaceAllUses(r.add.output(), bypass);
+  const bytes = new Uint8Array(Float32Array.of(k).buffer);
+  const factor = g.addWeight(g.uniqueName(`${r.scale.name}_factor`), { dtype: DataType.FLOAT, dims: [], data: { kind: 'raw', bytes } });
+  const scaled = g.add(r.scale.op, [bypass, factor], { scope: '', origin: { kind: 'pass', pass: 'remove-blocks', from: [r.scale.id] } });
+  scaled.output().type = r.exit.type && { ...r.exit.type };
+  g.replaceAllUses(r.exit, scaled.output());
 }

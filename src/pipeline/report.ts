@@ -29,6 +29,15 @@ function kindCounts(s: ModelStats | undefined): string {
   return `${ca} CA, ${rb} RB`;
 }
 
+/** Guidance costs two UNet evaluations per step; say what one step costs before and after. */
+function unetStep(m: Manifest, r: ReportInput): string {
+  const before = r.before.unet?.macs.total;
+  const after = r.after.unet?.macs.total;
+  if (before === undefined || after === undefined) return '';
+  const folded = m.guidance.fold === 'batch';
+  return ` Per denoising step the UNet costs ${g(2 * before)} GMACs before (two batch-1 calls for guidance) and ${g(folded ? after : 2 * after)} GMACs after (${folded ? 'one batch-2 call' : 'two calls'}).`;
+}
+
 export function renderReport(m: Manifest, r: ReportInput): string {
   const comps = Object.keys(m.models) as Component[];
   const lines = [
@@ -43,7 +52,7 @@ export function renderReport(m: Manifest, r: ReportInput): string {
       comps.map((c) => [c, r.sources[c] ?? '', int(r.before[c]?.params ?? 0), int(r.after[c]?.params ?? 0), g(r.before[c]?.macs.total), g(r.after[c]?.macs.total), c === 'unet' ? kindCounts(r.after[c]) : String(r.after[c]?.blocks.length ?? '–')]),
     ),
     '',
-    `MACs are per call${m.resolution ? ` at ${m.resolution}×${m.resolution}` : ' at a 512×512 image (64×64 latent)'}; the folded UNet call runs cond and uncond together.`,
+    `MACs are per call${m.resolution ? ` at ${m.resolution}×${m.resolution}` : ' at a 512×512 image (64×64 latent)'}.${unetStep(m, r)}`,
     '',
     '## Passes',
     '',

@@ -1,0 +1,270 @@
+// prune-channels: the recipe's `widths:`. Channels are removed per dependency
+// group (prune/groups.ts): every op that produces a channel loses its row,
+// every op that reads it loses its column, per-channel parameters lose their
+// entry, and reshapes that split channels into GroupNorm groups or attention
+// heads keep their group count with the same number of channels per group.
+//
+//   widths: {"*": 0.5}                       every group at half width (SnapFusion's decoder)
+//   widths: {"up_blocks.1.resnets.0": 640}   a ResNet's inner width, as a count
+//   widths: {"**.attn1": 0.5}                attention head_dim (heads stay) of every self-attention
+//
+// A group is addressed by a selector when all the ops producing its channels
+// lie in what the selector names (blocks, or module paths inside them); the
+// most specific selector wins. Groups that reach the model's interface, or
+// pass through an op pruning has no rule for, keep every channel.
+import { findBlocks } from '../blocks/find.ts';
+import { Code } from '../codes.ts';
+import { DiagnosticLog, type Location } from '../diagnostics.ts';
+import type { Graph, Node, Value } from '../ir/graph.ts';
+import { inferShapes, type ConstTensor } from '../ir/infer/index.ts';
+import { restoreIo, snapshotIo, targetDims } from '../pipeline/specialize.ts';
+import type { Pass } from './pass.ts';
+import { resizedValues, rewriteShapeConstants, sliceWeights } from './prune/apply.ts';
+import { findChannelGroups, type ChannelGroups } from './prune/groups.ts';
+import { channelImportance, type ImportanceKind } from './prune/importance.ts';
+import { chooseKeep, classCuts, unevenChunks, widthStep } from './prune/plan.ts';
+import type { SpaceId } from './prune/spaces.ts';
+import { narrowest, resolveSelector } from './prune/selector.ts';
+
+export interface WidthSpec {
+  /** Block names or module paths with `*` / `**` globs; '*' alone means every group. */
+  selector: string;
+  /** Fraction of channels kept, in (0, 1]. */
+  ratio?: number;
+  /** Channels kept, exactly. */
+  count?: number;
+  at?: Location;
+}
+
+export interface PruneOptions {
+  /** How channels are ranked within a group (default 'l1'). */
+  importance?: ImportanceKind;
+  /** Groups narrower than this are not pruned by ratios (default 8: SD's 4-channel latents stay). */
+  minChannels?: number;
+  /** Sizes for symbolic input dims while the pass re-checks shapes (default: one 512×512 image). */
+  dims?: Record<string, number>;
+}
+
+export type { ImportanceKind } from './prune/importance.ts';
+
+export function pruneChannels(specs: WidthSpec[], opts: PruneOptions = {}): Pass {
+  return {
+    name: 'prune-channels',
+    run(g, log) {
+      if (!checkSpecs(specs, log)) return undefined;
+      const io = snapshotIo(g);
+      try {
+        return prune(g, specs, opts, log);
+      } finally {
+        restoreIo(g, io);
+      }
+    },
+  };
+}
+
+/** What the analysis found, for tests and `--explain`: one entry per dependency group. */
+export interface GroupReport {
+  channels: number;
+  sources: string[];
+  frozen?: string;
+  /** Weight slices: `name:axis` with role. */
+  weights: { name: string; axis: number; role: string }[];
+  chunks: number[];
+}
+
+export function describeChannelGroups(g: Graph, log: DiagnosticLog, dims?: Record<string, number>): GroupReport[] | undefined {
+  const io = snapshotIo(g);
+  try {
+    const constants = bindAndInfer(g, dims, log);
+    if (!constants) return undefined;
+    const groups = findChannelGroups(g, constants);
+    const { spaces } = groups;
+    const out = new Map<SpaceId, GroupReport>();
+    for (const [root, members] of spaces.classes()) {
+      out.set(root, {
+        channels: spaces.size(root),
+        sources: [...new Set(members.map((m) => spaces.source(m)?.name).filter((n): n is string => !!n))],
+        frozen: spaces.frozen(root),
+        weights: [],
+        chunks: [],
+      });
+    }
+    for (const byAxis of groups.weights.values()) {
+      for (const wa of byAxis.values()) {
+        for (const s of spaces.resolve(wa.segs)) {
+          const r = out.get(spaces.find(s));
+          if (r && !r.weights.some((x) => x.name === wa.value.name && x.axis === wa.axis)) r.weights.push({ name: wa.value.name, axis: wa.axis, role: [...wa.roles].join('+') });
+        }
+      }
+    }
+    for (const ch of groups.chunkings) for (const s of spaces.resolve(ch.segs)) out.get(spaces.find(s))?.chunks.push(ch.chunks);
+    return [...out.values()];
+  } finally {
+    restoreIo(g, io);
+  }
+}
+
+function checkSpecs(specs: WidthSpec[], log: DiagnosticLog): boolean {
+  let ok = true;
+  for (const s of specs) {
+    const hasRatio = s.ratio !== undefined;
+    const hasCount = s.count !== undefined;
+    if (hasRatio === hasCount) {
+      log.error(Code.WidthRange, `width for '${s.selector}' needs exactly one of a ratio (0 < r ≤ 1) or a channel count`, s.at);
+      ok = false;
+    } else if (hasRatio && !(s.ratio! > 0 && s.ratio! <= 1)) {
+      log.error(Code.WidthRange, `width ratio ${s.ratio} for '${s.selector}' is out of range: it must be > 0 and ≤ 1`, s.at);
+      ok = false;
+    } else if (hasCount && !(Number.isInteger(s.count) && s.count! >= 1)) {
+      log.error(Code.WidthRange, `width ${s.count} for '${s.selector}' is not a positive whole number of channels`, s.at);
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+/** Binds symbolic input dims (opts or a 512×512 image) and infers; the constants shape arithmetic folds to. */
+function bindAndInfer(g: Graph, dims: Record<string, number> | undefined, log: DiagnosticLog): Map<Value, ConstTensor> | undefined {
+  const use = dims ?? targetDims(512);
+  const names = new Set(g.inputs.flatMap((v) => (v.type?.shape ?? []).filter((d): d is string => typeof d === 'string')));
+  const tmp = new DiagnosticLog();
+  const { constants } = inferShapes(g, { dims: Object.fromEntries(Object.entries(use).filter(([k]) => names.has(k))) }, tmp);
+  if (tmp.hasErrors) {
+    for (const d of tmp.errors()) log.error(d.code, `prune-channels needs every shape: ${d.message}`, d.location, d.notes);
+    return undefined;
+  }
+  return constants;
+}
+
+function prune(g: Graph, specs: WidthSpec[], opts: PruneOptions, log: DiagnosticLog) {
+  const constants = bindAndInfer(g, opts.dims, log);
+  if (!constants) return undefined;
+  const groups = findChannelGroups(g, constants);
+  const { spaces } = groups;
+  const blockMap = findBlocks(g);
+  const matchers = specs.map((s) => resolveSelector(g, s.selector, log, s.at, blockMap));
+  if (matchers.some((m) => !m)) return undefined;
+
+  const cuts = classCuts(groups);
+  const classes = spaces.classes();
+  const minChannels = opts.minChannels ?? 8;
+  const width = new Map<SpaceId, { w: number; spec: WidthSpec }>();
+  const specHits = new Map<WidthSpec, { prunable: number; frozen: string[]; refused?: boolean }>(specs.map((s) => [s, { prunable: 0, frozen: [] }]));
+  let frozenCount = 0;
+  for (const [root, members] of classes) {
+    const sources = members.map((m) => spaces.source(m));
+    if (sources.some((s) => !s)) continue;
+    const pick = narrowest(matchers, sources as Node[]);
+    const chosen = pick < 0 ? undefined : { spec: specs[pick] };
+    const frozen = spaces.frozen(root);
+    if (frozen) frozenCount++;
+    if (!chosen) continue;
+    const hit = specHits.get(chosen.spec)!;
+    if (frozen) {
+      hit.frozen.push(`${spaces.size(root)} channels of ${sources[0]!.name}: ${frozen}`);
+      continue;
+    }
+    const C = spaces.size(root);
+    const step = widthStep(C, cuts.get(root));
+    const what = chunkWords(groups, root);
+    const spec = chosen.spec;
+    let w: number;
+    if (spec.count !== undefined) {
+      if (spec.count > C) {
+        log.error(Code.WidthTooLarge, `width ${spec.count} for '${spec.selector}' exceeds the ${C} channels of the group produced by '${sources[0]!.name}'`, spec.at);
+        hit.refused = true;
+        continue;
+      }
+      if (spec.count % step) {
+        log.error(Code.WidthBreaksGroups, `width ${spec.count} for '${spec.selector}' breaks ${what} of the ${C}-channel group produced by '${sources[0]!.name}': widths must be multiples of ${step}`, spec.at);
+        hit.refused = true;
+        continue;
+      }
+      w = spec.count;
+    } else {
+      if (C < minChannels) continue;
+      w = Math.max(1, Math.round(spec.ratio! * (C / step))) * step;
+    }
+    hit.prunable++;
+    if (w < C) width.set(root, { w, spec });
+  }
+  for (const [spec, hit] of specHits) {
+    if (hit.prunable || hit.refused || spec.selector === '*' || spec.selector === '**') continue;
+    log.warn(Code.WidthNothingPrunable, `'${spec.selector}' selects no channel group that can be pruned`, spec.at, hit.frozen.slice(0, 5));
+  }
+  if (log.hasErrors) return undefined;
+
+  const scores = channelImportance(groups, new Set(width.keys()), opts.importance ?? 'l1');
+  const keep = new Map<SpaceId, number[]>();
+  let guessed = 0;
+  for (const [root, { w }] of width) {
+    const score = scores.get(root);
+    if (!score) guessed++;
+    keep.set(root, chooseKeep(spaces.size(root), w, cuts.get(root), score));
+  }
+  if (guessed) {
+    log.warn(Code.ImportanceMissing, `${guessed} channel group${guessed > 1 ? 's have' : ' has'} no weights to rank channels by (graph-only model): the first channels of each group are kept`);
+  }
+  const keepOf = (root: SpaceId) => keep.get(root);
+  for (const ch of groups.chunkings) {
+    const counts = unevenChunks(spaces, ch, keepOf);
+    if (!counts) continue;
+    const spec = spaces.resolve(ch.segs).map((s) => width.get(spaces.find(s))?.spec).find((s) => s);
+    log.error(Code.WidthBreaksGroups, `the widths chosen break ${ch.what} at '${ch.node.name}': its groups would keep ${[...new Set(counts)].join(' vs ')} channels; give the groups feeding it the same ratio`, spec?.at ?? { node: ch.node.name });
+  }
+  if (log.hasErrors) return undefined;
+
+  const paramsBefore = countParams(g);
+  const resized = resizedValues(groups, keepOf);
+  const sliced = sliceWeights(groups, keepOf);
+  const rewritten = rewriteShapeConstants(g, groups, keepOf, resized);
+  if (!recheck(g, opts.dims, resized, log)) return undefined;
+  let channelsBefore = 0;
+  let channelsAfter = 0;
+  for (const [root] of width) {
+    channelsBefore += spaces.size(root);
+    channelsAfter += keep.get(root)!.length;
+  }
+  return {
+    stats: {
+      groups: classes.size,
+      groups_pruned: width.size,
+      groups_frozen: frozenCount,
+      channels_removed: channelsBefore - channelsAfter,
+      weights_sliced: sliced,
+      shape_constants_rewritten: rewritten,
+      params_before: paramsBefore,
+      params_after: countParams(g),
+      importance: [...width.keys()].every((r) => scores.has(r)) ? (opts.importance ?? 'l1') : 'first-channels',
+    },
+  };
+}
+
+function countParams(g: Graph): number {
+  return g.weights.reduce((s, w) => s + (w.weight?.dims ?? []).reduce((a, b) => a * b, 1), 0);
+}
+
+/** `GroupNorm with 32 groups` / `a split into 8 heads` for the chunkings over a class. */
+function chunkWords(groups: ChannelGroups, root: SpaceId): string {
+  const { spaces } = groups;
+  const words = new Set<string>();
+  for (const ch of groups.chunkings) if (spaces.resolve(ch.segs).some((s) => spaces.find(s) === root)) words.add(ch.what);
+  return words.size ? [...words].join(' and ') : 'its layout';
+}
+
+/** Re-infers every shape and checks each pruned value came out as planned. */
+function recheck(g: Graph, dims: Record<string, number> | undefined, resized: Map<Value, number[]>, log: DiagnosticLog): boolean {
+  const tmp = new DiagnosticLog();
+  if (!bindAndInfer(g, dims, tmp)) {
+    for (const d of tmp.errors()) log.error(Code.PruneInconsistent, `after pruning, shapes no longer check: ${d.message}`, d.location, d.notes);
+    return false;
+  }
+  for (const [v, want] of resized) {
+    const got = v.type?.shape;
+    if (got && got.length === want.length && got.every((d, i) => d === want[i])) continue;
+    log.error(Code.PruneInconsistent, `after pruning, '${v.name}' has shape [${got?.join(',') ?? '?'}] where [${want.join(',')}] was planned (a shape computed from a constant pruning did not rewrite)`, { node: v.producer?.name ?? v.name });
+    return false;
+  }
+  return true;
+}
+

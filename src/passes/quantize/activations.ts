@@ -1,0 +1,84 @@
+// 16-bit activations for w8a16 (QDQ, as Snapdragon NPUs run SD): every float
+// activation a quantized op reads passes through a QuantizeLinear/
+// DequantizeLinear pair with the range calibration observed (asymmetric
+// uint16, per tensor). Runtimes that understand QDQ fuse the pairs into
+// integer kernels; others run the float ops in between.
+//
+//   h ─ Conv         → h ─ QuantizeLinear(s, z):uint16 ─ DequantizeLinear(s, z) ─ Conv
+import type { Graph, Node, Value } from '../../ir/graph.ts';
+import { DataType } from '../../onnx/dtype.ts';
+import { bytesWeight } from '../prune/weight-io.ts';
+
+export interface Range {
+  min: number;
+  max: number;
+}
+
+/** Observed activation ranges by value name, from calibrate(). */
+export interface ActivationRanges {
+  ranges: Map<string, Range>;
+  samples: number;
+  /** 'random' or the folder the samples came from. */
+  source: string;
+}
+
+// These read only a tensor's shape; quantizing what they read changes nothing.
+const SHAPE_ONLY = new Set(['Shape', 'Size']);
+
+/** Values computed from the graph inputs (not weights, constants or shape arithmetic). */
+function activations(g: Graph): Set<Value> {
+  const live = new Set<Value>(g.inputs);
+  for (const n of g.nodes()) {
+    if (SHAPE_ONLY.has(n.op) || n.op === 'Constant') continue;
+    if (n.inputs.some((v) => v && live.has(v))) for (const v of n.outputs) if (v) live.add(v);
+  }
+  return live;
+}
+
+/** The float32 activations w8a16 quantizes: those read by a covered op. In graph order. */
+export function activationTargets(g: Graph, covered: (n: Node) => boolean): Value[] {
+  const live = activations(g);
+  const reads = (v: Value) => v.uses.some((u) => covered(u.node) && !SHAPE_ONLY.has(u.node.op) && u.node.op !== 'QuantizeLinear');
+  const out: Value[] = [];
+  for (const v of g.inputs) if (v.type?.dtype === DataType.FLOAT && reads(v)) out.push(v);
+  for (const n of g.nodes()) for (const v of n.outputs) if (v && live.has(v) && v.type?.dtype === DataType.FLOAT && reads(v)) out.push(v);
+  return out;
+}
+
+const QMAX = 65535;
+
+/** uint16 scale and zero point covering [min, max] and 0. */
+export function uint16Params(r: Range): { scale: number; zero: number } {
+  const lo = Math.min(r.min, 0);
+  const hi = Math.max(r.max, 0);
+  const scale = hi > lo ? (hi - lo) / QMAX : 1;
+  return { scale, zero: Math.max(0, Math.min(QMAX, Math.round(-lo / scale))) };
+}
+
+/** Inserts a QDQ pair after each target; covered readers (not shape-only ones) read the dequantized value. */
+export function insertQdq(g: Graph, targets: Value[], ranges: ActivationRanges, covered: (n: Node) => boolean): { pairs: number; missing: string[] } {
+  let pairs = 0;
+  const missing: string[] = [];
+  for (const v of targets) {
+    const r = ranges.ranges.get(v.name);
+    if (!r || !Number.isFinite(r.min) || !Number.isFinite(r.max)) {
+      missing.push(v.name);
+      continue;
+    }
+    const { scale, zero } = uint16Params(r);
+    const first = v.uses.map((u) => u.node).find((n) => covered(n));
+    const scope = v.producer?.scope ?? first?.scope ?? '';
+    const origin = { kind: 'pass' as const, pass: 'quantize', from: v.producer ? [v.producer.id] : [] };
+    const s = g.addWeight(g.uniqueName(`${v.name}_scale`), bytesWeight(DataType.FLOAT, [], new Uint8Array(Float32Array.of(scale).buffer)));
+    const z = g.addWeight(g.uniqueName(`${v.name}_zero_point`), bytesWeight(DataType.UINT16, [], new Uint8Array(Uint16Array.of(zero).buffer)));
+    const q = g.add('QuantizeLinear', [v, s, z], { name: g.uniqueName(`${v.name}_QuantizeLinear`), scope, origin, before: first });
+    q.output().type = { dtype: DataType.UINT16, shape: v.type?.shape };
+    const dq = g.add('DequantizeLinear', [q.output(), s, z], { name: g.uniqueName(`${v.name}_DequantizeLinear`), scope, origin, before: first });
+    dq.output().type = { dtype: DataType.FLOAT, shape: v.type?.shape };
+    const outputs = g.outputs.map((o) => o === v);
+    g.replaceAllUses(v, dq.output(), (n) => n === q || !covered(n) || SHAPE_ONLY.has(n.op));
+    outputs.forEach((was, i) => was && g.setOutput(i, v));
+    pairs++;
+  }
+  return { pairs, missing };
+}

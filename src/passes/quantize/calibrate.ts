@@ -1,0 +1,172 @@
+// Calibration for w8a16: the model runs in onnxruntime-node on sample inputs
+// and the range of every activation to be quantized is recorded. Samples are
+// random latents and embeddings (seeded) unless a folder of .pb tensors is
+// given. Memory stays bounded: one session, and each run fetches only a batch
+// of activations (at most `budgetBytes`), folded into running min/max before
+// the next run, so no more than one batch of one sample is ever held.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Code } from '../../codes.ts';
+import type { DiagnosticLog, Location } from '../../diagnostics.ts';
+import { exportGraph } from '../../ir/export.ts';
+import type { Graph, Value } from '../../ir/graph.ts';
+import { DataType } from '../../onnx/dtype.ts';
+import { onnx, toNumber } from '../../onnx/proto.ts';
+import { saveModel } from '../../onnx/save.ts';
+import { targetDims } from '../../pipeline/specialize.ts';
+import { hasBytes } from '../prune/weight-io.ts';
+import type { ActivationRanges, Range } from './activations.ts';
+
+export interface CalibrationOptions {
+  /** A folder of .pb TensorProtos (one sample), or of sub-folders (one sample each, like test_data_set_N). */
+  inputs?: string;
+  /** Random samples drawn when no folder is given (default 4). */
+  samples?: number;
+  seed?: number;
+  /** Sizes for symbolic input dims of random samples (default: a 256×256 image, batch 1). */
+  dims?: Record<string, number>;
+  /** Most bytes of activations fetched per run (default 256 MiB). */
+  budgetBytes?: number;
+}
+
+type Ort = typeof import('onnxruntime-node');
+type Tensor = import('onnxruntime-node').Tensor;
+
+export async function calibrate(g: Graph, targets: Value[], opts: CalibrationOptions, log: DiagnosticLog, at?: Location): Promise<ActivationRanges | undefined> {
+  if (g.weights.some((w) => !hasBytes(w.weight!))) {
+    log.error(Code.CalibrationMissing, 'w8a16 calibration runs the model, but its weights file is absent (a graph-only model); give a model with weights', at);
+    return undefined;
+  }
+  const ort: Ort = await import('onnxruntime-node');
+  const samples = opts.inputs ? readSamples(ort, g, opts.inputs, log, at) : randomSamples(ort, g, opts);
+  if (!samples) return undefined;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketdiff-calibrate-'));
+  try {
+    const file = path.join(dir, 'model.onnx');
+    const m = exportGraph(g);
+    const declared = new Set(g.outputs.map((v) => v.name));
+    for (const v of targets) {
+      if (declared.has(v.name)) continue;
+      m.proto.graph!.output!.push(onnx.ValueInfoProto.create({ name: v.name, type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: DataType.FLOAT }) }) }));
+    }
+    if (!saveModel(m, file, { externalData: 'model.onnx.data' }, log)) return undefined;
+    let session: import('onnxruntime-node').InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(file, { graphOptimizationLevel: 'disabled' });
+    } catch (e) {
+      log.error(Code.CalibrationRun, `onnxruntime could not load the model for calibration: ${(e as Error).message}`, at);
+      return undefined;
+    }
+    const ranges = new Map<string, Range>(targets.map((v) => [v.name, { min: Infinity, max: -Infinity }]));
+    const batches = batch(targets, opts.budgetBytes ?? 256 * 2 ** 20);
+    try {
+      for (const feeds of samples) {
+        for (const names of batches) {
+          const out = await session.run(feeds, names);
+          for (const [name, t] of Object.entries(out)) {
+            const r = ranges.get(name)!;
+            const x = t.data as Float32Array;
+            for (let i = 0; i < x.length; i++) {
+              const v = x[i];
+              if (v < r.min) r.min = v;
+              if (v > r.max) r.max = v;
+            }
+            t.dispose?.();
+          }
+        }
+      }
+    } catch (e) {
+      log.error(Code.CalibrationRun, `calibration run failed in onnxruntime: ${(e as Error).message}`, at);
+      return undefined;
+    } finally {
+      await session.release();
+    }
+    return { ranges, samples: samples.length, source: opts.inputs ?? 'random' };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Groups value names so each group's float32 bytes (at the inferred shapes) stay under the budget. */
+function batch(values: Value[], budget: number): string[][] {
+  const out: string[][] = [];
+  let cur: string[] = [];
+  let bytes = 0;
+  for (const v of values) {
+    const s = v.type?.shape ?? [];
+    const n = 4 * s.reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
+    if (cur.length && bytes + n > budget) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(v.name);
+    bytes += n;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+/** Seeded samples: standard normal floats (latents, embeddings), integers in [0, 1000) (timesteps). */
+function randomSamples(ort: Ort, g: Graph, opts: CalibrationOptions): Record<string, Tensor>[] {
+  const dims = opts.dims ?? targetDims(256);
+  let state = (opts.seed ?? 0) >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
+  const out: Record<string, Tensor>[] = [];
+  for (let k = 0; k < (opts.samples ?? 4); k++) {
+    const feeds: Record<string, Tensor> = {};
+    for (const v of g.inputs) {
+      const shape = (v.type?.shape ?? []).map((d) => (typeof d === 'number' ? d : (dims[d] ?? 1)));
+      const n = shape.reduce((a, b) => a * b, 1);
+      const dtype = v.type?.dtype;
+      if (dtype === DataType.INT64) feeds[v.name] = new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(Math.floor(next() * 1000))), shape);
+      else if (dtype === DataType.INT32) feeds[v.name] = new ort.Tensor('int32', Int32Array.from({ length: n }, () => Math.floor(next() * 1000)), shape);
+      else feeds[v.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, normal), shape);
+    }
+    out.push(feeds);
+  }
+  return out;
+}
+
+/** Samples from .pb TensorProtos named after the graph inputs (else taken in input order). */
+function readSamples(ort: Ort, g: Graph, dir: string, log: DiagnosticLog, at?: Location): Record<string, Tensor>[] | undefined {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    log.error(Code.CalibrationInputs, `calibration inputs folder '${dir}' cannot be read`, at);
+    return undefined;
+  }
+  const folders = entries.filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name)).sort();
+  const sets = folders.length ? folders : [dir];
+  const out: Record<string, Tensor>[] = [];
+  for (const set of sets) {
+    const files = fs.readdirSync(set).filter((f) => f.endsWith('.pb') && !f.startsWith('output')).sort();
+    const feeds: Record<string, Tensor> = {};
+    files.forEach((f, i) => {
+      const t = onnx.TensorProto.decode(fs.readFileSync(path.join(set, f)));
+      const name = t.name || g.inputs[i]?.name || '';
+      const dims = (t.dims ?? []).map(toNumber);
+      const raw = t.rawData ?? new Uint8Array(0);
+      const buf = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+      if (t.dataType === DataType.INT64) feeds[name] = new ort.Tensor('int64', new BigInt64Array(buf), dims);
+      else if (t.dataType === DataType.INT32) feeds[name] = new ort.Tensor('int32', new Int32Array(buf), dims);
+      else if (t.dataType === DataType.FLOAT) feeds[name] = new ort.Tensor('float32', raw.length ? new Float32Array(buf) : Float32Array.from(t.floatData ?? []), dims);
+    });
+    const missing = g.inputs.filter((v) => !feeds[v.name]).map((v) => v.name);
+    if (missing.length) {
+      log.error(Code.CalibrationInputs, `calibration sample '${set}' lacks input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')} (one .pb TensorProto per input, named after it)`, at);
+      return undefined;
+    }
+    out.push(feeds);
+  }
+  return out;
+}

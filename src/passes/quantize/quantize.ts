@@ -1,0 +1,199 @@
+// quantize: the recipe's `quantize:`, per model and per block selector.
+//
+//   fp16    float16 compute and weights; normalization and softmax stay float32
+//           (blocklist); keep_io_types keeps inputs and outputs float32
+//   int8    weight-only, per output channel, symmetric, through DequantizeLinear
+//   int4    weight-only, blocks of block_size along the reduction axis: opset-21
+//           blocked DequantizeLinear ('dq', Conv and MatMul), or MatMulNBits for
+//           MatMul ('matmulnbits'; Conv still takes the blocked DequantizeLinear)
+//   w8a16   int8 per-channel weights and 16-bit activations (QDQ), with ranges
+//           calibrated in onnxruntime-node
+//
+// Where selectors overlap, the narrowest decides a node's scheme. w8a16 needs
+// its ranges before the pass runs, because calibration is asynchronous:
+//
+//   const prepared = await prepareQuantize(g, specs, log);   // runs the model (w8a16 only)
+//   runPasses(g, [quantize(specs, prepared)], log);
+import { findBlocks } from '../../blocks/find.ts';
+import { Code } from '../../codes.ts';
+import type { DiagnosticLog, Location } from '../../diagnostics.ts';
+import type { Graph, Node, Value } from '../../ir/graph.ts';
+import type { Pass } from '../pass.ts';
+import { narrowest, resolveSelector, type NodeSelector } from '../prune/selector.ts';
+import { hasBytes } from '../prune/weight-io.ts';
+import { activationTargets, insertQdq, type ActivationRanges } from './activations.ts';
+import { calibrate, type CalibrationOptions } from './calibrate.ts';
+import { convertToFloat16, DEFAULT_FP16_BLOCKLIST } from './fp16.ts';
+import { upgradeToOpset21 } from './opset.ts';
+import { matMulNBits, quantizeInt4Blocked, quantizeInt8, weightSlot, type Quantized } from './weights.ts';
+
+export type QuantScheme = 'fp16' | 'int8' | 'int4' | 'w8a16';
+export const QUANT_SCHEMES: readonly QuantScheme[] = ['fp16', 'int8', 'int4', 'w8a16'];
+
+export interface QuantizeSpec {
+  scheme: QuantScheme;
+  /** Block names or module paths with globs; default '*' (the whole model). */
+  selector?: string;
+  /** fp16: op types kept float32 (default DEFAULT_FP16_BLOCKLIST); other schemes: op types left unquantized (default none). */
+  blocklist?: string[];
+  /** fp16: inputs and outputs stay float32 (default true). */
+  keepIoTypes?: boolean;
+  /** int4: elements per block along the reduction axis, a power of two from 16 to 256 (default 32). */
+  blockSize?: number;
+  /** int4: 'dq' (opset-21 blocked DequantizeLinear, default) or 'matmulnbits' (com.microsoft.MatMulNBits for MatMul). */
+  int4Format?: 'dq' | 'matmulnbits';
+  /** w8a16: where calibration samples come from (default 4 seeded random samples). */
+  calibration?: CalibrationOptions;
+  at?: Location;
+}
+
+/** What prepareQuantize computed: activation ranges for w8a16 (absent for other schemes). */
+export interface QuantizePrepared {
+  ranges?: ActivationRanges;
+}
+
+export type { ActivationRanges, CalibrationOptions };
+export { DEFAULT_FP16_BLOCKLIST };
+
+/** The scheme string a manifest records: 'fp16', 'int4', or a '+'-joined mix ('int4+fp16'). */
+export function quantizationScheme(specs: readonly QuantizeSpec[]): string | undefined {
+  const s = [...new Set(specs.map((x) => x.scheme))];
+  return s.length ? s.join('+') : undefined;
+}
+
+interface Plan {
+  selectors: (NodeSelector | undefined)[];
+  specOf: (n: Node) => QuantizeSpec | undefined;
+}
+
+function plan(g: Graph, specs: QuantizeSpec[], log: DiagnosticLog): Plan | undefined {
+  const before = log.errors().length;
+  for (const s of specs) {
+    if (!QUANT_SCHEMES.includes(s.scheme)) log.error(Code.QuantizeScheme, `unknown quantization scheme '${s.scheme}'; use one of ${QUANT_SCHEMES.join(', ')}`, s.at);
+    const bs = s.blockSize ?? 32;
+    if (s.scheme === 'int4' && !(bs >= 16 && bs <= 256 && (bs & (bs - 1)) === 0)) log.error(Code.QuantizeBlockSize, `int4 block_size ${bs} must be a power of two from 16 to 256`, s.at);
+  }
+  if (specs.some((s) => s.scheme === 'w8a16') && specs.some((s) => s.scheme === 'fp16')) {
+    log.error(Code.QuantizeScheme, 'w8a16 and fp16 cannot be mixed in one model: w8a16 keeps float32 between its QDQ pairs', specs.find((s) => s.scheme === 'fp16')!.at);
+  }
+  if (log.errors().length > before) return undefined;
+  const map = findBlocks(g);
+  const selectors = specs.map((s) => resolveSelector(g, s.selector ?? '*', log, s.at, map));
+  if (selectors.some((s) => !s)) return undefined;
+  const memo = new Map<Node, QuantizeSpec | undefined>();
+  const specOf = (n: Node) => {
+    if (!memo.has(n)) {
+      const i = narrowest(selectors, [n]);
+      memo.set(n, i < 0 ? undefined : specs[i]);
+    }
+    return memo.get(n);
+  };
+  return { selectors, specOf };
+}
+
+const blocked = (spec: QuantizeSpec | undefined, n: Node) => !!spec && (spec.blocklist ?? (spec.scheme === 'fp16' ? DEFAULT_FP16_BLOCKLIST : [])).includes(n.op);
+
+function w8a16Covered(p: Plan): (n: Node) => boolean {
+  return (n) => {
+    const s = p.specOf(n);
+    return s?.scheme === 'w8a16' && !blocked(s, n);
+  };
+}
+
+/**
+ * The asynchronous step before the pass: for w8a16, runs the model in
+ * onnxruntime-node on the calibration samples and records activation ranges.
+ * Call it on the graph exactly as the quantize pass will see it.
+ */
+export async function prepareQuantize(g: Graph, specs: QuantizeSpec[], log: DiagnosticLog): Promise<QuantizePrepared | undefined> {
+  const w = specs.find((s) => s.scheme === 'w8a16');
+  if (!w) return {};
+  const p = plan(g, specs, log);
+  if (!p) return undefined;
+  const ranges = await calibrate(g, activationTargets(g, w8a16Covered(p)), w.calibration ?? {}, log, w.at);
+  return ranges ? { ranges } : undefined;
+}
+
+export function quantize(specs: QuantizeSpec[], prepared: QuantizePrepared = {}): Pass {
+  return {
+    name: 'quantize',
+    run(g, log) {
+      const p = plan(g, specs, log);
+      if (!p) return undefined;
+      const covered = w8a16Covered(p);
+      const targets = specs.some((s) => s.scheme === 'w8a16') ? activationTargets(g, covered) : [];
+      if (targets.length && !prepared.ranges) {
+        log.error(Code.CalibrationMissing, 'w8a16 needs activation ranges: run prepareQuantize (it calibrates in onnxruntime-node) before the quantize pass', specs.find((s) => s.scheme === 'w8a16')!.at);
+        return undefined;
+      }
+      const needs21 = g.nodes().some((n) => {
+        const s = p.specOf(n);
+        return (s?.scheme === 'int4' && weightSlot(n) && !blocked(s, n) && !(s.int4Format === 'matmulnbits' && n.op === 'MatMul')) || (s?.scheme === 'w8a16' && targets.length > 0);
+      });
+      if (needs21 && !upgradeToOpset21(g, log, specs.find((s) => s.scheme === 'int4' || s.scheme === 'w8a16')?.at)) return undefined;
+
+      const stats = { weights_quantized: 0, weight_bytes_before: 0, weight_bytes_after: 0, absent: 0 };
+      const done = new Map<string, Value>();
+      for (const n of [...g.nodes()]) {
+        const s = p.specOf(n);
+        if (!s || s.scheme === 'fp16' || blocked(s, n)) continue;
+        const slot = weightSlot(n);
+        if (!slot) continue;
+        const v = n.inputs[slot.index]!;
+        if (!hasBytes(v.weight!)) stats.absent++;
+        let q: Quantized | undefined;
+        if (s.scheme === 'int4' && s.int4Format === 'matmulnbits' && n.op === 'MatMul') {
+          q = matMulNBits(g, n, s.blockSize ?? 32);
+        } else {
+          const key = `${v.id}:${s.scheme}:${slot.out}:${slot.reduce}`;
+          const hit = done.get(key);
+          if (hit) {
+            g.setInput(n, slot.index, hit);
+            continue;
+          }
+          q = s.scheme === 'int4' ? quantizeInt4Blocked(g, v, slot, s.blockSize ?? 32) : quantizeInt8(g, v, slot);
+          done.set(key, q.value);
+          g.setInput(n, slot.index, q.value);
+        }
+        stats.weights_quantized++;
+        stats.weight_bytes_before += q.bytesBefore;
+        stats.weight_bytes_after += q.bytesAfter;
+      }
+      if (stats.absent) {
+        log.warn(Code.QuantizeAbsentWeights, `${stats.absent} weight${stats.absent > 1 ? 's are' : ' is'} absent (graph-only model): the quantized graph is written, its weights stay absent`);
+      }
+
+      let qdq = 0;
+      if (targets.length) {
+        const r = insertQdq(g, targets, prepared.ranges!, covered);
+        if (r.missing.length) {
+          log.error(Code.CalibrationMissing, `calibration has no range for ${r.missing.length} activation${r.missing.length > 1 ? 's' : ''} (first '${r.missing[0]}'): was it run on this graph?`, specs.find((s) => s.scheme === 'w8a16')!.at);
+          return undefined;
+        }
+        qdq = r.pairs;
+      }
+
+      const fp16Specs = specs.filter((s) => s.scheme === 'fp16');
+      const half = fp16Specs.length
+        ? convertToFloat16(g, (n) => {
+            const s = p.specOf(n);
+            return s?.scheme === 'fp16' && !blocked(s, n);
+          }, fp16Specs.every((s) => s.keepIoTypes ?? true))
+        : undefined;
+      if (!stats.weights_quantized && !qdq && !half?.nodes) {
+        log.warn(Code.QuantizeNothing, `quantize (${quantizationScheme(specs)}) found nothing to quantize in the selection`, specs[0]?.at);
+      }
+      return {
+        stats: {
+          scheme: quantizationScheme(specs) ?? 'none',
+          weights_quantized: stats.weights_quantized,
+          weight_bytes_before: stats.weight_bytes_before + (half?.bytesBefore ?? 0),
+          weight_bytes_after: stats.weight_bytes_after + (half?.bytesAfter ?? 0),
+          ...(half ? { fp16_nodes: half.nodes, fp16_casts: half.casts, fp16_weights: half.weights } : {}),
+          ...(qdq ? { activation_qdq_pairs: qdq, calibration_samples: prepared.ranges!.samples, calibration_source: prepared.ranges!.source } : {}),
+          opset: g.opset('') ?? 0,
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,208 @@
+// Weight-only quantization of Conv, ConvTranspose, MatMul and Gemm weights.
+// Scales are computed now (one streamed read of each weight); the quantized
+// bytes are written when the model is saved (a second streamed read), so no
+// model is ever held in memory.
+//
+//   int8 per channel, symmetric:  W ─ Conv        → Wq:int8 ─ DequantizeLinear(scale[C_out], axis) ─ Conv
+//   int4 blocked (opset 21):      W ─ MatMul      → Wq:int4 ─ DequantizeLinear(scale[K/bs, N], axis=0, block_size) ─ MatMul
+//   int4 MatMulNBits:             x ─ MatMul(W)   → x ─ com.microsoft.MatMulNBits(Wq[N, K/bs, bs/2], scale[N·K/bs])
+import type { Graph, Node, Value, Weight } from '../../ir/graph.ts';
+import { DataType } from '../../onnx/dtype.ts';
+import { onnx } from '../../onnx/proto.ts';
+import { toHalf } from '../../builder/half.ts';
+import { bytesWeight, countOf, derivedWeight, hasBytes, isFloat, readFloats, streamFloats } from '../prune/weight-io.ts';
+
+const A = onnx.AttributeProto.AttributeType;
+export const intAttr = (name: string, i: number) => onnx.AttributeProto.create({ name, type: A.INT, i });
+
+/** Which input of a compute op is its weight, and along which axes it produces and reduces. */
+export interface WeightSlot {
+  node: Node;
+  index: number;
+  /** Output-channel axis (per-channel scales run along it). */
+  out: number;
+  /** Reduction axis (blocks run along it). */
+  reduce: number;
+}
+
+export function weightSlot(n: Node): WeightSlot | undefined {
+  if (n.domain !== '' && n.domain !== 'ai.onnx') return undefined;
+  const w = n.inputs[1];
+  if (!w?.weight || !isFloat(w.weight.dtype)) return undefined;
+  const rank = w.weight.dims.length;
+  switch (n.op) {
+    case 'Conv': return rank >= 3 ? { node: n, index: 1, out: 0, reduce: 1 } : undefined;
+    case 'ConvTranspose': return rank >= 3 ? { node: n, index: 1, out: 1, reduce: 0 } : undefined;
+    case 'MatMul': return rank === 2 ? { node: n, index: 1, out: 1, reduce: 0 } : undefined;
+    case 'Gemm': {
+      const transB = Number(n.attr('transB')?.i ?? 0);
+      return rank === 2 ? { node: n, index: 1, out: transB ? 0 : 1, reduce: transB ? 1 : 0 } : undefined;
+    }
+    default: return undefined;
+  }
+}
+
+const origin = (from: Node) => ({ kind: 'pass' as const, pass: 'quantize', from: [from.id] });
+
+/** Max |w| per scale cell; `cell(i)` maps a flat element index to its cell. */
+function absMax(w: Weight, cells: number, cell: (i: number) => number): Float32Array | undefined {
+  const m = new Float32Array(cells);
+  const ok = streamFloats(w, (vals, start) => {
+    for (let j = 0; j < vals.length; j++) {
+      const c = cell(start + j);
+      const a = Math.abs(vals[j]);
+      if (a > m[c]) m[c] = a;
+    }
+  });
+  return ok ? m : undefined;
+}
+
+function floatBytes(x: Float32Array, dtype: number): Uint8Array {
+  if (dtype === DataType.FLOAT16) return new Uint8Array(Uint16Array.from(x, (v) => toHalf(v)).buffer);
+  return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+}
+
+/** A scale tensor: computed now when the weight is present, else absent like it. */
+function scaleWeight(w: Weight, dims: number[], scales: Float32Array | undefined, dtype = DataType.FLOAT): Weight {
+  if (!scales) return derivedWeight(dtype, dims, w, () => {});
+  return bytesWeight(dtype, dims, floatBytes(scales, dtype));
+}
+
+export interface Quantized {
+  /** The value that replaces the float weight at its uses. */
+  value: Value;
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+/** int8 per output channel, symmetric ([-127, 127], zero point 0), through DequantizeLinear. */
+export function quantizeInt8(g: Graph, v: Value, slot: WeightSlot): Quantized {
+  const w = v.weight!;
+  const { dims } = w;
+  const axis = slot.out;
+  const inner = countOf(dims.slice(axis + 1));
+  const channel = (i: number) => Math.floor(i / inner) % dims[axis];
+  const max = hasBytes(w) ? absMax(w, dims[axis], channel) : undefined;
+  const scales = max?.map((m) => (m > 0 ? m / 127 : 1));
+  const q = derivedWeight(DataType.INT8, dims, w, (sink) => {
+    streamFloats(w, (vals, start) => {
+      const out = new Int8Array(vals.length);
+      for (let j = 0; j < vals.length; j++) out[j] = Math.max(-127, Math.min(127, Math.round(vals[j] / scales![channel(start + j)])));
+      sink(new Uint8Array(out.buffer));
+    });
+  });
+  const qv = g.addWeight(g.uniqueName(`${v.name}_quantized`), q);
+  const sv = g.addWeight(g.uniqueName(`${v.name}_scale`), scaleWeight(w, [dims[axis]], scales));
+  const dq = g.add('DequantizeLinear', [qv, sv], { name: g.uniqueName(`${v.name}_DequantizeLinear`), attrs: [intAttr('axis', axis)], scope: slot.node.scope, origin: origin(slot.node), before: slot.node });
+  return finish(g, v, dq, slot, countOf(dims) + dims[axis] * 4);
+}
+
+/** int4 in blocks of `bs` along the reduction axis, symmetric ([-8, 7], scale max|w|/7), opset-21 DequantizeLinear. */
+export function quantizeInt4Blocked(g: Graph, v: Value, slot: WeightSlot, bs: number): Quantized {
+  const w = v.weight!;
+  const { dims } = w;
+  const axis = slot.reduce;
+  const d = dims[axis];
+  const nb = Math.ceil(d / bs);
+  const inner = countOf(dims.slice(axis + 1));
+  const cell = (i: number) => {
+    const outer = Math.floor(i / (d * inner));
+    const a = Math.floor(i / inner) % d;
+    return (outer * nb + Math.floor(a / bs)) * inner + (i % inner);
+  };
+  const sdims = dims.map((x, k) => (k === axis ? nb : x));
+  const max = hasBytes(w) ? absMax(w, countOf(sdims), cell) : undefined;
+  const scales = max?.map((m) => (m > 0 ? m / 7 : 1));
+  const n = countOf(dims);
+  const q = derivedWeight(DataType.INT4, dims, w, (sink) => {
+    let carry = -1;
+    streamFloats(w, (vals, start) => {
+      const out = new Uint8Array(Math.ceil((vals.length + (carry >= 0 ? 1 : 0)) / 2));
+      let k = 0;
+      let lo = carry;
+      for (let j = 0; j < vals.length; j++) {
+        const q4 = Math.max(-8, Math.min(7, Math.round(vals[j] / scales![cell(start + j)]))) & 0xf;
+        if (lo < 0) lo = q4;
+        else {
+          out[k++] = lo | (q4 << 4);
+          lo = -1;
+        }
+      }
+      carry = lo;
+      sink(out.subarray(0, k));
+      if (start + vals.length === n && carry >= 0) sink(Uint8Array.of(carry));
+    });
+  });
+  const qv = g.addWeight(g.uniqueName(`${v.name}_quantized`), q);
+  const sv = g.addWeight(g.uniqueName(`${v.name}_scale`), scaleWeight(w, sdims, scales));
+  const dq = g.add('DequantizeLinear', [qv, sv], {
+    name: g.uniqueName(`${v.name}_DequantizeLinear`),
+    attrs: [intAttr('axis', axis), intAttr('block_size', bs)],
+    scope: slot.node.scope,
+    origin: origin(slot.node),
+    before: slot.node,
+  });
+  return finish(g, v, dq, slot, Math.ceil(n / 2) + countOf(sdims) * 4);
+}
+
+/** Rewires the weight's use to the dequantized value (cast back to float16 for a float16 weight). */
+function finish(g: Graph, v: Value, dq: Node, slot: WeightSlot, bytesAfter: number): Quantized {
+  const w = v.weight!;
+  let out = dq.output();
+  out.type = { dtype: DataType.FLOAT, shape: [...w.dims] };
+  if (w.dtype !== DataType.FLOAT) {
+    const cast = g.add('Cast', [out], { name: g.uniqueName(`${dq.name}_Cast`), attrs: [intAttr('to', w.dtype)], scope: slot.node.scope, origin: origin(slot.node), before: slot.node });
+    out = cast.output();
+    out.type = { dtype: w.dtype, shape: [...w.dims] };
+  }
+  return { value: out, bytesBefore: countOf(w.dims) * (w.dtype === DataType.FLOAT ? 4 : 2), bytesAfter };
+}
+
+/**
+ * A MatMul on a [K, N] weight as com.microsoft.MatMulNBits: 4-bit blocks of
+ * `bs` along K, unsigned with the default zero point 8, scales in A's type.
+ */
+export function matMulNBits(g: Graph, node: Node, bs: number): Quantized {
+  const v = node.inputs[1]!;
+  const w = v.weight!;
+  const [K, N] = w.dims;
+  const nb = Math.ceil(K / bs);
+  const aType = node.inputs[0]?.type?.dtype ?? DataType.FLOAT;
+  const scales = hasBytes(w) ? absMax(w, N * nb, (i) => Math.floor(i % N) * nb + Math.floor(Math.floor(i / N) / bs))?.map((m) => (m > 0 ? m / 7 : 1)) : undefined;
+  const blob = bs / 2;
+  const q = derivedWeight(DataType.UINT8, [N, nb, blob], w, (sink) => {
+    const x = readFloats(w)!;
+    const row = new Uint8Array(nb * blob);
+    for (let n = 0; n < N; n++) {
+      row.fill(0x88);
+      for (let k = 0; k < K; k++) {
+        const s = scales![n * nb + Math.floor(k / bs)];
+        const u = Math.max(0, Math.min(15, Math.round(x[k * N + n] / s) + 8));
+        const byte = Math.floor(k / bs) * blob + ((k % bs) >> 1);
+        row[byte] = k % 2 ? (row[byte] & 0x0f) | (u << 4) : (row[byte] & 0xf0) | u;
+      }
+      sink(row.slice());
+    }
+  });
+  const qv = g.addWeight(g.uniqueName(`${v.name}_nbits`), q);
+  const sv = g.addWeight(g.uniqueName(`${v.name}_scale`), scaleWeight(w, [N * nb], scales, aType));
+  const mm = g.add('MatMulNBits', [node.inputs[0], qv, sv], {
+    name: g.uniqueName(`${node.name}_NBits`),
+    domain: 'com.microsoft',
+    attrs: [intAttr('K', K), intAttr('N', N), intAttr('bits', 4), intAttr('block_size', bs)],
+    scope: node.scope,
+    origin: origin(node),
+    before: node,
+  });
+  const out = mm.output();
+  out.type = node.outputs[0]?.type ? { ...node.outputs[0].type } : undefined;
+  replaceKeepingName(g, node.outputs[0]!, out);
+  return { value: out, bytesBefore: K * N * (w.dtype === DataType.FLOAT ? 4 : 2), bytesAfter: N * nb * blob + N * nb * 4 };
+}
+
+/** Replaces every use of `old` by `next`; a graph output keeps its name (the two values swap names). */
+export function replaceKeepingName(g: Graph, old: Value, next: Value): void {
+  const isOutput = g.outputs.includes(old);
+  g.replaceAllUses(old, next);
+  if (isOutput) [old.name, next.name] = [next.name, old.name];
+}

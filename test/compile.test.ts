@@ -1,0 +1,177 @@
+// The compile pipeline end to end on real exports (the tiny fixtures, and a
+// tiny CLIP text encoder built from its config): artifacts, manifests,
+// determinism, atomic output, targets, and the SnapFusion recipe at full scale
+// (graph only).
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as ort from 'onnxruntime-node';
+import { main } from '../src/cli.ts';
+import { compile } from '../src/compile.ts';
+import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
+import { planModel, writeModel, DEFAULT_BUILD } from '../src/builder/build.ts';
+import { validateAgainst } from '../src/artifact/validate.ts';
+import { computeSchedule, DEFAULT_SCHEDULE } from '../src/schedule/index.ts';
+import { inspectModel } from '../src/commands/inspect.ts';
+import type { Manifest } from '../src/artifact/manifest.ts';
+import { tempDir } from './support/ort.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const work = tempDir('pocketdiff-compile-');
+const textEncoder = (() => {
+  const log = new DiagnosticLog();
+  const plan = planModel(path.join(ROOT, 'models/test/text-encoder-tiny.json'), log)!;
+  return writeModel(plan, path.join(work, 'text-encoder-tiny'), { ...DEFAULT_BUILD }, log)!;
+})();
+
+function recipe(name: string, body: string, unet = 'test/fixtures/unet-tiny/model.onnx'): string {
+  const file = path.join(work, `${name}.yaml`);
+  fs.writeFileSync(
+    file,
+    `model:\n  unet: ${path.join(ROOT, unet)}\n  vae_decoder: ${path.join(ROOT, 'test/fixtures/vae-decoder-tiny/model.onnx')}\n  text_encoder: ${textEncoder}\n${body}`,
+  );
+  return file;
+}
+
+function mustCompile(file: string, out: string) {
+  const log = new DiagnosticLog();
+  const artifacts = compile(file, { out }, log);
+  assert.ok(artifacts, log.items.map(formatDiagnostic).join('\n'));
+  return artifacts!;
+}
+
+const readManifest = (dir: string): Manifest => JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+
+const TINY = `unet:
+  remove: [down_blocks.1.attentions.0]
+  duplicate: [up_blocks.0.attentions.1]
+schedule: {steps: 4, spacing: trailing}
+guidance: {scale: 5}
+`;
+
+test('a recipe without targets gives one generic artifact with dynamic dims', async () => {
+  const out = path.join(work, 'out-generic');
+  const [a] = mustCompile(recipe('tiny', TINY), out);
+  assert.is(a.device, 'generic');
+  assert.is(a.dir, path.join(out, 'tiny', 'generic'));
+  const m = readManifest(a.dir);
+  assert.ok(validateAgainst('manifest.schema.json', m, new DiagnosticLog(), 'manifest'));
+  assert.equal(m.models.unet!.inputs.map((i) => i.name), ['sample', 'timestep', 'encoder_hidden_states', 'uncond_encoder_hidden_states', 'guidance_scale']);
+  assert.equal(m.models.unet!.outputs.map((o) => o.name), ['noise_pred']);
+  assert.equal(m.models.unet!.inputs[0].shape, [1, 4, 'height', 'width']);
+  assert.equal(m.models.unet!.passes, ['remove-blocks', 'duplicate-blocks', 'fold-cfg']);
+  const expected = computeSchedule({ ...DEFAULT_SCHEDULE, scheduler: 'ddim', steps: 4, spacing: 'trailing' });
+  assert.equal(m.schedule.timesteps, expected.timesteps);
+  assert.equal(m.schedule.alphas_cumprod, expected.alphas_cumprod);
+  assert.is(m.schedule.final_alpha_cumprod, expected.final_alpha_cumprod);
+  assert.equal(m.guidance, { scale: 5, fold: 'batch', uncond: 'input' });
+  // every file listed, with its real hash; nothing unlisted but the manifest
+  const files = fs.readdirSync(a.dir).filter((f) => f !== 'manifest.json').sort();
+  assert.equal(Object.keys(m.files).sort(), files);
+  for (const f of files) assert.is(m.files[f].sha256, sha(path.join(a.dir, f)), f);
+  assert.match(fs.readFileSync(path.join(a.dir, 'report.md'), 'utf8'), /down_blocks\.1\.attentions\.0/);
+  // the dynamic artifact runs at a size of the caller's choosing
+  const session = await ort.InferenceSession.create(path.join(a.dir, 'unet.onnx'));
+  const f32 = (dims: number[], fill = (i: number) => Math.sin(i)) => new ort.Tensor('float32', Float32Array.from({ length: dims.reduce((x, y) => x * y) }, (_, i) => fill(i)), dims);
+  const r = await session.run({
+    sample: f32([1, 4, 16, 24]),
+    timestep: new ort.Tensor('int64', BigInt64Array.of(500n), [1]),
+    encoder_hidden_states: f32([1, 77, 32]),
+    uncond_encoder_hidden_states: f32([1, 77, 32], () => 0),
+    guidance_scale: f32([1], () => 7.5),
+  });
+  assert.equal(r.noise_pred.dims, [1, 4, 16, 24]);
+  assert.ok((r.noise_pred.data as Float32Array).every(Number.isFinite));
+});
+
+test('a target gets static shapes and its own folder; fold_step adds step_index and prev_sample', async () => {
+  const out = path.join(work, 'out-target');
+  const body = TINY.replace('schedule: {steps: 4, spacing: trailing}', 'schedule: {steps: 4, fold_step: true, prediction_type: v_prediction}');
+  const file = recipe('target', `${body}targets:\n  - {device: iphone-14-pro, resolution: 256}\n  - {device: galaxy-s23, resolution: 128}\n`);
+  const artifacts = mustCompile(file, out);
+  assert.equal(artifacts.map((a) => a.device), ['iphone-14-pro', 'galaxy-s23']);
+  const m = readManifest(artifacts[0].dir);
+  assert.is(m.resolution, 256);
+  assert.equal(m.models.unet!.inputs.find((i) => i.name === 'sample')!.shape, [1, 4, 32, 32]);
+  assert.equal(m.models.unet!.inputs.map((i) => i.name), ['sample', 'step_index', 'encoder_hidden_states', 'uncond_encoder_hidden_states', 'guidance_scale']);
+  assert.equal(m.models.unet!.outputs.map((o) => o.name), ['noise_pred', 'prev_sample']);
+  assert.equal(m.models.vae_decoder!.inputs[0].shape, [1, 4, 32, 32]);
+  assert.equal(m.models.text_encoder!.inputs[0].shape, [1, 77]);
+  assert.is(m.schedule.folded_step, true);
+  assert.equal(readManifest(artifacts[1].dir).models.unet!.inputs[0].shape, [1, 4, 16, 16]);
+  const session = await ort.InferenceSession.create(path.join(artifacts[0].dir, 'unet.onnx'));
+  assert.equal(session.inputNames, ['sample', 'step_index', 'encoder_hidden_states', 'uncond_encoder_hidden_states', 'guidance_scale']);
+});
+
+test('the same recipe and models give byte-identical artifacts', () => {
+  const file = recipe('same', TINY);
+  const [a] = mustCompile(file, path.join(work, 'out-a'));
+  const [b] = mustCompile(file, path.join(work, 'out-b'));
+  const list = (d: string) => fs.readdirSync(d).sort();
+  assert.equal(list(a.dir), list(b.dir));
+  for (const f of list(a.dir)) assert.ok(fs.readFileSync(path.join(a.dir, f)).equals(fs.readFileSync(path.join(b.dir, f))), f);
+});
+
+test('a compile killed midway never leaves a folder that looks complete', async () => {
+  const file = recipe('killed', 'unet:\n  remove: [down_blocks.1.attentions.0]\n', 'test/fixtures/unet-sd15shape-narrow/model.onnx');
+  const out = path.join(work, 'out-killed');
+  const final = path.join(out, 'killed', 'generic');
+  let sawPartial = false;
+  const partial = path.join(out, 'killed', '.generic.partial');
+  // Kill at several moments after the artifact folder has started to be written.
+  for (const delay of [0, 40, 120, 300, 700, 1500]) {
+    fs.rmSync(out, { recursive: true, force: true });
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/pocketdiff.js'), 'compile', file, '--out', out], { stdio: 'ignore' });
+    const exited = new Promise((r) => child.on('exit', r));
+    let running = true;
+    void exited.then(() => (running = false));
+    while (running && !fs.existsSync(partial)) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, delay));
+    if (running && fs.existsSync(partial)) sawPartial = true;
+    child.kill('SIGKILL');
+    await exited;
+    if (!fs.existsSync(final)) continue;
+    // If the final folder exists, it is complete: a valid manifest whose hashes all hold.
+    const m = readManifest(final);
+    for (const [f, h] of Object.entries(m.files)) assert.is(sha(path.join(final, f)), h.sha256, `${f} after a kill at +${delay} ms`);
+  }
+  assert.ok(sawPartial, 'some kill landed while the artifact was being written');
+});
+
+test('compile --json prints the artifacts; errors exit 2', async () => {
+  const lines: string[] = [];
+  const out = path.join(work, 'out-json');
+  const status = await main(['compile', recipe('json', TINY), '--out', out, '--json'], { log: new DiagnosticLog(), stdout: (t) => lines.push(t), stderr: () => {} });
+  assert.is(status, 0);
+  const printed = JSON.parse(lines.join('\n'));
+  assert.equal(printed.artifacts.map((a: { device: string }) => a.device), ['generic']);
+  assert.ok(fs.existsSync(printed.artifacts[0].manifest));
+  const errors: string[] = [];
+  const bad = recipe('bad', 'unet:\n  remove: [down_blocks.9.resnets.0]\n');
+  assert.is(await main(['compile', bad, '--out', out], { log: new DiagnosticLog(), stdout: () => {}, stderr: (t) => errors.push(t) }), 2);
+  assert.match(errors.join('\n'), /bad\.yaml:6:12: error PD5001: no block matches 'down_blocks\.9\.resnets\.0'/);
+  assert.not.ok(fs.existsSync(path.join(out, 'bad')));
+});
+
+test('the SnapFusion recipe compiles against the embedded default: 14 cross-attention and 17 ResNet blocks', () => {
+  const log = new DiagnosticLog();
+  const out = path.join(work, 'out-snapfusion');
+  const artifacts = compile(path.join(ROOT, 'recipes/snapfusion-iphone14pro.yaml'), { out, graphOnly: true }, log);
+  assert.ok(artifacts, log.items.map(formatDiagnostic).join('\n'));
+  const report = inspectModel(path.join(artifacts![0].dir, 'unet.onnx'), [], log)!;
+  assert.ok(report, log.items.map(formatDiagnostic).join('\n'));
+  const count = (kind: string) => report.blocks.filter((b) => b.kind === kind).length;
+  assert.is(count('cross_attention'), 14);
+  assert.is(count('resnet'), 17);
+  const m = readManifest(artifacts![0].dir);
+  assert.equal(m.schedule.timesteps, [999, 874, 749, 624, 499, 374, 249, 124]);
+  assert.is(m.schedule.prediction_type, 'v_prediction');
+  assert.is(m.graph_only, true);
+});
+
+test.after(() => fs.rmSync(work, { recursive: true, force: true }));
+test.run();
