@@ -59,6 +59,8 @@ export const Code = {
   UnsupportedOnDevice: 'PD7014',
   ArtifactInvalid: 'PD7015',
   OutputNotWritable: 'PD7016',
+  WrongModelRole: 'PD7017',
+  RemovedAndDuplicated: 'PD7018',
 
   UnknownBlock: 'PD5001',
   ChannelChange: 'PD5002',

@@ -13,6 +13,8 @@ import { onnx, toNumber } from './onnx/proto.ts';
 import type { Graph, Value } from './ir/graph.ts';
 import { foldCfg, type FoldCfgOptions } from './passes/fold-cfg.ts';
 import { duplicateBlocks } from './passes/duplicate-blocks.ts';
+import { globToRegExp } from './passes/select.ts';
+import { findBlocks } from './blocks/find.ts';
 import { runPasses, type Pass, type PassRecord } from './passes/pass.ts';
 import { removeBlocks, type RemoveSpec } from './passes/remove-blocks.ts';
 import { emitArtifact, type ArtifactModel } from './pipeline/emit.ts';
@@ -79,7 +81,7 @@ export const PIPELINE: Step[] = [
   { name: 'load', why: 'load the three models (the embedded default is traced from its configs)', check: true, run: load },
   { name: 'infer-shapes', why: 'removal rules need ranks and channel counts; sizes before the passes go in the report', check: true, run: inferGeneric },
   { name: 'remove-blocks', why: "SnapFusion's '-' action on the UNet", check: true, run: (s) => unetPass(s, removeStep(s)) },
-  { name: 'duplicate-blocks', why: "SnapFusion's '+' action on the UNet", check: true, run: (s) => unetPass(s, duplicateStep(s)) },
+  { name: 'duplicate-blocks', why: "SnapFusion's '+' action on the UNet", check: true, run: (s) => notRemoved(s) && unetPass(s, duplicateStep(s)) },
   { name: 'schedule', why: "timesteps and alphas exactly as diffusers' scheduler computes them", check: true, run: schedule },
   { name: 'fold-cfg', why: 'cond and uncond in one batch-2 UNet call (and optionally the DDIM step)', check: true, run: (s) => unetPass(s, foldStep(s)) },
   { name: 'specialize', why: 'static shapes per target, shape-checked, and only ops the target runtime supports', check: true, run: specialize },
@@ -154,6 +156,23 @@ function removeStep(s: State): Pass | undefined {
       : { selector: entry.block, keepShortcut: entry.keep_shortcut, at: r.locate(['unet', 'remove', i, 'block']) },
   );
   return specs.length ? removeBlocks(specs) : undefined;
+}
+
+/** A block the recipe removes cannot also be duplicated: say so, rather than "no block matches". */
+function notRemoved(s: State): boolean {
+  const r = s.recipe!;
+  const now = new Set(findBlocks(s.models.unet!.graph).blocks.map((b) => b.name));
+  const removed = (s.before.unet?.blocks ?? []).map((b) => b.name).filter((n) => !now.has(n));
+  let ok = true;
+  r.recipe.unet.duplicate.forEach((selector, i) => {
+    const re = globToRegExp(selector);
+    if ([...now].some((n) => re.test(n))) return;
+    const gone = removed.find((n) => re.test(n));
+    if (!gone) return;
+    s.log.error(Code.RemovedAndDuplicated, `'${gone}' is removed by unet.remove, so it cannot also be duplicated`, r.locate(['unet', 'duplicate', i]));
+    ok = false;
+  });
+  return ok;
 }
 
 function duplicateStep(s: State): Pass | undefined {

@@ -34,10 +34,15 @@ export function removeBlocks(specs: RemoveSpec[]): Pass {
       }
       if (log.hasErrors) return undefined;
       let removed = 0;
+      const failed = new Set<RemoveSpec>();
       for (const [block, spec] of chosen) {
+        // One selector, one mistake: after its first refusal, its other matches are not tried.
+        if (failed.has(spec)) continue;
         // Each removal rewires the blocks around it: look the block up afresh.
         const current = findBlocks(g).blocks.find((b) => b.name === block.name);
-        if (current && removeBlock(g, current, spec, log)) removed++;
+        if (!current) continue;
+        if (removeBlock(g, current, spec, log)) removed++;
+        else failed.add(spec);
       }
       return { stats: { blocks_removed: removed, blocks: [...chosen.keys()].map((b) => b.name).join(', ') } };
     },

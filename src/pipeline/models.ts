@@ -42,7 +42,33 @@ export function loadComponent(c: Component, ref: string, log: DiagnosticLog, at:
     log.error(Code.RecipeModelMissing, `model file not found: ${ref}`, at);
     return undefined;
   }
-  return fromFile(ref, log);
+  const before = log.items.length;
+  const loaded = fromFile(ref, log);
+  // Errors about the file point at the file; say which recipe line named it.
+  const where = at ? `${at.file}:${at.line}:${at.col}` : 'the recipe';
+  for (const d of log.items.slice(before)) if (d.severity === 'error') d.notes = [...(d.notes ?? []), `named as model.${c} at ${where}`];
+  if (!loaded || !hasRole(c, loaded.graph, ref, log, at)) return undefined;
+  return loaded;
+}
+
+// The inputs each component must have (the names diffusers/optimum exports use).
+const ROLE_INPUTS: Record<Component, string[]> = {
+  unet: ['sample', 'timestep', 'encoder_hidden_states'],
+  vae_decoder: ['latent_sample'],
+  text_encoder: ['input_ids'],
+};
+
+function hasRole(c: Component, g: Graph, file: string, log: DiagnosticLog, at?: Location): boolean {
+  const names = new Set(g.inputs.map((v) => v.name));
+  const missing = ROLE_INPUTS[c].filter((n) => !names.has(n));
+  if (!missing.length) return true;
+  const role = c === 'unet' ? 'UNet' : c === 'vae_decoder' ? 'VAE decoder' : 'text encoder';
+  log.error(
+    Code.WrongModelRole,
+    `model.${c} (${path.basename(file)}) is not a ${role}: it lacks input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} (its inputs: ${[...names].map((n) => `'${n}'`).join(', ')})`,
+    at,
+  );
+  return false;
 }
 
 function fromFile(file: string, log: DiagnosticLog): LoadedComponent | undefined {

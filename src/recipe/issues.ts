@@ -16,14 +16,17 @@ export interface Locator {
 }
 
 export function reportIssues(issues: readonly Issue[], schema: z.ZodType, where: Locator, log: DiagnosticLog): void {
-  const flat = issues.flatMap((i) => rootCauses(i, []));
+  let flat = issues.flatMap((i) => rootCauses(i, []));
+  // Cross-field checks (steps ≤ train_timesteps, …) see the raw values: while a
+  // field is wrong by itself, a conflict involving it is that same root cause.
+  if (flat.some((i) => i.code !== 'custom')) flat = flat.filter((i) => i.code !== 'custom');
   // A misspelt key also leaves the real key missing: one root cause, one error.
   const misspelt = new Set<string>();
   for (const i of flat) {
     if (i.code !== 'unrecognized_keys') continue;
     const known = keysAt(schema, i.path as (string | number)[]);
     for (const k of i.keys) {
-      const guess = closest(k, known);
+      const guess = guessKey(k, known);
       if (guess) misspelt.add(pathText([...(i.path as (string | number)[]), guess]));
     }
   }
@@ -31,7 +34,9 @@ export function reportIssues(issues: readonly Issue[], schema: z.ZodType, where:
   const out = new DiagnosticLog();
   for (const issue of flat) {
     const p = issue.path as (string | number)[];
-    const key = `${pathText(p)}|${issue.code}`;
+    // One diagnostic per value: 25 for a resolution is too small *and* not a
+    // multiple of 64, but it is one mistake. Unknown keys are each their own.
+    const key = issue.code === 'unrecognized_keys' ? `${pathText(p)}|${issue.keys.join(',')}` : pathText(p);
     if (seen.has(key)) continue;
     seen.add(key);
     if (issue.code === 'invalid_type' && where.valueAt(p) === undefined && misspelt.has(pathText(p))) continue;
@@ -49,6 +54,25 @@ export function pathText(path: readonly (string | number)[]): string {
 
 
 
+/** A key the user probably meant: a close spelling, or the one key it abbreviates (`budget` → `budget_ms`). */
+function guessKey(k: string, known: readonly string[]): string | undefined {
+  const near = closest(k, known);
+  if (near) return near;
+  const longer = known.filter((c) => k.length >= 3 && (c.startsWith(k) || k.startsWith(c)));
+  return longer.length === 1 ? longer[0] : undefined;
+}
+
+/** The one other section that has key `k` (`steps` written at the top belongs under `'schedule'`). */
+function homeOf(schema: z.ZodType, path: readonly (string | number)[], k: string): string | undefined {
+  const homes: string[] = [];
+  for (const top of keysAt(schema, [])) {
+    if (top === path[0]) continue;
+    if (keysAt(schema, [top]).includes(k)) homes.push(`'${top}'`);
+    else if (keysAt(schema, [top, 0]).includes(k)) homes.push(`each entry of '${top}'`);
+  }
+  return homes.length === 1 ? homes[0] : undefined;
+}
+
 /** Unions: keep the branch whose errors reach deepest (it matched the shape best). */
 function rootCauses(issue: Issue, prefix: PropertyKey[]): Issue[] {
   const path = [...prefix, ...issue.path];
@@ -60,6 +84,13 @@ function rootCauses(issue: Issue, prefix: PropertyKey[]): Issue[] {
     const expected = issue.errors.map((errs) => (errs[0] as { expected?: string }).expected ?? 'value');
     return [{ code: 'invalid_type', expected: [...new Set(expected)].join(' or '), path, message: '', input: undefined } as unknown as Issue];
   }
+  if (best.length === 1 && best[0].code === 'invalid_value' && best[0].path.length === 0) {
+    // A literal branch (`'input'`) won: the other branches' shapes are alternatives too.
+    const alternatives = issue.errors
+      .filter((errs) => errs !== best && errs.length === 1 && errs[0].code === 'invalid_type' && errs[0].path.length === 0)
+      .map((errs) => String((errs[0] as { expected?: string }).expected));
+    return [{ ...best[0], path, alternatives } as Issue];
+  }
   return best.flatMap((e) => rootCauses(e, path));
 }
 
@@ -67,6 +98,7 @@ const show = (v: unknown) => (typeof v === 'string' ? `'${v}'` : JSON.stringify(
 
 function kindOf(v: unknown): string {
   if (v === null) return 'null';
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   return `${typeof v} ${show(v)}`;
@@ -81,12 +113,14 @@ function report(issue: Issue, schema: z.ZodType, where: Locator, log: Diagnostic
     case 'unrecognized_keys': {
       const known = keysAt(schema, path);
       for (const k of issue.keys) {
-        const guess = closest(k, known);
+        const guess = guessKey(k, known);
+        const home = guess ? undefined : homeOf(schema, path, k);
+        const hint = guess ? `; did you mean '${guess}'?` : home ? `; '${k}' belongs under ${home}` : '';
         log.error(
           Code.RecipeUnknownKey,
-          `unknown key '${k}' in ${path.length ? `'${name}'` : 'the recipe'}${guess ? `; did you mean '${guess}'?` : ''}`,
+          `unknown key '${k}' in ${path.length ? `'${name}'` : 'the recipe'}${hint}`,
           where.locate([...path, k], { key: true }),
-          guess ? undefined : [`expected one of: ${known.join(', ')}`],
+          guess || home ? undefined : [`expected one of: ${known.join(', ')}`],
         );
       }
       return;
@@ -102,8 +136,13 @@ function report(issue: Issue, schema: z.ZodType, where: Locator, log: Diagnostic
     }
     case 'invalid_value': {
       const options = (issue.values ?? []).map(String);
+      const expected = [...options.map(show), ...((issue as { alternatives?: string[] }).alternatives ?? []).map(article)].join(' or ');
+      if (typeof value !== 'string' && issue.values.every((v) => typeof v === 'string')) {
+        log.error(Code.RecipeType, `'${name}' must be ${expected}, not ${kindOf(value)}`, at);
+        return;
+      }
       const guess = typeof value === 'string' ? closest(value, options) : undefined;
-      log.error(Code.RecipeValue, `${show(value)} is not a valid '${name}': expected ${options.map(show).join(' or ')}${guess ? `; did you mean '${guess}'?` : ''}`, at);
+      log.error(Code.RecipeValue, `${show(value)} is not a valid '${name}': expected ${expected}${guess ? `; did you mean '${guess}'?` : ''}`, at);
       return;
     }
     case 'invalid_format':
@@ -123,7 +162,7 @@ function report(issue: Issue, schema: z.ZodType, where: Locator, log: Diagnostic
 }
 
 function article(t: string): string {
-  const noun = t === 'int' ? 'integer' : t === 'object' ? 'mapping' : t === 'array' ? 'list' : t;
+  const noun = t.replace(/\bint\b/g, 'integer').replace(/\bobject\b/g, 'mapping').replace(/\barray\b/g, 'list');
   return /^[aeiou]/.test(noun) ? `an ${noun}` : `a ${noun}`;
 }
 

@@ -40,7 +40,11 @@ export function loadRecipe(file: string, log: DiagnosticLog): LoadedRecipe | und
   }
   const recipe = parsed.data;
   const name = recipe.name ?? path.basename(file).replace(/\.(ya?ml)$/i, '');
-  const hash = crypto.createHash('sha256').update(canonicalJson(recipe)).digest('hex');
+  // File references are hashed relative to the recipe, so the same checkout in
+  // another folder gives the same hash.
+  const portable = structuredClone(recipe) as unknown as Record<string, unknown>;
+  for (const p of PATH_FIELDS) relativizePath(portable, p, path.dirname(path.resolve(file)));
+  const hash = crypto.createHash('sha256').update(canonicalJson(portable)).digest('hex');
   return { recipe, file: path.resolve(file), name, hash, locate };
 }
 
@@ -51,10 +55,13 @@ function readChain(file: string, sources: YamlSource[], chain: string[], log: Di
   }
   let text: string;
   try {
+    // Only regular files: a directory, a FIFO or /dev/zero is not a recipe (and may never end).
+    if (!fs.statSync(file).isFile()) throw new Error('not a file');
     text = fs.readFileSync(file, 'utf8');
   } catch {
-    if (from) log.error(Code.RecipeExtendsMissing, `'extends' names '${path.relative(process.cwd(), file) || file}', which does not exist`, from);
-    else log.error(Code.RecipeNotFound, `recipe not found: ${file}`, { file });
+    const exists = fs.existsSync(file);
+    if (from) log.error(Code.RecipeExtendsMissing, `'extends' names '${path.relative(process.cwd(), file) || file}', which ${exists ? 'is not a file' : 'does not exist'}`, from);
+    else log.error(Code.RecipeNotFound, exists ? `not a recipe file: ${file}` : `recipe not found: ${file}`, { file });
     return undefined;
   }
   const { source, error } = YamlSource.parse(file, text);
@@ -64,7 +71,7 @@ function readChain(file: string, sources: YamlSource[], chain: string[], log: Di
   }
   const data = source.toJS() ?? {};
   if (typeof data !== 'object' || Array.isArray(data)) {
-    log.error(Code.RecipeType, `a recipe is a mapping of keys (model, unet, schedule, …), not ${Array.isArray(data) ? 'a list' : typeof data}`, { file, line: 1, col: 1 });
+    log.error(Code.RecipeType, `a recipe is a mapping of keys (model, unet, schedule, …), not ${Array.isArray(data) ? 'a list' : typeof data}`, source.locate([]));
     return undefined;
   }
   sources.push(source);
@@ -83,13 +90,22 @@ function readChain(file: string, sources: YamlSource[], chain: string[], log: Di
   return merged;
 }
 
+function relativizePath(obj: Record<string, unknown>, p: Path, dir: string): void {
+  let o: unknown = obj;
+  for (const k of p.slice(0, -1)) o = o && typeof o === 'object' ? (o as Record<string, unknown>)[k as string] : undefined;
+  const last = p[p.length - 1] as string;
+  if (!o || typeof o !== 'object') return;
+  const v = (o as Record<string, unknown>)[last];
+  if (typeof v === 'string' && path.isAbsolute(v)) (o as Record<string, unknown>)[last] = path.relative(dir, v).split(path.sep).join('/');
+}
+
 function resolvePath(obj: Record<string, unknown>, p: Path, dir: string): void {
   let o: unknown = obj;
   for (const k of p.slice(0, -1)) o = o && typeof o === 'object' ? (o as Record<string, unknown>)[k as string] : undefined;
   const last = p[p.length - 1] as string;
   if (!o || typeof o !== 'object') return;
   const v = (o as Record<string, unknown>)[last];
-  if (typeof v === 'string' && v !== 'default' && v !== 'input' && !path.isAbsolute(v)) (o as Record<string, unknown>)[last] = path.resolve(dir, v);
+  if (typeof v === 'string' && v !== '' && v !== 'default' && v !== 'input' && !path.isAbsolute(v)) (o as Record<string, unknown>)[last] = path.resolve(dir, v);
 }
 
 function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {

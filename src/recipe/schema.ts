@@ -97,7 +97,7 @@ export const recipeSchema = z
     const seen = new Map<string, number>();
     r.targets.forEach((t, i) => {
       if (seen.has(t.device)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'device'], message: `device '${t.device}' is listed twice (first as targets[${seen.get(t.device)}])` });
-      seen.set(t.device, i);
+      else seen.set(t.device, i);
     });
   });
 

@@ -1,6 +1,6 @@
 // A YAML source with positions: parsing keeps the document so any value path
 // (`['schedule', 'steps']`) maps back to file:line:col for diagnostics.
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode, type YAMLError } from 'yaml';
 import type { Location } from '../diagnostics.ts';
 
 export type Path = readonly (string | number)[];
@@ -10,23 +10,45 @@ export class YamlSource {
     readonly file: string,
     readonly doc: Document,
     private readonly lines: LineCounter,
+    private readonly value: unknown,
   ) {}
 
   static parse(file: string, text: string): { source: YamlSource; error?: { message: string; at: Location } } {
-    const lines = new LineCounter();
-    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-    const source = new YamlSource(file, doc, lines);
-    const first = doc.errors[0];
-    if (first) {
-      const pos = lines.linePos(first.pos[0]);
-      const message = first.message.split('\n')[0].replace(/ at line \d+, column \d+.*$/, '');
-      return { source, error: { message, at: { file, line: pos.line, col: pos.col } } };
+    const deep = tooDeep(text);
+    if (deep !== undefined) {
+      // Thousands of levels overflow the parser's stack (and V8's regexp
+      // compiler aborts the process when that happens inside it): refuse first.
+      const before = text.slice(0, deep);
+      const line = before.split('\n').length;
+      const message = `nested more than ${MAX_DEPTH} levels deep here (a recipe needs 4)`;
+      return { source: new YamlSource(file, parseDocument(''), new LineCounter(), undefined), error: { message, at: { file, line, col: deep - before.lastIndexOf('\n') } } };
     }
-    return { source };
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
+    const at = (offset: number): Location => ({ file, ...lines.linePos(offset) });
+    if (doc.errors.length) {
+      const { message, offset } = syntaxError(doc, text, lines);
+      return { source: new YamlSource(file, doc, lines, undefined), error: { message, at: at(offset) } };
+    }
+    // Aliases are resolved only when converting: an unknown anchor or an
+    // alias bomb throws there, and is the user's mistake, not ours.
+    const alias = firstAlias(doc, (a) => a.resolve(doc) === undefined);
+    if (alias) {
+      const message = `unknown alias '*${alias.source}' (its anchor '&${alias.source}' must come before it)`;
+      return { source: new YamlSource(file, doc, lines, undefined), error: { message, at: at(alias.range?.[0] ?? 0) } };
+    }
+    let value: unknown;
+    try {
+      value = doc.toJS();
+    } catch (e) {
+      const first = firstAlias(doc, () => true);
+      return { source: new YamlSource(file, doc, lines, undefined), error: { message: (e as Error).message, at: at(first?.range?.[0] ?? 0) } };
+    }
+    return { source: new YamlSource(file, doc, lines, value) };
   }
 
   toJS(): unknown {
-    return this.doc.toJS();
+    return this.value;
   }
 
   /** Depth of `path` that exists in this document (0 = only the root). */
@@ -73,6 +95,104 @@ function child(node: unknown, key: string | number, onKey?: (k: unknown) => void
   if (isSeq(node) && typeof key === 'number') {
     onKey?.(undefined);
     return node.items[key];
+  }
+  return undefined;
+}
+
+type AliasNode = { source: string; range?: [number, number, number] | null; resolve(doc: Document): unknown };
+
+function firstAlias(doc: Document, pred: (a: AliasNode) => boolean): AliasNode | undefined {
+  let found: AliasNode | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      if (!found && pred(node as unknown as AliasNode)) found = node as unknown as AliasNode;
+    },
+  });
+  return found;
+}
+
+/**
+ * The first YAML error, placed where a reader would fix it: an unclosed
+ * quote or bracket at its opening (the parser notices only at the end), a
+ * wrongly indented `key:` on its own line rather than at the value above it.
+ */
+function syntaxError(doc: Document, text: string, lines: LineCounter): { message: string; offset: number } {
+  const multiline = doc.errors.find((e) => e.code === 'MULTILINE_IMPLICIT_KEY');
+  if (multiline) {
+    const startLine = lines.linePos(multiline.pos[0]).line;
+    const end = lines.linePos(multiline.pos[1]);
+    const lineStart = lines.lineStarts[end.line - 1];
+    const indent = /^[ \t]*/.exec(text.slice(lineStart))![0].length;
+    return {
+      message: `line ${end.line} reads as a continuation of line ${startLine}, so its key is not on a line of its own; check its indentation`,
+      offset: lineStart + indent,
+    };
+  }
+  const first: YAMLError = doc.errors[0];
+  if (first.code === 'MULTIPLE_DOCS') return { message: "a recipe is one YAML document; this '---' starts a second one", offset: first.pos[0] };
+  const message = first.message.split('\n')[0].replace(/ at line \d+, column \d+.*$/, '');
+  if (first.code === 'MISSING_CHAR' || first.code === 'BAD_INDENT') {
+    // The innermost quoted scalar or flow collection that runs to the error.
+    let open: number | undefined;
+    visit(doc, (_, node) => {
+      const n = node as { range?: [number, number, number]; flow?: boolean; type?: string } | null;
+      if (!n) return;
+      const unclosed = n.flow || n.type === 'QUOTE_DOUBLE' || n.type === 'QUOTE_SINGLE';
+      if (unclosed && n.range && n.range[0] < first.pos[0] && n.range[1] >= first.pos[0]) open = n.range[0];
+    });
+    if (open !== undefined) return { message: `the '${text[open]}' here is never closed (${message})`, offset: open };
+  }
+  return { message, offset: first.pos[0] };
+}
+
+const MAX_DEPTH = 64;
+
+/**
+ * Offset where flow brackets or block indentation first nest deeper than
+ * MAX_DEPTH, from a light scan (quotes and comments skipped); undefined when
+ * the text stays shallower.
+ */
+function tooDeep(text: string): number | undefined {
+  let flow = 0;
+  const indents: number[] = [];
+  let i = 0;
+  while (i < text.length) {
+    // At a line start: block depth is the stack of open indents plus leading `- ` / `? ` markers.
+    const nl = text.indexOf('\n', i);
+    const lineEnd = nl < 0 ? text.length : nl;
+    let j = i;
+    while (j < lineEnd && text[j] === ' ') j++;
+    if (flow === 0 && j < lineEnd && text[j] !== '#' && text[j] !== '\r') {
+      const indent = j - i;
+      while (indents.length && indents[indents.length - 1] >= indent) indents.pop();
+      indents.push(indent);
+      let depth = indents.length;
+      while (/[-?:]/.test(text[j] ?? '') && (text[j + 1] === ' ' || text[j + 1] === '\t')) {
+        depth++;
+        j += 2;
+        while (text[j] === ' ' || text[j] === '\t') j++;
+      }
+      if (depth > MAX_DEPTH) return j;
+    }
+    // The rest of the line: flow brackets, skipping quoted text and comments.
+    for (; j < lineEnd; j++) {
+      const c = text[j];
+      const prev = j > i ? text[j - 1] : ' ';
+      if (c === '#' && (prev === ' ' || prev === '\t')) break;
+      if ((c === '"' || c === "'") && /[\s:[{,-]/.test(prev)) {
+        const close = c === '"' ? /(?<!\\)"/g : /'/g;
+        close.lastIndex = j + 1;
+        const m = close.exec(text);
+        if (!m) return undefined;
+        j = m.index;
+        continue;
+      }
+      if (c === '[' || c === '{') {
+        if (++flow > MAX_DEPTH) return j;
+      } else if ((c === ']' || c === '}') && flow > 0) flow--;
+    }
+    const next = text.indexOf('\n', j);
+    i = next < 0 ? text.length : next + 1;
   }
   return undefined;
 }
