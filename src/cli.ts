@@ -2,11 +2,12 @@
 // diagnostics and chooses the exit status.
 import { DiagnosticLog, formatDiagnostic } from './diagnostics.ts';
 import { Exit, type Command, type CommandContext } from './commands/command.ts';
+import { check, compile } from './commands/compile.ts';
 import { convert } from './commands/convert.ts';
 import { inspect } from './commands/inspect.ts';
 import { models } from './commands/models.ts';
 
-const commands: Command[] = [inspect, convert, models];
+const commands: Command[] = [compile, check, inspect, convert, models];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
