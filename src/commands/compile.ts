@@ -43,7 +43,8 @@ export const check: Command = {
     if (!args) return Exit.Usage;
     const file = onePositional(args.positionals, checkUsage, ctx);
     if (!file) return Exit.Usage;
-    if (!runCompile(file, { checkOnly: true }, ctx.log)) return Exit.Error;
+    // Structure is all a check needs: the default model is used without weights.
+    if (!runCompile(file, { checkOnly: true, graphOnly: true }, ctx.log)) return Exit.Error;
     ctx.stdout(`${file}: ok`);
     return Exit.Ok;
   },
