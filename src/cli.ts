@@ -2,21 +2,31 @@
 // diagnostics and chooses the exit status.
 import { DiagnosticLog, formatDiagnostic } from './diagnostics.ts';
 import { Exit, type Command, type CommandContext } from './commands/command.ts';
-import { check, compile } from './commands/compile.ts';
-import { convert } from './commands/convert.ts';
-import { inspect } from './commands/inspect.ts';
-import { models } from './commands/models.ts';
+import { closest } from './text/did-you-mean.ts';
+// Commands load on demand: `convert` should not pay for ts-morph or the cost model.
+const commands: { name: string; load: () => Promise<Command> }[] = [
+  { name: 'compile', load: async () => (await import('./commands/compile.ts')).compile },
+  { name: 'check', load: async () => (await import('./commands/compile.ts')).check },
+  { name: 'run', load: async () => (await import('./commands/run.ts')).run },
+  { name: 'inspect', load: async () => (await import('./commands/inspect.ts')).inspect },
+  { name: 'convert', load: async () => (await import('./commands/convert.ts')).convert },
+  { name: 'models', load: async () => (await import('./commands/models.ts')).models },
+  { name: 'predict', load: async () => (await import('./commands/predict.ts')).predict },
+  { name: 'whatif', load: async () => (await import('./commands/whatif.ts')).whatif },
+  { name: 'calibrate', load: async () => (await import('./commands/calibrate.ts')).calibrateCommand },
+  { name: 'devices', load: async () => (await import('./commands/devices.ts')).devices },
+];
 
-const commands: Command[] = [compile, check, inspect, convert, models];
-
-function help(): string {
-  const width = Math.max(...commands.map((c) => c.name.length));
+/** The overview loads every command for its summary; running one loads only that one. */
+async function help(): Promise<string> {
+  const loaded = await Promise.all(commands.map((c) => c.load()));
+  const width = Math.max(...loaded.map((c) => c.name.length));
   return [
     'pocketdiff — compress Stable Diffusion models for phones',
     '',
     'usage: pocketdiff <command> [options]',
     '',
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    ...loaded.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Run `pocketdiff <command> --help` for a command\'s usage.',
   ].join('\n');
@@ -31,14 +41,16 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
   };
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    ctx.stdout(help());
+    ctx.stdout(await help());
     return name ? Exit.Ok : Exit.Usage;
   }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) {
-    ctx.stderr(`error PD3001: unknown command '${name}'\n\n${help()}`);
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
+    const guess = closest(name, commands.map((c) => c.name));
+    ctx.stderr(`error PD3001: unknown command '${name}'${guess ? `; did you mean '${guess}'?` : ''}\n\n${await help()}`);
     return Exit.Usage;
   }
+  const cmd = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     ctx.stdout(`usage: ${cmd.usage}\n\n${cmd.summary}`);
     return Exit.Ok;
