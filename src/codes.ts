@@ -61,6 +61,7 @@ export const Code = {
   OutputNotWritable: 'PD7016',
   WrongModelRole: 'PD7017',
   RemovedAndDuplicated: 'PD7018',
+  BudgetExceeded: 'PD7019',
 
   UnknownBlock: 'PD5001',
   ChannelChange: 'PD5002',

@@ -17,13 +17,18 @@ import { globToRegExp } from './passes/select.ts';
 import { findBlocks } from './blocks/find.ts';
 import { runPasses, type Pass, type PassRecord } from './passes/pass.ts';
 import { removeBlocks, type RemoveSpec } from './passes/remove-blocks.ts';
+import { pruneChannels, type WidthSpec } from './passes/prune-channels.ts';
+import { prepareQuantize, quantizationScheme, quantize, type QuantizeSpec } from './passes/quantize/quantize.ts';
 import { emitArtifact, type ArtifactModel } from './pipeline/emit.ts';
 import { COMPONENTS, loadComponent, type Component, type LoadedComponent } from './pipeline/models.ts';
-import { renderReport } from './pipeline/report.ts';
+import { renderHtmlReport } from './pipeline/html.ts';
+import { renderReport, type ReportInput } from './pipeline/report.ts';
+import { tokenizerFiles } from './run/tokenizer-files.ts';
 import { bindAndInfer, checkOps, restoreIo, snapshotIo, targetDims } from './pipeline/specialize.ts';
 import { loadRecipe, type LoadedRecipe } from './recipe/load.ts';
 import { computeSchedule, type Schedule } from './schedule/index.ts';
 import { loadDevice, type DeviceProfile } from './devices/index.ts';
+import { predictPipeline, type PipelinePrediction } from './cost/pipeline.ts';
 import { TOOL_VERSION } from './version.ts';
 import type { ProgressStream } from './builder/progress.ts';
 
@@ -42,6 +47,11 @@ export interface CompiledArtifact {
   device: string;
   dir: string;
   manifest: string;
+  /** Predicted latency for one image, when the target has a device profile. */
+  predicted_ms?: number;
+  budget_ms?: number;
+  /** False when the prediction exceeds the target's budget_ms (compile exits 3). */
+  within_budget?: boolean;
 }
 
 interface Target {
@@ -51,6 +61,7 @@ interface Target {
   budget_ms?: number;
   index?: number;
   stats: Partial<Record<Component, ModelStats>>;
+  prediction?: PipelinePrediction;
 }
 
 interface State {
@@ -61,6 +72,8 @@ interface State {
   models: Partial<Record<Component, LoadedComponent>>;
   before: Partial<Record<Component, ModelStats>>;
   passes: Partial<Record<Component, PassRecord[]>>;
+  quantization: Partial<Record<Component, string>>;
+  widths: Partial<Record<Component, Record<string, number>>>;
   schedule?: Schedule;
   targets: Target[];
   artifacts: CompiledArtifact[];
@@ -72,7 +85,7 @@ interface Step {
   why: string;
   /** Also run by `check` (validation only). */
   check: boolean;
-  run(s: State): boolean;
+  run(s: State): boolean | Promise<boolean>;
 }
 
 export const PIPELINE: Step[] = [
@@ -82,18 +95,21 @@ export const PIPELINE: Step[] = [
   { name: 'infer-shapes', why: 'removal rules need ranks and channel counts; sizes before the passes go in the report', check: true, run: inferGeneric },
   { name: 'remove-blocks', why: "SnapFusion's '-' action on the UNet", check: true, run: (s) => unetPass(s, removeStep(s)) },
   { name: 'duplicate-blocks', why: "SnapFusion's '+' action on the UNet", check: true, run: (s) => notRemoved(s) && unetPass(s, duplicateStep(s)) },
+  { name: 'prune-channels', why: 'channel widths per block (SnapFusion prunes the decoder to 50%)', check: true, run: prune },
   { name: 'schedule', why: "timesteps and alphas exactly as diffusers' scheduler computes them", check: true, run: schedule },
+  { name: 'quantize', why: 'weight precision per model and block, before fold-cfg so calibration sees the plain UNet', check: false, run: quantizeModels },
   { name: 'fold-cfg', why: 'cond and uncond in one batch-2 UNet call (and optionally the DDIM step)', check: true, run: (s) => unetPass(s, foldStep(s)) },
   { name: 'specialize', why: 'static shapes per target, shape-checked, and only ops the target runtime supports', check: true, run: specialize },
+  { name: 'predict', why: 'latency per target from the cost model; a budget_ms over it makes compile exit 3', check: false, run: predict },
   { name: 'emit', why: 'write each artifact folder atomically with its manifest and report', check: false, run: emit },
 ];
 
-export function compile(file: string, opts: CompileOptions, log: DiagnosticLog): CompiledArtifact[] | undefined {
-  const s: State = { file, opts, log, models: {}, before: {}, passes: {}, targets: [], artifacts: [] };
+export async function compile(file: string, opts: CompileOptions, log: DiagnosticLog): Promise<CompiledArtifact[] | undefined> {
+  const s: State = { file, opts, log, models: {}, before: {}, passes: {}, quantization: {}, widths: {}, targets: [], artifacts: [] };
   for (const step of PIPELINE) {
     if (opts.checkOnly && !step.check) continue;
     const before = log.errors().length;
-    if (!step.run(s) || log.errors().length > before) return undefined;
+    if (!(await step.run(s)) || log.errors().length > before) return undefined;
   }
   return s.artifacts;
 }
@@ -141,10 +157,61 @@ function inferGeneric(s: State): boolean {
 }
 
 function unetPass(s: State, pass: Pass | undefined): boolean {
+  return modelPass(s, 'unet', pass);
+}
+
+function modelPass(s: State, c: Component, pass: Pass | undefined): boolean {
   if (!pass) return true;
-  const records = runPasses(s.models.unet!.graph, [pass], s.log, s.models.unet!.source);
+  const records = runPasses(s.models[c]!.graph, [pass], s.log, s.models[c]!.source);
   if (!records) return false;
-  (s.passes.unet ??= []).push(...records);
+  (s.passes[c] ??= []).push(...records);
+  return true;
+}
+
+function prune(s: State): boolean {
+  const w = s.recipe!.recipe.widths;
+  if (!w) return true;
+  for (const c of COMPONENTS) {
+    const map = w[c];
+    if (!map || !Object.keys(map).length) continue;
+    const specs: WidthSpec[] = Object.entries(map).map(([selector, v]) => ({
+      selector,
+      ...(v <= 1 ? { ratio: v } : { count: v }),
+      at: s.recipe!.locate(['widths', c, selector]),
+    }));
+    if (!modelPass(s, c, pruneChannels(specs, { importance: w.importance, dims: targetDims(512) }))) return false;
+    s.widths[c] = map;
+  }
+  return true;
+}
+
+async function quantizeModels(s: State): Promise<boolean> {
+  const q = s.recipe!.recipe.quantize;
+  if (!q) return true;
+  for (const c of COMPONENTS) {
+    const entry = q[c];
+    if (!entry) continue;
+    const at = s.recipe!.locate(['quantize', c]);
+    const list = typeof entry === 'string' ? [{ scheme: entry, blocks: '*' }] : Array.isArray(entry) ? entry : [entry];
+    const specs: QuantizeSpec[] = list.map((e, i) => ({
+      scheme: e.scheme,
+      selector: e.blocks,
+      blocklist: 'blocklist' in e ? e.blocklist : undefined,
+      keepIoTypes: 'keep_io_types' in e ? e.keep_io_types : undefined,
+      blockSize: 'block_size' in e ? e.block_size : undefined,
+      int4Format: 'int4_format' in e ? e.int4_format : undefined,
+      calibration: 'calibration' in e ? e.calibration : undefined,
+      at: Array.isArray(entry) ? s.recipe!.locate(['quantize', c, i]) : at,
+    }));
+    const g = s.models[c]!.graph;
+    if (s.models[c]!.graphOnly) {
+      s.log.error(Code.RecipeConflict, `cannot quantize the ${c}: its weights are absent (a graph-only model)`, at);
+      return false;
+    }
+    const prepared = await prepareQuantize(g, specs, s.log);
+    if (!prepared || !modelPass(s, c, quantize(specs, prepared))) return false;
+    s.quantization[c] = quantizationScheme(specs);
+  }
   return true;
 }
 
@@ -257,10 +324,55 @@ function specialize(s: State): boolean {
   return ok;
 }
 
+function predict(s: State): boolean {
+  const r = s.recipe!;
+  for (const t of s.targets) {
+    if (!t.profile || t.resolution === undefined) continue;
+    const snaps = COMPONENTS.map((c) => [c, snapshotIo(s.models[c]!.graph)] as const);
+    for (const c of COMPONENTS) bindAndInfer(s.models[c]!.graph, targetDims(t.resolution), s.log);
+    const folded = r.recipe.guidance.fold === 'batch';
+    // The folded UNet already runs cond and uncond as one batch-2 call: price the graph as it is.
+    // Unfolded, guidance costs two calls. The text encoder encodes the uncond prompt too unless it is baked.
+    t.prediction = predictPipeline(
+      { unet: s.models.unet!.graph, vae_decoder: s.models.vae_decoder!.graph, text_encoder: s.models.text_encoder!.graph },
+      {
+        device: t.profile,
+        steps: r.recipe.schedule.steps,
+        cfg: folded ? 'none' : 'two-calls',
+        resolution: t.resolution,
+        batch: 1,
+        text_encoder_runs: typeof r.recipe.guidance.uncond === 'object' ? 1 : 2,
+      },
+      s.log,
+    );
+    for (const [c, snap] of snaps) restoreIo(s.models[c]!.graph, snap);
+    if (!t.prediction) return false;
+  }
+  return true;
+}
+
+function predictionEntry(t: Target): Manifest['prediction'] {
+  const p = t.prediction;
+  if (!p) return undefined;
+  const c = p.components;
+  return {
+    device: p.device,
+    total_ms: p.total_ms,
+    ...(t.budget_ms !== undefined ? { budget_ms: t.budget_ms, within_budget: p.total_ms <= t.budget_ms } : {}),
+    components: {
+      ...(c.text_encoder ? { text_encoder: c.text_encoder.ms * c.text_encoder.runs } : {}),
+      unet: c.unet.ms_per_step * c.unet.steps,
+      ...(c.vae_decoder ? { vae_decoder: c.vae_decoder.ms } : {}),
+    },
+  };
+}
+
 function emit(s: State): boolean {
   const r = s.recipe!;
   const root = path.resolve(s.opts.out ?? 'out', r.name);
   const graphOnly = COMPONENTS.some((c) => s.models[c]!.graphOnly);
+  // vocab.json + merges.txt from beside the text encoder, or the generated demo vocabulary.
+  const tokenizer = tokenizerFiles(s.models.text_encoder!.graph, path.resolve(s.models.text_encoder!.source));
   for (const t of s.targets) {
     const dir = path.join(root, t.device);
     const entries: Partial<Record<Component, ModelEntry>> = {};
@@ -277,6 +389,8 @@ function emit(s: State): boolean {
         params: t.stats[c]?.params ?? 0,
         macs: t.stats[c]?.macs.total,
         passes: (s.passes[c] ?? []).map((p) => p.pass),
+        ...(s.quantization[c] ? { quantization: s.quantization[c] } : {}),
+        ...(s.widths[c] ? { widths: s.widths[c] } : {}),
       };
       const bound = snapshotIo(g);
       restoreIo(g, dynamic);
@@ -300,26 +414,41 @@ function emit(s: State): boolean {
         timesteps: sch.timesteps,
         alphas_cumprod: sch.alphas_cumprod,
         final_alpha_cumprod: sch.final_alpha_cumprod,
+        prev_alphas_cumprod: sch.prev_alphas_cumprod,
         ...(sch.sigmas ? { sigmas: sch.sigmas } : {}),
         init_noise_sigma: sch.init_noise_sigma,
         folded_step: r.recipe.schedule.fold_step,
       },
       guidance: { scale: r.recipe.guidance.scale, fold: r.recipe.guidance.fold, uncond: typeof r.recipe.guidance.uncond === 'object' ? 'baked' : 'input' },
+      ...(t.prediction ? { prediction: predictionEntry(t) } : {}),
     };
     const sources = Object.fromEntries(COMPONENTS.map((c) => [c, s.models[c]!.source]));
+    const reportInput: ReportInput = {
+      recipeFile: path.relative(process.cwd(), r.file), sources, before: s.before, after: t.stats, passes: s.passes,
+      ...(t.prediction ? { prediction: { ...t.prediction, budget_ms: t.budget_ms } } : {}),
+    };
     const done = emitArtifact(
       {
         dir,
         models,
         graphOnly,
         manifest,
-        report: (m) => renderReport(m, { recipeFile: path.relative(process.cwd(), r.file), sources, before: s.before, after: t.stats, passes: s.passes }),
+        report: (m) => renderReport(m, reportInput),
+        html: (m) => renderHtmlReport(m, reportInput),
+        files: tokenizer.files,
         onProgress: s.opts.onProgress && ((f, d, tot) => s.opts.onProgress!(`${t.device}/${f}`, d, tot)),
       },
       s.log,
     );
     if (!done) return false;
-    s.artifacts.push({ device: t.device, dir, manifest: path.join(dir, 'manifest.json') });
+    const p = predictionEntry(t);
+    s.artifacts.push({
+      device: t.device,
+      dir,
+      manifest: path.join(dir, 'manifest.json'),
+      ...(p ? { predicted_ms: p.total_ms } : {}),
+      ...(p?.budget_ms !== undefined ? { budget_ms: p.budget_ms, within_budget: p.within_budget } : {}),
+    });
   }
   return true;
 }

@@ -36,9 +36,9 @@ function recipe(name: string, body: string, unet = 'test/fixtures/unet-tiny/mode
   return file;
 }
 
-function mustCompile(file: string, out: string) {
+async function mustCompile(file: string, out: string) {
   const log = new DiagnosticLog();
-  const artifacts = compile(file, { out }, log);
+  const artifacts = await compile(file, { out }, log);
   assert.ok(artifacts, log.items.map(formatDiagnostic).join('\n'));
   return artifacts!;
 }
@@ -55,7 +55,7 @@ guidance: {scale: 5}
 
 test('a recipe without targets gives one generic artifact with dynamic dims', async () => {
   const out = path.join(work, 'out-generic');
-  const [a] = mustCompile(recipe('tiny', TINY), out);
+  const [a] = await mustCompile(recipe('tiny', TINY), out);
   assert.is(a.device, 'generic');
   assert.is(a.dir, path.join(out, 'tiny', 'generic'));
   const m = readManifest(a.dir);
@@ -92,7 +92,7 @@ test('a target gets static shapes and its own folder; fold_step adds step_index 
   const out = path.join(work, 'out-target');
   const body = TINY.replace('schedule: {steps: 4, spacing: trailing}', 'schedule: {steps: 4, fold_step: true, prediction_type: v_prediction}');
   const file = recipe('target', `${body}targets:\n  - {device: iphone-14-pro, resolution: 256}\n  - {device: galaxy-s23, resolution: 128}\n`);
-  const artifacts = mustCompile(file, out);
+  const artifacts = await mustCompile(file, out);
   assert.equal(artifacts.map((a) => a.device), ['iphone-14-pro', 'galaxy-s23']);
   const m = readManifest(artifacts[0].dir);
   assert.is(m.resolution, 256);
@@ -107,10 +107,32 @@ test('a target gets static shapes and its own folder; fold_step adds step_index 
   assert.equal(session.inputNames, ['sample', 'step_index', 'encoder_hidden_states', 'uncond_encoder_hidden_states', 'guidance_scale']);
 });
 
-test('the same recipe and models give byte-identical artifacts', () => {
+test('widths and quantize are applied per model and recorded in the manifest', async () => {
+  const out = path.join(work, 'out-quant');
+  const file = recipe('quant', `widths:\n  vae_decoder: {"*": 0.5}\nquantize:\n  unet: fp16\n  vae_decoder: int8\nschedule: {steps: 4}\n`);
+  const [a] = await mustCompile(file, out);
+  const m = readManifest(a.dir);
+  assert.is(m.models.unet!.quantization, 'fp16');
+  assert.is(m.models.vae_decoder!.quantization, 'int8');
+  assert.equal(m.models.vae_decoder!.widths, { '*': 0.5 });
+  assert.equal(m.models.vae_decoder!.passes, ['prune-channels', 'quantize']);
+  assert.is(m.models.text_encoder!.quantization, undefined);
+  // fp16 weights: about half the bytes of the fp32 fixture's
+  const fp32 = fs.statSync(path.join(ROOT, 'test/fixtures/unet-tiny/model.onnx')).size;
+  const fp16 = m.files['unet.onnx'].bytes + (m.files['unet.onnx.data']?.bytes ?? 0);
+  assert.ok(fp16 < 0.6 * fp32, `fp16 UNet ${fp16} bytes vs fp32 ${fp32}`);
+  // the quantized, pruned decoder still runs
+  const session = await ort.InferenceSession.create(path.join(a.dir, 'vae_decoder.onnx'));
+  const latent = new ort.Tensor('float32', Float32Array.from({ length: 4 * 8 * 8 }, (_, i) => Math.cos(i)), [1, 4, 8, 8]);
+  const r = await session.run({ latent_sample: latent });
+  assert.equal(r.sample.dims, [1, 3, 16, 16]);
+  assert.ok((r.sample.data as Float32Array).every(Number.isFinite));
+});
+
+test('the same recipe and models give byte-identical artifacts', async () => {
   const file = recipe('same', TINY);
-  const [a] = mustCompile(file, path.join(work, 'out-a'));
-  const [b] = mustCompile(file, path.join(work, 'out-b'));
+  const [a] = await mustCompile(file, path.join(work, 'out-a'));
+  const [b] = await mustCompile(file, path.join(work, 'out-b'));
   const list = (d: string) => fs.readdirSync(d).sort();
   assert.equal(list(a.dir), list(b.dir));
   for (const f of list(a.dir)) assert.ok(fs.readFileSync(path.join(a.dir, f)).equals(fs.readFileSync(path.join(b.dir, f))), f);
@@ -157,10 +179,10 @@ test('compile --json prints the artifacts; errors exit 2', async () => {
   assert.not.ok(fs.existsSync(path.join(out, 'bad')));
 });
 
-test('the SnapFusion recipe compiles against the embedded default: 14 cross-attention and 17 ResNet blocks', () => {
+test('the SnapFusion recipe compiles against the embedded default: 14 cross-attention and 17 ResNet blocks', async () => {
   const log = new DiagnosticLog();
   const out = path.join(work, 'out-snapfusion');
-  const artifacts = compile(path.join(ROOT, 'recipes/snapfusion-iphone14pro.yaml'), { out, graphOnly: true }, log);
+  const artifacts = await compile(path.join(ROOT, 'recipes/snapfusion-iphone14pro.yaml'), { out, graphOnly: true }, log);
   assert.ok(artifacts, log.items.map(formatDiagnostic).join('\n'));
   const report = inspectModel(path.join(artifacts![0].dir, 'unet.onnx'), [], log)!;
   assert.ok(report, log.items.map(formatDiagnostic).join('\n'));

@@ -20,6 +20,8 @@ const modelEntry = z.strictObject({
   params: z.number().int(),
   macs: z.number().optional(),
   passes: z.array(z.string()),
+  quantization: z.string().optional().describe("Weight precision scheme: 'fp16', 'int8', 'int4', 'w8a16' or a '+'-joined mix"),
+  widths: z.record(z.string(), z.number()).optional().describe('Channel widths applied: selector -> kept fraction or count'),
 });
 
 export const manifestSchema = z.strictObject({
@@ -43,6 +45,7 @@ export const manifestSchema = z.strictObject({
     timesteps: z.array(z.number()),
     alphas_cumprod: z.array(z.number()).describe('alpha_bar at each timestep, in run order'),
     final_alpha_cumprod: z.number(),
+    prev_alphas_cumprod: z.array(z.number()).describe('alpha_bar each step moves to (DDIM: t - train_timesteps // steps), in run order'),
     sigmas: z.array(z.number()).optional(),
     init_noise_sigma: z.number(),
     folded_step: z.boolean(),

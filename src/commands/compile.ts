@@ -12,7 +12,7 @@ export const compile: Command = {
   name: 'compile',
   usage,
   summary: 'compile a recipe into per-device artifacts under out/<recipe>/<device>/',
-  run(argv, ctx) {
+  async run(argv, ctx) {
     const args = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' }, 'graph-only': { type: 'boolean' } }, usage, ctx.log);
     if (!args) return Exit.Usage;
     const file = onePositional(args.positionals, usage, ctx);
@@ -24,11 +24,20 @@ export const compile: Command = {
       bar.update(done, total);
       if (done >= total) bar.finish();
     };
-    const artifacts = runCompile(file, { out: args.values.out, graphOnly: args.values['graph-only'], onProgress }, ctx.log);
+    const artifacts = await runCompile(file, { out: args.values.out, graphOnly: args.values['graph-only'], onProgress }, ctx.log);
     if (!artifacts) return Exit.Error;
-    if (args.values.json) ctx.stdout(JSON.stringify({ artifacts }, null, 2));
-    else for (const a of artifacts) ctx.stdout(`${a.device}: ${a.dir}`);
-    return Exit.Ok;
+    const over = artifacts.filter((a) => a.within_budget === false);
+    if (args.values.json) ctx.stdout(JSON.stringify({ artifacts, budget_exceeded: over.map((a) => a.device) }, null, 2));
+    else {
+      for (const a of artifacts) {
+        const p = a.predicted_ms === undefined ? '' : `  (predicted ${a.predicted_ms.toFixed(0)} ms${a.budget_ms !== undefined ? ` of a ${a.budget_ms} ms budget${a.within_budget ? '' : ': OVER'}` : ''})`;
+        ctx.stdout(`${a.device}: ${a.dir}${p}`);
+      }
+    }
+    for (const a of over) {
+      ctx.log.warn(Code.BudgetExceeded, `${a.device}: predicted ${a.predicted_ms!.toFixed(0)} ms exceeds budget_ms ${a.budget_ms}; see ${a.dir}/report.md for the top offenders`);
+    }
+    return over.length ? Exit.Budget : Exit.Ok;
   },
 };
 
@@ -38,13 +47,13 @@ export const check: Command = {
   name: 'check',
   usage: checkUsage,
   summary: 'validate a recipe against its models and targets without writing anything',
-  run(argv, ctx) {
+  async run(argv, ctx) {
     const args = parse(argv, {}, checkUsage, ctx.log);
     if (!args) return Exit.Usage;
     const file = onePositional(args.positionals, checkUsage, ctx);
     if (!file) return Exit.Usage;
     // Structure is all a check needs: the default model is used without weights.
-    if (!runCompile(file, { checkOnly: true, graphOnly: true }, ctx.log)) return Exit.Error;
+    if (!(await runCompile(file, { checkOnly: true, graphOnly: true }, ctx.log))) return Exit.Error;
     ctx.stdout(`${file}: ok`);
     return Exit.Ok;
   },

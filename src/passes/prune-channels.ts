@@ -75,7 +75,7 @@ export interface GroupReport {
 export function describeChannelGroups(g: Graph, log: DiagnosticLog, dims?: Record<string, number>): GroupReport[] | undefined {
   const io = snapshotIo(g);
   try {
-    const constants = bindAndInfer(g, dims, log);
+    const constants = inferConstants(g, dims, log);
     if (!constants) return undefined;
     const groups = findChannelGroups(g, constants);
     const { spaces } = groups;
@@ -123,8 +123,8 @@ function checkSpecs(specs: WidthSpec[], log: DiagnosticLog): boolean {
   return ok;
 }
 
-/** Binds symbolic input dims (opts or a 512×512 image) and infers; the constants shape arithmetic folds to. */
-function bindAndInfer(g: Graph, dims: Record<string, number> | undefined, log: DiagnosticLog): Map<Value, ConstTensor> | undefined {
+/** Binds symbolic input dims (opts, else one 512×512 image) and infers; returns what shape arithmetic folds to. */
+function inferConstants(g: Graph, dims: Record<string, number> | undefined, log: DiagnosticLog): Map<Value, ConstTensor> | undefined {
   const use = dims ?? targetDims(512);
   const names = new Set(g.inputs.flatMap((v) => (v.type?.shape ?? []).filter((d): d is string => typeof d === 'string')));
   const tmp = new DiagnosticLog();
@@ -137,7 +137,9 @@ function bindAndInfer(g: Graph, dims: Record<string, number> | undefined, log: D
 }
 
 function prune(g: Graph, specs: WidthSpec[], opts: PruneOptions, log: DiagnosticLog) {
-  const constants = bindAndInfer(g, opts.dims, log);
+  const errorsBefore = log.errors().length;
+  const failed = () => log.errors().length > errorsBefore;
+  const constants = inferConstants(g, opts.dims, log);
   if (!constants) return undefined;
   const groups = findChannelGroups(g, constants);
   const { spaces } = groups;
@@ -192,7 +194,7 @@ function prune(g: Graph, specs: WidthSpec[], opts: PruneOptions, log: Diagnostic
     if (hit.prunable || hit.refused || spec.selector === '*' || spec.selector === '**') continue;
     log.warn(Code.WidthNothingPrunable, `'${spec.selector}' selects no channel group that can be pruned`, spec.at, hit.frozen.slice(0, 5));
   }
-  if (log.hasErrors) return undefined;
+  if (failed()) return undefined;
 
   const scores = channelImportance(groups, new Set(width.keys()), opts.importance ?? 'l1');
   const keep = new Map<SpaceId, number[]>();
@@ -206,13 +208,33 @@ function prune(g: Graph, specs: WidthSpec[], opts: PruneOptions, log: Diagnostic
     log.warn(Code.ImportanceMissing, `${guessed} channel group${guessed > 1 ? 's have' : ' has'} no weights to rank channels by (graph-only model): the first channels of each group are kept`);
   }
   const keepOf = (root: SpaceId) => keep.get(root);
-  for (const ch of groups.chunkings) {
-    const counts = unevenChunks(spaces, ch, keepOf);
-    if (!counts) continue;
-    const spec = spaces.resolve(ch.segs).map((s) => width.get(spaces.find(s))?.spec).find((s) => s);
-    log.error(Code.WidthBreaksGroups, `the widths chosen break ${ch.what} at '${ch.node.name}': its groups would keep ${[...new Set(counts)].join(' vs ')} channels; give the groups feeding it the same ratio`, spec?.at ?? { node: ch.node.name });
+  // A GroupNorm over a skip concat sees several groups: each of its groups must keep the same
+  // count. Where ratios cannot agree (one side cannot be pruned), the groups involved stay
+  // whole (a warning); explicit counts that disagree are an error.
+  const relaxed: string[] = [];
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const ch of groups.chunkings) {
+      const counts = unevenChunks(spaces, ch, keepOf);
+      if (!counts) continue;
+      const roots = [...new Set(spaces.resolve(ch.segs).map((s) => spaces.find(s)))].filter((r) => width.has(r));
+      const counted = roots.map((r) => width.get(r)!.spec).find((s) => s.count !== undefined);
+      if (counted) {
+        log.error(Code.WidthBreaksGroups, `the widths chosen break ${ch.what} at '${ch.node.name}': its groups would keep ${[...new Set(counts)].join(' vs ')} channels; give the channel groups feeding it the same share`, counted.at ?? { node: ch.node.name });
+        return undefined;
+      }
+      for (const r of roots) {
+        width.delete(r);
+        keep.delete(r);
+      }
+      relaxed.push(`${ch.what} at '${ch.node.name}' (${roots.length} group${roots.length > 1 ? 's' : ''})`);
+      changed = true;
+    }
   }
-  if (log.hasErrors) return undefined;
+  if (relaxed.length) {
+    log.warn(Code.WidthBreaksGroups, `${relaxed.length} GroupNorm${relaxed.length > 1 ? 's' : ''} would see groups keeping different channel counts (their inputs join channels that cannot be pruned alike): those channel groups are kept whole`, specs[0]?.at, relaxed.slice(0, 5));
+  }
+  if (failed()) return undefined;
 
   const paramsBefore = countParams(g);
   const resized = resizedValues(groups, keepOf);
@@ -255,7 +277,7 @@ function chunkWords(groups: ChannelGroups, root: SpaceId): string {
 /** Re-infers every shape and checks each pruned value came out as planned. */
 function recheck(g: Graph, dims: Record<string, number> | undefined, resized: Map<Value, number[]>, log: DiagnosticLog): boolean {
   const tmp = new DiagnosticLog();
-  if (!bindAndInfer(g, dims, tmp)) {
+  if (!inferConstants(g, dims, tmp)) {
     for (const d of tmp.errors()) log.error(Code.PruneInconsistent, `after pruning, shapes no longer check: ${d.message}`, d.location, d.notes);
     return false;
   }

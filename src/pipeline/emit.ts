@@ -12,6 +12,7 @@ import { validateAgainst } from '../artifact/validate.ts';
 import type { Graph } from '../ir/graph.ts';
 import { exportGraph } from '../ir/export.ts';
 import { saveModel } from '../onnx/save.ts';
+import { renderPipelineTs } from '../codegen/pipeline.ts';
 
 export interface ArtifactModel {
   /** `unet.onnx`; its weights go to `unet.onnx.data`. */
@@ -29,6 +30,10 @@ export interface ArtifactPlan {
   graphOnly: boolean;
   manifest: Omit<Manifest, 'files'>;
   report: (manifest: Manifest) => string;
+  /** report.html, beside report.md. */
+  html?: (manifest: Manifest) => string;
+  /** More files for the folder (the tokenizer's), by name. */
+  files?: Record<string, string>;
   onProgress?: (file: string, done: number, total: number) => void;
 }
 
@@ -58,11 +63,15 @@ export function emitArtifact(plan: ArtifactPlan, log: DiagnosticLog): Manifest |
     }, log);
     if (!ok) return fail();
   }
+  for (const [f, text] of Object.entries(plan.files ?? {})) fs.writeFileSync(path.join(tmp, f), text);
+  // The typed runner for apps (generated from the manifest).
+  fs.writeFileSync(path.join(tmp, 'pipeline.ts'), renderPipelineTs(plan.manifest));
   const files: Manifest['files'] = {};
   for (const f of fs.readdirSync(tmp).sort()) files[f] = hashFile(path.join(tmp, f));
   // The report describes the model files; the manifest then covers the report too.
   fs.writeFileSync(path.join(tmp, 'report.md'), plan.report({ ...plan.manifest, files }));
-  files['report.md'] = hashFile(path.join(tmp, 'report.md'));
+  if (plan.html) fs.writeFileSync(path.join(tmp, 'report.html'), plan.html({ ...plan.manifest, files }));
+  for (const f of ['report.md', ...(plan.html ? ['report.html'] : [])]) files[f] = hashFile(path.join(tmp, f));
   const manifest: Manifest = { ...plan.manifest, files };
   if (!validateAgainst('manifest.schema.json', manifest, log, 'manifest.json')) return fail();
   fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');

@@ -3,6 +3,7 @@
 import type { ModelStats } from '../blocks/analyze.ts';
 import type { Manifest } from '../artifact/manifest.ts';
 import type { PassRecord } from '../passes/pass.ts';
+import type { PipelinePrediction } from '../cost/pipeline.ts';
 import type { Component } from './models.ts';
 
 export interface ReportInput {
@@ -11,7 +12,8 @@ export interface ReportInput {
   before: Partial<Record<Component, ModelStats>>;
   after: Partial<Record<Component, ModelStats>>;
   passes: Partial<Record<Component, PassRecord[]>>;
-  prediction?: { lines: string[] };
+  /** The cost model's prediction for this target, with its budget. */
+  prediction?: PipelinePrediction & { budget_ms?: number };
 }
 
 const int = (n: number) => n.toLocaleString('en-US');
@@ -36,6 +38,26 @@ function unetStep(m: Manifest, r: ReportInput): string {
   if (before === undefined || after === undefined) return '';
   const folded = m.guidance.fold === 'batch';
   return ` Per denoising step the UNet costs ${g(2 * before)} GMACs before (two batch-1 calls for guidance) and ${g(folded ? after : 2 * after)} GMACs after (${folded ? 'one batch-2 call' : 'two calls'}).`;
+}
+
+/** Components first, then the blocks that cost most: where to look when over budget. */
+export function predictionLines(p: NonNullable<ReportInput['prediction']>): string[] {
+  const ms = (x: number) => `${x.toFixed(1)} ms`;
+  const c = p.components;
+  const verdict = p.budget_ms === undefined ? '' : p.total_ms <= p.budget_ms ? ` — within the ${ms(p.budget_ms)} budget` : ` — **over the ${ms(p.budget_ms)} budget by ${ms(p.total_ms - p.budget_ms)}**`;
+  return [
+    `${ms(p.total_ms)} per image on ${p.device}${verdict}.`,
+    '',
+    ...table(['component', 'ms', 'how'], [
+      ...(c.text_encoder ? [['text encoder', ms(c.text_encoder.ms * c.text_encoder.runs), `${c.text_encoder.runs} × ${ms(c.text_encoder.ms)}`]] : []),
+      ['UNet', ms(c.unet.ms_per_step * c.unet.steps), `${c.unet.steps} steps × ${c.unet.calls_per_step} call(s) × ${ms(c.unet.ms_per_call)} (batch ${c.unet.batch_per_call})`],
+      ...(c.vae_decoder ? [['VAE decoder', ms(c.vae_decoder.ms), '1 call']] : []),
+    ]),
+    '',
+    'Top blocks:',
+    '',
+    ...table(['block', 'ms per image'], p.by_block.slice(0, 10).map((b) => [b.name, ms(b.ms)])),
+  ];
 }
 
 export function renderReport(m: Manifest, r: ReportInput): string {
@@ -70,7 +92,7 @@ export function renderReport(m: Manifest, r: ReportInput): string {
     `Guidance scale ${m.guidance.scale}, ${m.guidance.fold === 'batch' ? 'folded into one batch-2 UNet call per step' : 'two UNet calls per step'}, unconditional embedding ${m.guidance.uncond === 'baked' ? 'baked in' : 'as an input'}.`,
     '',
   ];
-  if (r.prediction) lines.push('## Predicted latency', '', ...r.prediction.lines, '');
+  if (r.prediction) lines.push('## Predicted latency', '', ...predictionLines(r.prediction), '');
   lines.push('## Files', '', ...table(['file', 'size', 'sha256'], Object.entries(m.files).map(([f, h]) => [f, size(h.bytes), `\`${h.sha256}\``])), '');
   return lines.join('\n');
 }

@@ -3,6 +3,7 @@
 // a test fails when a checked-in file is stale.
 import { z } from 'zod';
 import { manifestSchema } from '../artifact/manifest.ts';
+import { deviceProfileSchema } from '../devices/schema.ts';
 import { recipeSchema } from './schema.ts';
 
 export interface SchemaFile {
@@ -16,6 +17,7 @@ export interface SchemaFile {
 export const SCHEMA_FILES: SchemaFile[] = [
   { file: 'recipe.schema.json', schema: recipeSchema, title: 'pocketdiff recipe', io: 'input' },
   { file: 'manifest.schema.json', schema: manifestSchema, title: 'pocketdiff artifact manifest', io: 'output' },
+  { file: 'device-profile.schema.json', schema: deviceProfileSchema, title: 'pocketdiff device profile', io: 'input' },
 ];
 
 export function renderSchema(s: SchemaFile): string {

@@ -22,7 +22,10 @@ export interface LoadedRecipe {
 }
 
 // Fields holding file paths, resolved against the recipe that wrote them.
-const PATH_FIELDS: Path[] = [['model', 'unet'], ['model', 'vae_decoder'], ['model', 'text_encoder'], ['guidance', 'uncond', 'baked']];
+const PATH_FIELDS: Path[] = [
+  ['model', 'unet'], ['model', 'vae_decoder'], ['model', 'text_encoder'], ['guidance', 'uncond', 'baked'],
+  ...(['unet', 'vae_decoder', 'text_encoder'] as const).map((c) => ['quantize', c, 'calibration', 'inputs']),
+];
 
 export function loadRecipe(file: string, log: DiagnosticLog): LoadedRecipe | undefined {
   const sources: YamlSource[] = [];

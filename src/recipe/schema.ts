@@ -26,6 +26,30 @@ const removal = z.union([
 
 export const DEVICE_NAME = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
+// widths: selector -> a kept fraction in (0, 1], or a kept channel count (an integer > 1).
+const widthMap = z
+  .record(z.string().min(1), z.number().positive())
+  .describe('Block selector (`*` = every layer) -> kept fraction of channels (0 < r <= 1) or kept channel count (integer > 1)');
+
+const quantScheme = z.enum(['fp16', 'int8', 'int4', 'w8a16']);
+const quantSpec = z.strictObject({
+  scheme: quantScheme,
+  blocks: z.string().min(1).default('*').describe('Block selector this scheme applies to'),
+  blocklist: z.array(z.string().min(1)).optional().describe('Op types left unquantized (fp16: kept float32; default: normalization and softmax math)'),
+  keep_io_types: z.boolean().optional().describe('fp16: model inputs and outputs stay float32 (default true)'),
+  block_size: z.number().int().optional().describe('int4: elements per quantization block, a power of two from 16 to 256 (default 32)'),
+  int4_format: z.enum(['dq', 'matmulnbits']).optional().describe('int4: opset-21 blocked DequantizeLinear, or com.microsoft.MatMulNBits'),
+  calibration: z
+    .strictObject({
+      inputs: z.string().min(1).optional().describe('Folder of .pb input tensors (default: seeded random latents and embeddings)'),
+      samples: z.number().int().min(1).max(256).optional(),
+      seed: z.number().int().min(0).optional(),
+    })
+    .optional()
+    .describe('w8a16: activation-range calibration'),
+});
+const quantForModel = z.union([quantScheme, quantSpec, z.array(quantSpec).min(1)]);
+
 export const recipeSchema = z
   .strictObject({
     $schema: z.string().optional().describe('Editor hint; ignored'),
@@ -71,6 +95,19 @@ export const recipeSchema = z
           .default('input'),
       })
       .default({ scale: 7.5, fold: 'batch', uncond: 'input' }),
+    widths: z
+      .strictObject({
+        unet: widthMap.optional(),
+        vae_decoder: widthMap.optional(),
+        text_encoder: widthMap.optional(),
+        importance: z.enum(['l1', 'l2']).default('l1').describe('How channels are ranked within a group'),
+      })
+      .optional()
+      .describe("Channel pruning per model, e.g. vae_decoder: {'*': 0.5} (SnapFusion's decoder)"),
+    quantize: z
+      .strictObject({ unet: quantForModel.optional(), vae_decoder: quantForModel.optional(), text_encoder: quantForModel.optional() })
+      .optional()
+      .describe('Weight precision per model: a scheme (fp16, int8, int4, w8a16) or per-selector specs'),
     targets: z
       .array(
         z.strictObject({

@@ -44,6 +44,7 @@ export function findChannelGroups(g: Graph, constants: Map<Value, ConstTensor>):
   const layouts = new Map<Value, Layout>();
   const weights = new Map<Value, Map<number, WeightAxis>>();
   const chunkings: Chunking[] = [];
+  const ties: { node: Node; a: Layout; b: Layout }[] = [];
   /** Weight uses a rule accounted for, as `nodeId:input`. */
   const accounted = new Set<string>();
 
@@ -77,6 +78,9 @@ export function findChannelGroups(g: Graph, constants: Map<Value, ConstTensor>):
     chunk(segs, chunks, node, what) {
       if (chunks > 1) chunkings.push({ segs, chunks, node, what });
     },
+    tie(node, a, b) {
+      ties.push({ node, a, b });
+    },
   };
 
   for (const n of g.nodes()) {
@@ -89,6 +93,14 @@ export function findChannelGroups(g: Graph, constants: Map<Value, ConstTensor>):
     for (const v of n.inputs) freeze(ctx.layout(v), `'${n.name}' (${n.domain ? n.domain + '.' : ''}${n.op}) reads them and pruning has no rule for it`);
   }
   for (const v of g.outputs) freeze(layouts.get(v), `they reach graph output '${v.name}'`);
+  // A reshape sized from another tensor's shape holds only while both keep the same channels.
+  const classesOf = (l: Layout) => [...new Set(spaces.resolve(l.segs).map((s) => spaces.find(s)))].sort().join();
+  for (const t of ties) {
+    if (classesOf(t.a) === classesOf(t.b)) continue;
+    const why = `'${t.node.name}' (Reshape) takes its target shape from tensors whose channels are pruned apart from its input's`;
+    freeze(t.a, why);
+    freeze(t.b, why);
+  }
   // A weight that is sliced must be read only where a rule planned for it.
   for (const [v, byAxis] of weights) {
     const stray = v.uses.find((u) => !accounted.has(`${u.node.id}:${u.index}`));

@@ -44,12 +44,6 @@ export function sameStructure(a: Layout, b: Layout): boolean {
   return a.axes.length === b.axes.length && a.axes.every((ax, k) => ax.length === b.axes[k].length && ax.every((c, i) => c.k === b.axes[k][i].k && c.size === b.axes[k][i].size));
 }
 
-/** The number of outer chunks when the channel index is split (heads, groups), else undefined. */
-export function outerSize(l: Layout): number | undefined {
-  for (const ax of l.axes) for (const c of ax) if (c.k === 'outer') return c.size;
-  return undefined;
-}
-
 export type Walk = { layout: Layout; split?: number } | { fail: string };
 
 /**

@@ -47,10 +47,18 @@ export function activationTargets(g: Graph, covered: (n: Node) => boolean): Valu
 
 const QMAX = 65535;
 
-/** uint16 scale and zero point covering [min, max] and 0. */
+/**
+ * Calibration sees a few samples; real inputs reach further. With 16 bits
+ * there is room to spare: the observed range is widened by half its width on
+ * each side (one bit of resolution for a 2× margin against clipping).
+ */
+export const HEADROOM = 0.5;
+
+/** uint16 scale and zero point covering [min, max] widened by HEADROOM, and 0. */
 export function uint16Params(r: Range): { scale: number; zero: number } {
-  const lo = Math.min(r.min, 0);
-  const hi = Math.max(r.max, 0);
+  const pad = (r.max - r.min) * HEADROOM;
+  const lo = Math.min(r.min - pad, 0);
+  const hi = Math.max(r.max + pad, 0);
   const scale = hi > lo ? (hi - lo) / QMAX : 1;
   return { scale, zero: Math.max(0, Math.min(QMAX, Math.round(-lo / scale))) };
 }

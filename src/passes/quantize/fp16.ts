@@ -65,8 +65,14 @@ export function convertToFloat16(g: Graph, computesInFp16: (n: Node) => boolean,
       const out = n.outputs[0]!;
       // A Cast to float32 whose readers all stay float32 is kept: it is where float32 math begins.
       if (to === F32 && out.uses.some((u) => half.get(u.node))) {
-        n.attrs = n.attrs.map((a) => (a.name === 'to' ? intAttr('to', F16) : a));
-        setType(out, F16);
+        const input = n.inputs[0];
+        if (input?.type?.dtype === F16 && !g.outputs.includes(out)) {
+          // float16 → float16 would be a no-op cast (which runtimes mishandle): read the input directly.
+          g.replaceAllUses(out, input);
+        } else {
+          n.attrs = n.attrs.map((a) => (a.name === 'to' ? intAttr('to', F16) : a));
+          setType(out, F16);
+        }
       }
       continue;
     }
@@ -157,8 +163,48 @@ function halfWeight(g: Graph, v: Value, cache: Map<Value, Value>, res: Fp16Resul
 /** A float32 weight's values as float16, converted chunk by chunk while the model is saved. */
 export function toHalfWeight(w: Weight): Weight {
   return derivedWeight(F16, [...w.dims], w, (sink) => {
-    streamFloats(w, (vals) => sink(new Uint8Array(Uint16Array.from(vals, (x) => toHalf(x)).buffer)));
+    streamFloats(w, (vals) => sink(new Uint8Array(floatsToHalf(vals).buffer)));
   });
+}
+
+/** IEEE binary16 bits of each float32, rounding to nearest even (toHalf, unrolled for bulk data). */
+export function floatsToHalf(src: Float32Array): Uint16Array {
+  const u = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < u.length; i++) {
+    const x = u[i];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    let mant = x & 0x7fffff;
+    if (exp === 0xff) {
+      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
+      continue;
+    }
+    const e = exp - 112;
+    if (e >= 0x1f) {
+      out[i] = sign | 0x7c00;
+      continue;
+    }
+    if (e <= 0) {
+      if (e < -10) {
+        out[i] = sign;
+        continue;
+      }
+      mant |= 0x800000;
+      const shift = 14 - e;
+      let h = mant >>> shift;
+      const rest = mant & ((1 << shift) - 1);
+      const half = 1 << (shift - 1);
+      if (rest > half || (rest === half && h & 1)) h++;
+      out[i] = sign | h;
+      continue;
+    }
+    let h = (e << 10) | (mant >>> 13);
+    const rest = mant & 0x1fff;
+    if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++;
+    out[i] = sign | h;
+  }
+  return out;
 }
 
 function halfTensor(values: number[], dims: number[]) {

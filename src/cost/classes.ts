@@ -1,0 +1,35 @@
+// Op classes of the cost model: a rule table from ONNX op type to the class
+// whose ceiling and efficiency price it, and how much vector arithmetic each
+// output (or input) element costs. MatMul and Einsum are 'linear' against a
+// weight and 'attention' between two activations; the table builder decides.
+import type { OpClass } from '../devices/schema.ts';
+
+interface OpRule {
+  cls: OpClass;
+  /** Vector flops per element of `per` (elementwise, norm, softmax, reduce arithmetic). */
+  flops?: number;
+  per?: 'out' | 'in';
+}
+
+const rows: [string[], OpRule][] = [
+  [['Conv', 'ConvTranspose'], { cls: 'conv' }],
+  [['MatMul', 'Gemm', 'MatMulNBits', 'Einsum', 'FusedMatMul'], { cls: 'linear' }],
+  [['InstanceNormalization', 'LayerNormalization', 'GroupNormalization', 'BatchNormalization', 'SkipLayerNormalization'], { cls: 'norm', flops: 6, per: 'in' }],
+  [['Softmax', 'LogSoftmax'], { cls: 'softmax', flops: 5, per: 'in' }],
+  [['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL2', 'ReduceSumSquare', 'ArgMax', 'ArgMin'], { cls: 'reduce', flops: 1, per: 'in' }],
+  [['Transpose', 'Concat', 'Slice', 'Split', 'Gather', 'GatherElements', 'GatherND', 'Expand', 'Tile', 'Pad', 'DepthToSpace', 'SpaceToDepth', 'ConstantOfShape', 'ScatterND', 'Trilu'], { cls: 'movement' }],
+  // Each output element of a resize computes its source coordinates.
+  [['Resize', 'Upsample'], { cls: 'movement', flops: 8, per: 'out' }],
+  [['Reshape', 'Squeeze', 'Unsqueeze', 'Flatten', 'Identity', 'Dropout'], { cls: 'view' }],
+  [['Shape', 'Size', 'Constant', 'Range', 'NonZero'], { cls: 'shape' }],
+  [['Erf', 'Exp', 'Log', 'Sigmoid', 'Tanh', 'Sin', 'Cos', 'Pow', 'Sqrt', 'Reciprocal', 'Div', 'Gelu', 'FastGelu', 'QuickGelu', 'Softplus', 'HardSigmoid', 'Mish'], { cls: 'elementwise', flops: 4, per: 'out' }],
+];
+
+const TABLE = new Map<string, OpRule>(rows.flatMap(([ops, rule]) => ops.map((op) => [op, rule] as [string, OpRule])));
+
+/** Everything not listed is elementwise at one flop per output element (Add, Mul, Cast, Where, …). */
+const ELEMENTWISE: OpRule = { cls: 'elementwise', flops: 1, per: 'out' };
+
+export function opRule(op: string): OpRule {
+  return TABLE.get(op) ?? ELEMENTWISE;
+}

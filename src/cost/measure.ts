@@ -1,0 +1,190 @@
+// Measuring latency on this machine with onnxruntime-node, the way the
+// local-cpu profile says: one intra-op thread, all graph optimizations, and
+// the CPU time of a run rather than its wall time. A run on one thread uses
+// one core for as long as it computes, so its CPU time is the latency an idle
+// machine would show, even while other processes share the cores. Each
+// measurement is the minimum over several runs after warm-up runs.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { DiagnosticLog, formatDiagnostic } from '../diagnostics.ts';
+import type { Graph, Value } from '../ir/graph.ts';
+import { exportGraph } from '../ir/export.ts';
+import { byteSize, DataType } from '../onnx/dtype.ts';
+import { saveModel } from '../onnx/save.ts';
+
+export interface Measurement {
+  /** Minimum CPU time of one run. */
+  ms: number;
+  /** Median CPU time, and minimum wall time, for the report. */
+  median_ms: number;
+  wall_ms: number;
+  runs: number;
+}
+
+export const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+  // Warnings (a float16 constant it cannot fold) are the runtime's business, not the report's.
+  logSeverityLevel: 3,
+};
+
+/**
+ * Weights a graph-only model lacks (or that a rewrite left without bytes) get
+ * deterministic filler bytes: latency does not depend on weight values.
+ */
+export function fillMissingWeights(g: Graph): void {
+  for (const v of g.weights) {
+    const w = v.weight!;
+    const d = w.data;
+    const missing = (d.kind === 'external' && !d.ref.exists) || (d.kind === 'typed' && !w.proto);
+    if (!missing) continue;
+    const count = w.dims.reduce((a, b) => a * b, 1);
+    const bytes = byteSize(w.dtype, count) ?? count * 4;
+    v.weight = {
+      dtype: w.dtype,
+      dims: w.dims,
+      data: {
+        kind: 'stream',
+        length: bytes,
+        write(sink) {
+          const chunk = new Uint8Array(Math.min(bytes, 1 << 20)).fill(w.dtype === DataType.INT64 || w.dtype === DataType.INT32 ? 0 : 0x1c);
+          for (let done = 0; done < bytes; done += chunk.length) sink(chunk.subarray(0, Math.min(chunk.length, bytes - done)));
+        },
+      },
+    };
+  }
+}
+
+/**
+ * Saves a graph (weights in one external file) into a fresh temp folder, with
+ * the input dims it was inferred at: a compiled model has static shapes, so
+ * the runtime folds its shape arithmetic.
+ */
+export function saveForRun(g: Graph, dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketdiff-measure-'))): string {
+  fillMissingWeights(g);
+  const log = new DiagnosticLog();
+  const file = path.join(dir, 'model.onnx');
+  if (!saveModel(exportGraph(g), file, { externalData: 'model.onnx.data' }, log)) throw new Error(log.items.map(formatDiagnostic).join('\n'));
+  return file;
+}
+
+/** Inputs for a run: deterministic values of each input's type and (numeric) shape. */
+export function feedsFor(inputs: readonly Value[], shapes: Record<string, number[]> = {}): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const v of inputs) {
+    const dims = shapes[v.name] ?? (v.type!.shape as number[]);
+    const n = dims.reduce((a, b) => a * b, 1);
+    switch (v.type!.dtype) {
+      case DataType.INT64:
+        feeds[v.name] = new ort.Tensor('int64', new BigInt64Array(n).fill(v.name === 'timestep' ? 500n : 1n), dims);
+        break;
+      case DataType.INT32:
+        feeds[v.name] = new ort.Tensor('int32', new Int32Array(n).fill(1), dims);
+        break;
+      case DataType.FLOAT16:
+        feeds[v.name] = new ort.Tensor('float16', new Uint16Array(n).map((_, i) => 0x3000 + (i % 512)), dims);
+        break;
+      default:
+        feeds[v.name] = new ort.Tensor('float32', new Float32Array(n).map((_, i) => Math.sin(i) * 0.5), dims);
+    }
+  }
+  return feeds;
+}
+
+export interface MeasureOptions {
+  runs?: number;
+  warmup?: number;
+  /** Stop early once this much CPU time was spent (ms), keeping at least 3 runs. */
+  budget_ms?: number;
+}
+
+export async function measureFile(file: string, feeds: Record<string, ort.Tensor>, opts: MeasureOptions = {}): Promise<Measurement> {
+  const runs = opts.runs ?? 7;
+  const session = await ort.InferenceSession.create(file, SESSION_OPTIONS);
+  try {
+    for (let i = 0; i < (opts.warmup ?? 2); i++) await session.run(feeds);
+    const cpu: number[] = [];
+    const wall: number[] = [];
+    let spent = 0;
+    for (let i = 0; i < runs; i++) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await session.run(feeds);
+      wall.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1000);
+      spent += cpu[cpu.length - 1];
+      if (opts.budget_ms && spent > opts.budget_ms && cpu.length >= 3) break;
+    }
+    const sorted = [...cpu].sort((a, b) => a - b);
+    return { ms: sorted[0], median_ms: sorted[Math.floor(sorted.length / 2)], wall_ms: Math.min(...wall), runs: cpu.length };
+  } finally {
+    await session.release();
+  }
+}
+
+/** Saves, measures and deletes a graph's model. */
+export async function measureGraph(g: Graph, opts: MeasureOptions = {}): Promise<Measurement> {
+  const file = saveForRun(g);
+  try {
+    return await measureFile(file, feedsFor(g.inputs), opts);
+  } finally {
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  }
+}
+
+export interface Job {
+  name: string;
+  file: string;
+  feeds: Record<string, ort.Tensor>;
+}
+
+/**
+ * Measures several models in interleaved rounds (each round runs every model
+ * a few times) and keeps each model's minimum: on a shared machine, rounds
+ * spread each model's runs over time, so every model gets quiet moments.
+ */
+export async function measureRounds(jobs: Job[], opts: { rounds?: number; runs?: number; budget_ms?: number; onRound?: (r: number) => void } = {}): Promise<Map<string, Measurement>> {
+  const sessions = new Map<string, ort.InferenceSession>();
+  const cpu = new Map<string, number[]>();
+  const wall = new Map<string, number[]>();
+  try {
+    for (const j of jobs) {
+      const s = await ort.InferenceSession.create(j.file, SESSION_OPTIONS);
+      sessions.set(j.name, s);
+      await s.run(j.feeds);
+      cpu.set(j.name, []);
+      wall.set(j.name, []);
+    }
+    for (let r = 0; r < (opts.rounds ?? 3); r++) {
+      for (const j of jobs) {
+        const s = sessions.get(j.name)!;
+        let spent = 0;
+        for (let i = 0; i < (opts.runs ?? 3); i++) {
+          const c0 = process.cpuUsage();
+          const t0 = performance.now();
+          await s.run(j.feeds);
+          wall.get(j.name)!.push(performance.now() - t0);
+          const c = process.cpuUsage(c0);
+          const ms = (c.user + c.system) / 1000;
+          cpu.get(j.name)!.push(ms);
+          spent += ms;
+          if (opts.budget_ms && spent > opts.budget_ms) break;
+        }
+      }
+      opts.onRound?.(r);
+    }
+  } finally {
+    for (const s of sessions.values()) await s.release();
+  }
+  const out = new Map<string, Measurement>();
+  for (const j of jobs) {
+    const c = [...cpu.get(j.name)!].sort((a, b) => a - b);
+    out.set(j.name, { ms: c[0], median_ms: c[Math.floor(c.length / 2)], wall_ms: Math.min(...wall.get(j.name)!), runs: c.length });
+  }
+  return out;
+}

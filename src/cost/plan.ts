@@ -1,0 +1,378 @@
+// A cost table priced for one device profile. Planning groups nodes the way
+// the runtime fuses them and sums each group's work and traffic; evaluating a
+// group is then a roofline:
+//
+//   ms = max(Σ MACs·2 / (peak·eff_class) + vector flops / (peak·eff_vector),
+//            bytes / (bandwidth·eff_memory)) + overhead per op
+//
+// Grouping (profile.fusions):
+//   view ops          alias their input: a Reshape moves no data
+//   elementwise       joins its producer's group when the profile fuses that
+//                     (bias add, norm affine, SiLU into conv/linear/norm); so
+//                     does a Slice/Split (GEGLU's chunk) on fusing runtimes
+//   attention         with fused attention, QKᵀ · scale · softmax · V is one
+//                     group and the score matrix never reaches memory
+//   patterns          composite ops the runtime recognizes (patterns.ts: SiLU,
+//                     GELU, decomposed LayerNorm, MatMul·scale) are one group
+//   fill / shape ops  folded away on static-shape runtimes; executed (their
+//                     traffic and a small overhead) otherwise
+// A group's traffic is what crosses its boundary: inputs read from outside,
+// outputs someone outside reads, weights. Groups never cross blocks, so a
+// block's cost is the sum of its groups, which is what makes a what-if a sum.
+//
+// Every amount is kept as coefficients of R⁰, R¹, R² (R: the block's width
+// ratio, see width.ts), so narrowing a block re-prices it without replanning.
+import type { DeviceProfile, OpClass, Precision, WeightFormat } from '../devices/schema.ts';
+import { OP_CLASSES } from '../devices/schema.ts';
+import { Kind, type CostTable } from './format.ts';
+
+/** Features of one group as [R⁰, R¹, R²] coefficients. */
+export interface Group {
+  block: number;
+  conv: number[];
+  linear: number[];
+  attention: number[];
+  vec: number[];
+  /** Vector flops of softmax nodes (priced at efficiency.softmax). */
+  softmax: number[];
+  bytes: number[];
+  /** Executed ops in the group (1), or shape/view ops priced at the shape overhead (0 here, counted in `shapeOps`). */
+  ops: number;
+}
+
+export interface CostPlan {
+  table: CostTable;
+  profile: DeviceProfile;
+  precision: EffectivePrecision;
+  groups: Group[];
+  /** Node indices (into the table) of each group. */
+  members: number[][];
+  /** Group indices per block; index blocks.length holds glue. */
+  byBlock: number[][];
+  /** Shape and view ops executed per block (glue last), each costing overhead_us.shape. */
+  shapeOps: number[];
+}
+
+export interface EffectivePrecision {
+  compute: Precision;
+  activations: Precision;
+  weights: WeightFormat;
+}
+
+/** Per-unit prices in seconds, from a profile's numbers. */
+export interface Rates {
+  conv: number;
+  linear: number;
+  attention: number;
+  vec: number;
+  softmax: number;
+  byte: number;
+  op: number;
+  shape: number;
+}
+
+export const QUANTIZE_SCHEMES: Record<string, EffectivePrecision> = {
+  fp32: { compute: 'float32', activations: 'float32', weights: 'float32' },
+  fp16: { compute: 'float16', activations: 'float16', weights: 'float16' },
+  w8a16: { compute: 'int16', activations: 'int16', weights: 'int8' },
+  w8a8: { compute: 'int8', activations: 'int8', weights: 'int8' },
+  w6a16: { compute: 'float16', activations: 'float16', weights: 'int6-palettized' },
+  w4a16: { compute: 'float16', activations: 'float16', weights: 'int4' },
+};
+
+const PRECISION_BITS: Record<Precision, number> = { float32: 32, float16: 16, int16: 16, int8: 8 };
+const WEIGHT_BITS: Record<Exclude<WeightFormat, 'stored'>, number> = { float32: 32, float16: 16, int8: 8, 'int6-palettized': 6, int4: 4 };
+
+const CLS = Object.fromEntries(OP_CLASSES.map((c, i) => [c, i])) as Record<OpClass, number>;
+const HEAVY = new Set([CLS.conv, CLS.linear, CLS.attention, CLS.norm]);
+// Slicing a tensor along channels (GEGLU's chunk) is a view a fusing compiler writes directly.
+const SLICES = new Set(['Slice', 'Split']);
+
+export interface PlanOptions {
+  /** Batch to price (activations and MACs scale from the table's batch). */
+  batch?: number;
+  /** Precision the model is deployed at, instead of the profile's own. */
+  precision?: EffectivePrecision;
+}
+
+/** The precision a profile runs a scheme at: schemes it cannot compute natively fall back to its own. */
+export function effectivePrecision(profile: DeviceProfile, scheme?: EffectivePrecision): { precision: EffectivePrecision; fellBack: boolean } {
+  const own: EffectivePrecision = { compute: profile.precision.compute, activations: profile.precision.activations, weights: profile.precision.weights };
+  if (!scheme) return { precision: own, fellBack: false };
+  if (profile.precision.native.includes(scheme.compute) && profile.ceilings.compute_tops[scheme.compute]) return { precision: scheme, fellBack: false };
+  // Compressed weights still shrink traffic where the runtime keeps weights compressed.
+  const compresses = own.weights !== 'float32' && own.weights !== 'stored';
+  return { precision: { ...own, weights: compresses ? scheme.weights : own.weights }, fellBack: true };
+}
+
+export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOptions = {}): CostPlan {
+  const precision = opts.precision ?? effectivePrecision(profile).precision;
+  const k = (opts.batch ?? table.batch) / table.batch;
+  const { nodes, values } = table;
+  const f = profile.fusions;
+  const folded = f.shape_ops === 'folded';
+  const actBits = PRECISION_BITS[precision.activations];
+  const nb = table.blocks.length;
+  const blockSlot = (b: number) => (b < 0 ? nb : b);
+
+  const root = new Int32Array(values.elems.length).map((_, i) => i);
+  const producer = new Int32Array(values.elems.length).fill(-1);
+  const nodeGroup = new Int32Array(nodes.op.length).fill(-1);
+  const shapeOps = new Array(nb + 1).fill(0);
+  interface Building {
+    block: number;
+    anchor: number;
+    members: number[];
+    absorbed: number;
+    softmax: number;
+    attention: number;
+    /** Score elements per head of the group's first attention matmul. */
+    tile: number;
+  }
+  const building: Building[] = [];
+  const into = new Set(f.into.map((c) => CLS[c]));
+  const maxTile = f.attention_max_scores ?? Infinity;
+  const fusedAttention = (g: Building) => f.attention && g.tile <= maxTile;
+  const patterns = new Set(f.patterns);
+  const patternGroup = new Int32Array(table.patterns.length).fill(-1);
+
+  const canAbsorb = (g: Building, cls: number): boolean => {
+    if (cls === CLS.elementwise) {
+      if (g.anchor === CLS.attention) return fusedAttention(g);
+      if (g.anchor === CLS.elementwise) return f.elementwise;
+      return into.has(g.anchor) && (f.elementwise || g.absorbed < 2);
+    }
+    if (!fusedAttention(g) || g.anchor !== CLS.attention) return false;
+    if (cls === CLS.softmax) return g.softmax === 0 && g.attention === 1;
+    if (cls === CLS.attention) return g.softmax === 1 && g.attention === 1;
+    return false;
+  };
+
+  for (let i = 0; i < nodes.op.length; i++) {
+    if (nodes.cls[i] === CLS.view && nodes.ins[i].length && nodes.outs[i].length) root[nodes.outs[i][0]] = root[nodes.ins[i][0]];
+  }
+  const layout = f.attention ? attentionLayout(table, root, maxTile) : new Set<number>();
+
+  for (let i = 0; i < nodes.op.length; i++) {
+    const cls = nodes.cls[i];
+    const block = nodes.block[i];
+    if (cls === CLS.shape || cls === CLS.view || layout.has(i)) {
+      if (!folded) shapeOps[blockSlot(block)]++;
+      continue;
+    }
+    if (folded && nodes.foldable[i]) continue;
+    const pat = nodes.pattern[i];
+    const fusedPattern = pat >= 0 && patterns.has(table.patterns[pat]);
+    let target = fusedPattern ? patternGroup[pat] : -1;
+    const slice = SLICES.has(nodes.op[i]);
+    if (target < 0 && (cls === CLS.elementwise || cls === CLS.softmax || cls === CLS.attention || slice)) {
+      for (const v of nodes.ins[i]) {
+        const p = producer[root[v]];
+        if (p >= 0 && building[p].block === block && canAbsorb(building[p], slice ? CLS.elementwise : cls)) {
+          target = p;
+          break;
+        }
+      }
+    }
+    if (target < 0) {
+      target = building.length;
+      building.push({ block, anchor: cls, members: [], absorbed: 0, softmax: 0, attention: 0, tile: nodes.tile[i] });
+    } else if (!fusedPattern || patternGroup[pat] < 0) {
+      building[target].absorbed++;
+    }
+    if (fusedPattern) patternGroup[pat] = target;
+    const g = building[target];
+    // A composite op is priced as its heaviest member (LayerNorm as a norm, MatMul·scale as the MatMul).
+    if (HEAVY.has(cls) && !HEAVY.has(g.anchor)) g.anchor = cls;
+    g.members.push(i);
+    if (cls === CLS.softmax) g.softmax++;
+    if (cls === CLS.attention) (g.attention++, (g.tile = Math.max(g.tile, nodes.tile[i])));
+    nodeGroup[i] = target;
+    for (const v of nodes.outs[i]) producer[root[v]] = target;
+  }
+
+  // Which groups read each (root) value, to tell internal values from outputs.
+  const readers: number[][] = Array.from({ length: values.elems.length }, () => []);
+  for (let i = 0; i < nodes.op.length; i++) {
+    const gi = nodeGroup[i];
+    if (gi < 0) continue;
+    for (const v of nodes.ins[i]) readers[root[v]].push(gi);
+  }
+  const isOutput = new Uint8Array(values.elems.length);
+  for (const v of table.outputs) isOutput[root[v]] = 1;
+
+  // A graph stored in a float precision the runtime has no kernels for runs
+  // with casts (precision.foreign 'casts'): typed ops compute at the runtime's
+  // precision, data movement stays in the stored one, and every edge between
+  // the two costs a Cast op (read at one precision, write at the other).
+  const casting = profile.precision.foreign === 'casts';
+  const typed = (gi: number) => gi >= 0 && building[gi].anchor !== CLS.movement;
+  const foreign = (v: number) => casting && values.float[v] === 1 && values.bits[v] !== actBits;
+  const valueBytes = (v: number, gi = -1) => {
+    if (folded && values.kind[v] === Kind.Fill && f.fills === 'free') return 0;
+    const bits = values.float[v] ? (foreign(v) && !typed(gi) ? values.bits[v] : actBits) : values.bits[v];
+    return (values.elems[v] * bits * k) / 8;
+  };
+  const weightBits = (i: number) => (precision.weights === 'stored' ? nodes.wBits[i] : WEIGHT_BITS[precision.weights]);
+
+  const groups: Group[] = building.map((b, gi) => {
+    const g: Group = { block: b.block, conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [0, 0, 0], ops: 1 };
+    const read = new Set<number>();
+    const written = new Set<number>();
+    for (const i of b.members) {
+      const cls = nodes.cls[i];
+      const e = nodes.eMacs[i];
+      if (cls === CLS.conv) g.conv[e] += nodes.macs[i] * k;
+      else if (cls === CLS.linear) g.linear[e] += nodes.macs[i] * k;
+      else if (cls === CLS.attention) g.attention[e] += nodes.macs[i] * k;
+      // A softmax inside a fused attention kernel runs on rows in on-chip memory: vector arithmetic.
+      (cls === CLS.softmax && b.attention === 0 ? g.softmax : g.vec)[nodes.eVec[i]] += nodes.vec[i] * k;
+      // Without a kernel for the stored precision, onnxruntime runs a Softmax as
+      // five ops (ReduceMax, Sub, Exp, ReduceSum, Div): four more passes over the scores.
+      if (cls === CLS.softmax && casting && nodes.ins[i].length && foreign(nodes.ins[i][0])) {
+        const v = nodes.ins[i][0];
+        g.bytes[values.width[v]] += (4 * 2 * values.elems[v] * actBits * k) / 8;
+        g.ops += 4;
+      }
+      g.bytes[nodes.eW[i]] += (nodes.wElems[i] * weightBits(i)) / 8;
+      g.bytes[0] += nodes.wOther[i];
+      for (const v of nodes.ins[i]) {
+        const r = root[v];
+        if (producer[r] !== gi) read.add(r);
+      }
+      for (const v of nodes.outs[i]) {
+        const r = root[v];
+        if (isOutput[r] || readers[r].some((x) => x !== gi)) written.add(r);
+      }
+    }
+    for (const r of read) g.bytes[values.width[r]] += valueBytes(r, gi);
+    for (const r of written) g.bytes[values.width[r]] += valueBytes(r, gi);
+    return g;
+  });
+  if (casting) {
+    // Per value, as onnxruntime inserts them: a Cast after a typed producer
+    // whose value an agnostic op (or the graph output) reads, and one before
+    // the typed readers of a value an agnostic op (or the graph input) made.
+    // Views count as agnostic: a Reshape keeps the stored precision.
+    const agnostic = (i: number) => nodes.cls[i] === CLS.movement || nodes.cls[i] === CLS.view;
+    const made = new Int32Array(values.elems.length).fill(-1);
+    const usedBy: number[][] = Array.from({ length: values.elems.length }, () => []);
+    for (let i = 0; i < nodes.op.length; i++) {
+      if (nodes.cls[i] === CLS.shape || (folded && nodes.foldable[i])) continue;
+      for (const v of nodes.outs[i]) made[v] = i;
+      for (const v of nodes.ins[i]) usedBy[v].push(i);
+    }
+    const outputs = new Set(table.outputs);
+    for (let v = 0; v < values.elems.length; v++) {
+      if (!foreign(v) || values.kind[v] === Kind.Fill) continue;
+      const p = made[v];
+      const typedMaker = p >= 0 && !agnostic(p);
+      const readers = usedBy[v];
+      const casts = (typedMaker && (readers.some(agnostic) || outputs.has(v)) ? 1 : 0) + (!typedMaker && readers.some((i) => !agnostic(i)) ? 1 : 0);
+      if (!casts) continue;
+      const block = p >= 0 ? nodes.block[p] : (readers.length ? nodes.block[readers[0]] : -1);
+      const cast: Group = { block, conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [0, 0, 0], ops: casts };
+      cast.bytes[values.width[v]] = (casts * values.elems[v] * (values.bits[v] + actBits) * k) / 8;
+      cast.vec[values.width[v]] = casts * values.elems[v] * k;
+      groups.push(cast);
+      building.push({ block, anchor: CLS.elementwise, members: [], absorbed: 0, softmax: 0, attention: 0, tile: 0 });
+    }
+  }
+  const byBlock: number[][] = Array.from({ length: nb + 1 }, () => []);
+  groups.forEach((g, i) => byBlock[blockSlot(g.block)].push(i));
+  return { table, profile, precision, groups, members: building.map((b) => b.members), byBlock, shapeOps };
+}
+
+/**
+ * A fused attention kernel reads Q, K, V and writes its output in whatever
+ * layout the projections use: the head split/merge Transposes next to it
+ * (through views) are layout, not work.
+ */
+function attentionLayout(table: CostTable, root: Int32Array, maxTile: number): Set<number> {
+  const { nodes } = table;
+  const readers = new Map<number, number[]>();
+  const producers = new Map<number, number>();
+  for (let i = 0; i < nodes.op.length; i++) {
+    if (nodes.cls[i] === CLS.view) continue;
+    for (const v of nodes.ins[i]) {
+      const r = root[v];
+      readers.set(r, [...(readers.get(r) ?? []), i]);
+    }
+    for (const v of nodes.outs[i]) producers.set(root[v], i);
+  }
+  const fused = (i: number | undefined) => i !== undefined && nodes.cls[i] === CLS.attention && nodes.tile[i] <= maxTile;
+  const out = new Set<number>();
+  for (let i = 0; i < nodes.op.length; i++) {
+    if (nodes.op[i] !== 'Transpose' || !nodes.ins[i].length || !nodes.outs[i].length) continue;
+    const users = readers.get(root[nodes.outs[i][0]]) ?? [];
+    const feedsAttention = users.length > 0 && users.every(fused);
+    if (feedsAttention || fused(producers.get(root[nodes.ins[i][0]]))) out.add(i);
+  }
+  return out;
+}
+
+export function ratesOf(profile: DeviceProfile, precision: Precision = profile.precision.compute): Rates {
+  const tops = (profile.ceilings.compute_tops[precision] ?? profile.ceilings.compute_tops[profile.precision.compute])!.value * 1e12;
+  const e = profile.efficiency;
+  return {
+    conv: 2 / (tops * e.conv.value),
+    linear: 2 / (tops * e.linear.value),
+    attention: 2 / (tops * e.attention.value),
+    vec: 1 / (tops * e.vector.value),
+    softmax: 1 / (tops * e.softmax.value),
+    byte: 1 / (profile.ceilings.memory_gb_s.value * 1e9 * e.memory.value),
+    op: profile.overhead_us.op.value * 1e-6,
+    shape: profile.overhead_us.shape.value * 1e-6,
+  };
+}
+
+const at = (c: number[], r: number, r2: number) => c[0] + c[1] * r + c[2] * r2;
+
+/** Seconds of one group at width ratio r. */
+export function groupSeconds(g: Group, rates: Rates, r = 1): number {
+  const r2 = r * r;
+  const compute = at(g.conv, r, r2) * rates.conv + at(g.linear, r, r2) * rates.linear + at(g.attention, r, r2) * rates.attention + at(g.vec, r, r2) * rates.vec + at(g.softmax, r, r2) * rates.softmax;
+  const memory = at(g.bytes, r, r2) * rates.byte;
+  return (compute > memory ? compute : memory) + g.ops * rates.op;
+}
+
+/** Milliseconds of block b (blocks.length = glue) at width ratio r. */
+export function blockMs(plan: CostPlan, rates: Rates, b: number, r = 1): number {
+  let s = plan.shapeOps[b] * rates.shape;
+  for (const gi of plan.byBlock[b]) s += groupSeconds(plan.groups[gi], rates, r);
+  return s * 1e3;
+}
+
+export interface Prediction {
+  ms: number;
+  by_block: { name: string; ms: number }[];
+  glue_ms: number;
+}
+
+/** The whole model's latency with every block at full width. */
+export function predictPlan(plan: CostPlan, rates: Rates = ratesOf(plan.profile, plan.precision.compute)): Prediction {
+  const nb = plan.table.blocks.length;
+  const by_block = plan.table.blocks.map((b, i) => ({ name: b.name, ms: blockMs(plan, rates, i) }));
+  const glue_ms = blockMs(plan, rates, nb);
+  return { ms: by_block.reduce((s, b) => s + b.ms, glue_ms), by_block, glue_ms };
+}
+
+/** Where the time goes: milliseconds by the class that anchors each group, and whether it is compute- or memory-bound. */
+export function explainPlan(plan: CostPlan, rates: Rates = ratesOf(plan.profile, plan.precision.compute)): Record<string, { ms: number; groups: number; memory_bound: number }> {
+  const out: Record<string, { ms: number; groups: number; memory_bound: number }> = {};
+  const cls = (g: Group) => (sum(g.attention) ? 'attention' : sum(g.conv) ? 'conv' : sum(g.linear) ? 'linear' : sum(g.softmax) ? 'softmax' : sum(g.vec) ? 'vector' : 'movement');
+  for (const g of plan.groups) {
+    const k = cls(g);
+    const e = (out[k] ??= { ms: 0, groups: 0, memory_bound: 0 });
+    const compute = sum(g.conv) * rates.conv + sum(g.linear) * rates.linear + sum(g.attention) * rates.attention + sum(g.vec) * rates.vec + sum(g.softmax) * rates.softmax;
+    const memory = sum(g.bytes) * rates.byte;
+    e.ms += (Math.max(compute, memory) + rates.op) * 1e3;
+    e.groups++;
+    if (memory > compute) e.memory_bound++;
+  }
+  const shape = plan.shapeOps.reduce((a, b) => a + b, 0);
+  if (shape) out.shape = { ms: shape * rates.shape * 1e3, groups: shape, memory_bound: 0 };
+  return out;
+}
+
+const sum = (c: number[]) => c[0] + c[1] + c[2];

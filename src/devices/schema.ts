@@ -1,0 +1,160 @@
+// Device profiles: one per (device, runtime), as data in models/devices/*.json.
+// This zod schema is the one source of truth for their shape; `npm run schemas`
+// writes schemas/device-profile.schema.json from it.
+//
+// Every number is a `Param`: its value and where it came from. A param with
+// `fit` is free: `pocketdiff calibrate` fits it to the profile's measurement
+// rows within its bounds and rewrites its value. Params sharing a fit `group`
+// move together by one common factor on their priors, so a group is one free
+// parameter however many numbers it touches. A param without `fit` is a prior:
+// a published figure, or an assumption that says so.
+import { z } from 'zod';
+import { PATTERN_NAMES } from '../cost/patterns.ts';
+
+export const DEVICE_NAME = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+
+export const param = z.strictObject({
+  value: z.number().nonnegative(),
+  source: z.string().min(1).describe("A source id from `sources`, 'fitted: …' (written by calibrate) or 'assumption: …' with its reason"),
+  fit: z
+    .strictObject({
+      group: z.string().regex(DEVICE_NAME).describe('Params of one group share one fitted factor on their priors'),
+      prior: z.number().positive().describe('The value before fitting; calibrate starts from it'),
+      min: z.number().nonnegative(),
+      max: z.number().positive(),
+    })
+    .optional()
+    .describe('Present on free parameters: calibrate fits the value within [min, max]'),
+});
+export type Param = z.infer<typeof param>;
+
+/** Precisions a runtime computes in; the ceilings are keyed by them. */
+export const PRECISIONS = ['float32', 'float16', 'int16', 'int8'] as const;
+export const precision = z.enum(PRECISIONS);
+export type Precision = z.infer<typeof precision>;
+
+/** Storage of weights on the device: bits per weight as the runtime keeps them. */
+export const weightFormat = z.enum(['float32', 'float16', 'int8', 'int6-palettized', 'int4', 'stored']);
+export type WeightFormat = z.infer<typeof weightFormat>;
+
+export const OP_CLASSES = ['conv', 'linear', 'attention', 'norm', 'softmax', 'elementwise', 'reduce', 'movement', 'view', 'shape'] as const;
+export const opClass = z.enum(OP_CLASSES);
+export type OpClass = z.infer<typeof opClass>;
+
+const source = z.strictObject({
+  id: z.string().regex(DEVICE_NAME),
+  citation: z.string().min(1).describe('What and where: paper table, repository file @ commit, spec page with its date'),
+  url: z.string().optional(),
+  trust: z.string().optional().describe('How far to trust it (official, third-party, derived)'),
+});
+
+const residual = z.strictObject({
+  row: z.string(),
+  measured_ms: z.number(),
+  predicted_ms: z.number(),
+  error: z.number().describe('predicted / measured - 1'),
+});
+
+export const deviceProfileSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    name: z.string().regex(DEVICE_NAME, 'device names are kebab-case (iphone-14-pro)'),
+    display_name: z.string().min(1),
+    device: z.string().describe('The hardware (a profile is one device under one runtime)'),
+    soc: z.string().optional(),
+    runtime: z.strictObject({
+      name: z.string().min(1),
+      description: z.string().min(1),
+      /** Settings the numbers hold for (session options, compute units, toolchain). */
+      settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+    }),
+    sources: z.array(source).min(1),
+    precision: z.strictObject({
+      compute: precision.describe('What the MAC units run at: the ceiling used for conv, linear and attention'),
+      weights: weightFormat.describe("How the runtime stores weights ('stored': as the graph stores them)"),
+      activations: precision.describe('Element type of activations in memory'),
+      native: z.array(precision).min(1).describe('Compute precisions the runtime runs natively; others are converted to `compute`'),
+      foreign: z
+        .enum(['converted', 'casts'])
+        .describe("How a graph stored in a float precision the runtime has no kernels for runs: 'converted' at load, or with Cast ops around every op that lacks kernels for it"),
+      note: z.string().optional(),
+    }),
+    ceilings: z.strictObject({
+      compute_tops: z.partialRecord(precision, param).describe('Peak tera-ops per second (2 ops per MAC), per precision'),
+      memory_gb_s: param.describe('Peak DRAM bandwidth, GB/s'),
+    }),
+    efficiency: z
+      .strictObject({
+        conv: param,
+        linear: param.describe('MatMul/Gemm against weights'),
+        attention: param.describe('MatMul of two activations (QKᵀ, softmax·V)'),
+        vector: param.describe('Elementwise, norm and reduce arithmetic, as a fraction of the compute ceiling'),
+        softmax: param.describe('Softmax arithmetic: rows of 4,096 scores are where some runtimes stall'),
+        memory: param.describe('Fraction of the bandwidth ceiling that streaming ops reach'),
+      })
+      .describe('Fractions of the ceilings reached, per op class'),
+    overhead_us: z.strictObject({
+      op: param.describe('Fixed cost of each executed (fused) op'),
+      shape: param.describe('Fixed cost of each shape-arithmetic op, where the runtime executes them'),
+    }),
+    fusions: z.strictObject({
+      elementwise: z.boolean().describe('Chains of elementwise ops run as one op (no intermediate tensors)'),
+      into: z.array(opClass).describe('Op classes that absorb the elementwise ops after them (bias add, norm affine, activation)'),
+      attention: z.boolean().describe('Attention runs fused: the score matrix never reaches memory'),
+      attention_max_scores: z
+        .number()
+        .positive()
+        .optional()
+        .describe('With fused attention: the largest per-head score matrix (elements) kept on chip; larger ones are materialized'),
+      patterns: z.array(z.enum(PATTERN_NAMES)).describe('Composite ops of exported graphs the runtime recognizes and runs as one op (SiLU, GELU, decomposed LayerNorm, MatMul with a folded scale)'),
+      shape_ops: z.enum(['folded', 'executed']).describe('folded: shapes are static and shape arithmetic is compiled away'),
+      fills: z
+        .enum(['free', 'constant'])
+        .describe("Where shape arithmetic is folded, what becomes of ConstantOfShape tensors (the exporter's baddbmm zeros): removed, or kept as constants the consumer reads"),
+    }),
+    ops: z.strictObject({
+      unsupported: z.array(z.string()).describe('ONNX op types the runtime cannot run'),
+      source: z.string().min(1).describe('Where the list comes from'),
+    }),
+    calibration: z
+      .strictObject({
+        rows: z.array(z.string()).describe('Measurement ids (models/devices/measurements.json) or microbenchmark names the free params are fitted to'),
+        note: z.string().optional(),
+        fitted: z
+          .strictObject({
+            date: z.string(),
+            tool: z.string(),
+            residuals: z.array(residual),
+          })
+          .optional(),
+      })
+      .optional(),
+  })
+  .superRefine((p, ctx) => {
+    const ids = new Set(p.sources.map((s) => s.id));
+    const check = (path: (string | number)[], v: Param) => {
+      const ref = /^([a-z0-9-]+)(?::|$)/.exec(v.source)?.[1];
+      const known = ref !== undefined && (ids.has(ref) || ref === 'fitted' || ref === 'assumption');
+      if (!known) ctx.addIssue({ code: 'custom', path, message: `source '${v.source}' names no entry of 'sources' (nor 'fitted:' / 'assumption:')` });
+      if (v.fit && (v.fit.min > v.fit.max || v.value < v.fit.min || v.value > v.fit.max)) {
+        ctx.addIssue({ code: 'custom', path, message: `value ${v.value} lies outside its fit bounds [${v.fit.min}, ${v.fit.max}]` });
+      }
+    };
+    for (const [path, v] of paramsOf(p)) check(path, v);
+    if (!p.ceilings.compute_tops[p.precision.compute]) {
+      ctx.addIssue({ code: 'custom', path: ['ceilings', 'compute_tops'], message: `no ceiling for the compute precision '${p.precision.compute}'` });
+    }
+  });
+
+export type DeviceProfileInput = z.input<typeof deviceProfileSchema>;
+export type DeviceProfile = z.output<typeof deviceProfileSchema>;
+
+/** Every Param of a profile with its path (`efficiency.conv`). */
+export function paramsOf(p: Pick<DeviceProfile, 'ceilings' | 'efficiency' | 'overhead_us'>): [string[], Param][] {
+  const out: [string[], Param][] = [];
+  for (const [k, v] of Object.entries(p.ceilings.compute_tops)) if (v) out.push([['ceilings', 'compute_tops', k], v]);
+  out.push([['ceilings', 'memory_gb_s'], p.ceilings.memory_gb_s]);
+  for (const [k, v] of Object.entries(p.efficiency)) out.push([['efficiency', k], v]);
+  for (const [k, v] of Object.entries(p.overhead_us)) out.push([['overhead_us', k], v]);
+  return out;
+}

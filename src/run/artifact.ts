@@ -1,0 +1,110 @@
+// Reading an artifact folder for `run`: its manifest (validated against the
+// published schema), the files it lists, and the schedule in the form the host
+// scheduler step takes.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Code } from '../codes.ts';
+import type { DiagnosticLog } from '../diagnostics.ts';
+import type { Manifest, ModelEntry } from '../artifact/manifest.ts';
+import { validateAgainst } from '../artifact/validate.ts';
+import type { Schedule } from '../schedule/index.ts';
+
+export const RUN_COMPONENTS = ['text_encoder', 'unet', 'vae_decoder'] as const;
+export type RunComponent = (typeof RUN_COMPONENTS)[number];
+
+export interface Artifact {
+  dir: string;
+  manifest: Manifest;
+  models: Record<RunComponent, ModelEntry>;
+}
+
+export function readArtifact(where: string, log: DiagnosticLog): Artifact | undefined {
+  const dir = path.basename(where) === 'manifest.json' ? path.dirname(where) : where;
+  const file = path.join(dir, 'manifest.json');
+  if (!fs.existsSync(file)) {
+    log.error(Code.FileNotFound, `no manifest.json in ${dir}: an artifact folder is out/<recipe>/<device>/, written by \`pocketdiff compile\``, { file: dir });
+    return undefined;
+  }
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    log.error(Code.ArtifactInvalid, `manifest.json is not JSON: ${(e as Error).message}`, { file });
+    return undefined;
+  }
+  if (!validateAgainst('manifest.schema.json', manifest, log, file)) return undefined;
+  if (manifest.graph_only) {
+    log.error(Code.ArtifactInvalid, 'the artifact holds graphs only (compiled with --graph-only or from weightless models): there are no weights to run', { file });
+    return undefined;
+  }
+  const missing = RUN_COMPONENTS.filter((c) => !manifest.models[c]);
+  if (missing.length) {
+    log.error(Code.ArtifactInvalid, `the artifact has no ${missing.join(', ')}: running needs the text encoder, the UNet and the VAE decoder`, { file });
+    return undefined;
+  }
+  const absent = Object.keys(manifest.files).filter((f) => !fs.existsSync(path.join(dir, f)));
+  if (absent.length) {
+    log.error(Code.FileNotFound, `the artifact is incomplete: ${absent.join(', ')} listed in manifest.json but missing`, { file });
+    return undefined;
+  }
+  return { dir, manifest, models: manifest.models as Record<RunComponent, ModelEntry> };
+}
+
+/**
+ * The schedule as src/schedule's scheduler step takes it. The manifest lists ᾱ
+ * at each run timestep; DDIM steps from t to t − train_timesteps // steps, which
+ * is the next listed timestep for leading spacing (and for trailing when steps
+ * divides train_timesteps), or the final ᾱ past the end. Other schedules need
+ * the step's target ᾱ written in the manifest (`prev_alphas_cumprod`) or a
+ * folded step (the graph has the table).
+ */
+export function hostSchedule(m: Manifest, log: DiagnosticLog, file?: string): Schedule | undefined {
+  const s = m.schedule;
+  const written = (s as { prev_alphas_cumprod?: number[] }).prev_alphas_cumprod;
+  let prev: number[] | undefined = written;
+  if (!prev && s.scheduler === 'ddim') {
+    const ratio = Math.floor(s.train_timesteps / s.steps);
+    prev = [];
+    for (const t of s.timesteps) {
+      const target = t - ratio;
+      const j = s.timesteps.indexOf(target);
+      const a = target < 0 ? s.final_alpha_cumprod : j >= 0 ? s.alphas_cumprod[j] : undefined;
+      if (a === undefined) {
+        if (s.folded_step) {
+          prev = undefined;
+          break;
+        }
+        log.error(
+          Code.ArtifactInvalid,
+          `the DDIM step from timestep ${t} goes to ${target}, whose ᾱ the manifest does not list (${s.spacing} spacing, ${s.steps} steps); compile with schedule.fold_step or a leading schedule`,
+          { file },
+        );
+        return undefined;
+      }
+      prev.push(a);
+    }
+  }
+  if (!prev && s.sigmas) prev = s.sigmas.slice(1).map((x) => 1 / (1 + x * x));
+  return {
+    scheduler: s.scheduler,
+    steps: s.steps,
+    spacing: s.spacing,
+    prediction_type: s.prediction_type,
+    timesteps: s.timesteps,
+    alphas_cumprod: s.alphas_cumprod,
+    final_alpha_cumprod: s.final_alpha_cumprod,
+    prev_alphas_cumprod: prev ?? [],
+    ...(s.sigmas ? { sigmas: s.sigmas } : {}),
+    init_noise_sigma: s.init_noise_sigma,
+  };
+}
+
+/** Concrete dims for a signature: numbers stay, named dims come from `dims`. */
+export function concreteShape(shape: (number | string)[], dims: Record<string, number>, what: string): number[] {
+  return shape.map((d) => {
+    if (typeof d === 'number') return d;
+    const v = dims[d];
+    if (v === undefined) throw new Error(`${what}: no value for the symbolic dim '${d}'`);
+    return v;
+  });
+}

@@ -1,0 +1,84 @@
+// The host-side arithmetic of a Stable Diffusion pipeline, outside the models:
+// seeded initial noise, guidance, and latents → VAE input → RGB pixels. All in
+// float64 with float32 results, as Float32Array stores them.
+//
+// The noise is reproducible everywhere JavaScript runs:
+//   Mulberry32 (Tommy Ettinger, public domain): state += 0x6D2B79F5, then two
+//     xorshift-multiply rounds give one uint32.
+//   Two uint32 draws make a 53-bit uniform u in [0, 1) (a >>> 5, b >>> 6, as
+//     Mersenne Twister's genrand_res53).
+//   Box–Muller: u1 = 1 − u (so ln u1 is finite), u2 = u, then
+//     z0 = √(−2 ln u1)·cos(2π u2), z1 = √(−2 ln u1)·sin(2π u2), used in that order.
+// It is not torch's generator: the same seed gives other noise than diffusers.
+//
+// This file imports nothing: the generated pipeline.ts copies it verbatim.
+
+/** SD's VAE scaling_factor (SD 1.x and 2.x): latents are divided by it before decoding. */
+export const VAE_SCALING_FACTOR = 0.18215;
+
+/** Mulberry32: a generator of uint32 values from a 32-bit seed. */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let z = state;
+    z = Math.imul(z ^ (z >>> 15), z | 1);
+    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
+    return (z ^ (z >>> 14)) >>> 0;
+  };
+}
+
+/** `n` standard normal samples for a seed (an integer in [0, 2^32)). */
+export function randn(seed: number, n: number): Float32Array {
+  const next = mulberry32(seed);
+  const uniform = () => ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - uniform()));
+    const theta = 2 * Math.PI * uniform();
+    out[i] = r * Math.cos(theta);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(theta);
+  }
+  return out;
+}
+
+/** The first latents: seeded noise × the scheduler's init_noise_sigma. */
+export function initialLatents(seed: number, n: number, initNoiseSigma: number): Float32Array {
+  return randn(seed, n).map((x) => x * initNoiseSigma);
+}
+
+/** Classifier-free guidance on the host: uncond + scale·(cond − uncond). */
+export function guide(uncond: Float32Array, cond: Float32Array, scale: number): Float32Array {
+  const out = new Float32Array(cond.length);
+  for (let i = 0; i < out.length; i++) out[i] = uncond[i] + scale * (cond[i] - uncond[i]);
+  return out;
+}
+
+/** The VAE decoder's input: latents / scaling_factor. */
+export function vaeInput(latents: Float32Array): Float32Array {
+  return latents.map((x) => x / VAE_SCALING_FACTOR);
+}
+
+export interface RgbImage {
+  width: number;
+  height: number;
+  /** Row-major RGB, 3 bytes a pixel. */
+  pixels: Uint8Array;
+}
+
+/** The VAE's [1, 3, H, W] output in [-1, 1] → 8-bit RGB: round(clamp(x/2 + 0.5, 0, 1)·255), as diffusers does. */
+export function toRgb(decoded: Float32Array, dims: readonly number[]): RgbImage {
+  const [, channels, height, width] = dims;
+  if (dims.length !== 4 || channels !== 3 || decoded.length !== 3 * height * width) {
+    throw new Error(`the VAE decoder's output is [${dims.join(', ')}]; an image needs [1, 3, height, width]`);
+  }
+  const plane = height * width;
+  const pixels = new Uint8Array(3 * plane);
+  for (let c = 0; c < 3; c++) {
+    for (let p = 0; p < plane; p++) {
+      const v = Math.min(1, Math.max(0, decoded[c * plane + p] / 2 + 0.5));
+      pixels[3 * p + c] = Math.round(v * 255);
+    }
+  }
+  return { width, height, pixels };
+}

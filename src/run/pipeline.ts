@@ -1,0 +1,234 @@
+// `pocketdiff run`: an artifact folder and a prompt in, an image out, with
+// onnxruntime-node on this machine. The loop follows the manifest exactly:
+//
+//   prompt ─ tokenizer ─ text encoder ─ cond  (and "" ─ … ─ uncond, unless baked)
+//   seed ─ randn × init_noise_sigma ─ latents
+//   each step i:  x_in = scale_model_input(latents)            (Euler; DDIM: identity)
+//                 fold 'batch':  UNet(x_in, t_i | i, cond, uncond, s) → noise_pred [, prev_sample]
+//                 fold 'none':   UNet(x_in, t_i, uncond), UNet(x_in, t_i, cond) → uncond + s·(cond − uncond)
+//                 latents = prev_sample (folded step) or scheduler_step(i, noise_pred, latents)
+//   latents / 0.18215 ─ VAE decoder ─ clamp(x/2 + 0.5)·255 ─ RGB
+//
+// One session is open at a time, so peak memory is the largest model's.
+// Timesteps go to the UNet in its input's dtype; an integer input gets Euler's
+// fractional timesteps (linspace spacing) rounded, where diffusers would pass
+// the float to a torch UNet.
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { Code } from '../codes.ts';
+import type { DiagnosticLog } from '../diagnostics.ts';
+import type { ModelEntry } from '../artifact/manifest.ts';
+import { toHalf } from '../builder/half.ts';
+import { targetDims } from '../pipeline/specialize.ts';
+import { scaleModelInput, schedulerStep, type Schedule } from '../schedule/index.ts';
+import { concreteShape, hostSchedule, readArtifact, type Artifact } from './artifact.ts';
+import { fromHalf } from './half.ts';
+import { guide, initialLatents, toRgb, vaeInput, type RgbImage } from './latents.ts';
+import { loadTokenizer } from './tokenizer-files.ts';
+
+export interface RunOptions {
+  prompt: string;
+  /** An integer in [0, 2^32). */
+  seed: number;
+  /** Overrides the manifest's guidance scale. */
+  guidanceScale?: number;
+  /** Image size in pixels for artifacts with dynamic dims (default 512); a target's artifact has its own. */
+  size?: number;
+  /** One line per stage (tokenizer, text encoder, VAE). */
+  onInfo?: (line: string) => void;
+  onStep?: (step: number, steps: number, timestep: number, seconds: number) => void;
+}
+
+export interface RunResult extends RgbImage {
+  /** The final latents (before the VAE scaling). */
+  latents: Float32Array;
+  /** Token ids of the prompt as the text encoder saw them. */
+  tokens: number[];
+  generatedVocabulary: boolean;
+  seconds: { text_encoder: number; unet: number; vae_decoder: number; total: number };
+}
+
+type Data = Float32Array | number[];
+
+export async function runArtifact(where: string, o: RunOptions, log: DiagnosticLog): Promise<RunResult | undefined> {
+  const started = performance.now();
+  const a = readArtifact(where, log);
+  if (!a) return undefined;
+  const m = a.manifest;
+  const manifestFile = path.join(a.dir, 'manifest.json');
+  const schedule = hostSchedule(m, log, manifestFile);
+  if (!schedule) return undefined;
+  if (!checkInterface(a, log)) return undefined;
+  const dims = runDims(a, o.size, log);
+  if (!dims) return undefined;
+  const info = o.onInfo ?? (() => {});
+
+  const seq = concreteShape(a.models.text_encoder.inputs[0].shape, dims, 'text encoder')[1];
+  const tok = loadTokenizer(a.dir, path.join(a.dir, a.models.text_encoder.file), seq, log);
+  if (!tok) return undefined;
+  info(`tokenizer: ${tok.description}`);
+  const tokens = tok.tokenizer.encode(o.prompt);
+  const needUncond = !(m.guidance.fold === 'batch' && m.guidance.uncond === 'baked');
+
+  // Text encoder: the prompt, and "" for the unconditional embedding.
+  let t0 = performance.now();
+  const [cond, uncond] = await withSession(a, 'text_encoder', async (run) => {
+    const encode = async (ids: number[]) => (await run({ [a.models.text_encoder.inputs[0].name]: ids }, dims))[textOutput(a.models.text_encoder)].data;
+    return [await encode(tokens), needUncond ? await encode(tok.tokenizer.encode('')) : undefined];
+  });
+  const teSeconds = (performance.now() - t0) / 1000;
+  info(`text encoder: ${needUncond ? 'prompt and empty prompt' : 'prompt (unconditional embedding baked in)'} in ${teSeconds.toFixed(2)} s`);
+
+  // Denoising.
+  const scale = o.guidanceScale ?? m.guidance.scale;
+  const sample = concreteShape(a.models.unet.inputs.find((i) => i.name === 'sample')!.shape, dims, 'unet sample');
+  const latentSize = sample.slice(1).reduce((x, y) => x * y, 1);
+  let latents = initialLatents(o.seed, latentSize, schedule.init_noise_sigma);
+  t0 = performance.now();
+  await withSession(a, 'unet', async (run) => {
+    for (let i = 0; i < schedule.timesteps.length; i++) {
+      const stepStart = performance.now();
+      latents = await unetStep(run, a, schedule, i, latents, cond, uncond, scale, dims);
+      o.onStep?.(i + 1, schedule.timesteps.length, schedule.timesteps[i], (performance.now() - stepStart) / 1000);
+    }
+  });
+  const unetSeconds = (performance.now() - t0) / 1000;
+
+  // VAE decoder.
+  t0 = performance.now();
+  const vae = a.models.vae_decoder;
+  const decoded = await withSession(a, 'vae_decoder', (run) => run({ [vae.inputs[0].name]: vaeInput(latents) }, dims));
+  const vaeSeconds = (performance.now() - t0) / 1000;
+  const out = decoded[vae.outputs[0].name];
+  const image = toRgb(out.data, out.dims);
+  info(`vae decoder: ${image.width}×${image.height} in ${vaeSeconds.toFixed(2)} s`);
+  return {
+    ...image,
+    latents,
+    tokens,
+    generatedVocabulary: tok.generated,
+    seconds: { text_encoder: teSeconds, unet: unetSeconds, vae_decoder: vaeSeconds, total: (performance.now() - started) / 1000 },
+  };
+}
+
+/** One denoising step: the next latents. */
+async function unetStep(
+  run: Runner,
+  a: Artifact,
+  s: Schedule,
+  i: number,
+  latents: Float32Array,
+  cond: Float32Array,
+  uncond: Float32Array | undefined,
+  scale: number,
+  dims: Record<string, number>,
+): Promise<Float32Array> {
+  const m = a.manifest;
+  const x = scaleModelInput(s, i, latents);
+  if (m.guidance.fold === 'batch') {
+    const feeds: Record<string, Data> = {
+      sample: x,
+      encoder_hidden_states: cond,
+      guidance_scale: [scale],
+      ...(m.schedule.folded_step ? { step_index: [i] } : { timestep: [s.timesteps[i]] }),
+      ...(uncond ? { uncond_encoder_hidden_states: uncond } : {}),
+    };
+    const out = await run(feeds, dims);
+    return m.schedule.folded_step ? out.prev_sample.data : schedulerStep(s, i, out.noise_pred.data, latents);
+  }
+  // Unfolded: the exporter's interface, two batch-1 calls, guidance here.
+  const call = async (e: Float32Array) => (await run({ sample: x, timestep: [s.timesteps[i]], encoder_hidden_states: e }, dims)).out_sample.data;
+  const noise = guide(await call(uncond!), await call(cond), scale);
+  return schedulerStep(s, i, noise, latents);
+}
+
+type Runner = (feeds: Record<string, Data>, dims: Record<string, number>) => Promise<Record<string, { data: Float32Array; dims: number[] }>>;
+
+/** Opens a component's session, runs `body` with a typed runner, and releases the session. */
+async function withSession<T>(a: Artifact, c: 'text_encoder' | 'unet' | 'vae_decoder', body: (run: Runner) => Promise<T>): Promise<T> {
+  const entry = a.models[c];
+  const session = await ort.InferenceSession.create(path.join(a.dir, entry.file));
+  const run: Runner = async (feeds, dims) => {
+    const input: Record<string, ort.Tensor> = {};
+    for (const sig of entry.inputs) {
+      const data = feeds[sig.name];
+      if (data === undefined) throw new Error(`${c}: no feed for input '${sig.name}'`);
+      input[sig.name] = tensor(sig.dtype, data, concreteShape(sig.shape, dims, `${c} input ${sig.name}`));
+    }
+    const result = await session.run(input);
+    return Object.fromEntries(Object.entries(result).map(([k, t]) => [k, { data: floats(t), dims: [...t.dims] }]));
+  };
+  try {
+    return await body(run);
+  } finally {
+    await session.release();
+  }
+}
+
+function tensor(dtype: string, data: Data, dims: number[]): ort.Tensor {
+  switch (dtype) {
+    case 'float32':
+      return new ort.Tensor('float32', data instanceof Float32Array ? data : Float32Array.from(data), dims);
+    case 'float16':
+      return new ort.Tensor('float16', Uint16Array.from(data, toHalf), dims);
+    case 'int64':
+      return new ort.Tensor('int64', BigInt64Array.from(data, (x) => BigInt(Math.round(x))), dims);
+    case 'int32':
+      return new ort.Tensor('int32', Int32Array.from(data, Math.round), dims);
+    default:
+      throw new Error(`unsupported input dtype ${dtype}`);
+  }
+}
+
+function floats(t: ort.Tensor): Float32Array {
+  // A copy: an output's buffer can go with its session.
+  if (t.type === 'float32') return (t.data as Float32Array).slice();
+  if (t.type === 'float16') return Float32Array.from(t.data as Uint16Array, fromHalf);
+  throw new Error(`unsupported output dtype ${t.type}`);
+}
+
+const textOutput = (e: ModelEntry) => (e.outputs.find((o) => o.name === 'last_hidden_state') ?? e.outputs[0]).name;
+
+/** Symbolic dims: one image at `size` pixels (default 512), as compile's targets bind them. */
+function runDims(a: Artifact, size: number | undefined, log: DiagnosticLog): Record<string, number> | undefined {
+  const res = a.manifest.resolution;
+  if (size !== undefined && res !== undefined && size !== res) {
+    log.error(Code.Usage, `the artifact is compiled for ${res}×${res} images (static shapes); --size ${size} cannot change that`);
+    return undefined;
+  }
+  const px = size ?? res ?? 512;
+  if (!(Number.isInteger(px) && px > 0 && px % 8 === 0)) {
+    log.error(Code.Usage, `--size must be a positive multiple of 8 (pixels), not ${size}`);
+    return undefined;
+  }
+  return targetDims(px);
+}
+
+const KNOWN_INPUTS: Record<string, string[]> = {
+  'batch': ['sample', 'timestep', 'step_index', 'encoder_hidden_states', 'uncond_encoder_hidden_states', 'guidance_scale'],
+  'none': ['sample', 'timestep', 'encoder_hidden_states'],
+};
+
+/** The UNet's interface is the one fold-cfg (or the exporter) makes; anything else cannot be driven here. */
+function checkInterface(a: Artifact, log: DiagnosticLog): boolean {
+  const m = a.manifest;
+  const names = a.models.unet.inputs.map((i) => i.name);
+  const unknown = names.filter((n) => !KNOWN_INPUTS[m.guidance.fold].includes(n));
+  const outputs = a.models.unet.outputs.map((o) => o.name);
+  const want = m.guidance.fold === 'none' ? 'out_sample' : m.schedule.folded_step ? 'prev_sample' : 'noise_pred';
+  const file = path.join(a.dir, 'manifest.json');
+  if (unknown.length || !names.includes('sample') || !outputs.includes(want)) {
+    log.error(
+      Code.ArtifactInvalid,
+      `the UNet's interface (inputs ${names.join(', ')}; outputs ${outputs.join(', ')}) is not one \`run\` drives for guidance.fold '${m.guidance.fold}'${m.schedule.folded_step ? ' with a folded step' : ''} (it needs input 'sample' and output '${want}')`,
+      { file },
+    );
+    return false;
+  }
+  const te = a.models.text_encoder.inputs;
+  if (te.length !== 1 || te[0].shape.length !== 2) {
+    log.error(Code.ArtifactInvalid, `the text encoder should take one [1, tokens] input; it takes ${te.map((i) => `${i.name} [${i.shape.join(', ')}]`).join(', ')}`, { file });
+    return false;
+  }
+  return true;
+}

@@ -1,0 +1,242 @@
+// The cost model on tiny hand-built graphs (bytes, attention traffic, fusion,
+// precision) and on the real exports (patterns, width exponents, what-if =
+// predicting the edited graph, the pipeline API on graph-only full-size
+// models), plus the bounded least-squares fitter on a known answer.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { attr } from '../src/builder/trace.ts';
+import { leastSquares } from '../src/cost/fit.ts';
+import { measureGraph } from '../src/cost/measure.ts';
+import { MICROBENCHMARKS } from '../src/cost/micro.ts';
+import { predictPipeline } from '../src/cost/pipeline.ts';
+import { planCost, predictPlan, ratesOf, groupSeconds } from '../src/cost/plan.ts';
+import { ensureShapes } from '../src/cost/shapes.ts';
+import { buildCostTable, type CostTable } from '../src/cost/table.ts';
+import { WhatIf } from '../src/cost/whatif.ts';
+import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
+import { loadDevice } from '../src/devices/index.ts';
+import type { DeviceProfile } from '../src/devices/schema.ts';
+import { Graph, type Value } from '../src/ir/graph.ts';
+import { removeBlocks } from '../src/passes/remove-blocks.ts';
+import { runPasses } from '../src/passes/pass.ts';
+import { loadGraph } from './support/ort.ts';
+
+const F32 = 1;
+const origin = { kind: 'builder' as const, module: 'test' };
+const NARROW = 'test/fixtures/unet-sd15shape-narrow/model.onnx';
+
+function device(name: string): DeviceProfile {
+  const log = new DiagnosticLog();
+  const p = loadDevice(name, log);
+  assert.ok(p, log.items.map(formatDiagnostic).join('\n'));
+  return p!;
+}
+
+function table(g: Graph, dims: Record<string, number> = {}, noWidth = true): CostTable {
+  const log = new DiagnosticLog();
+  assert.ok(ensureShapes(g, [], dims, log), log.items.map(formatDiagnostic).join('\n'));
+  const t = buildCostTable(g, { model: 'test', noWidth }, log);
+  assert.ok(t, log.items.map(formatDiagnostic).join('\n'));
+  return t!;
+}
+
+function weight(g: Graph, name: string, dims: number[], dtype = F32): Value {
+  const count = dims.reduce((a, b) => a * b, 1);
+  return g.addWeight(name, { dtype, dims, data: { kind: 'raw', bytes: new Uint8Array(count * (dtype === 7 ? 8 : 4)) } });
+}
+
+/**
+ *   q ─────────────── MatMul ─ Mul(scale) ─ Softmax ─ MatMul ─ out
+ *   k ─ Transpose ────┘                                 v ─┘
+ */
+function attention(heads: number, tokens: number, d: number): Graph {
+  const g = new Graph();
+  const q = g.addInput('q', { dtype: F32, shape: [heads, tokens, d] });
+  const k = g.addInput('k', { dtype: F32, shape: [heads, tokens, d] });
+  const v = g.addInput('v', { dtype: F32, shape: [heads, tokens, d] });
+  const kt = g.add('Transpose', [k], { origin, attrs: [attr.ints('perm', [0, 2, 1])] }).output();
+  const s = g.add('MatMul', [q, kt], { origin }).output();
+  const scaled = g.add('Mul', [s, weight(g, 'scale', [])], { origin }).output();
+  const p = g.add('Softmax', [scaled], { origin, attrs: [attr.int('axis', -1)] }).output();
+  g.outputs.push(g.add('MatMul', [p, v], { origin }).output());
+  return g;
+}
+
+test('attention: the score matrix is written and read per head, unless the profile fuses attention', () => {
+  const t = table(attention(8, 1024, 40));
+  const scores = 8 * 1024 * 1024;
+  const qk = t.nodes.op.findIndex((op, i) => op === 'MatMul' && t.nodes.cls[i] === 2);
+  assert.ok(qk >= 0, 'QKᵀ is an attention matmul');
+  assert.is(t.nodes.macs[qk], scores * 40);
+  assert.is(t.values.elems[t.nodes.outs[qk][0]], scores);
+  const local = device('local-cpu');
+  const unfused = planCost(t, local);
+  const bytes = (p: ReturnType<typeof planCost>) => p.groups.reduce((s, g) => s + g.bytes[0], 0);
+  // MatMul·scale writes the scores, Softmax reads and writes them, the second MatMul reads them: 4 passes.
+  assert.ok(bytes(unfused) >= 4 * scores * 4, `${bytes(unfused)}`);
+  const fused = planCost(t, { ...local, fusions: { ...local.fusions, attention: true } });
+  assert.ok(bytes(fused) < scores * 4, `fused attention still moves ${bytes(fused)} bytes`);
+  assert.is(fused.groups.length, 1);
+  // Above attention_max_scores the scores are materialized again.
+  const big = planCost(t, { ...local, fusions: { ...local.fusions, attention: true, attention_max_scores: 1000 } });
+  assert.ok(bytes(big) >= 4 * scores * 4);
+});
+
+test('weights are counted at their stored precision, or at the runtime\'s', () => {
+  const g = new Graph();
+  const x = g.addInput('x', { dtype: F32, shape: [1, 16, 64] });
+  const w = weight(g, 'w', [64, 128]);
+  g.outputs.push(g.add('MatMul', [x, w], { origin }).output());
+  const t = table(g);
+  assert.is(t.nodes.wElems[0], 64 * 128);
+  assert.is(t.nodes.wBits[0], 32);
+  assert.is(t.nodes.macs[0], 16 * 64 * 128);
+  const s23 = device('galaxy-s23'); // W8A16
+  const p = planCost(t, s23);
+  // int8 weights + int16 activations in (16·64) and out (16·128)
+  assert.is(p.groups[0].bytes[0], 64 * 128 + 2 * (16 * 64 + 16 * 128));
+});
+
+test('a Gather from an embedding table reads only the rows it gathers', () => {
+  const g = new Graph();
+  const ids = g.addInput('ids', { dtype: 7, shape: [1, 7] });
+  const emb = weight(g, 'emb', [1000, 32]);
+  g.outputs.push(g.add('Gather', [emb, ids], { origin }).output());
+  const t = table(g);
+  assert.is(t.nodes.wElems[0], 7 * 32);
+});
+
+test('fusion: bias adds and activations join their conv on a fusing runtime', () => {
+  //   x ─ Conv ─ Add(bias) ─ Sigmoid ─ Mul ─ y      (SiLU: x·σ(x))
+  const g = new Graph();
+  const x = g.addInput('x', { dtype: F32, shape: [1, 32, 16, 16] });
+  const c = g.add('Conv', [x, weight(g, 'w', [32, 32, 3, 3])], { origin, attrs: [attr.ints('pads', [1, 1, 1, 1])] }).output();
+  const b = g.add('Add', [c, weight(g, 'b', [32, 1, 1])], { origin }).output();
+  const s = g.add('Sigmoid', [b], { origin }).output();
+  g.outputs.push(g.add('Mul', [b, s], { origin }).output());
+  const t = table(g);
+  assert.equal(t.patterns, ['silu']);
+  const s23 = device('galaxy-s23');
+  const fused = planCost(t, s23);
+  assert.is(fused.groups.length, 1);
+  const none = planCost(t, { ...s23, fusions: { ...s23.fusions, elementwise: false, into: [], patterns: [] } });
+  assert.is(none.groups.length, 4);
+  // Weights (int8) plus the activation passes (int16, 8,192 elements each): fused, one read and one
+  // write; unfused, the conv's 2, the add's 2, the sigmoid's 2 and the mul's 3.
+  const moved = (p: ReturnType<typeof planCost>) => p.groups.reduce((s, gr) => s + gr.bytes[0], 0);
+  const weights = 32 * 32 * 9 + 32;
+  assert.is(moved(fused), weights + 2 * 8192 * 2);
+  assert.is(moved(none), weights + 9 * 8192 * 2);
+});
+
+const narrow = (() => {
+  let t: CostTable | undefined;
+  return () => (t ??= table(loadGraph(NARROW), { height: 16, width: 16 }, false));
+})();
+
+test('patterns the runtimes fuse are found in the real export', () => {
+  const t = narrow();
+  const count = (n: string) => t.patterns.filter((p) => p === n).length;
+  assert.is(count('silu'), 47);
+  assert.is(count('gelu'), 16);
+  assert.is(count('layernorm'), 48);
+  assert.is(count('matmul-scale'), 32);
+});
+
+test('width exponents are measured by narrowing: QKᵀ MACs scale with R, its scores do not', () => {
+  const t = narrow();
+  assert.is(t.width, 'ok');
+  const block = t.blocks.findIndex((b) => b.name === 'down_blocks.1.attentions.0');
+  const inBlock = (i: number) => t.nodes.block[i] === block;
+  const qk = t.nodes.op.findIndex((op, i) => inBlock(i) && t.nodes.cls[i] === 2);
+  assert.is(t.nodes.eMacs[qk], 1);
+  assert.is(t.values.width[t.nodes.outs[qk][0]], 0);
+  // to_q / to_k / to_v / to_out / ff: hidden → hidden linear layers scale with R².
+  assert.ok(t.nodes.op.some((op, i) => inBlock(i) && op === 'MatMul' && t.nodes.eMacs[i] === 2));
+  // A ResNet's convs each have one hidden side; its conv_shortcut none.
+  const resnet = t.blocks.findIndex((b) => b.name === 'down_blocks.1.resnets.0');
+  const convs = t.nodes.op.flatMap((op, i) => (op === 'Conv' && t.nodes.block[i] === resnet ? [i] : []));
+  assert.equal(convs.map((i) => [t.nodes.eMacs[i], t.nodes.shortcut[i]]), [[1, 0], [1, 0], [0, 1]]);
+});
+
+test('what-if = predicting the edited graph; duplicates count twice; the passes\' rules apply', () => {
+  const dims = { height: 16, width: 16 };
+  const removals = ['down_blocks.0.attentions.*', 'mid_block.attentions.0', 'up_blocks.1.resnets.1'];
+  const edited = loadGraph(NARROW);
+  const log = new DiagnosticLog();
+  assert.ok(ensureShapes(edited, [], dims, log));
+  assert.ok(runPasses(edited, [removeBlocks(removals.map((selector) => ({ selector })))], log), log.items.map(formatDiagnostic).join('\n'));
+  const after = table(edited, dims);
+  for (const name of ['galaxy-s23', 'local-cpu', 'iphone-14-pro']) {
+    const p = device(name);
+    const w = new WhatIf(planCost(narrow(), p));
+    const v = w.variant();
+    assert.ok(w.apply(v, { remove: removals.map((selector) => ({ selector })) }, log));
+    const truth = predictPlan(planCost(after, p)).ms;
+    assert.ok(Math.abs(w.variantMs(v) / truth - 1) < 0.01, `${name}: what-if ${w.variantMs(v)} vs edited graph ${truth}`);
+    assert.is(w.ms(v.counts), w.variantMs(v));
+  }
+  const w = new WhatIf(planCost(narrow(), device('galaxy-s23')));
+  const i = w.names.indexOf('mid_block.attentions.0');
+  const v = w.variant();
+  const base = w.ms(v.counts);
+  assert.ok(w.apply(v, { duplicate: [{ selector: 'mid_block.attentions.0' }] }, log));
+  assert.ok(Math.abs(w.ms(v.counts) - base - w.blockMs[i]) < 1e-9);
+  assert.ok(Math.abs(w.widthMs(i, 1) - w.blockMs[i]) < 1e-9);
+  assert.ok(w.widthMs(i, 0.5) < w.blockMs[i]);
+  const bad = new DiagnosticLog();
+  assert.not.ok(w.apply(w.variant(), { remove: [{ selector: 'conv_in' }, { selector: 'down_blocks.1.resnets.0' }, { selector: 'mid_block.attenions.0' }] }, bad));
+  assert.equal(bad.codes(), ['PD5003', 'PD5002', 'PD5001']);
+  assert.match(bad.items[2].message, /did you mean 'mid_block.attentions.0'/);
+  const keep = new DiagnosticLog();
+  const ks = w.variant();
+  assert.ok(w.apply(ks, { remove: [{ selector: 'down_blocks.1.resnets.0', keepShortcut: true }] }, keep));
+  const r = w.names.indexOf('down_blocks.1.resnets.0');
+  assert.ok(w.shortcutMs[r] > 0 && w.shortcutMs[r] < w.blockMs[r]);
+});
+
+test('predictPipeline on the graph-only full-size SD-v1.5 exports', () => {
+  const log = new DiagnosticLog();
+  const unet = loadGraph('test/fixtures/unet-sd15-graph/model.onnx');
+  const vae = loadGraph('test/fixtures/vae-decoder-sd15-graph/model.onnx');
+  const s23 = device('galaxy-s23');
+  const p = predictPipeline({ unet, vae_decoder: vae }, { device: s23, steps: 20, cfg: 'two-calls', resolution: 512, batch: 1 }, log);
+  assert.ok(p, log.items.map(formatDiagnostic).join('\n'));
+  const c = p!.components;
+  // The published S23 rows this profile is calibrated on: UNet 111.9 ms per batch-1 call, decoder 271.2 ms.
+  assert.ok(Math.abs(c.unet.ms_per_call / 111.871 - 1) < 0.1, `${c.unet.ms_per_call}`);
+  assert.ok(Math.abs(c.vae_decoder!.ms / 271.182 - 1) < 0.1, `${c.vae_decoder!.ms}`);
+  assert.is(c.unet.calls_per_step, 2);
+  assert.ok(Math.abs(p!.total_ms - (c.unet.ms_per_call * 2 * 20 + c.vae_decoder!.ms)) < 1e-6);
+  assert.ok(p!.by_block.every((b, i) => i === 0 || b.ms <= p!.by_block[i - 1].ms));
+  assert.ok(Math.abs(p!.by_block.reduce((s, b) => s + b.ms, 0) - p!.total_ms) < 1e-6);
+  // The same graphs, now inferred, at batch 2 in one call: the UNet's work scales, its weights do not.
+  const b2 = predictPipeline({ unet, vae_decoder: vae }, { device: s23, steps: 20, cfg: 'batch', resolution: 512, batch: 1 }, log)!;
+  assert.is(b2.components.unet.batch_per_call, 2);
+  assert.ok(b2.components.unet.ms_per_call > c.unet.ms_per_call && b2.components.unet.ms_per_call < 2 * c.unet.ms_per_call);
+});
+
+test('bounded least squares recovers a known answer and respects its bounds', () => {
+  // y = a·x^b on exact data: a = 3, b = 0.5.
+  const xs = [1, 2, 4, 8, 16];
+  const ys = xs.map((x) => 3 * Math.sqrt(x));
+  const res = (p: number[]) => xs.map((x, i) => Math.log((p[0] * x ** p[1]) / ys[i]));
+  const fit = leastSquares([{ lo: 0.1, hi: 10, x0: 1 }, { lo: 0.01, hi: 2, x0: 1 }], res, { priorWeight: 0 });
+  assert.ok(Math.abs(fit.x[0] - 3) < 1e-3 && Math.abs(fit.x[1] - 0.5) < 1e-3, `${fit.x}`);
+  const bounded = leastSquares([{ lo: 0.1, hi: 2, x0: 1 }, { lo: 0.01, hi: 2, x0: 1 }], res, { priorWeight: 0 });
+  assert.is(bounded.x[0], 2);
+});
+
+test('local-cpu: a microbenchmark measured here is predicted within a factor of two (loose smoke test)', async () => {
+  const m = MICROBENCHMARKS.find((b) => b.name === 'linear-t1024-c64')!;
+  const g = m.graph();
+  const t = table(g);
+  const local = device('local-cpu');
+  const plan = planCost(t, local);
+  const predicted = predictPlan(plan).ms;
+  assert.ok(Math.abs(plan.groups.reduce((s, gr) => s + groupSeconds(gr, ratesOf(local)), 0) * 1e3 - predicted) < 1e-9);
+  const measured = await measureGraph(g, { runs: 5, warmup: 1 });
+  assert.ok(predicted / measured.ms < 2 && measured.ms / predicted < 2, `predicted ${predicted} ms, measured ${measured.ms} ms`);
+});
+
+test.run();

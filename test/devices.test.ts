@@ -1,0 +1,116 @@
+// Device profiles as data: every shipped profile validates against the zod
+// schema, names its sources, keeps its file name, and (phones) reproduces the
+// published rows it was calibrated on within ±10%. Unknown names get PD7009
+// with a did-you-mean; malformed files get coded diagnostics, not exceptions.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { predictRow } from '../src/cost/calibrate.ts';
+import { measurementRows } from '../src/cost/rows.ts';
+import { DiagnosticLog } from '../src/diagnostics.ts';
+import { deviceNames, listDevices, loadDevice, loadProfileFile } from '../src/devices/index.ts';
+import { loadMeasurements } from '../src/devices/measurements.ts';
+import { paramsOf } from '../src/devices/schema.ts';
+import { SCHEMA_FILES, renderSchema } from '../src/recipe/json-schema.ts';
+
+const REQUIRED = ['galaxy-s23', 'galaxy-s24', 'iphone-14-pro', 'iphone-14-pro-max', 'local-cpu', 'snapdragon-8-elite'];
+
+test('the six required profiles ship and validate', () => {
+  const log = new DiagnosticLog();
+  const names = listDevices(log).map((d) => d.name);
+  assert.equal(log.items, []);
+  for (const n of REQUIRED) assert.ok(names.includes(n), `missing profile ${n}`);
+  assert.equal(deviceNames(), [...names].sort());
+});
+
+test('every number names its source; free parameters carry bounds and a prior', () => {
+  for (const p of listDevices()) {
+    const ids = new Set(p.sources.map((s) => s.id));
+    for (const [where, param] of paramsOf(p)) {
+      const ref = /^([a-z0-9-]+)/.exec(param.source)?.[1] ?? '';
+      assert.ok(ids.has(ref) || ref === 'fitted' || ref === 'assumption', `${p.name} ${where.join('.')}: '${param.source}'`);
+      if (param.fit) assert.ok(param.fit.min <= param.value && param.value <= param.fit.max, `${p.name} ${where.join('.')} outside its bounds`);
+    }
+    assert.ok(p.ops.source.length > 0);
+  }
+});
+
+test('phone profiles are calibrated on copied published rows, each with its source', () => {
+  const log = new DiagnosticLog();
+  const rows = loadMeasurements(log)!;
+  assert.equal(log.items, []);
+  const ids = new Set(rows.map((r) => r.id));
+  for (const p of listDevices()) {
+    if (p.name === 'local-cpu') continue;
+    const mine = p.calibration?.rows ?? [];
+    assert.ok(mine.length >= 2, `${p.name} has ${mine.length} calibration rows`);
+    for (const id of mine) assert.ok(ids.has(id), `${p.name} names unknown row ${id}`);
+  }
+  for (const r of rows) assert.ok(r.source.length > 10, r.id);
+  // The product never reads the shared data folder.
+  for (const f of fs.readdirSync('src', { recursive: true }) as string[]) {
+    if (f.endsWith('.ts')) assert.not.ok(fs.readFileSync(path.join('src', f), 'utf8').includes('shared/data'), `src/${f} reads shared/data`);
+  }
+});
+
+for (const name of ['galaxy-s23', 'iphone-14-pro']) {
+  test(`${name} reproduces its own calibration rows within ±10%`, async () => {
+    const log = new DiagnosticLog();
+    const p = loadDevice(name, log)!;
+    const rows = (await measurementRows(p, log))!;
+    assert.equal(log.errors(), []);
+    for (const r of rows) {
+      const e = predictRow(r, p) / r.measured_ms - 1;
+      assert.ok(Math.abs(e) <= 0.1, `${r.id}: ${(e * 100).toFixed(1)}%`);
+    }
+  });
+}
+
+test('unknown device: PD7009 with a did-you-mean', () => {
+  const log = new DiagnosticLog();
+  assert.is(loadDevice('iphone-14-pr', log, { file: 'r.yaml', line: 3, col: 5 }), undefined);
+  assert.equal(log.codes(), ['PD7009']);
+  assert.match(log.items[0].message, /did you mean 'iphone-14-pro'\?/);
+  assert.equal(log.items[0].location, { file: 'r.yaml', line: 3, col: 5 });
+  const far = new DiagnosticLog();
+  loadDevice('nokia-3310', far);
+  assert.equal(far.codes(), ['PD7009']);
+  assert.match(far.items[0].notes![0], /known devices: .*galaxy-s23/);
+});
+
+test('malformed profiles: PD8001 unreadable, PD8002 invalid, never an exception', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketdiff-devices-'));
+  const bad = path.join(dir, 'bad.json');
+  fs.writeFileSync(bad, '{ not json');
+  const log = new DiagnosticLog();
+  assert.is(loadProfileFile(bad, log), undefined);
+  assert.equal(log.codes(), ['PD8001']);
+  const good = JSON.parse(fs.readFileSync('models/devices/galaxy-s23.json', 'utf8'));
+  const wrong = path.join(dir, 'galaxy-s23.json');
+  fs.writeFileSync(wrong, JSON.stringify({ ...good, fusions: { ...good.fusions, shape_ops: 'sometimes' } }));
+  const log2 = new DiagnosticLog();
+  assert.is(loadProfileFile(wrong, log2), undefined);
+  assert.equal(log2.codes(), ['PD8002']);
+  assert.match(log2.items[0].message, /'fusions.shape_ops'/);
+  fs.writeFileSync(wrong, JSON.stringify({ ...good, ceilings: { ...good.ceilings, memory_gb_s: { value: 67.2, source: 'nowhere' } } }));
+  const log3 = new DiagnosticLog();
+  assert.is(loadProfileFile(wrong, log3), undefined);
+  assert.equal(log3.codes(), ['PD8002']);
+  assert.match(log3.items[0].message, /'ceilings.memory_gb_s'.*'nowhere' names no entry of 'sources'/);
+  fs.writeFileSync(path.join(dir, 'other.json'), JSON.stringify(good));
+  const log4 = new DiagnosticLog();
+  assert.is(loadProfileFile(path.join(dir, 'other.json'), log4), undefined);
+  assert.match(log4.items[0].message, /a profile's file is <name>.json/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('schemas/device-profile.schema.json is generated from the zod schema and current', () => {
+  const s = SCHEMA_FILES.find((f) => f.file === 'device-profile.schema.json')!;
+  assert.ok(s, 'device-profile schema is not in SCHEMA_FILES');
+  const have = fs.existsSync('schemas/device-profile.schema.json') ? fs.readFileSync('schemas/device-profile.schema.json', 'utf8') : '';
+  assert.ok(have === renderSchema(s), 'schemas/device-profile.schema.json is stale: run `npm run schemas`');
+});
+
+test.run();
