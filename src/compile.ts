@@ -10,7 +10,7 @@ import type { DiagnosticLog } from './diagnostics.ts';
 import type { Manifest, ModelEntry } from './artifact/manifest.ts';
 import { dataTypeName } from './onnx/dtype.ts';
 import { onnx, toNumber } from './onnx/proto.ts';
-import type { Graph, Value } from './ir/graph.ts';
+import type { Value } from './ir/graph.ts';
 import { foldCfg, type FoldCfgOptions } from './passes/fold-cfg.ts';
 import { duplicateBlocks } from './passes/duplicate-blocks.ts';
 import { globToRegExp } from './passes/select.ts';

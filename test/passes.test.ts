@@ -7,30 +7,17 @@ import * as assert from 'uvu/assert';
 import { findBlocks } from '../src/blocks/find.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import type { Graph } from '../src/ir/graph.ts';
-import { inferShapes } from '../src/ir/infer/index.ts';
 import { duplicateBlocks } from '../src/passes/duplicate-blocks.ts';
-import { runPasses, type Pass } from '../src/passes/pass.ts';
+import { runPasses } from '../src/passes/pass.ts';
 import { removeBlocks } from '../src/passes/remove-blocks.ts';
-import { loadGraph, relError, run, saveGraph, testSet } from './support/ort.ts';
+import { relError, run, saveGraph, testSet } from './support/ort.ts';
+import { applyPass as apply, inferredGraph } from './support/passes.ts';
 
 const FIXTURE = 'test/fixtures/unet-sd15shape-narrow';
 const DIMS = { batch_size: 2, height: 16, width: 16, steps: 2, sequence_length: 77 };
 const { feeds } = testSet(`${FIXTURE}/test_data_set_1`);
+const fresh = () => inferredGraph(`${FIXTURE}/model.onnx`, DIMS);
 
-function fresh(): Graph {
-  const g = loadGraph(`${FIXTURE}/model.onnx`);
-  const log = new DiagnosticLog();
-  inferShapes(g, { dims: DIMS }, log);
-  assert.is(log.hasErrors, false, log.items.map(formatDiagnostic).join('\n'));
-  return g;
-}
-
-function apply(g: Graph, pass: Pass): DiagnosticLog {
-  const log = new DiagnosticLog();
-  const records = runPasses(g, [pass], log);
-  assert.ok(records, log.items.map(formatDiagnostic).join('\n'));
-  return log;
-}
 
 /** Replaces a weight's data; `fill(index)` gives each float (default 0). */
 function setWeight(g: Graph, name: string, fill: (i: number, dims: number[]) => number = () => 0): void {

@@ -15,11 +15,11 @@ import { buildGraph, planModel } from '../src/builder/build.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import type { Graph } from '../src/ir/graph.ts';
 import { inferShapes } from '../src/ir/infer/index.ts';
-import { runPasses, type Pass } from '../src/passes/pass.ts';
-import { restoreIo, snapshotIo } from '../src/pipeline/specialize.ts';
+import { runPasses } from '../src/passes/pass.ts';
 import { describeChannelGroups, pruneChannels, type WidthSpec } from '../src/passes/prune-channels.ts';
 import { readFloats } from '../src/passes/prune/weight-io.ts';
 import { quantize } from '../src/passes/quantize/quantize.ts';
+import { applyPass as apply, inferredGraph } from './support/passes.ts';
 import { loadGraph, relError, run, saveGraph, tempDir, testSet } from './support/ort.ts';
 
 const VAE = 'test/fixtures/vae-decoder-tiny';
@@ -27,25 +27,6 @@ const VAE_DIMS = { batch_size: 1, height_latent: 16, width_latent: 16 };
 const UNET = 'test/fixtures/unet-sd15shape-narrow';
 const UNET_DIMS = { batch_size: 2, height: 16, width: 16, steps: 2, sequence_length: 77 };
 const TOLERANCE = 1e-5;
-
-/** A fixture with shapes inferred for `dims` and its interface left dynamic, as the compile pipeline leaves it. */
-function fresh(dir: string, dims: Record<string, number>): Graph {
-  const g = loadGraph(`${dir}/model.onnx`);
-  const io = snapshotIo(g);
-  const log = new DiagnosticLog();
-  inferShapes(g, { dims }, log);
-  assert.is(log.hasErrors, false, log.items.map(formatDiagnostic).join('\n'));
-  restoreIo(g, io);
-  return g;
-}
-
-function apply(g: Graph, pass: Pass): DiagnosticLog {
-  const log = new DiagnosticLog();
-  const records = runPasses(g, [pass], log);
-  assert.ok(records, log.items.map(formatDiagnostic).join('\n'));
-  return log;
-}
-
 async function output(g: Graph, set: string) {
   const out = await run(saveGraph(g), testSet(set).feeds);
   return Object.values(out)[0];
@@ -90,7 +71,7 @@ function deadResnetInner(g: Graph, producers: string[], consumer: string, norm: 
 test('dead channels: a VAE ResNet inner width (GroupNorm groups kept) and attention widths prune exactly', async () => {
   const b = 'decoder.mid_block.resnets.0';
   const a = 'decoder.mid_block.attentions.0';
-  const oracle = fresh(VAE, VAE_DIMS);
+  const oracle = inferredGraph(`${VAE}/model.onnx`, VAE_DIMS);
   deadResnetInner(oracle, [`${b}.conv1.weight`, `${b}.conv1.bias`], `${b}.conv2.weight`, `${b}.norm2`);
   // Attention: MatMul weights are [in, out] (anonymous); find them through their nodes.
   const mm = (m: string) => oracle.nodes().find((n) => n.scope === `${a}.${m}` && n.op === 'MatMul')!.inputs[1]!.name;
@@ -104,7 +85,7 @@ test('dead channels: a VAE ResNet inner width (GroupNorm groups kept) and attent
   edit(oracle, `${a}.to_v.bias`, zero(deadV, 0));
   edit(oracle, mm('to_out.0'), zero(deadV, 0));
 
-  const pruned = fresh(VAE, VAE_DIMS);
+  const pruned = inferredGraph(`${VAE}/model.onnx`, VAE_DIMS);
   for (const v of oracle.weights) pruned.weights.find((w) => w.name === v.name)!.weight = v.weight;
   // The block's ratio covers query/key; the more specific to_v selector sets the value width.
   const log = apply(pruned, pruneChannels([{ selector: b, ratio: 0.5 }, { selector: a, ratio: 0.5 }, { selector: `${a}.to_v`, count: 48 }]));
@@ -120,15 +101,15 @@ test('dead channels: a VAE ResNet inner width (GroupNorm groups kept) and attent
     console.log(`    vae-decoder-tiny dead channels, ${set}: relative error ${err.toExponential(2)}`);
   }
   // Pruning live channels is a real change.
-  const live = fresh(VAE, VAE_DIMS);
+  const live = inferredGraph(`${VAE}/model.onnx`, VAE_DIMS);
   apply(live, pruneChannels([{ selector: b, ratio: 0.5 }]));
-  assert.ok(relError(await output(live, `${VAE}/test_data_set_0`), await output(fresh(VAE, VAE_DIMS), `${VAE}/test_data_set_0`)) > 1e-3);
+  assert.ok(relError(await output(live, `${VAE}/test_data_set_0`), await output(inferredGraph(`${VAE}/model.onnx`, VAE_DIMS), `${VAE}/test_data_set_0`)) > 1e-3);
 });
 
 test('dead channels: UNet head_dim per head, GEGLU halves, and a ResNet width with its time embedding prune exactly', async () => {
   const t = 'down_blocks.1.attentions.0.transformer_blocks.0';
   const r = 'down_blocks.1.resnets.0';
-  const oracle = fresh(UNET, UNET_DIMS);
+  const oracle = inferredGraph(`${UNET}/model.onnx`, UNET_DIMS);
   const mm = (m: string) => oracle.nodes().find((n) => n.scope === `${t}.${m}` && n.op === 'MatMul')!.inputs[1]!.name;
   // 8 heads of 8: each head keeps dims {0, 2, 5, 7}.
   const deadHeadDim = (c: number) => [1, 3, 4, 6].includes(c % 8);
@@ -143,7 +124,7 @@ test('dead channels: UNet head_dim per head, GEGLU halves, and a ResNet width wi
   edit(oracle, mm('ff.net.2'), zero((c) => deadFf(c), 0));
   deadResnetInner(oracle, [`${r}.conv1.weight`, `${r}.conv1.bias`, `${r}.time_emb_proj.weight`, `${r}.time_emb_proj.bias`], `${r}.conv2.weight`, `${r}.norm2`);
 
-  const pruned = fresh(UNET, UNET_DIMS);
+  const pruned = inferredGraph(`${UNET}/model.onnx`, UNET_DIMS);
   for (const v of oracle.weights) pruned.weights.find((w) => w.name === v.name)!.weight = v.weight;
   const log = apply(pruned, pruneChannels([
     { selector: `${t}.attn1`, ratio: 0.5 },
@@ -193,7 +174,7 @@ test('uniform 50% of a VAE decoder (built, 64-512 channels) runs and leaves abou
 });
 
 test('uniform 50% of the narrow SD-v1.5-topology UNet: skip concats and heads stay consistent and it runs', async () => {
-  const g = fresh(UNET, UNET_DIMS);
+  const g = inferredGraph(`${UNET}/model.onnx`, UNET_DIMS);
   const log = apply(g, pruneChannels([{ selector: '*', ratio: 0.5 }]));
   assert.equal(log.items, []);
   const out = await output(g, `${UNET}/test_data_set_2`);
@@ -208,7 +189,7 @@ test('a skip concat joining channels that cannot be pruned alike keeps its group
   // unet-tiny: 32-channel stages under GroupNorm(32) cannot lose channels; where a concat joins
   // them with a prunable stage, one GroupNorm would see groups of 1 and 2 channels.
   const dims = { batch_size: 2, height: 32, width: 32, steps: 2, sequence_length: 77 };
-  const g = fresh('test/fixtures/unet-tiny', dims);
+  const g = inferredGraph(`${'test/fixtures/unet-tiny'}/model.onnx`, dims);
   const log = apply(g, pruneChannels([{ selector: '*', ratio: 0.5 }]));
   assert.equal(log.codes(), ['PD9002']);
   assert.is(log.items[0].severity, 'warning');
@@ -217,14 +198,14 @@ test('a skip concat joining channels that cannot be pruned alike keeps its group
   assert.equal(out.dims, [2, 4, 32, 32]);
   // An explicit count there is refused instead: up_blocks.1.resnets.0's output meets the
   // unprunable down-path stream in up_blocks.1.resnets.1's GroupNorm.
-  const g2 = fresh('test/fixtures/unet-tiny', dims);
+  const g2 = inferredGraph(`${'test/fixtures/unet-tiny'}/model.onnx`, dims);
   const log2 = new DiagnosticLog();
   assert.not.ok(runPasses(g2, [pruneChannels([{ selector: 'up_blocks.1.resnets.0', count: 16 }])], log2));
   assert.equal(log2.codes(), ['PD9002']);
 });
 
 test('pruning then quantizing (the pipeline order) composes: 50% widths, then int8', async () => {
-  const g = fresh(VAE, VAE_DIMS);
+  const g = inferredGraph(`${VAE}/model.onnx`, VAE_DIMS);
   apply(g, pruneChannels([{ selector: '*', ratio: 0.5 }]));
   apply(g, quantize([{ scheme: 'int8' }]));
   const out = await output(g, `${VAE}/test_data_set_2`);
@@ -234,7 +215,7 @@ test('pruning then quantizing (the pipeline order) composes: 50% widths, then in
 
 test('shapes baked into Reshape constants (constant-folded exports) are rewritten', async () => {
   // Fold every Reshape target to a literal, as onnx-simplifier does, then prune both forms.
-  const folded = fresh(UNET, UNET_DIMS);
+  const folded = inferredGraph(`${UNET}/model.onnx`, UNET_DIMS);
   const log = new DiagnosticLog();
   const { constants } = inferShapes(folded, { dims: UNET_DIMS }, log);
   let baked = 0;
@@ -247,7 +228,7 @@ test('shapes baked into Reshape constants (constant-folded exports) are rewritte
     baked++;
   }
   assert.ok(baked > 50);
-  const dynamic = fresh(UNET, UNET_DIMS);
+  const dynamic = inferredGraph(`${UNET}/model.onnx`, UNET_DIMS);
   const spec = [{ selector: '**.attn1', ratio: 0.5 }, { selector: '**.attn2', ratio: 0.5 }];
   const r1 = runPasses(folded, [pruneChannels(spec, { dims: UNET_DIMS })], log);
   assert.ok(r1, log.items.map(formatDiagnostic).join('\n'));
@@ -289,7 +270,7 @@ test('bad widths are refused with coded errors at the recipe location', () => {
     [{ selector: 'decoder.mid_blok.resnets.0', ratio: 0.5, at }, 'PD5001', /did you mean 'decoder\.mid_block\.resnets\.0'/],
   ];
   for (const [spec, code, msg] of cases) {
-    const g = fresh(VAE, VAE_DIMS);
+    const g = inferredGraph(`${VAE}/model.onnx`, VAE_DIMS);
     const log = new DiagnosticLog();
     assert.not.ok(runPasses(g, [pruneChannels([spec])], log));
     assert.equal(log.codes(), [code], log.items.map(formatDiagnostic).join('\n'));
@@ -299,7 +280,7 @@ test('bad widths are refused with coded errors at the recipe location', () => {
 });
 
 test('groups: what the analysis couples, on the tiny VAE decoder', () => {
-  const g = fresh(VAE, VAE_DIMS);
+  const g = inferredGraph(`${VAE}/model.onnx`, VAE_DIMS);
   const log = new DiagnosticLog();
   const groups = describeChannelGroups(g, log)!;
   const bySource = (s: string) => groups.find((x) => x.sources.some((n) => n.includes(s)))!;

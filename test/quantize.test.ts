@@ -14,7 +14,7 @@ import { runPasses } from '../src/passes/pass.ts';
 import { calibrate } from '../src/passes/quantize/calibrate.ts';
 import { activationTargets } from '../src/passes/quantize/activations.ts';
 import { prepareQuantize, quantize, type QuantizeSpec } from '../src/passes/quantize/quantize.ts';
-import { restoreIo, snapshotIo } from '../src/pipeline/specialize.ts';
+import { inferredGraph } from './support/passes.ts';
 import { loadGraph, relError, run, saveGraph, testSet } from './support/ort.ts';
 
 const VAE = 'test/fixtures/vae-decoder-tiny';
@@ -22,20 +22,8 @@ const VAE_DIMS = { batch_size: 1, height_latent: 16, width_latent: 16 };
 const UNET = 'test/fixtures/unet-tiny';
 const UNET_DIMS = { batch_size: 2, height: 32, width: 32, steps: 2, sequence_length: 77 };
 const SETS = ['test_data_set_0', 'test_data_set_1', 'test_data_set_2'];
-
-/** A fixture with shapes inferred and its interface left dynamic, as the compile pipeline leaves it. */
-function fresh(dir: string, dims: Record<string, number>): Graph {
-  const g = loadGraph(`${dir}/model.onnx`);
-  const io = snapshotIo(g);
-  const log = new DiagnosticLog();
-  inferShapes(g, { dims }, log);
-  assert.is(log.hasErrors, false, log.items.map(formatDiagnostic).join('\n'));
-  restoreIo(g, io);
-  return g;
-}
-
 async function quantized(dir: string, dims: Record<string, number>, specs: QuantizeSpec[]) {
-  const g = fresh(dir, dims);
+  const g = inferredGraph(`${dir}/model.onnx`, dims);
   const log = new DiagnosticLog();
   const prepared = await prepareQuantize(g, specs, log);
   assert.ok(prepared, log.items.map(formatDiagnostic).join('\n'));
@@ -78,7 +66,7 @@ const LIMITS: Record<string, [number, number, number]> = {
 for (const [dir, dims] of [[VAE, VAE_DIMS], [UNET, UNET_DIMS]] as const) {
   for (const scheme of ['fp16', 'int8', 'w8a16'] as const) {
     test(`${scheme} on ${path.basename(dir)}: error and size against float32`, async () => {
-      const fp32 = fresh(dir, dims);
+      const fp32 = inferredGraph(`${dir}/model.onnx`, dims);
       const fp32File = saveGraph(fp32);
       // The UNet calibrates on one fixture sample (a folder of .pb); the VAE on seeded random latents.
       const calibration = dir === UNET ? { inputs: `${dir}/test_data_set_0` } : undefined;
@@ -99,7 +87,7 @@ for (const [dir, dims] of [[VAE, VAE_DIMS], [UNET, UNET_DIMS]] as const) {
 }
 
 test('int4 on MatMul weights (attention, feed-forward): blocked DequantizeLinear and MatMulNBits agree, error ≤ 0.15', async () => {
-  const fp32File = saveGraph(fresh(UNET, UNET_DIMS));
+  const fp32File = saveGraph(inferredGraph(`${UNET}/model.onnx`, UNET_DIMS));
   const dq = await quantized(UNET, UNET_DIMS, [{ scheme: 'int4', blocklist: ['Conv'] }]);
   const nbits = await quantized(UNET, UNET_DIMS, [{ scheme: 'int4', blocklist: ['Conv'], int4Format: 'matmulnbits' }]);
   assert.is(dq.stats.opset, 21);
@@ -115,7 +103,7 @@ test('int4 on MatMul weights (attention, feed-forward): blocked DequantizeLinear
 });
 
 test('int4 covers Conv: dequantized 4-bit weights reproduce the originals within the grid, files shrink ~8×', async () => {
-  const fp32 = fresh(VAE, VAE_DIMS);
+  const fp32 = inferredGraph(`${VAE}/model.onnx`, VAE_DIMS);
   const fp32File = saveGraph(fp32);
   const { g, stats } = await quantized(VAE, VAE_DIMS, [{ scheme: 'int4' }]);
   assert.is(stats.weights_quantized, 21);
@@ -190,12 +178,12 @@ test('per-selector schemes: int8 on one block, fp16 elsewhere', async () => {
   assert.is(stats.scheme, 'fp16+int8');
   const dqs = g.nodes().filter((n) => n.op === 'DequantizeLinear');
   assert.ok(dqs.length > 0 && dqs.every((n) => n.scope.startsWith('decoder.mid_block.')));
-  const err = await worstError(VAE, saveGraph(fresh(VAE, VAE_DIMS)), saveGraph(g));
+  const err = await worstError(VAE, saveGraph(inferredGraph(`${VAE}/model.onnx`, VAE_DIMS)), saveGraph(g));
   assert.ok(err <= 5e-2, `relative error ${err}`);
 });
 
 test('calibration streams: activations fetched in small batches give the same ranges as one batch', async () => {
-  const g = fresh(VAE, VAE_DIMS);
+  const g = inferredGraph(`${VAE}/model.onnx`, VAE_DIMS);
   const targets = activationTargets(g, () => true);
   const log = new DiagnosticLog();
   const dims = { batch_size: 1, height_latent: 8, width_latent: 8 };
@@ -237,7 +225,7 @@ test('bad quantize specs are refused with coded errors', () => {
   ];
   for (const [specs, code] of cases) {
     const log = new DiagnosticLog();
-    assert.not.ok(runPasses(fresh(VAE, VAE_DIMS), [quantize(specs)], log));
+    assert.not.ok(runPasses(inferredGraph(`${VAE}/model.onnx`, VAE_DIMS), [quantize(specs)], log));
     assert.equal(log.codes(), [code], log.items.map(formatDiagnostic).join('\n'));
     assert.match(formatDiagnostic(log.items[0]), /^r\.yaml:7:3: error/);
   }

@@ -16,7 +16,7 @@ import { removeBlocks } from '../passes/remove-blocks.ts';
 import { globToRegExp } from '../passes/select.ts';
 import fs from 'node:fs';
 import path from 'node:path';
-import { feedsFor, measureRounds, saveForRun, type Job, type Measurement } from './measure.ts';
+import { feedsFor, saveForRun, type Job, type Measurement } from './measure.ts';
 import { planCost, predictPlan } from './plan.ts';
 import { buildCostTable, Kind, valueKinds, type CostTable } from './table.ts';
 import { ensureShapes } from './shapes.ts';
