@@ -1,4 +1,5 @@
-// npm run bench — `pocketdiff convert` of a model with 1.25 GiB of external weights,
+// npm run bench — `pocketdiff convert` of a model with 1.25 GiB of external weights
+// (BENCH_TENSORS=13 gives 3.25 GiB, the size of the fp32 SD-v1.5 UNet's),
 // against a plain copy of its weights file (fs.copyFileSync and cp), in the same run.
 //
 //   targets: convert ≤ 1.5 × copy time; convert's peak RSS ≤ 1 GiB above an idle node.
@@ -11,7 +12,7 @@
 // The page cache is not dropped (that is a machine-wide write to /proc/sys/vm/drop_caches,
 // not something a benchmark may do to a shared machine). Instead every method gets one
 // untimed warm-up run, then the methods alternate (copyFileSync, cp, convert, and
-// `pocketdiff --help` for the startup cost) for BENCH_ROUNDS rounds (default 3), so all read
+// `pocketdiff convert --help` for convert's startup cost) for BENCH_ROUNDS rounds (default 3), so all read
 // a warm source and write into the cache alike. Each output is deleted right after its run.
 // Timings on a busy 2-core machine are noisy: the load average is printed and recorded, and
 // CPU seconds (user + sys) are reported beside wall time.
@@ -30,7 +31,7 @@ const BIN = path.join(ROOT, 'bin', 'pocketdiff.js');
 const DIR = process.env.POCKETDIFF_BENCH_DIR ?? path.join(os.tmpdir(), 'pocketdiff-bench');
 const RESULTS = path.join(ROOT, 'bench', 'results.json');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const TENSORS = 5;
+const TENSORS = Number(process.env.BENCH_TENSORS ?? 5);
 const TENSOR_BYTES = 256 << 20;
 const GAP = 3; // bytes between tensors in the source file: offsets are deliberately unaligned
 const TIME = '/usr/bin/time';
@@ -205,9 +206,9 @@ function main(): void {
   verifyConvert();
   clearOut();
 
-  // `pocketdiff --help` runs in every round too: the fixed cost of starting pocketdiff
+  // `pocketdiff convert --help` runs in every round too: the fixed cost of starting pocketdiff
   // (node, tsx, module loading) under the same conditions as the convert beside it.
-  const rounds: Record<string, () => Run> = { ...METHODS, startup: () => timed(() => nodeChild([BIN, '--help'])) };
+  const rounds: Record<string, () => Run> = { ...METHODS, startup: () => timed(() => nodeChild([BIN, 'convert', '--help'])) };
   const runs: Record<string, Run[]> = Object.fromEntries(Object.keys(rounds).map((k) => [k, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, m] of Object.entries(rounds)) {
@@ -231,7 +232,7 @@ function main(): void {
   log(`| method | wall, ${ROUNDS} runs (s) | median (s) | throughput | × fastest copy | CPU median (s) |`);
   log('| --- | --- | --- | --- | --- | --- |');
   for (const [name, v] of Object.entries(runs)) {
-    const label = name === 'startup' ? 'startup (pocketdiff --help)' : name;
+    const label = name === 'startup' ? 'startup (pocketdiff convert --help)' : name;
     const tp = name === 'startup' ? '' : gbps(med[name]);
     const x = name === 'startup' ? '' : (med[name] / copy).toFixed(2);
     log(`| ${label} | ${v.map((r) => r.seconds.toFixed(3)).join(', ')} | ${med[name].toFixed(3)} | ${tp} | ${x} | ${cpu[name].toFixed(3)} |`);
@@ -240,7 +241,7 @@ function main(): void {
   log('| peak RSS | |');
   log('| --- | --- |');
   log(`| idle node (node -e '') | ${fmtBytes(idleNode)} |`);
-  log(`| pocketdiff --help | ${fmtBytes(median(runs.startup.map((r) => r.maxRssBytes!)))} |`);
+  log(`| pocketdiff convert --help | ${fmtBytes(median(runs.startup.map((r) => r.maxRssBytes!)))} |`);
   log(`| convert (max of ${ROUNDS}) | ${fmtBytes(peak)} |`);
   log(`| convert − idle node | ${fmtBytes(overIdle)} |`);
   log('');
