@@ -10,7 +10,7 @@ import type { DiagnosticLog } from './diagnostics.ts';
 import type { Manifest, ModelEntry } from './artifact/manifest.ts';
 import { dataTypeName } from './onnx/dtype.ts';
 import { onnx, toNumber } from './onnx/proto.ts';
-import type { Value } from './ir/graph.ts';
+import { ioInfo } from './ir/print.ts';
 import { foldCfg, type FoldCfgOptions } from './passes/fold-cfg.ts';
 import { duplicateBlocks } from './passes/duplicate-blocks.ts';
 import { globToRegExp } from './passes/select.ts';
@@ -24,7 +24,7 @@ import { COMPONENTS, loadComponent, type Component, type LoadedComponent } from 
 import { renderHtmlReport } from './pipeline/html.ts';
 import { renderReport, type ReportInput } from './pipeline/report.ts';
 import { tokenizerFiles } from './run/tokenizer-files.ts';
-import { bindAndInfer, checkOps, restoreIo, snapshotIo, targetDims } from './pipeline/specialize.ts';
+import { bindAndInfer, checkOps, restoreIo, snapshotIo, targetDims, type IoSnapshot } from './pipeline/specialize.ts';
 import { loadRecipe, type LoadedRecipe } from './recipe/load.ts';
 import { computeSchedule, type Schedule } from './schedule/index.ts';
 import { loadDevice, type DeviceProfile } from './devices/index.ts';
@@ -61,6 +61,8 @@ interface Target {
   budget_ms?: number;
   index?: number;
   stats: Partial<Record<Component, ModelStats>>;
+  /** Each model's input/output types for this target (static), set by specialize. */
+  io: Partial<Record<Component, IoSnapshot>>;
   prediction?: PipelinePrediction;
 }
 
@@ -99,8 +101,7 @@ export const PIPELINE: Step[] = [
   { name: 'schedule', why: "timesteps and alphas exactly as diffusers' scheduler computes them", check: true, run: schedule },
   { name: 'quantize', why: 'weight precision per model and block, before fold-cfg so calibration sees the plain UNet', check: false, run: quantizeModels },
   { name: 'fold-cfg', why: 'cond and uncond in one batch-2 UNet call (and optionally the DDIM step)', check: true, run: (s) => unetPass(s, foldStep(s)) },
-  { name: 'specialize', why: 'static shapes per target, shape-checked, and only ops the target runtime supports', check: true, run: specialize },
-  { name: 'predict', why: 'latency per target from the cost model; a budget_ms over it makes compile exit 3', check: false, run: predict },
+  { name: 'specialize', why: 'static shapes per target, shape-checked, only ops the target runtime supports, and the predicted latency (a budget_ms over it makes compile exit 3)', check: true, run: specialize },
   { name: 'emit', why: 'write each artifact folder atomically with its manifest and report', check: false, run: emit },
 ];
 
@@ -122,14 +123,14 @@ function parse(s: State): boolean {
 function resolveTargets(s: State): boolean {
   const r = s.recipe!;
   if (!r.recipe.targets.length) {
-    s.targets = [{ device: 'generic', stats: {} }];
+    s.targets = [{ device: 'generic', stats: {}, io: {} }];
     return true;
   }
   let ok = true;
   r.recipe.targets.forEach((t, i) => {
     const profile = loadDevice(t.device, s.log, r.locate(['targets', i, 'device']));
     if (!profile) ok = false;
-    s.targets.push({ device: t.device, profile, resolution: t.resolution, budget_ms: t.budget_ms, index: i, stats: {} });
+    s.targets.push({ device: t.device, profile, resolution: t.resolution, budget_ms: t.budget_ms, index: i, stats: {}, io: {} });
   });
   return ok;
 }
@@ -310,45 +311,44 @@ function readEmbedding(file: string, log: DiagnosticLog, at: ReturnType<LoadedRe
 function specialize(s: State): boolean {
   let ok = true;
   for (const t of s.targets) {
-    for (const c of COMPONENTS) {
+    const at = t.index !== undefined ? s.recipe!.locate(['targets', t.index, 'device']) : undefined;
+    const dynamic = COMPONENTS.map((c) => snapshotIo(s.models[c]!.graph));
+    COMPONENTS.forEach((c) => {
       const g = s.models[c]!.graph;
-      const snap = snapshotIo(g);
-      const at = t.index !== undefined ? s.recipe!.locate(['targets', t.index, 'device']) : undefined;
       // The generic artifact's sizes are reported at a 512x512 image.
       if (!bindAndInfer(g, targetDims(t.resolution ?? 512), s.log, s.models[c]!.source)) ok = false;
       else t.stats[c] = analyzeGraph(g);
       if (t.profile && !checkOps(g, t.device, t.profile.ops.unsupported, c.replace('_', ' '), s.log, at)) ok = false;
-      restoreIo(g, snap);
-    }
+      // Emit puts these static input/output types back for export; the generic artifact keeps the dynamic ones.
+      t.io[c] = t.resolution !== undefined ? snapshotIo(g) : dynamic[COMPONENTS.indexOf(c)];
+    });
+    // Priced while every model holds this target's shapes, so nothing is inferred twice.
+    if (ok && !s.opts.checkOnly && !predict(s, t)) ok = false;
+    COMPONENTS.forEach((c, i) => restoreIo(s.models[c]!.graph, dynamic[i]));
   }
   return ok;
 }
 
-function predict(s: State): boolean {
+/** The cost model's latency for one target; the models hold its static shapes. */
+function predict(s: State, t: Target): boolean {
   const r = s.recipe!;
-  for (const t of s.targets) {
-    if (!t.profile || t.resolution === undefined) continue;
-    const snaps = COMPONENTS.map((c) => [c, snapshotIo(s.models[c]!.graph)] as const);
-    for (const c of COMPONENTS) bindAndInfer(s.models[c]!.graph, targetDims(t.resolution), s.log);
-    const folded = r.recipe.guidance.fold === 'batch';
-    // The folded UNet already runs cond and uncond as one batch-2 call: price the graph as it is.
-    // Unfolded, guidance costs two calls. The text encoder encodes the uncond prompt too unless it is baked.
-    t.prediction = predictPipeline(
-      { unet: s.models.unet!.graph, vae_decoder: s.models.vae_decoder!.graph, text_encoder: s.models.text_encoder!.graph },
-      {
-        device: t.profile,
-        steps: r.recipe.schedule.steps,
-        cfg: folded ? 'none' : 'two-calls',
-        resolution: t.resolution,
-        batch: 1,
-        text_encoder_runs: typeof r.recipe.guidance.uncond === 'object' ? 1 : 2,
-      },
-      s.log,
-    );
-    for (const [c, snap] of snaps) restoreIo(s.models[c]!.graph, snap);
-    if (!t.prediction) return false;
-  }
-  return true;
+  if (!t.profile || t.resolution === undefined) return true;
+  const folded = r.recipe.guidance.fold === 'batch';
+  // The folded UNet already runs cond and uncond as one batch-2 call: price the graph as it is.
+  // Unfolded, guidance costs two calls. The text encoder encodes the uncond prompt too unless it is baked.
+  t.prediction = predictPipeline(
+    { unet: s.models.unet!.graph, vae_decoder: s.models.vae_decoder!.graph, text_encoder: s.models.text_encoder!.graph },
+    {
+      device: t.profile,
+      steps: r.recipe.schedule.steps,
+      cfg: folded ? 'none' : 'two-calls',
+      resolution: t.resolution,
+      batch: 1,
+      text_encoder_runs: typeof r.recipe.guidance.uncond === 'object' ? 1 : 2,
+    },
+    s.log,
+  );
+  return !!t.prediction;
 }
 
 function predictionEntry(t: Target): Manifest['prediction'] {
@@ -379,20 +379,19 @@ function emit(s: State): boolean {
     const models: ArtifactModel[] = COMPONENTS.map((c) => {
       const g = s.models[c]!.graph;
       const dynamic = snapshotIo(g);
-      // A target gets static shapes; the generic artifact keeps the dynamic dims.
-      if (t.resolution !== undefined) bindAndInfer(g, targetDims(t.resolution), s.log);
+      const bound = t.io[c]!;
+      restoreIo(g, bound);
       entries[c] = {
         file: `${c}.onnx`,
         data_file: `${c}.onnx.data`,
-        inputs: g.inputs.map(sig),
-        outputs: g.outputs.map(sig),
+        inputs: g.inputs.map(ioInfo),
+        outputs: g.outputs.map(ioInfo),
         params: t.stats[c]?.params ?? 0,
         macs: t.stats[c]?.macs.total,
         passes: (s.passes[c] ?? []).map((p) => p.pass),
         ...(s.quantization[c] ? { quantization: s.quantization[c] } : {}),
         ...(s.widths[c] ? { widths: s.widths[c] } : {}),
       };
-      const bound = snapshotIo(g);
       restoreIo(g, dynamic);
       return { file: `${c}.onnx`, graph: g, prepare: () => restoreIo(g, bound), finish: () => restoreIo(g, dynamic) };
     });
@@ -453,4 +452,3 @@ function emit(s: State): boolean {
   return true;
 }
 
-const sig = (v: Value) => ({ name: v.name, dtype: dataTypeName(v.type?.dtype ?? 0), shape: v.type?.shape ?? [] });

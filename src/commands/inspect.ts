@@ -3,22 +3,18 @@
 import { analyzeGraph, type ModelStats } from '../blocks/analyze.ts';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
-import { dataTypeName } from '../onnx/dtype.ts';
 import { loadModel } from '../onnx/model.ts';
-import { bindInputs, parseInputBinding, type InputBinding } from '../ir/bind.ts';
-import type { Graph, Value } from '../ir/graph.ts';
+import { bindInputs, parseInputBindings, type InputBinding } from '../ir/bind.ts';
+import type { Graph } from '../ir/graph.ts';
 import { importGraph } from '../ir/import.ts';
+import { ioInfo, type IoInfo } from '../ir/print.ts';
+
+export type { IoInfo };
 import { inferShapes } from '../ir/infer/index.ts';
 import { parse } from './args.ts';
 import { Exit, type Command } from './command.ts';
 
 const usage = 'pocketdiff inspect MODEL.onnx [--input NAME=d0,d1,…]… [--json]';
-
-export interface IoInfo {
-  name: string;
-  dtype: string;
-  shape: (number | string)[];
-}
 
 export interface InspectReport extends ModelStats {
   model: string;
@@ -46,8 +42,7 @@ export function inspectGraph(g: Graph, file: string, bindings: InputBinding[], l
     log.error(Code.ShapeError, `MACs of ${stats.uncounted.length} nodes could not be counted: their shapes are unknown`, { file, node: stats.uncounted[0] });
     return undefined;
   }
-  const io = (v: Value): IoInfo => ({ name: v.name, dtype: dataTypeName(v.type?.dtype ?? 0), shape: v.type?.shape ?? [] });
-  return { model: file, inputs: g.inputs.map(io), outputs: g.outputs.map(io), ...stats };
+  return { model: file, inputs: g.inputs.map(ioInfo), outputs: g.outputs.map(ioInfo), ...stats };
 }
 
 export const inspect: Command = {
@@ -62,12 +57,8 @@ export const inspect: Command = {
       log.error(Code.Usage, `expected one MODEL.onnx\nusage: ${usage}`);
       return Exit.Usage;
     }
-    const bindings: InputBinding[] = [];
-    for (const text of args.values.input ?? []) {
-      const b = parseInputBinding(text, log);
-      if (b) bindings.push(b);
-    }
-    if (log.hasErrors) return Exit.Usage;
+    const bindings = parseInputBindings(args.values.input ?? [], log);
+    if (!bindings) return Exit.Usage;
     const report = inspectModel(file, bindings, log);
     if (!report) return Exit.Error;
     stdout(args.values.json ? JSON.stringify(report, null, 2) : formatReport(report));

@@ -3,7 +3,7 @@
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import { loadDevice } from '../devices/index.ts';
-import { parseInputBinding, type InputBinding } from '../ir/bind.ts';
+import { parseInputBindings, type InputBinding } from '../ir/bind.ts';
 import { planCost, predictPlan } from '../cost/plan.ts';
 import { sourceTable } from '../cost/tables.ts';
 import { parse } from './args.ts';
@@ -39,12 +39,8 @@ export const predict: Command = {
       log.error(Code.Usage, `expected one MODEL.onnx and --device\nusage: ${usage}`);
       return Exit.Usage;
     }
-    const bindings: InputBinding[] = [];
-    for (const text of args.values.input ?? []) {
-      const b = parseInputBinding(text, log);
-      if (b) bindings.push(b);
-    }
-    if (log.hasErrors) return Exit.Usage;
+    const bindings = parseInputBindings(args.values.input ?? [], log);
+    if (!bindings) return Exit.Usage;
     const report = await predictModel(file, args.values.device, bindings, log);
     if (!report) return Exit.Error;
     stdout(args.values.json ? JSON.stringify(report, null, 2) : formatPrediction(file, report));

@@ -32,6 +32,12 @@ export function parseInputBinding(text: string, log: DiagnosticLog): InputBindin
   return { name: m[1], dims: m[2].split(',').map(Number) };
 }
 
+/** Parses every `--input` value; undefined when any is malformed (each gets its PD3002). */
+export function parseInputBindings(texts: readonly string[], log: DiagnosticLog): InputBinding[] | undefined {
+  const parsed = texts.map((t) => parseInputBinding(t, log));
+  return parsed.every((b) => b) ? (parsed as InputBinding[]) : undefined;
+}
+
 /**
  * Applies explicit bindings to the graph's input types and returns the name
  * bindings for shape inference (defaults, overridden by what the user bound).

@@ -46,7 +46,7 @@ export function loadRecipe(file: string, log: DiagnosticLog): LoadedRecipe | und
   // File references are hashed relative to the recipe, so the same checkout in
   // another folder gives the same hash.
   const portable = structuredClone(recipe) as unknown as Record<string, unknown>;
-  for (const p of PATH_FIELDS) relativizePath(portable, p, path.dirname(path.resolve(file)));
+  for (const p of PATH_FIELDS) mapPathField(portable, p, relativeTo(path.dirname(path.resolve(file))));
   const hash = crypto.createHash('sha256').update(canonicalJson(portable)).digest('hex');
   return { recipe, file: path.resolve(file), name, hash, locate };
 }
@@ -79,7 +79,7 @@ function readChain(file: string, sources: YamlSource[], chain: string[], log: Di
   }
   sources.push(source);
   const own = data as Record<string, unknown>;
-  for (const p of PATH_FIELDS) resolvePath(own, p, path.dirname(file));
+  for (const p of PATH_FIELDS) mapPathField(own, p, resolveAgainst(path.dirname(file)));
   const parentRef = own.extends;
   if (parentRef === undefined) return own;
   if (typeof parentRef !== 'string' || parentRef === '') {
@@ -93,23 +93,19 @@ function readChain(file: string, sources: YamlSource[], chain: string[], log: Di
   return merged;
 }
 
-function relativizePath(obj: Record<string, unknown>, p: Path, dir: string): void {
+
+/** Rewrites the string at `p` (when the object has one there) with `fn`. */
+function mapPathField(obj: Record<string, unknown>, p: Path, fn: (v: string) => string): void {
   let o: unknown = obj;
   for (const k of p.slice(0, -1)) o = o && typeof o === 'object' ? (o as Record<string, unknown>)[k as string] : undefined;
-  const last = p[p.length - 1] as string;
   if (!o || typeof o !== 'object') return;
+  const last = p[p.length - 1] as string;
   const v = (o as Record<string, unknown>)[last];
-  if (typeof v === 'string' && path.isAbsolute(v)) (o as Record<string, unknown>)[last] = path.relative(dir, v).split(path.sep).join('/');
+  if (typeof v === 'string') (o as Record<string, unknown>)[last] = fn(v);
 }
 
-function resolvePath(obj: Record<string, unknown>, p: Path, dir: string): void {
-  let o: unknown = obj;
-  for (const k of p.slice(0, -1)) o = o && typeof o === 'object' ? (o as Record<string, unknown>)[k as string] : undefined;
-  const last = p[p.length - 1] as string;
-  if (!o || typeof o !== 'object') return;
-  const v = (o as Record<string, unknown>)[last];
-  if (typeof v === 'string' && v !== '' && v !== 'default' && v !== 'input' && !path.isAbsolute(v)) (o as Record<string, unknown>)[last] = path.resolve(dir, v);
-}
+const resolveAgainst = (dir: string) => (v: string) => (v === '' || v === 'default' || v === 'input' || path.isAbsolute(v) ? v : path.resolve(dir, v));
+const relativeTo = (dir: string) => (v: string) => (path.isAbsolute(v) ? path.relative(dir, v).split(path.sep).join('/') : v);
 
 function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
