@@ -207,7 +207,7 @@ function main(): void {
   clearOut();
 
   // `pocketdiff convert --help` runs in every round too: the fixed cost of starting pocketdiff
-  // (node, tsx, module loading) under the same conditions as the convert beside it.
+  // (node, loading the bundled modules) under the same conditions as the convert beside it.
   const rounds: Record<string, () => Run> = { ...METHODS, startup: () => timed(() => nodeChild([BIN, 'convert', '--help'])) };
   const runs: Record<string, Run[]> = Object.fromEntries(Object.keys(rounds).map((k) => [k, []]));
   for (let round = 0; round < ROUNDS; round++) {

@@ -6,11 +6,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DiagnosticLog } from '../diagnostics.ts';
+import { PROJECT_ROOT } from '../root.ts';
 import { DEFAULT_BUILD, planModel, writeModel, type BuildOptions } from './build.ts';
 import { ProgressBar, type ProgressStream } from './progress.ts';
 
-export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
-export const MODELS_DIR = path.join(REPO_ROOT, 'models');
+export const MODELS_DIR = path.join(PROJECT_ROOT, 'models');
 
 export const DEFAULT_PARTS = ['unet', 'vae_decoder', 'text_encoder'] as const;
 export type DefaultPart = (typeof DEFAULT_PARTS)[number];

@@ -7,8 +7,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as TsMorph from 'ts-morph';
 import type { Node as TsNode, Project, SourceFile } from 'ts-morph';
+import { PROJECT_ROOT } from '../root.ts';
 
-export const SRC_ROOT = path.resolve(import.meta.dirname, '..');
+export const SRC_ROOT = path.join(PROJECT_ROOT, 'src');
 
 let loaded: typeof TsMorph | undefined;
 

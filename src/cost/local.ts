@@ -18,6 +18,7 @@ import { MICROBENCHMARKS, type Micro } from './micro.ts';
 import { planCost } from './plan.ts';
 import { buildCostTable } from './table.ts';
 import { ensureShapes } from './shapes.ts';
+import { PROJECT_ROOT } from '../root.ts';
 
 export interface LocalRow extends CalibrationRow {
   median_ms: number;
@@ -54,7 +55,7 @@ export const CALIBRATION_MODELS: { name: string; config: Record<string, unknown>
   },
 ];
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
+const ROOT = PROJECT_ROOT;
 
 function calibrationGraph(m: (typeof CALIBRATION_MODELS)[number], log: DiagnosticLog): Graph | undefined {
   if (typeof m.config === 'string') {

@@ -13,6 +13,7 @@ import type { DiagnosticLog, Location } from '../diagnostics.ts';
 import type { InputBinding } from '../ir/bind.ts';
 import type { Graph } from '../ir/graph.ts';
 import { TABLE_VERSION, type CostTable } from './format.ts';
+import { PROJECT_ROOT } from '../root.ts';
 
 /** Latent dims for a resolution in pixels (the VAE downsamples by 8). */
 export function latentDims(resolution: number): Record<string, number> {
@@ -28,7 +29,7 @@ export type ModelSource =
   /** A builder config (models/<family>/<part>.json): built graph-only, in memory. */
   | { kind: 'config'; file: string };
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
+const ROOT = PROJECT_ROOT;
 /** The builder's file for each part of a model family (as in builder/default-model.ts). */
 const CONFIG_FILES: Record<Part, string> = { unet: 'unet.json', vae_decoder: 'vae.json', text_encoder: 'text_encoder.json' };
 

@@ -5,12 +5,13 @@ import path from 'node:path';
 import { Code } from '../codes.ts';
 import { DiagnosticLog, type Location } from '../diagnostics.ts';
 import { pathText } from '../recipe/issues.ts';
+import { PROJECT_ROOT } from '../root.ts';
 import { closest } from '../text/did-you-mean.ts';
 import { deviceProfileSchema, type DeviceProfile } from './schema.ts';
 
 export type { DeviceProfile } from './schema.ts';
 
-export const DEVICES_DIR = path.resolve(import.meta.dirname, '../../models/devices');
+export const DEVICES_DIR = path.join(PROJECT_ROOT, 'models', 'devices');
 /** Files in DEVICES_DIR that are not profiles. */
 const NOT_PROFILES = new Set(['measurements.json']);
 
