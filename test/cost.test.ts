@@ -216,6 +216,39 @@ test('predictPipeline on the graph-only full-size SD-v1.5 exports', () => {
   assert.ok(b2.components.unet.ms_per_call > c.unet.ms_per_call && b2.components.unet.ms_per_call < 2 * c.unet.ms_per_call);
 });
 
+test('CPU terms: reduction rows, matrix outputs, and a last-level cache; profiles without them price as before', () => {
+  const byName = (name: string) => {
+    const g = MICROBENCHMARKS.find((b) => b.name === name)!.graph();
+    return table(g);
+  };
+  // Decomposed LayerNorm over [1, 4096, 64]: two ReduceMeans, one row per token each.
+  const ln = byName('layernorm-t4096-c64');
+  assert.is(ln.nodes.rows.reduce((a, b) => a + b, 0), 2 * 4096);
+  // Softmax over [8, 1024, 1024] (axis -1): 8·1024 rows; the ReduceMean to a scalar: one.
+  const sm = byName('softmax-h8-t1024');
+  assert.is(sm.nodes.rows[sm.nodes.op.indexOf('Softmax')], 8 * 1024);
+  assert.is(sm.nodes.rows[sm.nodes.op.indexOf('ReduceMean')], 1);
+  // Feed-forward [1, 4096, 32] → 128 → 32: the two MatMuls write 4096·128 and 4096·32 elements.
+  const lin = byName('linear-t4096-c32');
+  assert.equal(lin.nodes.gemmOut.filter((x) => x > 0), [4096 * 128, 4096 * 32]);
+
+  const local = device('local-cpu');
+  const rates = ratesOf(local);
+  const cache = local.ceilings.cache!;
+  assert.ok(rates.cacheBytes === cache.mb.value * 1e6 && rates.cacheByte < rates.byte);
+  const only = (bytes: number) => ({ block: 0, conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [bytes, 0, 0], rows: [0, 0, 0], gemmOut: [0, 0, 0], ops: 0 });
+  // Traffic that fits in the cache streams at its bandwidth; a byte more, at DRAM's.
+  assert.ok(Math.abs(groupSeconds(only(rates.cacheBytes), rates) - rates.cacheBytes * rates.cacheByte) < 1e-15);
+  assert.ok(Math.abs(groupSeconds(only(rates.cacheBytes + 1), rates) - (rates.cacheBytes + 1) * rates.byte) < 1e-15);
+  const rowGroup = { ...only(0), rows: [1000, 0, 0], gemmOut: [0, 2000, 0] };
+  assert.ok(Math.abs(groupSeconds(rowGroup, rates, 0.5) - (1000 * rates.row + 1000 * rates.gemmOut)) < 1e-15);
+
+  // A phone profile has none of the three: its rates carry zeros and DRAM prices all traffic.
+  const phone = ratesOf(device('iphone-14-pro'));
+  assert.equal([phone.row, phone.gemmOut, phone.cacheBytes], [0, 0, 0]);
+  assert.is(groupSeconds(only(1e6), phone), 1e6 * phone.byte);
+});
+
 test('bounded least squares recovers a known answer and respects its bounds', () => {
   // y = a·x^b on exact data: a = 3, b = 0.5.
   const xs = [1, 2, 4, 8, 16];

@@ -5,7 +5,7 @@ import type { BlockKind } from '../blocks/patterns.ts';
 import type { PatternName } from './patterns.ts';
 
 /** Bump when the features or their meaning change: cached tables are rebuilt. */
-export const TABLE_VERSION = 7;
+export const TABLE_VERSION = 8;
 
 export const Kind = { Act: 0, Fill: 1, Shape: 2, Weight: 3 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
@@ -57,10 +57,16 @@ export interface CostTable {
     wOther: number[];
     ins: number[][];
     outs: number[][];
+    /** Output elements of a matrix kernel (conv, linear, attention), else 0. */
+    gemmOut: number[];
+    /** Rows a reduction walks (norm, softmax, reduce: what it reduces over, once per row), else 0. */
+    rows: number[];
     /** Width exponents of the node's MACs, vector flops and weight elements. */
     eMacs: number[];
     eVec: number[];
     eW: number[];
+    eRows: number[];
+    eGemmOut: number[];
     /** 1 when only fill/shape values come out: a static-shape runtime folds the node away. */
     foldable: number[];
     /** Index into `patterns` of the composite op the node belongs to, -1 for none. */

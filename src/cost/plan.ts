@@ -2,8 +2,13 @@
 // the runtime fuses them and sums each group's work and traffic; evaluating a
 // group is then a roofline:
 //
-//   ms = max(Σ MACs·2 / (peak·eff_class) + vector flops / (peak·eff_vector),
-//            bytes / (bandwidth·eff_memory)) + overhead per op
+//   ms = max(Σ MACs·2 / (peak·eff_class) + vector flops / (peak·eff_vector)
+//              + matrix outputs · overhead_per_output,
+//            bytes / (bandwidth·eff_memory)) + overhead per op + overhead per row
+//
+// where a CPU profile's cache (ceilings.cache) sets the bandwidth of a group
+// whose whole traffic fits in its last-level cache, and the rows are those a
+// reduction walks (a profile without overhead_us.row prices them at 0).
 //
 // Grouping (profile.fusions):
 //   view ops          alias their input: a Reshape moves no data
@@ -36,6 +41,10 @@ export interface Group {
   /** Vector flops of softmax nodes (priced at efficiency.softmax). */
   softmax: number[];
   bytes: number[];
+  /** Rows walked by reductions (overhead_us.row each). */
+  rows: number[];
+  /** Output elements of matrix kernels (overhead_us.output each). */
+  gemmOut: number[];
   /** Executed ops in the group (1), or shape/view ops priced at the shape overhead (0 here, counted in `shapeOps`). */
   ops: number;
 }
@@ -67,8 +76,13 @@ export interface Rates {
   vec: number;
   softmax: number;
   byte: number;
+  /** Traffic (bytes) up to which a group streams from cache, and the price of a byte there (0 and `byte` without a cache). */
+  cacheBytes: number;
+  cacheByte: number;
   op: number;
   shape: number;
+  row: number;
+  gemmOut: number;
 }
 
 export const QUANTIZE_SCHEMES: Record<string, EffectivePrecision> = {
@@ -216,7 +230,7 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
   const weightBits = (i: number) => (precision.weights === 'stored' ? nodes.wBits[i] : WEIGHT_BITS[precision.weights]);
 
   const groups: Group[] = building.map((b, gi) => {
-    const g: Group = { block: b.block, conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [0, 0, 0], ops: 1 };
+    const g: Group = { block: b.block, conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [0, 0, 0], rows: [0, 0, 0], gemmOut: [0, 0, 0], ops: 1 };
     const read = new Set<number>();
     const written = new Set<number>();
     for (const i of b.members) {
@@ -234,6 +248,8 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
         g.bytes[values.width[v]] += (4 * 2 * values.elems[v] * actBits * k) / 8;
         g.ops += 4;
       }
+      g.rows[nodes.eRows[i]] += nodes.rows[i] * k;
+      g.gemmOut[nodes.eGemmOut[i]] += nodes.gemmOut[i] * k;
       g.bytes[nodes.eW[i]] += (nodes.wElems[i] * weightBits(i)) / 8;
       g.bytes[0] += nodes.wOther[i];
       for (const v of nodes.ins[i]) {
@@ -271,7 +287,7 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
       const casts = (typedMaker && (readers.some(agnostic) || outputs.has(v)) ? 1 : 0) + (!typedMaker && readers.some((i) => !agnostic(i)) ? 1 : 0);
       if (!casts) continue;
       const block = p >= 0 ? nodes.block[p] : (readers.length ? nodes.block[readers[0]] : -1);
-      const cast: Group = { block, conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [0, 0, 0], ops: casts };
+      const cast: Group = { block, conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [0, 0, 0], rows: [0, 0, 0], gemmOut: [0, 0, 0], ops: casts };
       cast.bytes[values.width[v]] = (casts * values.elems[v] * (values.bits[v] + actBits) * k) / 8;
       cast.vec[values.width[v]] = casts * values.elems[v] * k;
       groups.push(cast);
@@ -314,6 +330,7 @@ function attentionLayout(table: CostTable, root: Int32Array, maxTile: number): S
 export function ratesOf(profile: DeviceProfile, precision: Precision = profile.precision.compute): Rates {
   const tops = (profile.ceilings.compute_tops[precision] ?? profile.ceilings.compute_tops[profile.precision.compute])!.value * 1e12;
   const e = profile.efficiency;
+  const cache = profile.ceilings.cache;
   return {
     conv: 2 / (tops * e.conv.value),
     linear: 2 / (tops * e.linear.value),
@@ -321,8 +338,12 @@ export function ratesOf(profile: DeviceProfile, precision: Precision = profile.p
     vec: 1 / (tops * e.vector.value),
     softmax: 1 / (tops * e.softmax.value),
     byte: 1 / (profile.ceilings.memory_gb_s.value * 1e9 * e.memory.value),
+    cacheBytes: cache ? cache.mb.value * 1e6 : 0,
+    cacheByte: cache ? 1 / (cache.gb_s.value * 1e9 * e.memory.value) : 0,
     op: profile.overhead_us.op.value * 1e-6,
     shape: profile.overhead_us.shape.value * 1e-6,
+    row: (profile.overhead_us.row?.value ?? 0) * 1e-6,
+    gemmOut: (profile.overhead_us.output?.value ?? 0) * 1e-6,
   };
 }
 
@@ -331,9 +352,10 @@ const at = (c: number[], r: number, r2: number) => c[0] + c[1] * r + c[2] * r2;
 /** Seconds of one group at width ratio r. */
 export function groupSeconds(g: Group, rates: Rates, r = 1): number {
   const r2 = r * r;
-  const compute = at(g.conv, r, r2) * rates.conv + at(g.linear, r, r2) * rates.linear + at(g.attention, r, r2) * rates.attention + at(g.vec, r, r2) * rates.vec + at(g.softmax, r, r2) * rates.softmax;
-  const memory = at(g.bytes, r, r2) * rates.byte;
-  return (compute > memory ? compute : memory) + g.ops * rates.op;
+  const compute = at(g.conv, r, r2) * rates.conv + at(g.linear, r, r2) * rates.linear + at(g.attention, r, r2) * rates.attention + at(g.vec, r, r2) * rates.vec + at(g.softmax, r, r2) * rates.softmax + at(g.gemmOut, r, r2) * rates.gemmOut;
+  const bytes = at(g.bytes, r, r2);
+  const memory = bytes * (bytes <= rates.cacheBytes ? rates.cacheByte : rates.byte);
+  return (compute > memory ? compute : memory) + g.ops * rates.op + at(g.rows, r, r2) * rates.row;
 }
 
 /** Milliseconds of block b (blocks.length = glue) at width ratio r. */
@@ -364,9 +386,10 @@ export function explainPlan(plan: CostPlan, rates: Rates = ratesOf(plan.profile,
   for (const g of plan.groups) {
     const k = cls(g);
     const e = (out[k] ??= { ms: 0, groups: 0, memory_bound: 0 });
-    const compute = sum(g.conv) * rates.conv + sum(g.linear) * rates.linear + sum(g.attention) * rates.attention + sum(g.vec) * rates.vec + sum(g.softmax) * rates.softmax;
-    const memory = sum(g.bytes) * rates.byte;
-    e.ms += (Math.max(compute, memory) + rates.op) * 1e3;
+    const compute = sum(g.conv) * rates.conv + sum(g.linear) * rates.linear + sum(g.attention) * rates.attention + sum(g.vec) * rates.vec + sum(g.softmax) * rates.softmax + sum(g.gemmOut) * rates.gemmOut;
+    const bytes = sum(g.bytes);
+    const memory = bytes * (bytes <= rates.cacheBytes ? rates.cacheByte : rates.byte);
+    e.ms += (Math.max(compute, memory) + g.ops * rates.op + sum(g.rows) * rates.row) * 1e3;
     e.groups++;
     if (memory > compute) e.memory_bound++;
   }

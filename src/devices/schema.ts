@@ -82,6 +82,13 @@ export const deviceProfileSchema = z
     ceilings: z.strictObject({
       compute_tops: z.partialRecord(precision, param).describe('Peak tera-ops per second (2 ops per MAC), per precision'),
       memory_gb_s: param.describe('Peak DRAM bandwidth, GB/s'),
+      cache: z
+        .strictObject({
+          mb: param.describe('Size of the last cache level, MB'),
+          gb_s: param.describe('Bandwidth of an op whose whole traffic fits in that cache, GB/s'),
+        })
+        .optional()
+        .describe("A CPU's last-level cache: an op that reads and writes no more than `mb` streams at `gb_s` rather than at DRAM bandwidth"),
     }),
     efficiency: z
       .strictObject({
@@ -96,6 +103,10 @@ export const deviceProfileSchema = z
     overhead_us: z.strictObject({
       op: param.describe('Fixed cost of each executed (fused) op'),
       shape: param.describe('Fixed cost of each shape-arithmetic op, where the runtime executes them'),
+      output: param
+        .optional()
+        .describe('Cost of each output element a matrix kernel (conv, MatMul) writes, beyond its MACs: packing and the epilogue, which dominate matrices with a short reduction (K = 32)'),
+      row: param.optional().describe('Cost of each row a reduction (norm, softmax, reduce) walks, beyond its arithmetic: a CPU kernel sets up every row, so 4,096 rows of 64 cost more than 1,024 rows of 320'),
     }),
     fusions: z.strictObject({
       elementwise: z.boolean().describe('Chains of elementwise ops run as one op (no intermediate tensors)'),
@@ -154,6 +165,7 @@ export function paramsOf(p: Pick<DeviceProfile, 'ceilings' | 'efficiency' | 'ove
   const out: [string[], Param][] = [];
   for (const [k, v] of Object.entries(p.ceilings.compute_tops)) if (v) out.push([['ceilings', 'compute_tops', k], v]);
   out.push([['ceilings', 'memory_gb_s'], p.ceilings.memory_gb_s]);
+  if (p.ceilings.cache) for (const k of ['mb', 'gb_s'] as const) out.push([['ceilings', 'cache', k], p.ceilings.cache[k]]);
   for (const [k, v] of Object.entries(p.efficiency)) out.push([['efficiency', k], v]);
   for (const [k, v] of Object.entries(p.overhead_us)) out.push([['overhead_us', k], v]);
   return out;
