@@ -123,7 +123,7 @@ export async function localRows(profile: DeviceProfile, log: DiagnosticLog, opts
   const prepared = prepareLocalRows(profile, log, opts.only);
   if (!prepared) return undefined;
   try {
-    const measured = await measureRounds(prepared.map((p) => p.job), { rounds: opts.rounds ?? 3, runs: opts.runs ?? 3, budget_ms: opts.budget_ms ?? 2000 });
+    const measured = await measureRounds(prepared.map((p) => p.job), { rounds: opts.rounds ?? 4, runs: opts.runs ?? 3, budget_ms: opts.budget_ms ?? 2000 });
     const rows = rowsFrom(prepared, measured);
     for (const r of rows) opts.onRow?.(r);
     return rows;

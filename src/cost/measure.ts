@@ -147,28 +147,38 @@ export interface Job {
  * Measures several models in interleaved rounds (each round runs every model
  * a few times) and keeps each model's minimum: on a shared machine, rounds
  * spread each model's runs over time, so every model gets quiet moments.
+ * Each model also gets `sessions` sessions (2 by default), used in turn by the
+ * rounds: where a session's buffers land moves its times by up to 20% here
+ * for the whole session (measured on an elementwise chain), so one session
+ * alone can be slow for good.
  */
 export async function measureRounds(
   jobs: Job[],
-  opts: { rounds?: number; runs?: number; budget_ms?: number; min_ms?: number; onRound?: (r: number) => void } = {},
+  opts: { rounds?: number; runs?: number; budget_ms?: number; min_ms?: number; sessions?: number; onRound?: (r: number) => void } = {},
 ): Promise<Map<string, Measurement>> {
   // A sub-millisecond model runs until min_ms of CPU time per round: its minimum
   // then comes from dozens of runs, not two, and is as steady as a long model's.
   const minMs = opts.min_ms ?? 20;
-  const sessions = new Map<string, ort.InferenceSession>();
+  const perJob = Math.max(1, opts.sessions ?? 2);
+  const sessions = new Map<string, ort.InferenceSession[]>();
   const cpu = new Map<string, number[]>();
   const wall = new Map<string, number[]>();
   try {
     for (const j of jobs) {
-      const s = await ort.InferenceSession.create(j.file, SESSION_OPTIONS);
-      sessions.set(j.name, s);
-      await s.run(j.feeds);
+      const own: ort.InferenceSession[] = [];
+      sessions.set(j.name, own);
+      for (let k = 0; k < perJob; k++) {
+        const s = await ort.InferenceSession.create(j.file, SESSION_OPTIONS);
+        own.push(s);
+        await s.run(j.feeds);
+      }
       cpu.set(j.name, []);
       wall.set(j.name, []);
     }
     for (let r = 0; r < (opts.rounds ?? 3); r++) {
       for (const j of jobs) {
-        const s = sessions.get(j.name)!;
+        const own = sessions.get(j.name)!;
+        const s = own[r % own.length];
         let spent = 0;
         for (let i = 0; i < (opts.runs ?? 3) || (spent < minMs && i < 200); i++) {
           const c0 = process.cpuUsage();
@@ -185,7 +195,7 @@ export async function measureRounds(
       opts.onRound?.(r);
     }
   } finally {
-    for (const s of sessions.values()) await s.release();
+    for (const own of sessions.values()) for (const s of own) await s.release();
   }
   const out = new Map<string, Measurement>();
   for (const j of jobs) {
