@@ -18,7 +18,7 @@ import { findBlocks } from './blocks/find.ts';
 import { runPasses, type Pass, type PassRecord } from './passes/pass.ts';
 import { removeBlocks, type RemoveSpec } from './passes/remove-blocks.ts';
 import { pruneChannels, type WidthSpec } from './passes/prune-channels.ts';
-import { prepareQuantize, quantizationScheme, quantize, type QuantizeSpec } from './passes/quantize/quantize.ts';
+import { prepareQuantize, quantize, type QuantizeSpec } from './passes/quantize/quantize.ts';
 import { emitArtifact, type ArtifactModel } from './pipeline/emit.ts';
 import { COMPONENTS, loadComponent, type Component, type LoadedComponent } from './pipeline/models.ts';
 import { renderHtmlReport } from './pipeline/html.ts';
@@ -201,6 +201,7 @@ async function quantizeModels(s: State): Promise<boolean> {
       keepIoTypes: 'keep_io_types' in e ? e.keep_io_types : undefined,
       blockSize: 'block_size' in e ? e.block_size : undefined,
       int4Format: 'int4_format' in e ? e.int4_format : undefined,
+      keepInt8: 'keep_int8' in e ? e.keep_int8 : undefined,
       calibration: 'calibration' in e ? e.calibration : undefined,
       at: Array.isArray(entry) ? s.recipe!.locate(['quantize', c, i]) : at,
     }));
@@ -211,7 +212,8 @@ async function quantizeModels(s: State): Promise<boolean> {
     }
     const prepared = await prepareQuantize(g, specs, s.log);
     if (!prepared || !modelPass(s, c, quantize(specs, prepared))) return false;
-    s.quantization[c] = quantizationScheme(specs);
+    // The pass's record names what it applied (int4 layers kept at int8 make it 'int4+int8').
+    s.quantization[c] = String(s.passes[c]!.at(-1)!.stats.scheme);
   }
   return true;
 }

@@ -129,6 +129,18 @@ test('widths and quantize are applied per model and recorded in the manifest', a
   assert.ok((r.sample.data as Float32Array).every(Number.isFinite));
 });
 
+test('int4 keeps the model ends at int8 by default, and the manifest says int4+int8', async () => {
+  const file = recipe('int4', `quantize:\n  vae_decoder: int4\n  text_encoder: {scheme: int4, keep_int8: []}\nschedule: {steps: 4}\n`);
+  const [a] = await mustCompile(file, path.join(work, 'out-int4'));
+  const m = readManifest(a.dir);
+  assert.is(m.models.vae_decoder!.quantization, 'int4+int8');
+  assert.is(m.models.text_encoder!.quantization, 'int4');
+  assert.is(m.models.unet!.quantization, undefined);
+  const session = await ort.InferenceSession.create(path.join(a.dir, 'vae_decoder.onnx'));
+  const r = await session.run({ latent_sample: new ort.Tensor('float32', Float32Array.from({ length: 4 * 8 * 8 }, (_, i) => Math.cos(i)), [1, 4, 8, 8]) });
+  assert.ok((r.sample.data as Float32Array).every(Number.isFinite));
+});
+
 test('the same recipe and models give byte-identical artifacts', async () => {
   const file = recipe('same', TINY);
   const [a] = await mustCompile(file, path.join(work, 'out-a'));

@@ -21,6 +21,8 @@ const VAE = 'test/fixtures/vae-decoder-tiny';
 const VAE_DIMS = { batch_size: 1, height_latent: 16, width_latent: 16 };
 const UNET = 'test/fixtures/unet-tiny';
 const UNET_DIMS = { batch_size: 2, height: 32, width: 32, steps: 2, sequence_length: 77 };
+const NARROW = 'test/fixtures/unet-sd15shape-narrow';
+const NARROW_DIMS = { batch_size: 2, height: 16, width: 16, steps: 2, sequence_length: 77 };
 const SETS = ['test_data_set_0', 'test_data_set_1', 'test_data_set_2'];
 async function quantized(dir: string, dims: Record<string, number>, specs: QuantizeSpec[]) {
   const g = inferredGraph(`${dir}/model.onnx`, dims);
@@ -102,14 +104,23 @@ test('int4 on MatMul weights (attention, feed-forward): blocked DequantizeLinear
   console.log(`    unet-tiny int4 (MatMul): error ${err.toExponential(2)}`);
 });
 
-test('int4 covers Conv: dequantized 4-bit weights reproduce the originals within the grid, files shrink ~8×', async () => {
+test('int4 covers Conv: 4-bit blocks reproduce the weights within the grid, the model ends stay int8, weights shrink ~6×', async () => {
   const fp32 = inferredGraph(`${VAE}/model.onnx`, VAE_DIMS);
   const fp32File = saveGraph(fp32);
   const { g, stats } = await quantized(VAE, VAE_DIMS, [{ scheme: 'int4' }]);
   assert.is(stats.weights_quantized, 21);
+  // keep_int8 [first, last] by default: post_quant_conv reads latent_sample, conv_out writes sample.
+  assert.is(stats.int8_kept, 2);
+  assert.is(stats.scheme, 'int4+int8');
+  const dqOf = (name: string) => g.nodes().find((n) => n.op === 'DequantizeLinear' && n.inputs[0]!.name === `${name}_quantized`)!;
+  for (const name of ['post_quant_conv.weight', 'decoder.conv_out.weight']) {
+    assert.is(dqOf(name).inputs[0]!.weight!.dtype, DataType.INT8, name);
+    assert.is(dqOf(name).attr('block_size'), undefined, name);
+  }
   // Each DequantizeLinear, evaluated by onnxruntime, against the weight it replaced.
-  for (const name of ['decoder.mid_block.resnets.0.conv1.weight', 'decoder.conv_in.weight', 'decoder.conv_out.weight']) {
-    const dq = g.nodes().find((n) => n.op === 'DequantizeLinear' && n.inputs[0]!.name === `${name}_quantized`)!;
+  for (const name of ['decoder.mid_block.resnets.0.conv1.weight', 'decoder.conv_in.weight', 'decoder.up_blocks.1.resnets.1.conv2.weight']) {
+    const dq = dqOf(name);
+    assert.is(dq.inputs[0]!.weight!.dtype, DataType.UINT4, name);
     assert.is(dq.attr('block_size')?.i, 32);
     const probe = new (g.constructor as new () => Graph)();
     probe.model = { ...g.model, template: undefined };
@@ -125,21 +136,48 @@ test('int4 covers Conv: dequantized 4-bit weights reproduce the originals within
       e += (x[i] - out[i]) ** 2;
       n += x[i] ** 2;
     }
-    // 16 levels over each block's range: ~7-9% of the weights' norm (a layout error would be ~100%).
+    // 16 levels over each block's range: ~4-8% of the weights' norm (a layout error would be ~100%).
     assert.ok(Math.sqrt(e / n) < 0.1, `${name}: relative weight error ${Math.sqrt(e / n)}`);
   }
   const file = saveGraph(g);
   const wf = weightBytes(g) / weightBytes(fp32);
-  // 4 bits + a float32 scale and a 4-bit zero point per 32 weights; biases and norms stay float32.
+  // 4 bits + a float32 scale and a 4-bit zero point per 32 weights; biases and norms stay float32;
+  // the two int8 layers are 880 of the 399k weights.
   assert.ok(wf <= 0.18, `weights ×${wf}`);
   assert.ok(fileBytes(file) / fileBytes(fp32File) <= 0.25);
-  // Round-to-nearest 4-bit everywhere, Conv included: these random-weight fixtures (GroupNorm
-  // over 1-2 channels per group) amplify the ~8% weight noise of every 3×3 conv; measured
-  // 0.26-0.34 here. Guarded so that it does not get worse.
-  const err = await worstError(VAE, fp32File, file);
-  assert.ok(err <= 0.4, `relative error ${err}`);
-  console.log(`    vae-decoder-tiny int4 (Conv + MatMul): error ${err.toExponential(2)}, weights ×${wf.toFixed(3)}`);
+  console.log(`    vae-decoder-tiny int4 (Conv + MatMul): weights ×${wf.toFixed(3)}, files ×${(fileBytes(file) / fileBytes(fp32File)).toFixed(3)}`);
 });
+
+// int4 on every Conv and MatMul, against float32. The 0.15 that int4 on MatMul alone meets is
+// not reached with Conv on these fixtures by any 4-bit rounding tried: their weights are i.i.d. random (default init
+// + 0.02·N(0, 1)), so every 3×3 conv loses ~7% of its weights' norm to the 4-bit grid (a finer
+// clipping search, blocks across C_in·kh·kw, or 16-element blocks move that by ≤ 12%), and the
+// 17-97 conv layers add up in quadrature (the output's RMS error is ~25%, as large as its max
+// error). Calibrated GPTQ, not implemented here, measured 0.17-0.18. What helps without
+// calibration data is keeping the ends at int8 (the default), asserted here against int4
+// throughout. Guards sit ~10% above the measured errors (ends int8 / int4 throughout:
+// vae 0.272 / 0.341, unet-tiny 0.293 / 0.314, narrow 0.264 / 0.291).
+const INT4_CONV: [string, Record<string, number>, number][] = [
+  [VAE, VAE_DIMS, 0.3],
+  [UNET, UNET_DIMS, 0.32],
+  [NARROW, NARROW_DIMS, 0.29],
+];
+for (const [dir, dims, bound] of INT4_CONV) {
+  test(`int4 with Conv on ${path.basename(dir)}: error against float32, lower with the ends at int8`, async () => {
+    const fp32File = saveGraph(inferredGraph(`${dir}/model.onnx`, dims));
+    const ends = await quantized(dir, dims, [{ scheme: 'int4' }]);
+    const pure = await quantized(dir, dims, [{ scheme: 'int4', keepInt8: [] }]);
+    assert.is(pure.stats.scheme, 'int4');
+    assert.is(pure.stats.int8_kept, undefined);
+    assert.ok(Number(ends.stats.int8_kept) > 0);
+    assert.not.ok(pure.g.nodes().some((n) => n.op === 'DequantizeLinear' && n.inputs[0]!.weight?.dtype === DataType.INT8));
+    const err = await worstError(dir, fp32File, saveGraph(ends.g));
+    const errPure = await worstError(dir, fp32File, saveGraph(pure.g));
+    console.log(`    ${path.basename(dir)} int4 (Conv + MatMul): error ${err.toFixed(3)} (first and last layers int8: ${ends.stats.int8_kept}), ${errPure.toFixed(3)} int4 throughout`);
+    assert.ok(err <= bound, `relative error ${err} > ${bound}`);
+    assert.ok(err < errPure, `int8 ends ${err} vs int4 throughout ${errPure}`);
+  });
+}
 
 test('fp16: blocklisted normalization and softmax stay float32; keep_io_types on and off', async () => {
   const { g, stats } = await quantized(VAE, VAE_DIMS, [{ scheme: 'fp16' }]);
@@ -219,6 +257,7 @@ test('bad quantize specs are refused with coded errors', () => {
   const cases: [QuantizeSpec[], string][] = [
     [[{ scheme: 'int3' as never, at }], 'PD9101'],
     [[{ scheme: 'int4', blockSize: 24, at }], 'PD9104'],
+    [[{ scheme: 'int4', keepInt8: ['middle' as never], at }], 'PD9101'],
     [[{ scheme: 'w8a16', at }, { scheme: 'fp16', at }], 'PD9101'],
     [[{ scheme: 'w8a16', at }], 'PD9107'],
     [[{ scheme: 'int8', selector: 'decoder.mid_blok', at }], 'PD5001'],

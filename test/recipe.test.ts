@@ -146,6 +146,24 @@ test('extends chains through several files, nearest wins', () => {
   );
 });
 
+test('quantize: int4 keep_int8 names the model ends kept at int8 (first, last), [] for none', () => {
+  withFiles(
+    {
+      'q.yaml': 'quantize:\n  vae_decoder: {scheme: int4, keep_int8: [last]}\n  unet: [{scheme: int4, keep_int8: []}]\n',
+      'bad.yaml': 'quantize:\n  unet: {scheme: int4, keep_int8: [middle]}\n',
+    },
+    (dir) => {
+      const r = load(path.join(dir, 'q.yaml'));
+      assert.equal(r.recipe.quantize, { vae_decoder: { scheme: 'int4', blocks: '*', keep_int8: ['last'] }, unet: [{ scheme: 'int4', blocks: '*', keep_int8: [] }] });
+      const log = new DiagnosticLog();
+      assert.is(loadRecipe(path.join(dir, 'bad.yaml'), log), undefined);
+      const shown = log.items.map(formatDiagnostic).join('\n');
+      assert.match(shown, /bad\.yaml:2:/);
+      assert.match(shown, /first/);
+    },
+  );
+});
+
 // ---- the recipe hash ------------------------------------------------------------
 
 test('the recipe hash is stable and follows the values, not the text', () => {

@@ -39,6 +39,10 @@ const quantSpec = z.strictObject({
   keep_io_types: z.boolean().optional().describe('fp16: model inputs and outputs stay float32 (default true)'),
   block_size: z.number().int().optional().describe('int4: elements per quantization block, a power of two from 16 to 256 (default 32)'),
   int4_format: z.enum(['dq', 'matmulnbits']).optional().describe('int4: opset-21 blocked DequantizeLinear, or com.microsoft.MatMulNBits'),
+  keep_int8: z
+    .array(z.enum(['first', 'last']))
+    .optional()
+    .describe("int4: model ends whose layers stay int8 per channel: 'first' (layers reading the model inputs), 'last' (the layer writing its output); default [first, last], [] for int4 throughout"),
   calibration: z
     .strictObject({
       inputs: z.string().min(1).optional().describe('Folder of .pb input tensors (default: seeded random latents and embeddings)'),

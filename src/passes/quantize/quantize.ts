@@ -5,7 +5,10 @@
 //   int8    weight-only, per output channel, symmetric, through DequantizeLinear
 //   int4    weight-only, blocks of block_size along the reduction axis: opset-21
 //           blocked DequantizeLinear ('dq', Conv and MatMul), or MatMulNBits for
-//           MatMul ('matmulnbits'; Conv still takes the blocked DequantizeLinear)
+//           MatMul ('matmulnbits'; Conv still takes the blocked DequantizeLinear).
+//           The model's first and last weighted layers stay int8 per channel
+//           (keep_int8, default [first, last]; ends.ts says which and why): the
+//           stats count them (int8_kept) and the scheme reads 'int4+int8'
 //   w8a16   int8 per-channel weights and 16-bit activations (QDQ), with ranges
 //           calibrated in onnxruntime-node
 //
@@ -23,6 +26,7 @@ import { narrowest, resolveSelector, type NodeSelector } from '../prune/selector
 import { hasBytes } from '../prune/weight-io.ts';
 import { activationTargets, insertQdq, type ActivationRanges } from './activations.ts';
 import { calibrate, type CalibrationOptions } from './calibrate.ts';
+import { modelEnds, type ModelEnd } from './ends.ts';
 import { convertToFloat16, DEFAULT_FP16_BLOCKLIST } from './fp16.ts';
 import { upgradeToOpset21 } from './opset.ts';
 import { matMulNBits, quantizeInt4Blocked, quantizeInt8, weightSlot, type Quantized } from './weights.ts';
@@ -42,6 +46,8 @@ export interface QuantizeSpec {
   blockSize?: number;
   /** int4: 'dq' (opset-21 blocked DequantizeLinear, default) or 'matmulnbits' (com.microsoft.MatMulNBits for MatMul). */
   int4Format?: 'dq' | 'matmulnbits';
+  /** int4: the model's ends whose layers (within this spec's selection) stay int8 per channel (default DEFAULT_KEEP_INT8; [] for int4 throughout). */
+  keepInt8?: ModelEnd[];
   /** w8a16: where calibration samples come from (default 4 seeded random samples). */
   calibration?: CalibrationOptions;
   at?: Location;
@@ -52,18 +58,31 @@ export interface QuantizePrepared {
   ranges?: ActivationRanges;
 }
 
-export type { ActivationRanges, CalibrationOptions };
+export type { ActivationRanges, CalibrationOptions, ModelEnd };
 export { DEFAULT_FP16_BLOCKLIST };
 
-/** The scheme string a manifest records: 'fp16', 'int4', or a '+'-joined mix ('int4+fp16'). */
-export function quantizationScheme(specs: readonly QuantizeSpec[]): string | undefined {
-  const s = [...new Set(specs.map((x) => x.scheme))];
+/**
+ * int4 keeps the layers reading the model inputs and the one writing its output
+ * at int8: on the fixtures they are among the most sensitive layers and the
+ * smallest (ends.ts).
+ */
+export const DEFAULT_KEEP_INT8: readonly ModelEnd[] = ['first', 'last'];
+
+/**
+ * The scheme string a manifest records: 'fp16', 'int4', or a '+'-joined mix
+ * ('int4+fp16'). `int8Kept`: int4 layers were kept at int8 (keep_int8), so
+ * the mix names int8 too ('int4+int8'), as the quantize pass's stats do.
+ */
+export function quantizationScheme(specs: readonly QuantizeSpec[], int8Kept = false): string | undefined {
+  const s = [...new Set([...specs.map((x) => x.scheme), ...(int8Kept ? ['int8' as const] : [])])];
   return s.length ? s.join('+') : undefined;
 }
 
 interface Plan {
   selectors: (NodeSelector | undefined)[];
   specOf: (n: Node) => QuantizeSpec | undefined;
+  /** The scheme a node's weight gets: its spec's, or int8 for an int4 layer at a kept model end. */
+  schemeOf: (n: Node) => QuantScheme | undefined;
 }
 
 function plan(g: Graph, specs: QuantizeSpec[], log: DiagnosticLog): Plan | undefined {
@@ -72,6 +91,7 @@ function plan(g: Graph, specs: QuantizeSpec[], log: DiagnosticLog): Plan | undef
     if (!QUANT_SCHEMES.includes(s.scheme)) log.error(Code.QuantizeScheme, `unknown quantization scheme '${s.scheme}'; use one of ${QUANT_SCHEMES.join(', ')}`, s.at);
     const bs = s.blockSize ?? 32;
     if (s.scheme === 'int4' && !(bs >= 16 && bs <= 256 && (bs & (bs - 1)) === 0)) log.error(Code.QuantizeBlockSize, `int4 block_size ${bs} must be a power of two from 16 to 256`, s.at);
+    for (const e of s.keepInt8 ?? []) if (e !== 'first' && e !== 'last') log.error(Code.QuantizeScheme, `keep_int8 takes 'first' and 'last', not '${e}'`, s.at);
   }
   if (specs.some((s) => s.scheme === 'w8a16') && specs.some((s) => s.scheme === 'fp16')) {
     log.error(Code.QuantizeScheme, 'w8a16 and fp16 cannot be mixed in one model: w8a16 keeps float32 between its QDQ pairs', specs.find((s) => s.scheme === 'fp16')!.at);
@@ -88,7 +108,14 @@ function plan(g: Graph, specs: QuantizeSpec[], log: DiagnosticLog): Plan | undef
     }
     return memo.get(n);
   };
-  return { selectors, specOf };
+  // Found now, on the graph as given: the pass's own DequantizeLinear nodes must not move the ends.
+  const ends = specs.some((s) => s.scheme === 'int4') ? modelEnds(g) : undefined;
+  const schemeOf = (n: Node) => {
+    const s = specOf(n);
+    if (s?.scheme !== 'int4') return s?.scheme;
+    return (s.keepInt8 ?? DEFAULT_KEEP_INT8).some((e) => ends![e].has(n)) ? 'int8' : 'int4';
+  };
+  return { selectors, specOf, schemeOf };
 }
 
 const blocked = (spec: QuantizeSpec | undefined, n: Node) => !!spec && (spec.blocklist ?? (spec.scheme === 'fp16' ? DEFAULT_FP16_BLOCKLIST : [])).includes(n.op);
@@ -128,11 +155,11 @@ export function quantize(specs: QuantizeSpec[], prepared: QuantizePrepared = {})
       }
       const needs21 = g.nodes().some((n) => {
         const s = p.specOf(n);
-        return (s?.scheme === 'int4' && weightSlot(n) && !blocked(s, n) && !(s.int4Format === 'matmulnbits' && n.op === 'MatMul')) || (s?.scheme === 'w8a16' && targets.length > 0);
+        return (p.schemeOf(n) === 'int4' && weightSlot(n) && !blocked(s, n) && !(s!.int4Format === 'matmulnbits' && n.op === 'MatMul')) || (s?.scheme === 'w8a16' && targets.length > 0);
       });
       if (needs21 && !upgradeToOpset21(g, log, specs.find((s) => s.scheme === 'int4' || s.scheme === 'w8a16')?.at)) return undefined;
 
-      const stats = { weights_quantized: 0, weight_bytes_before: 0, weight_bytes_after: 0, absent: 0 };
+      const stats = { weights_quantized: 0, int8_kept: 0, weight_bytes_before: 0, weight_bytes_after: 0, absent: 0 };
       const done = new Map<string, Value>();
       for (const n of [...g.nodes()]) {
         const s = p.specOf(n);
@@ -141,20 +168,22 @@ export function quantize(specs: QuantizeSpec[], prepared: QuantizePrepared = {})
         if (!slot) continue;
         const v = n.inputs[slot.index]!;
         if (!hasBytes(v.weight!)) stats.absent++;
+        const scheme = p.schemeOf(n)!;
         let q: Quantized | undefined;
-        if (s.scheme === 'int4' && s.int4Format === 'matmulnbits' && n.op === 'MatMul') {
+        if (scheme === 'int4' && s.int4Format === 'matmulnbits' && n.op === 'MatMul') {
           q = matMulNBits(g, n, s.blockSize ?? 32);
         } else {
-          const key = `${v.id}:${s.scheme}:${slot.out}:${slot.reduce}`;
+          const key = `${v.id}:${scheme}:${slot.out}:${slot.reduce}`;
           const hit = done.get(key);
           if (hit) {
             g.setInput(n, slot.index, hit);
             continue;
           }
-          q = s.scheme === 'int4' ? quantizeInt4Blocked(g, v, slot, s.blockSize ?? 32) : quantizeInt8(g, v, slot);
+          q = scheme === 'int4' ? quantizeInt4Blocked(g, v, slot, s.blockSize ?? 32) : quantizeInt8(g, v, slot);
           done.set(key, q.value);
           g.setInput(n, slot.index, q.value);
         }
+        if (scheme !== s.scheme) stats.int8_kept++;
         stats.weights_quantized++;
         stats.weight_bytes_before += q.bytesBefore;
         stats.weight_bytes_after += q.bytesAfter;
@@ -185,8 +214,9 @@ export function quantize(specs: QuantizeSpec[], prepared: QuantizePrepared = {})
       }
       return {
         stats: {
-          scheme: quantizationScheme(specs) ?? 'none',
+          scheme: quantizationScheme(specs, stats.int8_kept > 0) ?? 'none',
           weights_quantized: stats.weights_quantized,
+          ...(stats.int8_kept ? { int8_kept: stats.int8_kept } : {}),
           weight_bytes_before: stats.weight_bytes_before + (half?.bytesBefore ?? 0),
           weight_bytes_after: stats.weight_bytes_after + (half?.bytesAfter ?? 0),
           ...(half ? { fp16_nodes: half.nodes, fp16_casts: half.casts, fp16_weights: half.weights } : {}),
