@@ -22,6 +22,8 @@ const STALE_MS = 24 * 3600 * 1000;
 const entry = process.env.POCKETDIFF_TSX === '1' ? undefined : await transpiled().catch(() => undefined);
 let main;
 if (entry) {
+  // Stack traces of internal errors then name src/*.ts lines, not the bundle's.
+  process.setSourceMapsEnabled(true);
   ({ main } = await import(pathToFileURL(entry).href));
 } else {
   const { register } = await import('tsx/esm/api');

@@ -66,6 +66,21 @@ test('the bundled copy prints what the sources under tsx print, follows edits, a
   assert.ok(JSON.parse(devices.stdout).devices.some((d: { name: string }) => d.name === 'iphone-14-pro'));
 });
 
+test('an internal error from the bundled copy names the TypeScript source line', () => {
+  const p = path.join(scratch, 'project');
+  const convert = path.join(p, 'src', 'commands', 'convert.ts');
+  const text = fs.readFileSync(convert, 'utf8');
+  const edited = text.replace(/(\n  run\(argv[^\n]*\{\n)/, "$1    throw new Error('boom');\n");
+  assert.ok(edited !== text, 'convert.ts has the expected run() signature');
+  fs.writeFileSync(convert, edited);
+  const line = edited.split('\n').findIndex((l) => l.includes("throw new Error('boom')")) + 1;
+  const r = cli(p, ['convert', 'a.onnx', 'b.onnx']);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /internal error: Error: boom/);
+  assert.match(r.stderr, new RegExp(`src/commands/convert\\.ts:${line}:`));
+  fs.writeFileSync(convert, text);
+});
+
 test('a source that does not compile still gets its error, through the tsx fallback', () => {
   const p = path.join(scratch, 'project');
   fs.writeFileSync(path.join(p, 'src', 'commands', 'broken.ts'), 'export const x = ;\n');
