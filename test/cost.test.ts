@@ -15,7 +15,7 @@ import { buildCostTable, type CostTable } from '../src/cost/table.ts';
 import { WhatIf } from '../src/cost/whatif.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { loadDevice } from '../src/devices/index.ts';
-import type { DeviceProfile } from '../src/devices/schema.ts';
+import { OP_CLASSES, type DeviceProfile } from '../src/devices/schema.ts';
 import { Graph, type Value } from '../src/ir/graph.ts';
 import { removeBlocks } from '../src/passes/remove-blocks.ts';
 import { runPasses } from '../src/passes/pass.ts';
@@ -221,9 +221,9 @@ test('CPU terms: reduction rows, matrix outputs, and a last-level cache; profile
     const g = MICROBENCHMARKS.find((b) => b.name === name)!.graph();
     return table(g);
   };
-  // Decomposed LayerNorm over [1, 4096, 64]: two ReduceMeans, one row per token each.
+  // Decomposed LayerNorm over [1, 4096, 64]: two ReduceMeans, one row per token each (and the benchmark's final mean: one).
   const ln = byName('layernorm-t4096-c64');
-  assert.is(ln.nodes.rows.reduce((a, b) => a + b, 0), 2 * 4096);
+  assert.is(ln.nodes.rows.reduce((a, b) => a + b, 0), 2 * 4096 + 1);
   // Softmax over [8, 1024, 1024] (axis -1): 8·1024 rows; the ReduceMean to a scalar: one.
   const sm = byName('softmax-h8-t1024');
   assert.is(sm.nodes.rows[sm.nodes.op.indexOf('Softmax')], 8 * 1024);
@@ -247,6 +247,31 @@ test('CPU terms: reduction rows, matrix outputs, and a last-level cache; profile
   const phone = ratesOf(device('iphone-14-pro'));
   assert.equal([phone.row, phone.gemmOut, phone.cacheBytes], [0, 0, 0]);
   assert.is(groupSeconds(only(1e6), phone), 1e6 * phone.byte);
+});
+
+test('a transpose and its inverse cancel; a nearest resize only moves data, a linear one computes', () => {
+  const VIEW = OP_CLASSES.indexOf('view');
+  const MOVEMENT = OP_CLASSES.indexOf('movement');
+  const classes = (t: CostTable) => t.nodes.op.flatMap((op, i) => (op === 'Transpose' ? [t.nodes.cls[i]] : []));
+  // movement-c64-h64: NCHW → NHWC and straight back, priced as views.
+  assert.equal(classes(table(MICROBENCHMARKS.find((b) => b.name === 'movement-c64-h64')!.graph())), [VIEW, VIEW]);
+  const g = new Graph();
+  const x = g.addInput('x', { dtype: F32, shape: [1, 8, 4, 4] });
+  const t = g.add('Transpose', [x], { origin, attrs: [attr.ints('perm', [0, 2, 3, 1])] }).output();
+  g.outputs.push(g.add('Transpose', [t], { origin, attrs: [attr.ints('perm', [0, 2, 1, 3])] }).output()); // not the inverse
+  assert.equal(classes(table(g)), [MOVEMENT, MOVEMENT]);
+
+  const resize = (mode?: string) => {
+    const r = new Graph();
+    const input = r.addInput('x', { dtype: F32, shape: [1, 4, 8, 8] });
+    const scales = r.addWeight('scales', { dtype: F32, dims: [4], data: { kind: 'raw', bytes: new Uint8Array(new Float32Array([1, 1, 2, 2]).buffer) } });
+    r.outputs.push(r.add('Resize', [input, undefined, scales], { origin, attrs: mode ? [attr.string('mode', mode)] : [] }).output());
+    const rt = table(r);
+    return rt.nodes.vec[rt.nodes.op.indexOf('Resize')];
+  };
+  assert.is(resize(), 0);
+  assert.is(resize('nearest'), 0);
+  assert.is(resize('linear'), 8 * 4 * 16 * 16);
 });
 
 test('bounded least squares recovers a known answer and respects its bounds', () => {

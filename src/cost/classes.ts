@@ -3,6 +3,7 @@
 // output (or input) element costs. MatMul and Einsum are 'linear' against a
 // weight and 'attention' between two activations; the table builder decides.
 import type { OpClass } from '../devices/schema.ts';
+import type { Node } from '../ir/graph.ts';
 
 interface OpRule {
   cls: OpClass;
@@ -18,7 +19,8 @@ const rows: [string[], OpRule][] = [
   [['Softmax', 'LogSoftmax'], { cls: 'softmax', flops: 5, per: 'in' }],
   [['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL2', 'ReduceSumSquare', 'ArgMax', 'ArgMin'], { cls: 'reduce', flops: 1, per: 'in' }],
   [['Transpose', 'Concat', 'Slice', 'Split', 'Gather', 'GatherElements', 'GatherND', 'Expand', 'Tile', 'Pad', 'DepthToSpace', 'SpaceToDepth', 'ConstantOfShape', 'ScatterND', 'Trilu'], { cls: 'movement' }],
-  // Each output element of a resize computes its source coordinates.
+  // Each output element of an interpolating resize reads and blends its neighbours
+  // (nearest, ONNX's default and SD's upsampler, is a copy: ruleFor drops the flops).
   [['Resize', 'Upsample'], { cls: 'movement', flops: 8, per: 'out' }],
   [['Reshape', 'Squeeze', 'Unsqueeze', 'Flatten', 'Identity', 'Dropout'], { cls: 'view' }],
   [['Shape', 'Size', 'Constant', 'Range', 'NonZero'], { cls: 'shape' }],
@@ -32,4 +34,15 @@ const ELEMENTWISE: OpRule = { cls: 'elementwise', flops: 1, per: 'out' };
 
 export function opRule(op: string): OpRule {
   return TABLE.get(op) ?? ELEMENTWISE;
+}
+
+const COPY: OpRule = { cls: 'movement' };
+
+/** A node's rule: its op's, except that a nearest-neighbour resize only moves data. */
+export function ruleFor(n: Node): OpRule {
+  if (n.op === 'Resize' || n.op === 'Upsample') {
+    const mode = n.attr('mode')?.s;
+    if (!mode || new TextDecoder().decode(mode) === 'nearest') return COPY;
+  }
+  return opRule(n.op);
 }

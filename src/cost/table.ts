@@ -23,7 +23,8 @@ import { OP_CLASSES, type OpClass } from '../devices/schema.ts';
 import { findResidual } from '../passes/residual.ts';
 import type { Graph, Node, Value } from '../ir/graph.ts';
 import { DataType } from '../onnx/dtype.ts';
-import { opRule } from './classes.ts';
+import { toNumber } from '../onnx/proto.ts';
+import { opRule, ruleFor } from './classes.ts';
 import { findPatterns } from './patterns.ts';
 import { widthExponents } from './width.ts';
 import { Kind, TABLE_VERSION, type CostTable, type TableBlock } from './format.ts';
@@ -87,16 +88,19 @@ export function buildCostTable(g: Graph, opts: TableOptions, log: DiagnosticLog,
     }
     return i;
   };
+  const cancelled = inversePairs(nodes);
   for (const n of nodes) {
     const outKinds = n.outputs.filter((v): v is Value => !!v).map((v) => kinds.get(v)!);
     const outKind = Math.min(...outKinds);
     // Weight preprocessing (a transposed Linear weight) is folded by every runtime at load.
     if (outKind === Kind.Weight || n.op === 'Constant') continue;
-    const rule = opRule(n.op);
+    const rule = ruleFor(n);
     let cls: OpClass = rule.cls;
     if (outKind === Kind.Shape) cls = 'shape';
     // A Cast to the type it already has (the exporter writes float → float) is dropped by every runtime.
     if (n.op === 'Cast' && n.inputs[0]?.type?.dtype === n.outputs[0]?.type?.dtype) cls = 'view';
+    // A transpose and its inverse in a row cancel (runtimes' transpose optimizers remove the pair).
+    if (cancelled.has(n)) cls = 'view';
     const acts = n.inputs.filter((v): v is Value => !!v && kinds.get(v)! <= Kind.Fill);
     const consts = n.inputs.filter((v): v is Value => !!v && kinds.get(v) === Kind.Weight);
     if (cls === 'linear' && acts.length >= 2) cls = 'attention';
@@ -207,6 +211,21 @@ function attributeGlue(g: Graph, map: BlockMap, index: Map<BlockMap['blocks'][nu
     if (ok && only !== undefined) owner.set(n, only);
   }
   return owner;
+}
+
+/** Transposes whose output only feeds a transpose that undoes them: both nodes of each pair. */
+function inversePairs(nodes: readonly Node[]): Set<Node> {
+  const perm = (n: Node) => (n.attr('perm')?.ints ?? []).map(toNumber);
+  const out = new Set<Node>();
+  for (const a of nodes) {
+    const v = a.outputs[0];
+    if (a.op !== 'Transpose' || !v || v.uses.length !== 1 || v.uses[0].node.op !== 'Transpose') continue;
+    const b = v.uses[0].node;
+    const p = perm(a);
+    const q = perm(b);
+    if (p.length && p.length === q.length && q.every((axis, i) => p[axis] === i)) out.add(a).add(b);
+  }
+  return out;
 }
 
 /**
