@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ensureDefaultModel } from '../src/builder/default-model.ts';
-import { toHalf } from '../src/builder/half.ts';
+import { toHalf } from '../src/onnx/half.ts';
 import { ProgressBar } from '../src/builder/progress.ts';
 import { randomWeights } from '../src/builder/weights.ts';
 import { Exit } from '../src/commands/command.ts';

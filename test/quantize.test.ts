@@ -196,7 +196,7 @@ test('fp16: blocklisted normalization and softmax stay float32; keep_io_types on
   assert.ok(open.g.nodes().filter((n) => n.op === 'InstanceNormalization').every((n) => n.inputs[0]!.type!.dtype === DataType.FLOAT16));
   const { feeds, expected } = testSet(`${VAE}/test_data_set_0`);
   const x = feeds.latent_sample.data as Float32Array;
-  const { toHalf } = await import('../src/builder/half.ts');
+  const { toHalf } = await import('../src/onnx/half.ts');
   const half = new ort.Tensor('float16', Uint16Array.from(x, (v) => toHalf(v)), feeds.latent_sample.dims);
   const out = Object.values(await run(saveGraph(open.g), { latent_sample: half }))[0];
   assert.is(out.type, 'float16');

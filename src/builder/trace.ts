@@ -15,7 +15,7 @@
 import { Graph, type Node, type TensorType, type Value } from '../ir/graph.ts';
 import { DataType } from '../onnx/dtype.ts';
 import { onnx, type AttributeProto } from '../onnx/proto.ts';
-import { toHalf } from './half.ts';
+import { toHalf } from '../onnx/half.ts';
 import { registrationRank } from './state-dict.ts';
 import type { Init, WeightSource } from './weights.ts';
 

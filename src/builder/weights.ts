@@ -9,7 +9,7 @@
 // (std 0.02, like CLIP's initialiser).
 import type { TensorData } from '../onnx/model.ts';
 import { DataType } from '../onnx/dtype.ts';
-import { toHalf } from './half.ts';
+import { toHalf } from '../onnx/half.ts';
 
 /** Values are `center + U(-bound, bound)`. */
 export interface Init {

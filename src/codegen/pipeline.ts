@@ -46,8 +46,7 @@ export function renderPipelineTs(m: ArtifactManifest): string {
   addPortable(f, { file: 'run/latents.ts' });
   addPortable(f, { file: 'schedule/step.ts', providedTypes: ['Schedule'] });
   if (half) {
-    addPortable(f, { file: 'builder/half.ts' });
-    addPortable(f, { file: 'run/half.ts' });
+    addPortable(f, { file: 'onnx/half.ts' });
   }
   addGenerate(f, m, symbols.length > 0);
   f.formatText({ indentSize: 2, convertTabsToSpaces: true });

@@ -18,11 +18,10 @@ import * as ort from 'onnxruntime-node';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import type { ModelEntry } from '../artifact/manifest.ts';
-import { toHalf } from '../builder/half.ts';
+import { fromHalf, toHalf } from '../onnx/half.ts';
 import { targetDims } from '../pipeline/specialize.ts';
 import { scaleModelInput, schedulerStep, type Schedule } from '../schedule/index.ts';
 import { concreteShape, hostSchedule, readArtifact, type Artifact } from './artifact.ts';
-import { fromHalf } from './half.ts';
 import { guide, initialLatents, toRgb, vaeInput, type RgbImage } from './latents.ts';
 import { loadTokenizer } from './tokenizer-files.ts';
 

@@ -12,6 +12,7 @@ import { findBlocks } from '../../src/blocks/find.ts';
 import { DiagnosticLog, formatDiagnostic } from '../../src/diagnostics.ts';
 import type { Graph, Node, Value } from '../../src/ir/graph.ts';
 import { importGraph } from '../../src/ir/import.ts';
+import { fromHalf } from '../../src/onnx/half.ts';
 import { loadModel } from '../../src/onnx/model.ts';
 import { toNumber, type AttributeProto } from '../../src/onnx/proto.ts';
 
@@ -128,15 +129,6 @@ export function uniform(n: number, seed = 1): Float32Array {
 
 /** Output values as numbers (float32 or float16 tensors). */
 export function values(t: ort.Tensor): number[] {
-  if (t.type === 'float16') return Array.from(t.data as Uint16Array, halfToNumber);
+  if (t.type === 'float16') return Array.from(t.data as Uint16Array, fromHalf);
   return Array.from(t.data as Float32Array);
-}
-
-function halfToNumber(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }

@@ -3,6 +3,7 @@
 // plain JS numbers (int64 included: shape values fit a double). Anything that
 // cannot be read (absent weights file, 4-bit or string data) is simply unknown.
 import { DataType } from '../../onnx/dtype.ts';
+import { fromHalf } from '../../onnx/half.ts';
 import { readData } from '../../onnx/model.ts';
 import { toNumber, type TensorProto } from '../../onnx/proto.ts';
 import type { Weight } from '../graph.ts';
@@ -59,7 +60,7 @@ function reader(dtype: number, v: DataView): { size: number; at: (o: number) => 
   switch (dtype) {
     case DataType.FLOAT: return { size: 4, at: (o) => v.getFloat32(o, true) };
     case DataType.DOUBLE: return { size: 8, at: (o) => v.getFloat64(o, true) };
-    case DataType.FLOAT16: return { size: 2, at: (o) => halfToNumber(v.getUint16(o, true)) };
+    case DataType.FLOAT16: return { size: 2, at: (o) => fromHalf(v.getUint16(o, true)) };
     case DataType.BFLOAT16: return { size: 2, at: (o) => bfloatToNumber(v.getUint16(o, true)) };
     case DataType.INT8: return { size: 1, at: (o) => v.getInt8(o) };
     case DataType.UINT8: return { size: 1, at: (o) => v.getUint8(o) };
@@ -82,7 +83,7 @@ function typedFields(t: TensorProto, dtype: number): number[] | undefined {
     case DataType.INT64: return t.int64Data?.map(toNumber);
     case DataType.UINT32:
     case DataType.UINT64: return t.uint64Data?.map(toNumber);
-    case DataType.FLOAT16: return t.int32Data?.map(halfToNumber);
+    case DataType.FLOAT16: return t.int32Data?.map(fromHalf);
     case DataType.BFLOAT16: return t.int32Data?.map(bfloatToNumber);
     case DataType.BOOL: return t.int32Data?.map((x) => (x ? 1 : 0));
     case DataType.INT32:
@@ -92,15 +93,6 @@ function typedFields(t: TensorProto, dtype: number): number[] | undefined {
     case DataType.UINT8: return t.int32Data ?? undefined;
     default: return undefined;
   }
-}
-
-function halfToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 function bfloatToNumber(b: number): number {

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import type { Weight } from '../../ir/graph.ts';
 import type { TensorData } from '../../onnx/model.ts';
 import { byteSize, DataType } from '../../onnx/dtype.ts';
+import { fromHalf } from '../../onnx/half.ts';
 import { toNumber } from '../../onnx/proto.ts';
 
 const CHUNK = 4 << 20;
@@ -132,16 +133,8 @@ export function decodeFloats(dtype: number, bytes: Uint8Array): Float32Array {
   }
 }
 
-const HALF_TABLE = (() => {
-  const t = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    t[h] = exp === 0 ? sign * frac * 2 ** -24 : exp === 0x1f ? (frac ? NaN : sign * Infinity) : sign * (1 + frac / 1024) * 2 ** (exp - 15);
-  }
-  return t;
-})();
+// Every binary16 value decoded once: bulk weight reads look them up.
+const HALF_TABLE = Float32Array.from({ length: 65536 }, (_, h) => fromHalf(h));
 
 export function halfToFloat(h: number): number {
   return HALF_TABLE[h];

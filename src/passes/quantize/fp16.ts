@@ -11,7 +11,7 @@ import type { Graph, Node, Use, Value, Weight } from '../../ir/graph.ts';
 import { protoValue } from '../../ir/infer/tensor-value.ts';
 import { DataType } from '../../onnx/dtype.ts';
 import { onnx } from '../../onnx/proto.ts';
-import { toHalf } from '../../builder/half.ts';
+import { toHalf } from '../../onnx/half.ts';
 import { derivedWeight, streamFloats } from '../prune/weight-io.ts';
 import { intAttr } from './weights.ts';
 

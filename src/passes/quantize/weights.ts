@@ -9,7 +9,7 @@
 import type { Graph, Node, Value, Weight } from '../../ir/graph.ts';
 import { DataType } from '../../onnx/dtype.ts';
 import { onnx } from '../../onnx/proto.ts';
-import { toHalf } from '../../builder/half.ts';
+import { toHalf } from '../../onnx/half.ts';
 import { bytesWeight, countOf, derivedWeight, hasBytes, isFloat, readFloats, streamFloats } from '../prune/weight-io.ts';
 
 const A = onnx.AttributeProto.AttributeType;

@@ -1,4 +1,7 @@
-// float32 -> IEEE binary16 bits, for fp16 weights and constants.
+// IEEE binary16 in both directions: float32 -> bits for fp16 weights and constants,
+// bits -> number for float16 data read back (weights, constants, model outputs).
+// Imports nothing: the generated pipeline.ts copies this file when an artifact's
+// models take or give float16.
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -26,4 +29,14 @@ export function toHalf(v: number): number {
   const rest = mant & 0x1fff;
   if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
   return sign | h;
+}
+
+/** The number an IEEE binary16 bit pattern stands for. */
+export function fromHalf(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
 }
