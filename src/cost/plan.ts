@@ -352,10 +352,20 @@ const at = (c: number[], r: number, r2: number) => c[0] + c[1] * r + c[2] * r2;
 /** Seconds of one group at width ratio r. */
 export function groupSeconds(g: Group, rates: Rates, r = 1): number {
   const r2 = r * r;
-  const compute = at(g.conv, r, r2) * rates.conv + at(g.linear, r, r2) * rates.linear + at(g.attention, r, r2) * rates.attention + at(g.vec, r, r2) * rates.vec + at(g.softmax, r, r2) * rates.softmax + at(g.gemmOut, r, r2) * rates.gemmOut;
-  const bytes = at(g.bytes, r, r2);
-  const memory = bytes * (bytes <= rates.cacheBytes ? rates.cacheByte : rates.byte);
+  const compute = computeSeconds(g, rates, r, r2);
+  const memory = memorySeconds(g, rates, r, r2);
   return (compute > memory ? compute : memory) + g.ops * rates.op + at(g.rows, r, r2) * rates.row;
+}
+
+/** The roofline's compute side: MACs, vector flops and matrix outputs at their rates. */
+function computeSeconds(g: Group, rates: Rates, r: number, r2: number): number {
+  return at(g.conv, r, r2) * rates.conv + at(g.linear, r, r2) * rates.linear + at(g.attention, r, r2) * rates.attention + at(g.vec, r, r2) * rates.vec + at(g.softmax, r, r2) * rates.softmax + at(g.gemmOut, r, r2) * rates.gemmOut;
+}
+
+/** The roofline's memory side: the group's traffic, from cache when it all fits there. */
+function memorySeconds(g: Group, rates: Rates, r: number, r2: number): number {
+  const bytes = at(g.bytes, r, r2);
+  return bytes * (bytes <= rates.cacheBytes ? rates.cacheByte : rates.byte);
 }
 
 /** Milliseconds of block b (blocks.length = glue) at width ratio r. */
@@ -386,12 +396,9 @@ export function explainPlan(plan: CostPlan, rates: Rates = ratesOf(plan.profile,
   for (const g of plan.groups) {
     const k = cls(g);
     const e = (out[k] ??= { ms: 0, groups: 0, memory_bound: 0 });
-    const compute = sum(g.conv) * rates.conv + sum(g.linear) * rates.linear + sum(g.attention) * rates.attention + sum(g.vec) * rates.vec + sum(g.softmax) * rates.softmax + sum(g.gemmOut) * rates.gemmOut;
-    const bytes = sum(g.bytes);
-    const memory = bytes * (bytes <= rates.cacheBytes ? rates.cacheByte : rates.byte);
-    e.ms += (Math.max(compute, memory) + g.ops * rates.op + sum(g.rows) * rates.row) * 1e3;
+    e.ms += groupSeconds(g, rates) * 1e3;
     e.groups++;
-    if (memory > compute) e.memory_bound++;
+    if (memorySeconds(g, rates, 1, 1) > computeSeconds(g, rates, 1, 1)) e.memory_bound++;
   }
   const shape = plan.shapeOps.reduce((a, b) => a + b, 0);
   if (shape) out.shape = { ms: shape * rates.shape * 1e3, groups: shape, memory_bound: 0 };
