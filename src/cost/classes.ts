@@ -32,7 +32,7 @@ const TABLE = new Map<string, OpRule>(rows.flatMap(([ops, rule]) => ops.map((op)
 /** Everything not listed is elementwise at one flop per output element (Add, Mul, Cast, Where, …). */
 const ELEMENTWISE: OpRule = { cls: 'elementwise', flops: 1, per: 'out' };
 
-export function opRule(op: string): OpRule {
+function opRule(op: string): OpRule {
   return TABLE.get(op) ?? ELEMENTWISE;
 }
 

@@ -24,7 +24,7 @@ import { findResidual } from '../passes/residual.ts';
 import type { Graph, Node, Value } from '../ir/graph.ts';
 import { DataType } from '../onnx/dtype.ts';
 import { toNumber } from '../onnx/proto.ts';
-import { opRule, ruleFor } from './classes.ts';
+import { ruleFor } from './classes.ts';
 import { findPatterns } from './patterns.ts';
 import { widthExponents } from './width.ts';
 import { Kind, TABLE_VERSION, type CostTable, type TableBlock } from './format.ts';
@@ -127,7 +127,7 @@ export function buildCostTable(g: Graph, opts: TableOptions, log: DiagnosticLog,
     t.nodes.block.push(owner.get(n) ?? -1);
     t.nodes.macs.push(m?.macs ?? 0);
     t.nodes.vec.push(vec);
-    const r = cls === 'shape' ? undefined : reductionRows(n);
+    const r = reductionRows(n, cls);
     const gemm = (cls === 'conv' || cls === 'linear' || cls === 'attention') && n.outputs[0] ? n.outputs[0] : undefined;
     t.nodes.gemmOut.push(gemm ? elems(gemm) : 0);
     t.nodes.rows.push(r?.rows ?? 0);
@@ -233,7 +233,8 @@ function inversePairs(nodes: readonly Node[]): Set<Node> {
  * of a softmax narrow with the block; tokens of a LayerNorm and groups of a
  * GroupNorm do not).
  */
-function reductionRows(n: Node): { rows: number; along?: Value } | undefined {
+function reductionRows(n: Node, cls: OpClass): { rows: number; along?: Value } | undefined {
+  if (cls !== 'norm' && cls !== 'softmax' && cls !== 'reduce') return undefined;
   const x = n.inputs[0];
   const shape = x?.type?.shape as number[] | undefined;
   if (!x || !shape) return undefined;
@@ -242,21 +243,21 @@ function reductionRows(n: Node): { rows: number; along?: Value } | undefined {
   switch (n.op) {
     case 'Softmax':
     case 'LogSoftmax': {
-      const a = axis(Number(n.attr('axis')?.i ?? -1));
+      const a = axis(toNumber(n.attr('axis')?.i ?? -1));
       return { rows: elems(x) / (shape[a] || 1), along: x };
     }
     case 'InstanceNormalization':
       return { rows: (shape[0] ?? 1) * (shape[1] ?? 1) };
     case 'GroupNormalization':
-      return { rows: (shape[0] ?? 1) * Number(n.attr('num_groups')?.i ?? 1) };
+      return { rows: (shape[0] ?? 1) * toNumber(n.attr('num_groups')?.i ?? 1) };
     case 'LayerNormalization':
     case 'SkipLayerNormalization': {
-      const a = axis(Number(n.attr('axis')?.i ?? -1));
+      const a = axis(toNumber(n.attr('axis')?.i ?? -1));
       return { rows: shape.slice(0, a).reduce((p, d) => p * d, 1) };
     }
     default:
       // ReduceMean and friends: one row per output element.
-      return opRule(n.op).cls === 'reduce' && n.outputs[0] ? { rows: elems(n.outputs[0]), along: n.outputs[0] } : undefined;
+      return cls === 'reduce' && n.outputs[0] ? { rows: elems(n.outputs[0]), along: n.outputs[0] } : undefined;
   }
 }
 
