@@ -2,7 +2,6 @@
 // values (coded, located at file:line:col), bad JSON, usage errors, and the
 // promise that a failed build writes nothing.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,9 +11,10 @@ import { Exit } from '../src/commands/command.ts';
 import { models } from '../src/commands/models.ts';
 import { DiagnosticLog, formatDiagnostic, type Diagnostic } from '../src/diagnostics.ts';
 import { TEST_CONFIGS } from './support/builder-fixtures.ts';
+import { tempDir } from './support/temp.ts';
 
 const test = suite('builder config');
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pd-builder-config-'));
+const tmp = tempDir('pd-builder-config-');
 let n = 0;
 
 function writeConfig(value: unknown, text?: string): string {

@@ -3,7 +3,6 @@
 // UNet); `--weights none` writes the graph alone; external data, opset 17 and
 // float16 builds run; the default model is built once and then reused.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { suite } from 'uvu';
@@ -18,9 +17,10 @@ import { models } from '../src/commands/models.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { loadModel } from '../src/onnx/model.ts';
 import { runModel, TEST_CONFIGS, uniform, values, type Feeds } from './support/builder-fixtures.ts';
+import { tempDir } from './support/temp.ts';
 
 const test = suite('builder run');
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pd-builder-run-'));
+const tmp = tempDir('pd-builder-run-');
 const config = (name: string) => path.join(TEST_CONFIGS, `${name}.json`);
 
 async function build(name: string, out: string, ...flags: string[]): Promise<string> {

@@ -4,7 +4,6 @@
 // mode in one python process (test/tools/onnx_equal.py).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
@@ -13,6 +12,7 @@ import { main } from '../src/cli.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { loadModel } from '../src/onnx/model.ts';
 import { saveModel } from '../src/onnx/save.ts';
+import { tempDir } from './support/temp.ts';
 
 const PACKAGE = '/usr/share/libonnx-testdata';
 const CORPUS = path.join(PACKAGE, 'data');
@@ -95,7 +95,7 @@ if (!fs.existsSync(PACKAGE)) {
   let tmp = '';
 
   test.before(() => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketdiff-corpus-'));
+    tmp = tempDir('pocketdiff-corpus-');
   });
   test.after(() => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });

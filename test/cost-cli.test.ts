@@ -2,11 +2,11 @@
 // --json` and `devices --json` keep the shapes CI scripts rely on; usage and
 // lookup mistakes are coded diagnostics with did-you-means.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { main } from '../src/cli.ts';
+import { tempDir } from './support/temp.ts';
 
 async function cli(...argv: string[]): Promise<{ status: number; out: string; err: string }> {
   const out: string[] = [];
@@ -17,7 +17,7 @@ async function cli(...argv: string[]): Promise<{ status: number; out: string; er
 
 const UNET = path.resolve('test/fixtures/unet-sd15shape-narrow/model.onnx');
 const VAE = path.resolve('test/fixtures/vae-decoder-tiny/model.onnx');
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketdiff-cost-cli-'));
+const dir = tempDir('pocketdiff-cost-cli-');
 const RECIPE = path.join(dir, 'recipe.yaml');
 fs.writeFileSync(
   RECIPE,

@@ -3,7 +3,6 @@
 // published rows it was calibrated on within ±10%. Unknown names get PD7009
 // with a did-you-mean; malformed files get coded diagnostics, not exceptions.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,6 +13,7 @@ import { deviceNames, listDevices, loadDevice, loadProfileFile } from '../src/de
 import { loadMeasurements } from '../src/devices/measurements.ts';
 import { paramsOf } from '../src/devices/schema.ts';
 import { SCHEMA_FILES, renderSchema } from '../src/recipe/json-schema.ts';
+import { tempDir } from './support/temp.ts';
 
 const REQUIRED = ['galaxy-s23', 'galaxy-s24', 'iphone-14-pro', 'iphone-14-pro-max', 'local-cpu', 'snapdragon-8-elite'];
 
@@ -81,7 +81,7 @@ test('unknown device: PD7009 with a did-you-mean', () => {
 });
 
 test('malformed profiles: PD8001 unreadable, PD8002 invalid, never an exception', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketdiff-devices-'));
+  const dir = tempDir('pocketdiff-devices-');
   const bad = path.join(dir, 'bad.json');
   fs.writeFileSync(bad, '{ not json');
   const log = new DiagnosticLog();

@@ -5,7 +5,6 @@
 // MatMulNBits. Each graph is built by hand, every node output becomes a graph
 // output, and onnxruntime-node computes the dims the rules must have inferred.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { test } from 'uvu';
@@ -16,6 +15,7 @@ import { Graph, type Node, type Value } from '../src/ir/graph.ts';
 import { inferShapes } from '../src/ir/infer/index.ts';
 import { onnx, type AttributeProto } from '../src/onnx/proto.ts';
 import { saveModel } from '../src/onnx/save.ts';
+import { tempDir } from './support/temp.ts';
 
 const F32 = 1, U8 = 2, I8 = 3, I32 = 6, I64 = 7, F16 = 10;
 const ORT_TYPES: Record<string, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10 };
@@ -87,7 +87,7 @@ async function agree(b: Build): Promise<void> {
     g.outputs.push(v);
     v.type = { dtype: v.type!.dtype };
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketdiff-infer-ops-'));
+  const dir = tempDir('pocketdiff-infer-ops-');
   try {
     const file = path.join(dir, 'model.onnx');
     assert.ok(saveModel(exportGraph(g), file, { externalData: null }, log), log.items.map(formatDiagnostic).join('\n'));

@@ -3,7 +3,6 @@
 // as an output, and what ORT computes must have exactly the inferred dims and
 // element type. Hand-built graphs cover the coded errors.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
@@ -17,6 +16,7 @@ import { inferShapes } from '../src/ir/infer/index.ts';
 import { loadModel } from '../src/onnx/model.ts';
 import { onnx, toNumber, type TensorProto } from '../src/onnx/proto.ts';
 import { saveModel } from '../src/onnx/save.ts';
+import { tempDir } from './support/temp.ts';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const MODELS = ['unet-tiny', 'unet-tiny/opset17', 'unet-sd15shape-narrow', 'vae-decoder-tiny'];
@@ -108,7 +108,7 @@ for (const model of ['unet-tiny', 'vae-decoder-tiny']) {
         // ORT gets only the element type; the dims it computes are the oracle.
         v.type = { dtype: v.type!.dtype };
       }
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketdiff-infer-'));
+      const dir = tempDir('pocketdiff-infer-');
       try {
         const out = path.join(dir, 'model.onnx');
         assert.ok(saveModel(exportGraph(g), out, { externalData: null }, log), log.items.map(formatDiagnostic).join('\n'));

@@ -3,7 +3,6 @@
 // (graph optimizations disabled) so "re-saved" means "runs the same", not just "decodes".
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
@@ -16,6 +15,7 @@ import { DiagnosticLog } from '../src/diagnostics.ts';
 import { loadModel, readTensorBytes } from '../src/onnx/model.ts';
 import { saveModel } from '../src/onnx/save.ts';
 import { decodeModel, encodeModel, onnx, toNumber, type ModelProto, type TensorProto } from '../src/onnx/proto.ts';
+import { tempDir } from './support/temp.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures');
@@ -119,7 +119,7 @@ function makeTmp(suiteName: string) {
   const state = { dir: '' };
   return {
     state,
-    before: () => { state.dir = fs.mkdtempSync(path.join(os.tmpdir(), `pocketdiff-${suiteName}-`)); },
+    before: () => { state.dir = tempDir(`pocketdiff-${suiteName}-`); },
     after: () => { if (state.dir) fs.rmSync(state.dir, { recursive: true, force: true }); },
   };
 }

@@ -16,6 +16,7 @@ import * as assert from 'uvu/assert';
 import { main } from '../src/cli.ts';
 import { DiagnosticLog, formatDiagnostic, type Diagnostic } from '../src/diagnostics.ts';
 import { loadRecipe } from '../src/recipe/load.ts';
+import { tempDir } from './support/temp.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20260425);
 const CASES = Number(process.env.FUZZ_CASES ?? 1200);
@@ -249,7 +250,7 @@ function badErrors(errors: Diagnostic[], recipeOnly: boolean): string | undefine
 }
 
 test(`${CASES} mutated recipes never crash or hang (seed ${SEED})`, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketdiff-fuzz-'));
+  const dir = tempDir('pocketdiff-fuzz-');
   const seeds = SEEDS.map((f) => {
     // Model references point at the tiny exports, so `check` stays fast.
     const text = fs

@@ -4,7 +4,6 @@
 // them; the recipe hash is stable; schemas/recipe.schema.json is current and
 // agrees with the zod schema on valid and broken recipes.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as ajv2020 from 'ajv/dist/2020.js';
 import { test } from 'uvu';
@@ -14,6 +13,7 @@ import { main } from '../src/cli.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { SCHEMA_FILES, renderSchema } from '../src/recipe/json-schema.ts';
 import { loadRecipe, type LoadedRecipe } from '../src/recipe/load.ts';
+import { tempDir } from './support/temp.ts';
 
 const SHIPPED = fs.readdirSync('recipes').filter((f) => f.endsWith('.yaml')).sort().map((f) => path.join('recipes', f));
 const VALID = ['test/recipes/valid/empty.yaml', 'test/recipes/valid/tiny.yaml', 'test/recipes/valid/euler.yaml', 'test/recipes/valid/sub/child.yaml'];
@@ -31,7 +31,7 @@ function load(file: string): LoadedRecipe {
 
 /** A scratch folder with `files` written into it; removed after `fn`. */
 function withFiles<T>(files: Record<string, string>, fn: (dir: string) => T): T {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketdiff-recipe-'));
+  const dir = tempDir('pocketdiff-recipe-');
   try {
     for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
     return fn(dir);

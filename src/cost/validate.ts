@@ -14,8 +14,7 @@ import { duplicateBlocks } from '../passes/duplicate-blocks.ts';
 import { runPasses } from '../passes/pass.ts';
 import { removeBlocks } from '../passes/remove-blocks.ts';
 import { globToRegExp } from '../passes/select.ts';
-import fs from 'node:fs';
-import path from 'node:path';
+import { discard } from './local.ts';
 import { feedsFor, saveForRun, type Job, type Measurement } from './measure.ts';
 import { planCost, predictPlan } from './plan.ts';
 import { buildCostTable, Kind, valueKinds, type CostTable } from './table.ts';
@@ -124,7 +123,7 @@ export function prepareVariants(specs: VariantSpec[], log: DiagnosticLog): Prepa
     const table = g && buildCostTable(g, { model: spec.name, noWidth: true }, log);
     const base = bases.get(key);
     if (!g || !table || !base) {
-      for (const p of prepared) fs.rmSync(path.dirname(p.job.file), { recursive: true, force: true });
+      discard(prepared);
       return undefined;
     }
     prepared.push({ spec, table, base, job: { name: spec.name, file: saveForRun(g), feeds: feedsFor(g.inputs) } });

@@ -12,6 +12,7 @@ import { mapModelTensors, cloneMessage } from './clone.ts';
 import type { TensorData } from './model.ts';
 import { encodeModel, onnx, type ModelProto, type TensorProto } from './proto.ts';
 import { EXTERNAL, forEachTensor } from './tensors.ts';
+import { release, removeScratch, track } from '../scratch.ts';
 
 export const ALIGN = 64;
 export const DEFAULT_SIZE_THRESHOLD = 1024;
@@ -103,7 +104,7 @@ export function saveModel(model: ModelToSave, outPath: string, opts: SaveOptions
     // The data file may sit in a subfolder (`--external-data weights/unet.bin`).
     if (dataPath && !opts.graphOnly) fs.mkdirSync(path.dirname(dataPath), { recursive: true });
     if (tmpData) {
-      written.push(tmpData);
+      written.push(track(tmpData));
       writeExternal(tmpData, placements, end, opts.onProgress);
     }
     // Inline tensors that came from elsewhere are read now; their total was checked below.
@@ -126,10 +127,11 @@ export function saveModel(model: ModelToSave, outPath: string, opts: SaveOptions
       cleanup(written);
       return false;
     }
-    written.push(tmpModel);
+    written.push(track(tmpModel));
     fs.writeFileSync(tmpModel, bytes);
     if (tmpData && dataPath) fs.renameSync(tmpData, dataPath);
     fs.renameSync(tmpModel, path.resolve(outPath));
+    for (const f of written) release(f);
     return true;
   } catch (e) {
     cleanup(written);
@@ -231,5 +233,5 @@ function writeExternal(file: string, placements: Placement[], total: number, onP
 }
 
 function cleanup(files: string[]): void {
-  for (const f of files) fs.rmSync(f, { force: true });
+  for (const f of files) removeScratch(f);
 }

@@ -13,6 +13,7 @@ import type { Graph } from '../ir/graph.ts';
 import { exportGraph } from '../ir/export.ts';
 import { saveModel } from '../onnx/save.ts';
 import { renderPipelineTs } from '../codegen/pipeline.ts';
+import { release, removeScratch, track } from '../scratch.ts';
 
 export interface ArtifactModel {
   /** `unet.onnx`; its weights go to `unet.onnx.data`. */
@@ -43,12 +44,13 @@ export function emitArtifact(plan: ArtifactPlan, log: DiagnosticLog): Manifest |
   try {
     fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp, { recursive: true });
+    track(tmp);
   } catch (e) {
     log.error(Code.OutputNotWritable, `cannot create ${tmp}: ${(e as Error).message}`);
     return undefined;
   }
   const fail = () => {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    removeScratch(tmp);
     return undefined;
   };
   for (const m of plan.models) {
@@ -80,6 +82,7 @@ export function emitArtifact(plan: ArtifactPlan, log: DiagnosticLog): Manifest |
     fs.rmSync(old, { recursive: true, force: true });
     if (fs.existsSync(plan.dir)) fs.renameSync(plan.dir, old);
     fs.renameSync(tmp, plan.dir);
+    release(tmp);
     fs.rmSync(old, { recursive: true, force: true });
   } catch (e) {
     log.error(Code.OutputNotWritable, `cannot move the artifact into ${plan.dir}: ${(e as Error).message}`);

@@ -1,7 +1,6 @@
 // Running graphs in onnxruntime-node for tests: load a fixture test set, save
 // a Graph to a temp folder, run it, compare outputs.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DiagnosticLog, formatDiagnostic } from '../../src/diagnostics.ts';
@@ -11,6 +10,7 @@ import { importGraph } from '../../src/ir/import.ts';
 import { loadModel } from '../../src/onnx/model.ts';
 import { onnx, toNumber } from '../../src/onnx/proto.ts';
 import { saveModel } from '../../src/onnx/save.ts';
+import { tempDir } from './temp.ts';
 
 export type Feeds = Record<string, ort.Tensor>;
 
@@ -44,9 +44,7 @@ export function loadGraph(file: string): Graph {
   return g;
 }
 
-export function tempDir(prefix = 'pocketdiff-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+export { tempDir };
 
 /** Saves the graph (weights external) into a fresh temp folder and returns the model path. */
 export function saveGraph(g: Graph, dir = tempDir()): string {

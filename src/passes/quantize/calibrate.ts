@@ -5,7 +5,6 @@
 // of activations (at most `budgetBytes`), folded into running min/max before
 // the next run, so no more than one batch of one sample is ever held.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Code } from '../../codes.ts';
 import type { DiagnosticLog, Location } from '../../diagnostics.ts';
@@ -14,6 +13,7 @@ import type { Graph, Value } from '../../ir/graph.ts';
 import { DataType } from '../../onnx/dtype.ts';
 import { onnx, toNumber } from '../../onnx/proto.ts';
 import { saveModel } from '../../onnx/save.ts';
+import { removeScratch, scratchDir } from '../../scratch.ts';
 import { targetDims } from '../../pipeline/specialize.ts';
 import { hasBytes } from '../prune/weight-io.ts';
 import type { ActivationRanges, Range } from './activations.ts';
@@ -41,7 +41,7 @@ export async function calibrate(g: Graph, targets: Value[], opts: CalibrationOpt
   const ort: Ort = await import('onnxruntime-node');
   const samples = opts.inputs ? readSamples(ort, g, opts.inputs, log, at) : randomSamples(ort, g, opts);
   if (!samples) return undefined;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketdiff-calibrate-'));
+  const dir = scratchDir('calibrate');
   try {
     const file = path.join(dir, 'model.onnx');
     const m = exportGraph(g);
@@ -84,7 +84,7 @@ export async function calibrate(g: Graph, targets: Value[], opts: CalibrationOpt
     }
     return { ranges, samples: samples.length, source: opts.inputs ?? 'random' };
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeScratch(dir);
   }
 }
 
