@@ -6,7 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { attr } from '../src/builder/trace.ts';
 import { leastSquares } from '../src/cost/fit.ts';
-import { measureGraph } from '../src/cost/measure.ts';
+import { discard } from '../src/cost/local.ts';
+import { feedsFor, measureGraph, measureRounds, saveForRun } from '../src/cost/measure.ts';
 import { MICROBENCHMARKS } from '../src/cost/micro.ts';
 import { predictPipeline } from '../src/cost/pipeline.ts';
 import { planCost, predictPlan, ratesOf, groupSeconds } from '../src/cost/plan.ts';
@@ -295,6 +296,25 @@ test('local-cpu: a microbenchmark measured here is predicted within a factor of 
   assert.ok(Math.abs(plan.groups.reduce((s, gr) => s + groupSeconds(gr, ratesOf(local)), 0) * 1e3 - predicted) < 1e-9);
   const measured = await measureGraph(g, { runs: 5, warmup: 1 });
   assert.ok(predicted / measured.ms < 2 && measured.ms / predicted < 2, `predicted ${predicted} ms, measured ${measured.ms} ms`);
+});
+
+test('measureRounds times windows of back-to-back runs, so a short model is timed over as long as a long one', async () => {
+  const jobs = ['elementwise-262144', 'elementwise-4194304'].map((name) => {
+    const g = MICROBENCHMARKS.find((b) => b.name === name)!.graph();
+    return { name, file: saveForRun(g), feeds: feedsFor(g.inputs) };
+  });
+  try {
+    const m = await measureRounds(jobs, { rounds: 2, windows: 2, window_ms: 15 });
+    const [small, big] = jobs.map((j) => m.get(j.name)!);
+    // Every window lasted at least 15 ms of CPU time: 4 windows, and runs enough to fill them.
+    for (const x of [small, big]) assert.ok(x.runs * x.median_ms >= 4 * 15 * 0.9, `${x.runs} runs of ${x.median_ms} ms`);
+    assert.ok(small.runs > 4 * 4, `${small.runs} runs of the 1 MB chain`);
+    // Sixteen times the elements: the chain streams from memory instead of cache, so more than 8x slower.
+    assert.ok(big.ms > 8 * small.ms && big.ms < 64 * small.ms, `${big.ms} vs ${small.ms} ms`);
+    assert.ok(small.ms <= small.median_ms && small.wall_ms > 0);
+  } finally {
+    discard(jobs.map((job) => ({ job })));
+  }
 });
 
 test.run();

@@ -5,7 +5,6 @@
 // pin what microbenchmarks cannot, such as the runtime's per-op cost inside a
 // real graph.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { buildGraph, planModel } from '../builder/build.ts';
 import { Code } from '../codes.ts';
@@ -19,6 +18,7 @@ import { planCost } from './plan.ts';
 import { buildCostTable } from './table.ts';
 import { ensureShapes } from './shapes.ts';
 import { PROJECT_ROOT } from '../root.ts';
+import { removeScratch, scratchDir } from '../scratch.ts';
 
 export interface LocalRow extends CalibrationRow {
   median_ms: number;
@@ -26,7 +26,7 @@ export interface LocalRow extends CalibrationRow {
 
 export interface LocalOptions {
   rounds?: number;
-  runs?: number;
+  windows?: number;
   budget_ms?: number;
   only?: (name: string) => boolean;
   onRow?: (r: LocalRow) => void;
@@ -63,14 +63,14 @@ function calibrationGraph(m: (typeof CALIBRATION_MODELS)[number], log: Diagnosti
     return planned && buildGraph(planned, { weights: 'random', seed: 0, dtype: 'float32', opset: 14 });
   }
   // The builder reads configs from files: write this one to a temp folder for as long as it takes.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketdiff-cal-'));
+  const dir = scratchDir('cal');
   try {
     const file = path.join(dir, `${m.name}.json`);
     fs.writeFileSync(file, JSON.stringify(m.config));
     const planned = planModel(file, log);
     return planned && buildGraph(planned, { weights: 'random', seed: 0, dtype: 'float32', opset: 14 });
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeScratch(dir);
   }
 }
 
@@ -115,7 +115,7 @@ export function rowsFrom(prepared: PreparedRow[], measured: Map<string, Measurem
 }
 
 export function discard(jobs: { job: Job }[]): void {
-  for (const p of jobs) fs.rmSync(path.dirname(p.job.file), { recursive: true, force: true });
+  for (const p of jobs) removeScratch(path.dirname(p.job.file));
 }
 
 /** The microbenchmarks and the calibration models, measured in interleaved rounds, as rows. */
@@ -123,7 +123,7 @@ export async function localRows(profile: DeviceProfile, log: DiagnosticLog, opts
   const prepared = prepareLocalRows(profile, log, opts.only);
   if (!prepared) return undefined;
   try {
-    const measured = await measureRounds(prepared.map((p) => p.job), { rounds: opts.rounds ?? 4, runs: opts.runs ?? 3, budget_ms: opts.budget_ms ?? 2000 });
+    const measured = await measureRounds(prepared.map((p) => p.job), { rounds: opts.rounds ?? 12, windows: opts.windows ?? 2, budget_ms: opts.budget_ms ?? 2000 });
     const rows = rowsFrom(prepared, measured);
     for (const r of rows) opts.onRow?.(r);
     return rows;
