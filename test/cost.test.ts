@@ -2,12 +2,15 @@
 // precision) and on the real exports (patterns, width exponents, what-if =
 // predicting the edited graph, the pipeline API on graph-only full-size
 // models), plus the bounded least-squares fitter on a known answer.
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { buildGraph, planModel } from '../src/builder/build.ts';
 import { attr } from '../src/builder/trace.ts';
 import { leastSquares } from '../src/cost/fit.ts';
 import { discard } from '../src/cost/local.ts';
-import { feedsFor, measureGraph, measureRounds, saveForRun } from '../src/cost/measure.ts';
+import { feedsFor, measureGraph, measureRounds, saveForRun, SESSION_OPTIONS } from '../src/cost/measure.ts';
 import { MICROBENCHMARKS } from '../src/cost/micro.ts';
 import { predictPipeline } from '../src/cost/pipeline.ts';
 import { planCost, predictPlan, ratesOf, groupSeconds } from '../src/cost/plan.ts';
@@ -16,6 +19,7 @@ import { buildCostTable, type CostTable } from '../src/cost/table.ts';
 import { WhatIf } from '../src/cost/whatif.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { loadDevice } from '../src/devices/index.ts';
+import { removeScratch } from '../src/scratch.ts';
 import { OP_CLASSES, type DeviceProfile } from '../src/devices/schema.ts';
 import { Graph, type Value } from '../src/ir/graph.ts';
 import { removeBlocks } from '../src/passes/remove-blocks.ts';
@@ -314,6 +318,39 @@ test('measureRounds times windows of back-to-back runs, so a short model is time
     assert.ok(small.ms <= small.median_ms && small.wall_ms > 0);
   } finally {
     discard(jobs.map((job) => ({ job })));
+  }
+});
+
+test('local-cpu on float16 graphs: the Casts priced are the ones onnxruntime puts in its optimized graph', async () => {
+  const local = device('local-cpu');
+  const models: [string, Record<string, number>][] = [
+    ['models/test/unet-tiny.json', { height: 32, width: 32 }],
+    ['models/test/text-encoder-tiny.json', {}],
+    ['models/test/vae-decoder-tiny.json', { height_latent: 16, width_latent: 16, height: 16, width: 16 }],
+  ];
+  for (const [config, dims] of models) {
+    const log = new DiagnosticLog();
+    const g = buildGraph(planModel(config, log)!, { weights: 'random', seed: 0, dtype: 'float16', opset: 14 });
+    assert.ok(ensureShapes(g, [], dims, log, config), log.items.map(formatDiagnostic).join('\n'));
+    const t = table(g);
+    const plan = planCost(t, local);
+    // Cast groups are the plan's only groups without member nodes.
+    const casts = plan.groups.filter((_, i) => plan.members[i].length === 0);
+    const priced = casts.reduce((s, c) => s + c.ops, 0);
+    const file = saveForRun(g);
+    try {
+      const optimized = path.join(path.dirname(file), 'optimized.onnx');
+      const session = await ort.InferenceSession.create(file, { ...SESSION_OPTIONS, optimizedModelFilePath: optimized });
+      await session.release();
+      const inserted = loadGraph(optimized).nodes().filter((n) => n.op === 'Cast').length;
+      assert.ok(Math.abs(priced / inserted - 1) < 0.2, `${config}: ${priced} Casts priced, onnxruntime inserted ${inserted}`);
+    } finally {
+      removeScratch(path.dirname(file));
+    }
+    // The attention probabilities' float16 → float16 Cast is dropped: every Cast priced is of a smaller tensor.
+    const probs = Math.max(0, ...t.nodes.op.flatMap((op, i) => (op === 'Softmax' ? [t.values.elems[t.nodes.outs[i][0]]] : [])));
+    const biggest = Math.max(...casts.map((c) => c.bytes[0] / c.ops / 6));
+    if (probs) assert.ok(biggest < probs, `${config}: a Cast of ${biggest} elements, the attention probabilities have ${probs}`);
   }
 });
 

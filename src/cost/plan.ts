@@ -220,8 +220,9 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
   // precision, data movement stays in the stored one, and every edge between
   // the two costs a Cast op (read at one precision, write at the other).
   const casting = profile.precision.foreign === 'casts';
-  const typed = (gi: number) => gi >= 0 && building[gi].anchor !== CLS.movement;
   const foreign = (v: number) => casting && values.float[v] === 1 && values.bits[v] !== actBits;
+  const edges = castEdges(table, folded, foreign);
+  const typed = (gi: number) => gi >= 0 && (building[gi].anchor !== CLS.movement || building[gi].members.every((i) => edges.isolated.has(i)));
   const valueBytes = (v: number, gi = -1) => {
     if (folded && values.kind[v] === Kind.Fill && f.fills === 'free') return 0;
     const bits = values.float[v] ? (foreign(v) && !typed(gi) ? values.bits[v] : actBits) : values.bits[v];
@@ -269,18 +270,13 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
     // Per value, as onnxruntime inserts them: a Cast after a typed producer
     // whose value an agnostic op (or the graph output) reads, and one before
     // the typed readers of a value an agnostic op (or the graph input) made.
-    // Views count as agnostic: a Reshape keeps the stored precision.
-    const agnostic = (i: number) => nodes.cls[i] === CLS.movement || nodes.cls[i] === CLS.view;
-    const made = new Int32Array(values.elems.length).fill(-1);
-    const usedBy: number[][] = Array.from({ length: values.elems.length }, () => []);
-    for (let i = 0; i < nodes.op.length; i++) {
-      if (nodes.cls[i] === CLS.shape || (folded && nodes.foldable[i])) continue;
-      for (const v of nodes.outs[i]) made[v] = i;
-      for (const v of nodes.ins[i]) usedBy[v].push(i);
-    }
-    const outputs = new Set(table.outputs);
+    // Views and movement ops are agnostic (they keep the stored precision)
+    // unless isolated between typed ops; see castEdges.
+    const agnostic = (i: number) => AGNOSTIC.has(nodes.cls[i]) && !edges.isolated.has(i);
+    const { same, made, usedBy } = edges;
+    const outputs = new Set(table.outputs.map((v) => same[v]));
     for (let v = 0; v < values.elems.length; v++) {
-      if (!foreign(v) || values.kind[v] === Kind.Fill) continue;
+      if (same[v] !== v || !foreign(v) || values.kind[v] === Kind.Fill) continue;
       const p = made[v];
       const typedMaker = p >= 0 && !agnostic(p);
       const readers = usedBy[v];
@@ -297,6 +293,49 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
   const byBlock: number[][] = Array.from({ length: nb + 1 }, () => []);
   groups.forEach((g, i) => byBlock[blockSlot(g.block)].push(i));
   return { table, profile, precision, groups, members: building.map((b) => b.members), byBlock, shapeOps };
+}
+
+const AGNOSTIC = new Set([CLS.movement, CLS.view]);
+
+/**
+ * The value graph onnxruntime inserts its Casts on, for a graph stored in a
+ * precision the runtime cannot compute in: who makes and who reads each
+ * value, with every Cast to the type a value already has dropped (as
+ * onnxruntime drops them: `same` maps its output to its input), and the
+ * isolated agnostic ops. An op with a kernel for the stored precision (views
+ * and movement) whose inputs all come from, and whose output all goes to,
+ * ops that compute in float32 anyway runs in float32 too, with no Casts
+ * (onnxruntime's IsIsolatedFp16NodeOnCpu); decided per op against the
+ * original assignment, so two movement ops in a row keep theirs. In the
+ * optimized graph of the narrow UNet at float16: the GroupNorm Reshapes
+ * between Conv and InstanceNorm run in float32, the head-split Reshapes
+ * before a Transpose keep a Cast each.
+ */
+function castEdges(table: CostTable, folded: boolean, foreign: (v: number) => boolean): { same: Int32Array; made: Int32Array; usedBy: number[][]; isolated: Set<number> } {
+  const { nodes, values } = table;
+  const same = new Int32Array(values.elems.length).map((_, v) => v);
+  const made = new Int32Array(values.elems.length).fill(-1);
+  const usedBy: number[][] = Array.from({ length: values.elems.length }, () => []);
+  for (let i = 0; i < nodes.op.length; i++) {
+    if (nodes.cls[i] === CLS.shape || (folded && nodes.foldable[i])) continue;
+    if (nodes.op[i] === 'Cast' && nodes.cls[i] === CLS.view) {
+      same[nodes.outs[i][0]] = same[nodes.ins[i][0]];
+      continue;
+    }
+    for (const v of nodes.outs[i]) made[same[v]] = i;
+    for (const v of nodes.ins[i]) usedBy[same[v]].push(i);
+  }
+  const isolated = new Set<number>();
+  const outputs = new Set(table.outputs.map((v) => same[v]));
+  const computes = (i: number) => i >= 0 && !AGNOSTIC.has(nodes.cls[i]);
+  for (let i = 0; i < nodes.op.length; i++) {
+    if (!AGNOSTIC.has(nodes.cls[i]) || nodes.op[i] === 'Cast' || (folded && nodes.foldable[i])) continue;
+    const ins = nodes.ins[i].map((v) => same[v]).filter((v) => foreign(v) && made[v] >= 0);
+    const outs = nodes.outs[i].map((v) => same[v]).filter(foreign);
+    if (!ins.length || !outs.length || outs.some((v) => outputs.has(v))) continue;
+    if (ins.every((v) => computes(made[v])) && outs.every((v) => usedBy[v].every(computes))) isolated.add(i);
+  }
+  return { same, made, usedBy, isolated };
 }
 
 /**
