@@ -321,6 +321,33 @@ test('measureRounds times windows of back-to-back runs, so a short model is time
   }
 });
 
+test('local-cpu: an Erf chain costs what onnxruntime takes for it, relative to a Sigmoid chain', async () => {
+  // x (1 MB, made in the graph) → four ops → mean. Both compute more than they stream, and an Erf is
+  // about twice the instructions of a Sigmoid (at 4 flops each, as before, they were priced alike).
+  const chain = (op: string) => {
+    const g = new Graph();
+    g.model = { irVersion: 8, opsets: [{ domain: '', version: 17 }], producerName: 'test', metadata: [] };
+    const x = g.addInput('x', { dtype: F32, shape: [1, 1024] });
+    const dims = g.addWeight('dims', { dtype: 7, dims: [2], data: { kind: 'raw', bytes: new Uint8Array(new BigInt64Array([256n, 1024n]).buffer) } });
+    let y = g.add('Expand', [x, dims], { origin, name: 'expand' }).output();
+    for (let i = 0; i < 4; i++) y = g.add(op, [y], { origin, name: `${op}_${i}` }).output();
+    g.outputs.push(g.add('ReduceMean', [y], { origin, attrs: [attr.int('keepdims', 0)] }).output());
+    return g;
+  };
+  const local = device('local-cpu');
+  const graphs = { erf: chain('Erf'), sigmoid: chain('Sigmoid') };
+  const predicted = Object.fromEntries(Object.entries(graphs).map(([k, g]) => [k, predictPlan(planCost(table(g), local)).ms]));
+  const jobs = Object.entries(graphs).map(([name, g]) => ({ name, file: saveForRun(g), feeds: feedsFor(g.inputs) }));
+  try {
+    const m = await measureRounds(jobs, { rounds: 3, windows: 2, window_ms: 20 });
+    const measured = m.get('erf')!.ms / m.get('sigmoid')!.ms;
+    const ratio = predicted.erf / predicted.sigmoid;
+    assert.ok(Math.abs(Math.log(ratio / measured)) < Math.log(1.4), `predicted ${ratio.toFixed(2)}x, measured ${measured.toFixed(2)}x`);
+  } finally {
+    for (const j of jobs) removeScratch(path.dirname(j.file));
+  }
+});
+
 test('local-cpu on float16 graphs: the Casts priced are the ones onnxruntime puts in its optimized graph', async () => {
   const local = device('local-cpu');
   const models: [string, Record<string, number>][] = [

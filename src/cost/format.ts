@@ -5,7 +5,7 @@ import type { BlockKind } from '../blocks/patterns.ts';
 import type { PatternName } from './patterns.ts';
 
 /** Bump when the features or their meaning change: cached tables are rebuilt. */
-export const TABLE_VERSION = 9;
+export const TABLE_VERSION = 10;
 
 export const Kind = { Act: 0, Fill: 1, Shape: 2, Weight: 3 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];

@@ -34,7 +34,7 @@ export interface LocalOptions {
 
 /** Calibration models: builder configs, each at a few sizes. */
 export const CALIBRATION_MODELS: { name: string; config: Record<string, unknown> | string; dims: Record<string, number>[] }[] = [
-  { name: 'unet-tiny', config: 'models/test/unet-tiny.json', dims: [32, 64].map((h) => ({ height: h, width: h })) },
+  { name: 'unet-tiny', config: 'models/test/unet-tiny.json', dims: [16, 32, 64].map((h) => ({ height: h, width: h })) },
   {
     name: 'unet-cal',
     config: {
@@ -42,7 +42,7 @@ export const CALIBRATION_MODELS: { name: string; config: Record<string, unknown>
       block_out_channels: [32, 64, 96], down_block_types: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
       up_block_types: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'], cross_attention_dim: 64, attention_head_dim: 8, norm_num_groups: 32,
     },
-    dims: [16, 28].map((h) => ({ height: h, width: h })),
+    dims: [8, 16, 28].map((h) => ({ height: h, width: h })),
   },
   { name: 'text-encoder-tiny', config: 'models/test/text-encoder-tiny.json', dims: [{}] },
   {
