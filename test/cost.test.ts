@@ -10,7 +10,7 @@ import { buildGraph, planModel } from '../src/builder/build.ts';
 import { attr } from '../src/builder/trace.ts';
 import { leastSquares } from '../src/cost/fit.ts';
 import { discard } from '../src/cost/local.ts';
-import { feedsFor, measureGraph, measureRounds, saveForRun, SESSION_OPTIONS } from '../src/cost/measure.ts';
+import { feedsFor, measureRounds, saveForRun, SESSION_OPTIONS } from '../src/cost/measure.ts';
 import { MICROBENCHMARKS } from '../src/cost/micro.ts';
 import { predictPipeline } from '../src/cost/pipeline.ts';
 import { planCost, predictPlan, ratesOf, groupSeconds } from '../src/cost/plan.ts';
@@ -298,8 +298,15 @@ test('local-cpu: a microbenchmark measured here is predicted within a factor of 
   const plan = planCost(t, local);
   const predicted = predictPlan(plan).ms;
   assert.ok(Math.abs(plan.groups.reduce((s, gr) => s + groupSeconds(gr, ratesOf(local)), 0) * 1e3 - predicted) < 1e-9);
-  const measured = await measureGraph(g, { runs: 5, warmup: 1 });
-  assert.ok(predicted / measured.ms < 2 && measured.ms / predicted < 2, `predicted ${predicted} ms, measured ${measured.ms} ms`);
+  // Interleaved windows, as calibration measures: the minimum of five runs in a row measured 1.64 ms
+  // once in CI (twice the usual), when another tenant slowed the VM for those milliseconds.
+  const job = { name: m.name, file: saveForRun(g), feeds: feedsFor(g.inputs) };
+  try {
+    const measured = (await measureRounds([job], { rounds: 12, windows: 2, window_ms: 20 })).get(m.name)!;
+    assert.ok(predicted / measured.ms < 2 && measured.ms / predicted < 2, `predicted ${predicted} ms, measured ${measured.ms} ms`);
+  } finally {
+    removeScratch(path.dirname(job.file));
+  }
 });
 
 test('measureRounds times windows of back-to-back runs, so a short model is timed over as long as a long one', async () => {

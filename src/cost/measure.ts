@@ -3,7 +3,7 @@
 // the CPU time of a run rather than its wall time. A run on one thread uses
 // one core for as long as it computes, so its CPU time is the latency an idle
 // machine would show, even while other processes share the cores. Each
-// measurement is the minimum over several runs after warm-up runs.
+// measurement is the fastest of many windows of runs (measureRounds).
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DiagnosticLog, formatDiagnostic } from '../diagnostics.ts';
@@ -14,7 +14,7 @@ import { saveModel } from '../onnx/save.ts';
 import { removeScratch, scratchDir } from '../scratch.ts';
 
 export interface Measurement {
-  /** Minimum CPU time of one run (measureRounds: the fastest window's mean). */
+  /** CPU time of one run: the mean over the fastest window. */
   ms: number;
   /** Median CPU time, and minimum wall time, for the report (per run, as `ms`). */
   median_ms: number;
@@ -92,48 +92,6 @@ export function feedsFor(inputs: readonly Value[], shapes: Record<string, number
     }
   }
   return feeds;
-}
-
-export interface MeasureOptions {
-  runs?: number;
-  warmup?: number;
-  /** Stop early once this much CPU time was spent (ms), keeping at least 3 runs. */
-  budget_ms?: number;
-}
-
-export async function measureFile(file: string, feeds: Record<string, ort.Tensor>, opts: MeasureOptions = {}): Promise<Measurement> {
-  const runs = opts.runs ?? 7;
-  const session = await ort.InferenceSession.create(file, SESSION_OPTIONS);
-  try {
-    for (let i = 0; i < (opts.warmup ?? 2); i++) await session.run(feeds);
-    const cpu: number[] = [];
-    const wall: number[] = [];
-    let spent = 0;
-    for (let i = 0; i < runs; i++) {
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      await session.run(feeds);
-      wall.push(performance.now() - t0);
-      const c = process.cpuUsage(c0);
-      cpu.push((c.user + c.system) / 1000);
-      spent += cpu[cpu.length - 1];
-      if (opts.budget_ms && spent > opts.budget_ms && cpu.length >= 3) break;
-    }
-    const sorted = [...cpu].sort((a, b) => a - b);
-    return { ms: sorted[0], median_ms: sorted[Math.floor(sorted.length / 2)], wall_ms: Math.min(...wall), runs: cpu.length };
-  } finally {
-    await session.release();
-  }
-}
-
-/** Saves, measures and deletes a graph's model. */
-export async function measureGraph(g: Graph, opts: MeasureOptions = {}): Promise<Measurement> {
-  const file = saveForRun(g);
-  try {
-    return await measureFile(file, feedsFor(g.inputs), opts);
-  } finally {
-    removeScratch(path.dirname(file));
-  }
 }
 
 export interface Job {
