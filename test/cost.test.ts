@@ -346,7 +346,7 @@ test('local-cpu: an Erf chain costs what onnxruntime takes for it, relative to a
   const predicted = Object.fromEntries(Object.entries(graphs).map(([k, g]) => [k, predictPlan(planCost(table(g), local)).ms]));
   const jobs = Object.entries(graphs).map(([name, g]) => ({ name, file: saveForRun(g), feeds: feedsFor(g.inputs) }));
   try {
-    const m = await measureRounds(jobs, { rounds: 3, windows: 2, window_ms: 20 });
+    const m = await measureRounds(jobs, { rounds: 6, windows: 2, window_ms: 20 });
     const measured = m.get('erf')!.ms / m.get('sigmoid')!.ms;
     const ratio = predicted.erf / predicted.sigmoid;
     assert.ok(Math.abs(Math.log(ratio / measured)) < Math.log(1.4), `predicted ${ratio.toFixed(2)}x, measured ${measured.toFixed(2)}x`);
