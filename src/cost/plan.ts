@@ -290,6 +290,29 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
       building.push({ block, anchor: CLS.elementwise, members: [], absorbed: 0, softmax: 0, attention: 0, tile: 0 });
     }
   }
+  if (f.conv_reorders) {
+    // onnxruntime's NCHWc transformer runs convs in a blocked layout and
+    // inserts ReorderInput/ReorderOutput where a neighbour is not a conv: an
+    // op that reads and writes the activation once more (the narrow UNet's
+    // optimized graph has 77 and 78 of them for its 97 convs).
+    const { made, usedBy, same } = edges;
+    const isConv = (i: number) => i >= 0 && nodes.cls[i] === CLS.conv;
+    for (let i = 0; i < nodes.op.length; i++) {
+      if (!isConv(i) || nodes.ins[i].length === 0 || (folded && nodes.foldable[i])) continue;
+      const x = same[nodes.ins[i][0]];
+      const y = same[nodes.outs[i][0]];
+      for (const [v, needed] of [
+        [x, !isConv(made[x])],
+        [y, usedBy[y].some((r) => !isConv(r))],
+      ] as const) {
+        if (!needed) continue;
+        const reorder: Group = { block: nodes.block[i], conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [0, 0, 0], rows: [0, 0, 0], gemmOut: [0, 0, 0], ops: 1 };
+        reorder.bytes[values.width[v]] = (2 * values.elems[v] * actBits * k) / 8;
+        groups.push(reorder);
+        building.push({ block: nodes.block[i], anchor: CLS.movement, members: [], absorbed: 0, softmax: 0, attention: 0, tile: 0 });
+      }
+    }
+  }
   const byBlock: number[][] = Array.from({ length: nb + 1 }, () => []);
   groups.forEach((g, i) => byBlock[blockSlot(g.block)].push(i));
   return { table, profile, precision, groups, members: building.map((b) => b.members), byBlock, shapeOps };

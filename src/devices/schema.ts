@@ -122,6 +122,10 @@ export const deviceProfileSchema = z
       fills: z
         .enum(['free', 'constant'])
         .describe("Where shape arithmetic is folded, what becomes of ConstantOfShape tensors (the exporter's baddbmm zeros): removed, or kept as constants the consumer reads"),
+      conv_reorders: z
+        .boolean()
+        .optional()
+        .describe("Convs run in a blocked channel layout (onnxruntime's NCHWc on x86): a reorder op converts a conv's input from, and its output to, the plain layout wherever a neighbour is not a conv"),
     }),
     ops: z.strictObject({
       unsupported: z.array(z.string()).describe('ONNX op types the runtime cannot run'),
