@@ -221,8 +221,10 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
   // the two costs a Cast op (read at one precision, write at the other).
   const casting = profile.precision.foreign === 'casts';
   const foreign = (v: number) => casting && values.float[v] === 1 && values.bits[v] !== actBits;
-  const edges = castEdges(table, folded, foreign);
-  const typed = (gi: number) => gi >= 0 && (building[gi].anchor !== CLS.movement || building[gi].members.every((i) => edges.isolated.has(i)));
+  // Only profiles that insert Casts or layout reorders need the value graph.
+  const edges = casting || f.conv_reorders ? valueEdges(table, folded) : undefined;
+  const isolated = edges && casting ? isolatedAgnostic(table, edges, foreign, folded) : new Set<number>();
+  const typed = (gi: number) => gi >= 0 && (building[gi].anchor !== CLS.movement || building[gi].members.every((i) => isolated.has(i)));
   const valueBytes = (v: number, gi = -1) => {
     if (folded && values.kind[v] === Kind.Fill && f.fills === 'free') return 0;
     const bits = values.float[v] ? (foreign(v) && !typed(gi) ? values.bits[v] : actBits) : values.bits[v];
@@ -231,7 +233,7 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
   const weightBits = (i: number) => (precision.weights === 'stored' ? nodes.wBits[i] : WEIGHT_BITS[precision.weights]);
 
   const groups: Group[] = building.map((b, gi) => {
-    const g: Group = { block: b.block, conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [0, 0, 0], rows: [0, 0, 0], gemmOut: [0, 0, 0], ops: 1 };
+    const g = emptyGroup(b.block, 1);
     const read = new Set<number>();
     const written = new Set<number>();
     for (const i of b.members) {
@@ -266,13 +268,18 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
     for (const r of written) g.bytes[values.width[r]] += valueBytes(r, gi);
     return g;
   });
-  if (casting) {
+  /** A group no graph node stands for (a Cast, a reorder the runtime inserts). */
+  const addInserted = (g: Group, anchor: number) => {
+    groups.push(g);
+    building.push({ block: g.block, anchor, members: [], absorbed: 0, softmax: 0, attention: 0, tile: 0 });
+  };
+  if (edges && casting) {
     // Per value, as onnxruntime inserts them: a Cast after a typed producer
     // whose value an agnostic op (or the graph output) reads, and one before
     // the typed readers of a value an agnostic op (or the graph input) made.
     // Views and movement ops are agnostic (they keep the stored precision)
-    // unless isolated between typed ops; see castEdges.
-    const agnostic = (i: number) => AGNOSTIC.has(nodes.cls[i]) && !edges.isolated.has(i);
+    // unless isolated between typed ops; see isolatedAgnostic.
+    const agnostic = (i: number) => AGNOSTIC.has(nodes.cls[i]) && !isolated.has(i);
     const { same, made, usedBy } = edges;
     const outputs = new Set(table.outputs.map((v) => same[v]));
     for (let v = 0; v < values.elems.length; v++) {
@@ -283,14 +290,13 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
       const casts = (typedMaker && (readers.some(agnostic) || outputs.has(v)) ? 1 : 0) + (!typedMaker && readers.some((i) => !agnostic(i)) ? 1 : 0);
       if (!casts) continue;
       const block = p >= 0 ? nodes.block[p] : (readers.length ? nodes.block[readers[0]] : -1);
-      const cast: Group = { block, conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [0, 0, 0], rows: [0, 0, 0], gemmOut: [0, 0, 0], ops: casts };
+      const cast = emptyGroup(block, casts);
       cast.bytes[values.width[v]] = (casts * values.elems[v] * (values.bits[v] + actBits) * k) / 8;
       cast.vec[values.width[v]] = casts * values.elems[v] * k;
-      groups.push(cast);
-      building.push({ block, anchor: CLS.elementwise, members: [], absorbed: 0, softmax: 0, attention: 0, tile: 0 });
+      addInserted(cast, CLS.elementwise);
     }
   }
-  if (f.conv_reorders) {
+  if (edges && f.conv_reorders) {
     // onnxruntime's NCHWc transformer runs convs in a blocked layout and
     // inserts ReorderInput/ReorderOutput where a neighbour is not a conv: an
     // op that reads and writes the activation once more (the narrow UNet's
@@ -306,10 +312,9 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
         [y, usedBy[y].some((r) => !isConv(r))],
       ] as const) {
         if (!needed) continue;
-        const reorder: Group = { block: nodes.block[i], conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [0, 0, 0], rows: [0, 0, 0], gemmOut: [0, 0, 0], ops: 1 };
+        const reorder = emptyGroup(nodes.block[i], 1);
         reorder.bytes[values.width[v]] = (2 * values.elems[v] * actBits * k) / 8;
-        groups.push(reorder);
-        building.push({ block: nodes.block[i], anchor: CLS.movement, members: [], absorbed: 0, softmax: 0, attention: 0, tile: 0 });
+        addInserted(reorder, CLS.movement);
       }
     }
   }
@@ -320,21 +325,24 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
 
 const AGNOSTIC = new Set([CLS.movement, CLS.view]);
 
+function emptyGroup(block: number, ops: number): Group {
+  return { block, conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [0, 0, 0], rows: [0, 0, 0], gemmOut: [0, 0, 0], ops };
+}
+
+interface ValueEdges {
+  /** Each value, or the value it is a dropped Cast of. */
+  same: Int32Array;
+  /** The node that makes each value (-1: an input), and the nodes that read it. */
+  made: Int32Array;
+  usedBy: number[][];
+}
+
 /**
- * The value graph onnxruntime inserts its Casts on, for a graph stored in a
- * precision the runtime cannot compute in: who makes and who reads each
- * value, with every Cast to the type a value already has dropped (as
- * onnxruntime drops them: `same` maps its output to its input), and the
- * isolated agnostic ops. An op with a kernel for the stored precision (views
- * and movement) whose inputs all come from, and whose output all goes to,
- * ops that compute in float32 anyway runs in float32 too, with no Casts
- * (onnxruntime's IsIsolatedFp16NodeOnCpu); decided per op against the
- * original assignment, so two movement ops in a row keep theirs. In the
- * optimized graph of the narrow UNet at float16: the GroupNorm Reshapes
- * between Conv and InstanceNorm run in float32, the head-split Reshapes
- * before a Transpose keep a Cast each.
+ * The value graph onnxruntime inserts its Casts and reorders on: who makes
+ * and who reads each value, with every Cast to the type a value already has
+ * dropped (as onnxruntime drops them: `same` maps its output to its input).
  */
-function castEdges(table: CostTable, folded: boolean, foreign: (v: number) => boolean): { same: Int32Array; made: Int32Array; usedBy: number[][]; isolated: Set<number> } {
+function valueEdges(table: CostTable, folded: boolean): ValueEdges {
   const { nodes, values } = table;
   const same = new Int32Array(values.elems.length).map((_, v) => v);
   const made = new Int32Array(values.elems.length).fill(-1);
@@ -348,6 +356,21 @@ function castEdges(table: CostTable, folded: boolean, foreign: (v: number) => bo
     for (const v of nodes.outs[i]) made[same[v]] = i;
     for (const v of nodes.ins[i]) usedBy[same[v]].push(i);
   }
+  return { same, made, usedBy };
+}
+
+/**
+ * Agnostic ops (views and movement: they have a kernel for the stored
+ * precision) that run in float32 anyway, with no Casts: every input comes
+ * from, and the output only goes to, ops that compute in float32
+ * (onnxruntime's IsIsolatedFp16NodeOnCpu); decided per op against the
+ * original assignment, so two movement ops in a row keep theirs. In the
+ * optimized graph of the narrow UNet at float16: the GroupNorm Reshapes
+ * between Conv and InstanceNorm run in float32, the head-split Reshapes
+ * before a Transpose keep a Cast each.
+ */
+function isolatedAgnostic(table: CostTable, { same, made, usedBy }: ValueEdges, foreign: (v: number) => boolean, folded: boolean): Set<number> {
+  const { nodes } = table;
   const isolated = new Set<number>();
   const outputs = new Set(table.outputs.map((v) => same[v]));
   const computes = (i: number) => i >= 0 && !AGNOSTIC.has(nodes.cls[i]);
@@ -358,7 +381,7 @@ function castEdges(table: CostTable, folded: boolean, foreign: (v: number) => bo
     if (!ins.length || !outs.length || outs.some((v) => outputs.has(v))) continue;
     if (ins.every((v) => computes(made[v])) && outs.every((v) => usedBy[v].every(computes))) isolated.add(i);
   }
-  return { same, made, usedBy, isolated };
+  return isolated;
 }
 
 /**
