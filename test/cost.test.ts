@@ -355,6 +355,27 @@ test('local-cpu: an Erf chain costs what onnxruntime takes for it, relative to a
   }
 });
 
+/** A builder model with random weights at the given dims, shapes inferred. */
+function built(config: string, dims: Record<string, number>, dtype: 'float32' | 'float16'): Graph {
+  const log = new DiagnosticLog();
+  const g = buildGraph(planModel(config, log)!, { weights: 'random', seed: 0, dtype, opset: 14 });
+  assert.ok(ensureShapes(g, [], dims, log, config), log.items.map(formatDiagnostic).join('\n'));
+  return g;
+}
+
+/** How many nodes of these op types onnxruntime's optimized graph of `g` has (local-cpu's session options). */
+async function optimizedCount(g: Graph, ops: string[]): Promise<number> {
+  const file = saveForRun(g);
+  try {
+    const optimized = path.join(path.dirname(file), 'optimized.onnx');
+    const session = await ort.InferenceSession.create(file, { ...SESSION_OPTIONS, optimizedModelFilePath: optimized });
+    await session.release();
+    return loadGraph(optimized).nodes().filter((n) => ops.includes(n.op)).length;
+  } finally {
+    removeScratch(path.dirname(file));
+  }
+}
+
 test("local-cpu: the conv layout reorders priced are about the ones in onnxruntime's optimized graph", async () => {
   const local = device('local-cpu');
   const models: [string, Record<string, number>][] = [
@@ -362,22 +383,12 @@ test("local-cpu: the conv layout reorders priced are about the ones in onnxrunti
     ['models/test/vae-decoder-tiny.json', { height_latent: 16, width_latent: 16, height: 16, width: 16 }],
   ];
   for (const [config, dims] of models) {
-    const log = new DiagnosticLog();
-    const g = buildGraph(planModel(config, log)!, { weights: 'random', seed: 0, dtype: 'float32', opset: 14 });
-    assert.ok(ensureShapes(g, [], dims, log, config), log.items.map(formatDiagnostic).join('\n'));
+    const g = built(config, dims, 'float32');
     const plan = planCost(table(g), local);
     const priced = plan.groups.filter((gr, i) => plan.members[i].length === 0 && gr.vec.every((x) => x === 0)).reduce((s, gr) => s + gr.ops, 0);
-    const file = saveForRun(g);
-    try {
-      const optimized = path.join(path.dirname(file), 'optimized.onnx');
-      const session = await ort.InferenceSession.create(file, { ...SESSION_OPTIONS, optimizedModelFilePath: optimized });
-      await session.release();
-      const inserted = loadGraph(optimized).nodes().filter((n) => n.op === 'ReorderInput' || n.op === 'ReorderOutput').length;
-      // onnxruntime also keeps the layout through an Add, Concat or Resize between convs, which the plan does not follow.
-      assert.ok(inserted > 0 && priced >= inserted && priced <= 1.3 * inserted, `${config}: ${priced} reorders priced, onnxruntime inserted ${inserted}`);
-    } finally {
-      removeScratch(path.dirname(file));
-    }
+    const inserted = await optimizedCount(g, ['ReorderInput', 'ReorderOutput']);
+    // onnxruntime also keeps the layout through an Add, Concat or Resize between convs, which the plan does not follow.
+    assert.ok(inserted > 0 && priced >= inserted && priced <= 1.3 * inserted, `${config}: ${priced} reorders priced, onnxruntime inserted ${inserted}`);
   }
   // A profile without the blocked layout prices none.
   const phone = planCost(table(MICROBENCHMARKS.find((b) => b.name === 'conv-c64-h32')!.graph()), device('galaxy-s23'));
@@ -392,24 +403,14 @@ test('local-cpu on float16 graphs: the Casts priced are the ones onnxruntime put
     ['models/test/vae-decoder-tiny.json', { height_latent: 16, width_latent: 16, height: 16, width: 16 }],
   ];
   for (const [config, dims] of models) {
-    const log = new DiagnosticLog();
-    const g = buildGraph(planModel(config, log)!, { weights: 'random', seed: 0, dtype: 'float16', opset: 14 });
-    assert.ok(ensureShapes(g, [], dims, log, config), log.items.map(formatDiagnostic).join('\n'));
+    const g = built(config, dims, 'float16');
     const t = table(g);
     const plan = planCost(t, local);
     // Casts and layout reorders are the plan's groups without member nodes; a Cast converts (vector work).
     const casts = plan.groups.filter((g, i) => plan.members[i].length === 0 && g.vec[0] > 0);
     const priced = casts.reduce((s, c) => s + c.ops, 0);
-    const file = saveForRun(g);
-    try {
-      const optimized = path.join(path.dirname(file), 'optimized.onnx');
-      const session = await ort.InferenceSession.create(file, { ...SESSION_OPTIONS, optimizedModelFilePath: optimized });
-      await session.release();
-      const inserted = loadGraph(optimized).nodes().filter((n) => n.op === 'Cast').length;
-      assert.ok(Math.abs(priced / inserted - 1) < 0.2, `${config}: ${priced} Casts priced, onnxruntime inserted ${inserted}`);
-    } finally {
-      removeScratch(path.dirname(file));
-    }
+    const inserted = await optimizedCount(g, ['Cast']);
+    assert.ok(Math.abs(priced / inserted - 1) < 0.2, `${config}: ${priced} Casts priced, onnxruntime inserted ${inserted}`);
     // The attention probabilities' float16 → float16 Cast is dropped: every Cast priced is of a smaller tensor.
     const probs = Math.max(0, ...t.nodes.op.flatMap((op, i) => (op === 'Softmax' ? [t.values.elems[t.nodes.outs[i][0]]] : [])));
     const biggest = Math.max(...casts.map((c) => c.bytes[0] / c.ops / 6));
