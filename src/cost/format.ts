@@ -5,7 +5,7 @@ import type { BlockKind } from '../blocks/patterns.ts';
 import type { PatternName } from './patterns.ts';
 
 /** Bump when the features or their meaning change: cached tables are rebuilt. */
-export const TABLE_VERSION = 10;
+export const TABLE_VERSION = 11;
 
 export const Kind = { Act: 0, Fill: 1, Shape: 2, Weight: 3 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
@@ -59,6 +59,8 @@ export interface CostTable {
     outs: number[][];
     /** Output elements of a matrix kernel (conv, linear, attention), else 0. */
     gemmOut: number[];
+    /** Elements of a MatMul's left operand, which its kernel streams once per block of output columns, else 0. */
+    gemmIn: number[];
     /** Rows a reduction walks (norm, softmax, reduce: what it reduces over, once per row), else 0. */
     rows: number[];
     /** Width exponents of the node's MACs, vector flops and weight elements. */
@@ -67,6 +69,7 @@ export interface CostTable {
     eW: number[];
     eRows: number[];
     eGemmOut: number[];
+    eGemmIn: number[];
     /** 1 when only fill/shape values come out: a static-shape runtime folds the node away. */
     foldable: number[];
     /** Index into `patterns` of the composite op the node belongs to, -1 for none. */

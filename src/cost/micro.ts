@@ -111,6 +111,23 @@ export const MICROBENCHMARKS: Micro[] = [
       return n.small(n.op('MatMul', [n.op('Softmax', [s], [attr.int('axis', -1)]), v]));
     },
   })),
+  // The second attention matmul alone: probabilities × V with a head size of 8,
+  // where the kernel's pass over each probability costs more than its MACs.
+  {
+    name: 'matmul-h8-t512-d8',
+    graph: () => {
+      const n = new Net();
+      return n.small(n.op('MatMul', [n.big([8, 512, 512]), n.input('v', [8, 512, 8])]));
+    },
+  },
+  // softmax in cache, alone.
+  {
+    name: 'softmax-h8-t256',
+    graph: () => {
+      const n = new Net();
+      return n.small(n.op('Softmax', [n.big([8, 256, 256])], [attr.int('axis', -1)]));
+    },
+  },
   // softmax alone, and the score-matrix traffic around it.
   ...[[8, 1024], [8, 2048]].map(([heads, t]): Micro => ({
     name: `softmax-h${heads}-t${t}`,

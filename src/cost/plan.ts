@@ -4,11 +4,17 @@
 //
 //   ms = max(Σ MACs·2 / (peak·eff_class) + vector flops / (peak·eff_vector)
 //              + matrix outputs · overhead_per_output,
-//            bytes / (bandwidth·eff_memory)) + overhead per op + overhead per row
+//            bytes / (bandwidth·eff_memory),
+//            MatMul left-operand elements · overhead_per_input)
+//        + overhead per op + overhead per row
 //
 // where a CPU profile's cache (ceilings.cache) sets the bandwidth of a group
 // whose whole traffic fits in its last-level cache, and the rows are those a
-// reduction walks (a profile without overhead_us.row prices them at 0).
+// kernel walks (walks.ts; a profile without overhead_us.row prices them at
+// 0). The third floor is a GEMM kernel's pass over its left operand: it
+// broadcasts one element at a time against a block of columns, so on this
+// machine probabilities × V took the same 0.14–0.16 ms at head sizes 2, 4 and
+// 8 (8 × 256 × 256 probabilities), where the MACs say 1 : 2 : 4.
 //
 // Grouping (profile.fusions):
 //   view ops          alias their input: a Reshape moves no data
@@ -45,6 +51,8 @@ export interface Group {
   rows: number[];
   /** Output elements of matrix kernels (overhead_us.output each). */
   gemmOut: number[];
+  /** Left-operand elements of MatMuls (overhead_us.input each, a floor beside compute and memory). */
+  gemmIn: number[];
   /** Executed ops in the group (1), or shape/view ops priced at the shape overhead (0 here, counted in `shapeOps`). */
   ops: number;
 }
@@ -83,6 +91,7 @@ export interface Rates {
   shape: number;
   row: number;
   gemmOut: number;
+  gemmIn: number;
 }
 
 export const QUANTIZE_SCHEMES: Record<string, EffectivePrecision> = {
@@ -251,8 +260,13 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
         g.bytes[values.width[v]] += (4 * 2 * values.elems[v] * actBits * k) / 8;
         g.ops += 4;
       }
+      // onnxruntime's CPU Expand writes one copy of its input, then copies what
+      // it has written, doubling: it reads back about as much as it writes.
+      // (A 134 MB Expand took 16 ms here, where a 134 MB read takes 7.4.)
+      if (f.expand_rereads && nodes.op[i] === 'Expand') for (const v of nodes.outs[i]) g.bytes[values.width[v]] += valueBytes(root[v], gi);
       g.rows[nodes.eRows[i]] += nodes.rows[i] * k;
       g.gemmOut[nodes.eGemmOut[i]] += nodes.gemmOut[i] * k;
+      g.gemmIn[nodes.eGemmIn[i]] += nodes.gemmIn[i] * k;
       g.bytes[nodes.eW[i]] += (nodes.wElems[i] * weightBits(i)) / 8;
       g.bytes[0] += nodes.wOther[i];
       for (const v of nodes.ins[i]) {
@@ -326,7 +340,7 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
 const AGNOSTIC = new Set([CLS.movement, CLS.view]);
 
 function emptyGroup(block: number, ops: number): Group {
-  return { block, conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [0, 0, 0], rows: [0, 0, 0], gemmOut: [0, 0, 0], ops };
+  return { block, conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [0, 0, 0], rows: [0, 0, 0], gemmOut: [0, 0, 0], gemmIn: [0, 0, 0], ops };
 }
 
 interface ValueEdges {
@@ -429,6 +443,7 @@ export function ratesOf(profile: DeviceProfile, precision: Precision = profile.p
     shape: profile.overhead_us.shape.value * 1e-6,
     row: (profile.overhead_us.row?.value ?? 0) * 1e-6,
     gemmOut: (profile.overhead_us.output?.value ?? 0) * 1e-6,
+    gemmIn: (profile.overhead_us.input?.value ?? 0) * 1e-6,
   };
 }
 
@@ -439,7 +454,9 @@ export function groupSeconds(g: Group, rates: Rates, r = 1): number {
   const r2 = r * r;
   const compute = computeSeconds(g, rates, r, r2);
   const memory = memorySeconds(g, rates, r, r2);
-  return (compute > memory ? compute : memory) + g.ops * rates.op + at(g.rows, r, r2) * rates.row;
+  const issue = at(g.gemmIn, r, r2) * rates.gemmIn;
+  const bound = compute > memory ? compute : memory;
+  return (bound > issue ? bound : issue) + g.ops * rates.op + at(g.rows, r, r2) * rates.row;
 }
 
 /** The roofline's compute side: MACs, vector flops and matrix outputs at their rates. */

@@ -26,6 +26,7 @@ import { DataType } from '../onnx/dtype.ts';
 import { toNumber } from '../onnx/proto.ts';
 import { ruleFor } from './classes.ts';
 import { findPatterns } from './patterns.ts';
+import { rowsWalked } from './walks.ts';
 import { widthExponents } from './width.ts';
 import { Kind, TABLE_VERSION, type CostTable, type TableBlock } from './format.ts';
 
@@ -63,7 +64,7 @@ export function buildCostTable(g: Graph, opts: TableOptions, log: DiagnosticLog,
     width: 'reason' in measured ? measured.reason : 'ok',
     blocks: map.blocks.map(blockInfo),
     values: { elems: [], bits: [], float: [], kind: [], width: [] },
-    nodes: { op: [], cls: [], block: [], macs: [], vec: [], gemmOut: [], rows: [], wElems: [], wBits: [], wOther: [], ins: [], outs: [], eMacs: [], eVec: [], eW: [], eRows: [], eGemmOut: [], foldable: [], pattern: [], tile: [], shortcut: [] },
+    nodes: { op: [], cls: [], block: [], macs: [], vec: [], gemmOut: [], gemmIn: [], rows: [], wElems: [], wBits: [], wOther: [], ins: [], outs: [], eMacs: [], eVec: [], eW: [], eRows: [], eGemmOut: [], eGemmIn: [], foldable: [], pattern: [], tile: [], shortcut: [] },
     patterns: [],
     outputs: [],
   };
@@ -127,10 +128,12 @@ export function buildCostTable(g: Graph, opts: TableOptions, log: DiagnosticLog,
     t.nodes.block.push(owner.get(n) ?? -1);
     t.nodes.macs.push(m?.macs ?? 0);
     t.nodes.vec.push(vec);
-    const r = reductionRows(n, cls);
+    const rows = cls === 'shape' || cls === 'view' ? 0 : rowsWalked(n);
     const gemm = (cls === 'conv' || cls === 'linear' || cls === 'attention') && n.outputs[0] ? n.outputs[0] : undefined;
     t.nodes.gemmOut.push(gemm ? elems(gemm) : 0);
-    t.nodes.rows.push(r?.rows ?? 0);
+    const left = (cls === 'linear' || cls === 'attention') && acts[0] ? acts[0] : undefined;
+    t.nodes.gemmIn.push(left ? elems(left) : 0);
+    t.nodes.rows.push(rows);
     t.nodes.wElems.push(wElems);
     t.nodes.wBits.push(wBits);
     t.nodes.wOther.push(wOther);
@@ -140,7 +143,8 @@ export function buildCostTable(g: Graph, opts: TableOptions, log: DiagnosticLog,
     t.nodes.eVec.push(per ? (width?.value.get(per) ?? 0) : 0);
     t.nodes.eW.push(width?.weights.get(n) ?? 0);
     t.nodes.eGemmOut.push(gemm ? (width?.value.get(gemm) ?? 0) : 0);
-    t.nodes.eRows.push(r?.along ? (width?.value.get(r.along) ?? 0) : 0);
+    t.nodes.eGemmIn.push(left ? (width?.value.get(left) ?? 0) : 0);
+    t.nodes.eRows.push(rows ? (width?.rows.get(n) ?? 0) : 0);
     t.nodes.foldable.push(outKind === Kind.Act ? 0 : 1);
     t.nodes.pattern.push(patternOf.get(n) ?? -1);
     const shape = n.outputs[0]?.type?.shape as number[] | undefined;
@@ -226,39 +230,6 @@ function inversePairs(nodes: readonly Node[]): Set<Node> {
     if (p.length && p.length === q.length && q.every((axis, i) => p[axis] === i)) out.add(a).add(b);
   }
   return out;
-}
-
-/**
- * Rows a reduction walks, and the value whose width exponent they share (heads
- * of a softmax narrow with the block; tokens of a LayerNorm and groups of a
- * GroupNorm do not).
- */
-function reductionRows(n: Node, cls: OpClass): { rows: number; along?: Value } | undefined {
-  if (cls !== 'norm' && cls !== 'softmax' && cls !== 'reduce') return undefined;
-  const x = n.inputs[0];
-  const shape = x?.type?.shape as number[] | undefined;
-  if (!x || !shape) return undefined;
-  const rank = shape.length;
-  const axis = (a: number) => (a < 0 ? a + rank : a);
-  switch (n.op) {
-    case 'Softmax':
-    case 'LogSoftmax': {
-      const a = axis(toNumber(n.attr('axis')?.i ?? -1));
-      return { rows: elems(x) / (shape[a] || 1), along: x };
-    }
-    case 'InstanceNormalization':
-      return { rows: (shape[0] ?? 1) * (shape[1] ?? 1) };
-    case 'GroupNormalization':
-      return { rows: (shape[0] ?? 1) * toNumber(n.attr('num_groups')?.i ?? 1) };
-    case 'LayerNormalization':
-    case 'SkipLayerNormalization': {
-      const a = axis(toNumber(n.attr('axis')?.i ?? -1));
-      return { rows: shape.slice(0, a).reduce((p, d) => p * d, 1) };
-    }
-    default:
-      // ReduceMean and friends: one row per output element.
-      return cls === 'reduce' && n.outputs[0] ? { rows: elems(n.outputs[0]), along: n.outputs[0] } : undefined;
-  }
 }
 
 function staticShape(v: Value): boolean {

@@ -20,11 +20,14 @@ import { DiagnosticLog } from '../diagnostics.ts';
 import type { Graph, Node, TensorType, Value, Weight } from '../ir/graph.ts';
 import { inferShapes } from '../ir/infer/index.ts';
 import { byteSize } from '../onnx/dtype.ts';
+import { rowsWalked } from './walks.ts';
 
 export interface WidthExponents {
   value: Map<Value, number>;
   macs: Map<Node, number>;
   weights: Map<Node, number>;
+  /** Rows the node walks (walks.ts). */
+  rows: Map<Node, number>;
 }
 
 const WEIGHTED = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
@@ -153,24 +156,26 @@ function filler(dtype: number, count: number): Weight['data'] {
 }
 
 /**
- * Exponents of every value, node MACs and node weights in the width ratio,
+ * Exponents of every value, node MACs, weights and rows in the width ratio,
  * measured by narrowing every block to ½ and re-inferring. The graph is left
  * as it was. A reason instead when the narrowed graph does not infer (a
  * reshape target written as a constant, as the CLIP builder writes its heads).
  */
 export function widthExponents(g: Graph, map: BlockMap, isAct: (v: Value) => boolean): WidthExponents | { reason: string } {
   const plan = narrowPlan(map.blocks.map((block) => ({ block, ratio: 0.5 })), isAct);
-  if (!plan.size) return { value: new Map(), macs: new Map(), weights: new Map() };
+  if (!plan.size) return { value: new Map(), macs: new Map(), weights: new Map(), rows: new Map() };
   const nodes = g.nodes();
   const types = new Map<Value, TensorType | undefined>();
   const size = (v: Value) => ((v.type?.shape ?? []) as number[]).reduce((a, b) => a * b, 1);
   const before = new Map<Value, number>();
   const macs0 = new Map<Node, number>();
   const w0 = new Map<Node, number>();
+  const rows0 = new Map<Node, number>();
   const weightElems = (n: Node) => n.inputs.reduce((s, v) => s + (v?.weight ? size(v) : 0), 0);
   for (const n of nodes) {
     macs0.set(n, nodeMacs(n)?.macs ?? 0);
     w0.set(n, weightElems(n));
+    rows0.set(n, rowsWalked(n));
     for (const v of n.outputs) if (v) (types.set(v, v.type), before.set(v, size(v)));
   }
   for (const v of g.inputs) types.set(v, v.type);
@@ -180,10 +185,11 @@ export function widthExponents(g: Graph, map: BlockMap, isAct: (v: Value) => boo
     inferShapes(g, {}, quiet);
     if (quiet.hasErrors) return { reason: `the narrowed graph does not infer (${quiet.errors()[0].message})` };
     const exp = (a: number, b: number) => (a > 0 && b > 0 ? Math.min(2, Math.max(0, Math.round(Math.log2(a / b)))) : 0);
-    const out: WidthExponents = { value: new Map(), macs: new Map(), weights: new Map() };
+    const out: WidthExponents = { value: new Map(), macs: new Map(), weights: new Map(), rows: new Map() };
     for (const n of nodes) {
       out.macs.set(n, exp(macs0.get(n)!, nodeMacs(n)?.macs ?? 0));
       out.weights.set(n, exp(w0.get(n)!, weightElems(n)));
+      out.rows.set(n, exp(rows0.get(n)!, rowsWalked(n)));
       for (const v of n.outputs) if (v) out.value.set(v, exp(before.get(v)!, size(v)));
     }
     return out;

@@ -106,7 +106,12 @@ export const deviceProfileSchema = z
       output: param
         .optional()
         .describe('Cost of each output element a matrix kernel (conv, MatMul) writes, beyond its MACs: packing and the epilogue, which dominate matrices with a short reduction (K = 32)'),
-      row: param.optional().describe('Cost of each row a reduction (norm, softmax, reduce) walks, beyond its arithmetic: a CPU kernel sets up every row, so 4,096 rows of 64 cost more than 1,024 rows of 320'),
+      input: param
+        .optional()
+        .describe("Time per element of a MatMul's left operand: the kernel broadcasts each in turn, a floor under matrices with few columns (attention's probabilities × V at a head size of 2 to 8 takes the same time, where its MACs say 4×)"),
+      row: param
+        .optional()
+        .describe('Cost of each row a kernel walks, beyond its arithmetic and traffic (src/cost/walks.ts): the rows a reduction (norm, softmax, reduce) reduces over, so 4,096 rows of 64 cost more than 1,024 rows of 320, and the contiguous runs a Transpose copies one at a time'),
     }),
     fusions: z.strictObject({
       elementwise: z.boolean().describe('Chains of elementwise ops run as one op (no intermediate tensors)'),
@@ -126,6 +131,10 @@ export const deviceProfileSchema = z
         .boolean()
         .optional()
         .describe("Convs run in a blocked channel layout (onnxruntime's NCHWc on x86): a reorder op converts a conv's input from, and its output to, the plain layout wherever a neighbour is not a conv"),
+      expand_rereads: z
+        .boolean()
+        .optional()
+        .describe("Expand fills its output by copying the part already written, doubling each time (onnxruntime's CPU kernel): it reads back about as much as it writes"),
     }),
     ops: z.strictObject({
       unsupported: z.array(z.string()).describe('ONNX op types the runtime cannot run'),
