@@ -254,10 +254,11 @@ test('CPU terms: rows walked, matrix outputs and left operands, a last-level cac
   assert.ok(Math.abs(groupSeconds(only(rates.cacheBytes + 1), rates) - (rates.cacheBytes + 1) * rates.byte) < 1e-15);
   const rowGroup = { ...only(0), rows: [1000, 0, 0], gemmOut: [0, 2000, 0] };
   assert.ok(Math.abs(groupSeconds(rowGroup, rates, 0.5) - (1000 * rates.row + 1000 * rates.gemmOut)) < 1e-15);
-  // The left operand is a floor beside compute and memory, not a cost on top of them.
-  const floor = { ...only(1000), gemmIn: [1e6, 0, 0] };
-  assert.ok(rates.gemmIn > 0 && Math.abs(groupSeconds(floor, rates) - 1e6 * rates.gemmIn) < 1e-15);
-  assert.ok(Math.abs(groupSeconds({ ...floor, bytes: [1e9, 0, 0] }, rates) - 1e9 * rates.byte) < 1e-15);
+  // The pass over a left operand adds to the streaming; compute, where larger, hides both.
+  const pass = { ...only(1e6), gemmIn: [1e6, 0, 0] };
+  assert.ok(rates.gemmIn > 0 && Math.abs(groupSeconds(pass, rates) - (1e6 * rates.cacheByte + 1e6 * rates.gemmIn)) < 1e-15);
+  const heavy = { ...pass, linear: [1e9, 0, 0] };
+  assert.ok(Math.abs(groupSeconds(heavy, rates) - 1e9 * rates.linear) < 1e-15);
 
   // onnxruntime's Expand reads back what it wrote: [1, 256] → [8, 256, 256] moves its input and twice its output.
   const expand = (profile: DeviceProfile) => {

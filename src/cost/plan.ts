@@ -4,17 +4,19 @@
 //
 //   ms = max(Σ MACs·2 / (peak·eff_class) + vector flops / (peak·eff_vector)
 //              + matrix outputs · overhead_per_output,
-//            bytes / (bandwidth·eff_memory),
-//            MatMul left-operand elements · overhead_per_input)
+//            bytes / (bandwidth·eff_memory)
+//              + MatMul left-operand elements · overhead_per_input)
 //        + overhead per op + overhead per row
 //
 // where a CPU profile's cache (ceilings.cache) sets the bandwidth of a group
 // whose whole traffic fits in its last-level cache, and the rows are those a
 // kernel walks (walks.ts; a profile without overhead_us.row prices them at
-// 0). The third floor is a GEMM kernel's pass over its left operand: it
-// broadcasts one element at a time against a block of columns, so on this
-// machine probabilities × V took the same 0.14–0.16 ms at head sizes 2, 4 and
-// 8 (8 × 256 × 256 probabilities), where the MACs say 1 : 2 : 4.
+// 0). The left-operand term is a GEMM kernel's pass over its left operand: it
+// broadcasts one element at a time against a block of columns, and that pass
+// does not hide the streaming. On this machine probabilities × V took the
+// same time at head sizes 2, 4 and 8, where the MACs say 1 : 2 : 4: 0.27–0.30
+// ns per probability in cache, 0.34–0.39 ns from DRAM, 0.18 ns more than
+// streaming each costs in either.
 //
 // Grouping (profile.fusions):
 //   view ops          alias their input: a Reshape moves no data
@@ -51,7 +53,7 @@ export interface Group {
   rows: number[];
   /** Output elements of matrix kernels (overhead_us.output each). */
   gemmOut: number[];
-  /** Left-operand elements of MatMuls (overhead_us.input each, a floor beside compute and memory). */
+  /** Left-operand elements of MatMuls (overhead_us.input each, on top of the group's streaming). */
   gemmIn: number[];
   /** Executed ops in the group (1), or shape/view ops priced at the shape overhead (0 here, counted in `shapeOps`). */
   ops: number;
@@ -454,9 +456,8 @@ export function groupSeconds(g: Group, rates: Rates, r = 1): number {
   const r2 = r * r;
   const compute = computeSeconds(g, rates, r, r2);
   const memory = memorySeconds(g, rates, r, r2);
-  const issue = at(g.gemmIn, r, r2) * rates.gemmIn;
-  const bound = compute > memory ? compute : memory;
-  return (bound > issue ? bound : issue) + g.ops * rates.op + at(g.rows, r, r2) * rates.row;
+  const stream = memory + at(g.gemmIn, r, r2) * rates.gemmIn;
+  return (compute > stream ? compute : stream) + g.ops * rates.op + at(g.rows, r, r2) * rates.row;
 }
 
 /** The roofline's compute side: MACs, vector flops and matrix outputs at their rates. */

@@ -108,7 +108,7 @@ export const deviceProfileSchema = z
         .describe('Cost of each output element a matrix kernel (conv, MatMul) writes, beyond its MACs: packing and the epilogue, which dominate matrices with a short reduction (K = 32)'),
       input: param
         .optional()
-        .describe("Time per element of a MatMul's left operand: the kernel broadcasts each in turn, a floor under matrices with few columns (attention's probabilities × V at a head size of 2 to 8 takes the same time, where its MACs say 4×)"),
+        .describe("Time per element of a MatMul's left operand, added to the group's streaming: the kernel broadcasts each in turn, which sets the time of matrices with few columns (attention's probabilities × V at a head size of 2 to 8 takes the same time, where its MACs say 4×)"),
       row: param
         .optional()
         .describe('Cost of each row a kernel walks, beyond its arithmetic and traffic (src/cost/walks.ts): the rows a reduction (norm, softmax, reduce) reduces over, so 4,096 rows of 64 cost more than 1,024 rows of 320, and the contiguous runs a Transpose copies one at a time'),
