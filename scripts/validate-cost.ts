@@ -79,7 +79,7 @@ function reuseMeasurements(file: string): Map<string, Measurement> {
   const prior = JSON.parse(fs.readFileSync(file, 'utf8')) as { calibration: { residuals: { row: string; measured_ms: number }[] }; variants: { name: string; measured_ms: number }[] };
   const m = new Map<string, Measurement>();
   for (const [name, ms] of [...prior.calibration.residuals.map((r) => [r.row, r.measured_ms] as const), ...prior.variants.map((v) => [v.name, v.measured_ms] as const)]) {
-    m.set(name, { ms, median_ms: ms, wall_ms: ms, runs: 0, sessions: 0 });
+    m.set(name, { ms, median_ms: ms, wall_ms: ms, runs: 0 });
   }
   const missing = [...calPrepared, ...varPrepared].map((p) => p.job.name).filter((n) => !m.has(n));
   if (missing.length) fail(`${file} has no measurement of ${missing.join(', ')}`);

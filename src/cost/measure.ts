@@ -20,8 +20,6 @@ export interface Measurement {
   median_ms: number;
   wall_ms: number;
   runs: number;
-  /** Sessions the windows ran on (each a fresh placement of the model's buffers). */
-  sessions: number;
 }
 
 export const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
@@ -114,25 +112,15 @@ export interface Job {
  * profile fitted to short microbenchmarks that way under-predicts every real
  * model. Rounds spread each model's windows over minutes, so every model gets
  * quiet moments. Each model also gets `sessions` sessions (2 by default), used
- * in turn by the rounds, and every `renew` rounds (5 by default) the session
- * whose turn it is is replaced by a fresh one: where a session's buffers land
- * moves its times for as long as it lives (six sessions of text-encoder-tiny,
- * measured in turn, were 16% apart; an elementwise chain's, 13%), so twenty
- * rounds see five placements instead of two, at no more memory.
+ * in turn by the rounds: where a session's buffers land moves its times by up
+ * to 20% here for the whole session (measured on an elementwise chain).
  */
 export async function measureRounds(
   jobs: Job[],
-  opts: { rounds?: number; windows?: number; window_ms?: number; budget_ms?: number; sessions?: number; renew?: number; onRound?: (r: number) => void } = {},
+  opts: { rounds?: number; windows?: number; window_ms?: number; budget_ms?: number; sessions?: number; onRound?: (r: number) => void } = {},
 ): Promise<Map<string, Measurement>> {
   const windowMs = opts.window_ms ?? 100;
   const perJob = Math.max(1, opts.sessions ?? 2);
-  const renew = opts.renew ?? 5;
-  const open = async (j: Job) => {
-    const s = await ort.InferenceSession.create(j.file, SESSION_OPTIONS);
-    await s.run(j.feeds);
-    return s;
-  };
-  const opened = new Map<string, number>();
   const sessions = new Map<string, ort.InferenceSession[]>();
   const cpu = new Map<string, number[]>();
   const wall = new Map<string, number[]>();
@@ -141,8 +129,11 @@ export async function measureRounds(
     for (const j of jobs) {
       const own: ort.InferenceSession[] = [];
       sessions.set(j.name, own);
-      for (let k = 0; k < perJob; k++) own.push(await open(j));
-      opened.set(j.name, perJob);
+      for (let k = 0; k < perJob; k++) {
+        const s = await ort.InferenceSession.create(j.file, SESSION_OPTIONS);
+        own.push(s);
+        await s.run(j.feeds);
+      }
       cpu.set(j.name, []);
       wall.set(j.name, []);
       runs.set(j.name, 0);
@@ -150,14 +141,7 @@ export async function measureRounds(
     for (let r = 0; r < (opts.rounds ?? 3); r++) {
       for (const j of jobs) {
         const own = sessions.get(j.name)!;
-        const slot = r % own.length;
-        if (renew > 0 && r > 0 && r % renew === 0) {
-          const fresh = await open(j);
-          await own[slot].release();
-          own[slot] = fresh;
-          opened.set(j.name, opened.get(j.name)! + 1);
-        }
-        const s = own[slot];
+        const s = own[r % own.length];
         // The first run after another model refills the caches it evicted: not
         // timed, unless a run alone fills a window (then the later windows are warm).
         const seen = cpu.get(j.name)!;
@@ -189,7 +173,7 @@ export async function measureRounds(
   const out = new Map<string, Measurement>();
   for (const j of jobs) {
     const c = [...cpu.get(j.name)!].sort((a, b) => a - b);
-    out.set(j.name, { ms: c[0], median_ms: c[Math.floor(c.length / 2)], wall_ms: Math.min(...wall.get(j.name)!), runs: runs.get(j.name)!, sessions: opened.get(j.name)! });
+    out.set(j.name, { ms: c[0], median_ms: c[Math.floor(c.length / 2)], wall_ms: Math.min(...wall.get(j.name)!), runs: runs.get(j.name)! });
   }
   return out;
 }
