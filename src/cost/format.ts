@@ -59,9 +59,9 @@ export interface CostTable {
     outs: number[][];
     /** Output elements of a matrix kernel (conv, linear, attention), else 0. */
     gemmOut: number[];
-    /** Elements of a MatMul's left operand, which its kernel streams once per block of output columns, else 0. */
+    /** Elements of a MatMul's left operand, which its kernel broadcasts one at a time (plan.ts), else 0. */
     gemmIn: number[];
-    /** Rows a reduction walks (norm, softmax, reduce: what it reduces over, once per row), else 0. */
+    /** Rows a kernel walks (walks.ts: a reduction's rows, a Transpose's contiguous runs), else 0. */
     rows: number[];
     /** Width exponents of the node's MACs, vector flops and weight elements. */
     eMacs: number[];

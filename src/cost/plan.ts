@@ -455,8 +455,7 @@ const at = (c: number[], r: number, r2: number) => c[0] + c[1] * r + c[2] * r2;
 export function groupSeconds(g: Group, rates: Rates, r = 1): number {
   const r2 = r * r;
   const compute = computeSeconds(g, rates, r, r2);
-  const memory = memorySeconds(g, rates, r, r2);
-  const stream = memory + at(g.gemmIn, r, r2) * rates.gemmIn;
+  const stream = streamSeconds(g, rates, r, r2);
   return (compute > stream ? compute : stream) + g.ops * rates.op + at(g.rows, r, r2) * rates.row;
 }
 
@@ -465,10 +464,13 @@ function computeSeconds(g: Group, rates: Rates, r: number, r2: number): number {
   return at(g.conv, r, r2) * rates.conv + at(g.linear, r, r2) * rates.linear + at(g.attention, r, r2) * rates.attention + at(g.vec, r, r2) * rates.vec + at(g.softmax, r, r2) * rates.softmax + at(g.gemmOut, r, r2) * rates.gemmOut;
 }
 
-/** The roofline's memory side: the group's traffic, from cache when it all fits there. */
-function memorySeconds(g: Group, rates: Rates, r: number, r2: number): number {
+/**
+ * The roofline's memory side: the group's traffic, from cache when it all fits
+ * there, and a GEMM's pass over its left operand, which does not hide it.
+ */
+function streamSeconds(g: Group, rates: Rates, r: number, r2: number): number {
   const bytes = at(g.bytes, r, r2);
-  return bytes * (bytes <= rates.cacheBytes ? rates.cacheByte : rates.byte);
+  return bytes * (bytes <= rates.cacheBytes ? rates.cacheByte : rates.byte) + at(g.gemmIn, r, r2) * rates.gemmIn;
 }
 
 /** Milliseconds of block b (blocks.length = glue) at width ratio r. */
@@ -501,7 +503,7 @@ export function explainPlan(plan: CostPlan, rates: Rates = ratesOf(plan.profile,
     const e = (out[k] ??= { ms: 0, groups: 0, memory_bound: 0 });
     e.ms += groupSeconds(g, rates) * 1e3;
     e.groups++;
-    if (memorySeconds(g, rates, 1, 1) > computeSeconds(g, rates, 1, 1)) e.memory_bound++;
+    if (streamSeconds(g, rates, 1, 1) > computeSeconds(g, rates, 1, 1)) e.memory_bound++;
   }
   const shape = plan.shapeOps.reduce((a, b) => a + b, 0);
   if (shape) out.shape = { ms: shape * rates.shape * 1e3, groups: shape, memory_bound: 0 };
