@@ -27,6 +27,7 @@ import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { listDevices, loadDevice, writeProfile } from '../src/devices/index.ts';
 
 const { values: opt } = parseArgs({ options: { write: { type: 'boolean' }, check: { type: 'boolean' }, rounds: { type: 'string' }, only: { type: 'string' }, reuse: { type: 'string' } } });
+const reuse = opt.reuse?.split(',');
 const ROOT = path.resolve(import.meta.dirname, '..');
 const log = new DiagnosticLog();
 const say = (s = '') => process.stdout.write(s + '\n');
@@ -64,7 +65,7 @@ say(
 );
 let measured: Map<string, Measurement>;
 try {
-  measured = opt.reuse ? reuseMeasurements(opt.reuse.split(',')) : await measureRounds([...varPrepared, ...calPrepared].map((p) => p.job), {
+  measured = reuse ? reuseMeasurements(reuse) : await measureRounds([...varPrepared, ...calPrepared].map((p) => p.job), {
     rounds: Number(opt.rounds ?? 20),
     windows: 2,
     budget_ms: 3000,
@@ -85,17 +86,17 @@ function reuseMeasurements(files: string[]): Map<string, Measurement> {
   const m = new Map<string, Measurement>();
   for (const file of files) {
     const prior = JSON.parse(fs.readFileSync(file, 'utf8')) as { calibration: { residuals: { row: string; measured_ms: number }[] }; variants: { name: string; measured_ms: number }[] };
-    for (const [name, ms] of [...prior.calibration.residuals.map((r) => [r.row, r.measured_ms] as const), ...prior.variants.map((v) => [v.name, v.measured_ms] as const)]) {
+    const mine = new Map([...prior.calibration.residuals.map((r) => [r.row, r.measured_ms] as const), ...prior.variants.map((v) => [v.name, v.measured_ms] as const)]);
+    for (const [name, ms] of mine) {
       const had = m.get(name);
       if (!had || ms < had.ms) m.set(name, { ms, median_ms: ms, wall_ms: ms, runs: 0 });
     }
-    const missing = [...calPrepared, ...varPrepared].map((p) => p.job.name).filter((n) => !prior.calibration.residuals.some((r) => r.row === n) && !prior.variants.some((v) => v.name === n));
+    const missing = [...calPrepared, ...varPrepared].map((p) => p.job.name).filter((n) => !mine.has(n));
     if (missing.length) fail(`${file} has no measurement of ${missing.join(', ')}`);
   }
   return m;
 }
-const runs = opt.reuse ? opt.reuse.split(',').length : 1;
-const fit = fitProfile(local, calRows, { tool: runs > 1 ? `npm run validate:cost (the fastest of ${runs} runs' measurements)` : 'npm run validate:cost' });
+const fit = fitProfile(local, calRows, { tool: reuse && reuse.length > 1 ? `npm run validate:cost (the fastest of ${reuse.length} runs' measurements)` : 'npm run validate:cost' });
 say(`  fitted ${fit.groups.length} groups on ${calRows.length} rows: ${fit.groups.map((g) => `${g.id} ×${g.factor}`).join(', ')}`);
 const calErr = fit.residuals.map((r) => r.error);
 verdicts.push({ what: `local-cpu: reproduces its ${calErr.length} calibration rows within ±10%`, ok: calErr.every((e) => Math.abs(e) <= 0.1) });
