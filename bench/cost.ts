@@ -10,9 +10,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { planCost } from '../src/cost/plan.ts';
-import { familyConfig, sourceTable } from '../src/cost/tables.ts';
-import { WhatIf } from '../src/cost/whatif.ts';
+import { planCost } from '../src/cost/roofline/plan.ts';
+import { familyConfig, sourceTable } from '../src/cost/table/sources.ts';
+import { WhatIf } from '../src/cost/whatif/whatif.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { loadDevice } from '../src/devices/index.ts';
 

@@ -86,6 +86,7 @@ export const Code = {
   CalibrationFit: 'PD8009',
   ReferenceModel: 'PD8010',
   PrecisionFallback: 'PD8011',
+  BudgetAtRisk: 'PD8012',
 
   WidthRange: 'PD9001',
   WidthBreaksGroups: 'PD9002',

@@ -28,7 +28,9 @@ import { bindAndInfer, checkOps, restoreIo, snapshotIo, targetDims, type IoSnaps
 import { loadRecipe, type LoadedRecipe } from './recipe/load.ts';
 import { computeSchedule, type Schedule } from './schedule/index.ts';
 import { loadDevice, type DeviceProfile } from './devices/index.ts';
-import { predictPipeline, type PipelinePrediction } from './cost/pipeline.ts';
+import type { PipelinePrediction } from './cost/whatif/pipeline-cost.ts';
+import { guidanceWhy, planRecipe, priceRecipe, type RecipePrice } from './pipeline/recipe-cost.ts';
+import type { Graph } from './ir/graph.ts';
 import { TOOL_VERSION } from './version.ts';
 import type { ProgressStream } from './builder/progress.ts';
 
@@ -47,8 +49,9 @@ export interface CompiledArtifact {
   device: string;
   dir: string;
   manifest: string;
-  /** Predicted latency for one image, when the target has a device profile. */
+  /** Predicted latency for one image, when the target has a device profile, and its 80% interval. */
   predicted_ms?: number;
+  interval_80?: [number, number];
   budget_ms?: number;
   /** False when the prediction exceeds the target's budget_ms (compile exits 3). */
   within_budget?: boolean;
@@ -63,7 +66,12 @@ interface Target {
   stats: Partial<Record<Component, ModelStats>>;
   /** Each model's input/output types for this target (static), set by specialize. */
   io: Partial<Record<Component, IoSnapshot>>;
-  prediction?: PipelinePrediction;
+  /** The cost model's price of the recipe on this target (the plan whatif prices). */
+  price?: RecipePrice;
+  /** How guidance runs here: one batch-2 call ('batch') or two calls ('none'); fold: auto decides per target. */
+  fold?: 'batch' | 'none';
+  /** This target's own UNet, where targets disagree on the fold (the others share the models' graphs). */
+  unet?: Graph;
 }
 
 interface State {
@@ -100,8 +108,9 @@ export const PIPELINE: Step[] = [
   { name: 'prune-channels', why: 'channel widths per block (SnapFusion prunes the decoder to 50%)', check: true, run: prune },
   { name: 'schedule', why: "timesteps and alphas exactly as diffusers' scheduler computes them", check: true, run: schedule },
   { name: 'quantize', why: 'weight precision per model and block, before fold-cfg so calibration sees the plain UNet', check: false, run: quantizeModels },
-  { name: 'fold-cfg', why: 'cond and uncond in one batch-2 UNet call (and optionally the DDIM step)', check: true, run: (s) => unetPass(s, foldStep(s)) },
-  { name: 'specialize', why: 'static shapes per target, shape-checked, only ops the target runtime supports, and the predicted latency (a budget_ms over it makes compile exit 3)', check: true, run: specialize },
+  { name: 'price', why: "each target's latency from the cost model, through the recipe plan whatif prices (a budget_ms under it makes compile exit 3); fold: auto picks the faster guidance per target", check: false, run: price },
+  { name: 'fold-cfg', why: 'cond and uncond in one batch-2 UNet call (and optionally the DDIM step), for the targets that run guidance that way', check: true, run: fold },
+  { name: 'specialize', why: 'static shapes per target, shape-checked, only ops the target runtime supports', check: true, run: specialize },
   { name: 'emit', why: 'write each artifact folder atomically with its manifest and report', check: false, run: emit },
 ];
 
@@ -262,10 +271,10 @@ function schedule(s: State): boolean {
   }
 }
 
-function foldStep(s: State): Pass | undefined {
+/** The fold-cfg pass as the recipe configures it (fold() has decided which targets run it). */
+function foldStep(s: State): Pass {
   const r = s.recipe!;
   const g = r.recipe.guidance;
-  if (g.fold !== 'batch') return undefined;
   const opts: FoldCfgOptions = { at: r.locate(['guidance', 'fold']) };
   if (typeof g.uncond === 'object') {
     const baked = readEmbedding(g.uncond.baked, s.log, r.locate(['guidance', 'uncond', 'baked']));
@@ -310,62 +319,89 @@ function readEmbedding(file: string, log: DiagnosticLog, at: ReturnType<LoadedRe
   }
 }
 
+/**
+ * Prices every target with a profile through the recipe plan (the same code
+ * as whatif), and settles how each runs guidance. Over budget is a warning
+ * here; the CLI exits 3 after the artifacts are written.
+ */
+async function price(s: State): Promise<boolean> {
+  const r = s.recipe!;
+  for (const t of s.targets) {
+    if (!t.profile || t.resolution === undefined) continue;
+    const p = await priceRecipe(planRecipe(r, t.device), t.profile, s.log);
+    if (!p) return false;
+    t.price = p;
+    const iv = p.prediction.interval_80;
+    if (t.budget_ms !== undefined && p.prediction.total_ms <= t.budget_ms && iv && iv[1] > t.budget_ms) {
+      s.log.warn(
+        Code.BudgetAtRisk,
+        `${t.device}: predicted ${Math.round(p.prediction.total_ms)} ms is within budget_ms ${t.budget_ms}, but its 80% interval reaches ${Math.round(iv[1])} ms`,
+        r.locate(['targets', t.index!, 'budget_ms']),
+      );
+    }
+  }
+  return true;
+}
+
+/** Targets that run guidance as one batch-2 call get the folded UNet; where targets disagree, the others keep a copy of the unfolded one. */
+function fold(s: State): boolean {
+  const r = s.recipe!;
+  const mode = r.recipe.guidance.fold;
+  for (const t of s.targets) {
+    const chosen = t.price?.guidance.mode;
+    // Without a price ('check', or a target with no profile), 'auto' is checked as the fold.
+    t.fold = mode === 'none' ? 'none' : mode === 'batch' ? 'batch' : chosen === 'two-calls' ? 'none' : 'batch';
+  }
+  const folded = s.targets.filter((t) => t.fold === 'batch');
+  if (!folded.length) return true;
+  const unfolded = s.targets.filter((t) => t.fold === 'none');
+  if (unfolded.length) {
+    const copy = s.models.unet!.graph.clone();
+    for (const t of unfolded) t.unet = copy;
+  }
+  return unetPass(s, foldStep(s));
+}
+
+/** The graph a target emits for a model: its own UNet where it has one. */
+function graphOf(s: State, t: Target, c: Component): Graph {
+  return (c === 'unet' && t.unet) || s.models[c]!.graph;
+}
+
 function specialize(s: State): boolean {
   let ok = true;
   for (const t of s.targets) {
     const at = t.index !== undefined ? s.recipe!.locate(['targets', t.index, 'device']) : undefined;
-    const dynamic = COMPONENTS.map((c) => snapshotIo(s.models[c]!.graph));
-    COMPONENTS.forEach((c) => {
-      const g = s.models[c]!.graph;
+    const dynamic = COMPONENTS.map((c) => snapshotIo(graphOf(s, t, c)));
+    COMPONENTS.forEach((c, i) => {
+      const g = graphOf(s, t, c);
       // The generic artifact's sizes are reported at a 512x512 image.
       if (!bindAndInfer(g, targetDims(t.resolution ?? 512), s.log, s.models[c]!.source)) ok = false;
       else t.stats[c] = analyzeGraph(g);
       if (t.profile && !checkOps(g, t.device, t.profile.ops.unsupported, c.replace('_', ' '), s.log, at)) ok = false;
       // Emit puts these static input/output types back for export; the generic artifact keeps the dynamic ones.
-      t.io[c] = t.resolution !== undefined ? snapshotIo(g) : dynamic[COMPONENTS.indexOf(c)];
+      t.io[c] = t.resolution !== undefined ? snapshotIo(g) : dynamic[i];
+      restoreIo(g, dynamic[i]);
     });
-    // Priced while every model holds this target's shapes, so nothing is inferred twice.
-    if (ok && !s.opts.checkOnly && !predict(s, t)) ok = false;
-    COMPONENTS.forEach((c, i) => restoreIo(s.models[c]!.graph, dynamic[i]));
   }
   return ok;
 }
 
-/** The cost model's latency for one target; the models hold its static shapes. */
-function predict(s: State, t: Target): boolean {
-  const r = s.recipe!;
-  if (!t.profile || t.resolution === undefined) return true;
-  const folded = r.recipe.guidance.fold === 'batch';
-  // The folded UNet already runs cond and uncond as one batch-2 call: price the graph as it is.
-  // Unfolded, guidance costs two calls. The text encoder encodes the uncond prompt too unless it is baked.
-  t.prediction = predictPipeline(
-    { unet: s.models.unet!.graph, vae_decoder: s.models.vae_decoder!.graph, text_encoder: s.models.text_encoder!.graph },
-    {
-      device: t.profile,
-      steps: r.recipe.schedule.steps,
-      cfg: folded ? 'none' : 'two-calls',
-      resolution: t.resolution,
-      batch: 1,
-      text_encoder_runs: typeof r.recipe.guidance.uncond === 'object' ? 1 : 2,
-    },
-    s.log,
-  );
-  return !!t.prediction;
-}
-
 function predictionEntry(t: Target): Manifest['prediction'] {
-  const p = t.prediction;
+  const p = t.price?.prediction;
   if (!p) return undefined;
   const c = p.components;
   return {
     device: p.device,
     total_ms: p.total_ms,
+    ...(p.interval_80 ? { interval_80: p.interval_80 } : {}),
     ...(t.budget_ms !== undefined ? { budget_ms: t.budget_ms, within_budget: p.total_ms <= t.budget_ms } : {}),
     components: {
       ...(c.text_encoder ? { text_encoder: c.text_encoder.ms * c.text_encoder.runs } : {}),
       unet: c.unet.ms_per_step * c.unet.steps,
       ...(c.vae_decoder ? { vae_decoder: c.vae_decoder.ms } : {}),
     },
+    precision: t.price!.precision,
+    guidance: guidanceWhy(t.price!.guidance, p.device),
   };
 }
 
@@ -378,8 +414,10 @@ function emit(s: State): boolean {
   for (const t of s.targets) {
     const dir = path.join(root, t.device);
     const entries: Partial<Record<Component, ModelEntry>> = {};
+    // A target that keeps two calls per step emits the UNet as it was before fold-cfg.
+    const passesOf = (c: Component) => (s.passes[c] ?? []).filter((p) => !(c === 'unet' && t.fold === 'none' && p.pass === 'fold-cfg'));
     const models: ArtifactModel[] = COMPONENTS.map((c) => {
-      const g = s.models[c]!.graph;
+      const g = graphOf(s, t, c);
       const dynamic = snapshotIo(g);
       const bound = t.io[c]!;
       restoreIo(g, bound);
@@ -390,7 +428,7 @@ function emit(s: State): boolean {
         outputs: g.outputs.map(ioInfo),
         params: t.stats[c]?.params ?? 0,
         macs: t.stats[c]?.macs.total,
-        passes: (s.passes[c] ?? []).map((p) => p.pass),
+        passes: passesOf(c).map((p) => p.pass),
         ...(s.quantization[c] ? { quantization: s.quantization[c] } : {}),
         ...(s.widths[c] ? { widths: s.widths[c] } : {}),
       };
@@ -420,13 +458,18 @@ function emit(s: State): boolean {
         init_noise_sigma: sch.init_noise_sigma,
         folded_step: r.recipe.schedule.fold_step,
       },
-      guidance: { scale: r.recipe.guidance.scale, fold: r.recipe.guidance.fold, uncond: typeof r.recipe.guidance.uncond === 'object' ? 'baked' : 'input' },
-      ...(t.prediction ? { prediction: predictionEntry(t) } : {}),
+      guidance: {
+        scale: r.recipe.guidance.scale,
+        fold: t.fold ?? (r.recipe.guidance.fold === 'none' ? 'none' : 'batch'),
+        uncond: typeof r.recipe.guidance.uncond === 'object' ? 'baked' : 'input',
+        ...(r.recipe.guidance.fold === 'auto' && t.price?.guidance.auto ? { auto: { batch_ms_per_step: t.price.guidance.auto.batch_ms, two_calls_ms_per_step: t.price.guidance.auto.two_calls_ms } } : {}),
+      },
+      ...(t.price ? { prediction: predictionEntry(t) } : {}),
     };
     const sources = Object.fromEntries(COMPONENTS.map((c) => [c, s.models[c]!.source]));
     const reportInput: ReportInput = {
-      recipeFile: path.relative(process.cwd(), r.file), sources, before: s.before, after: t.stats, passes: s.passes,
-      ...(t.prediction ? { prediction: { ...t.prediction, budget_ms: t.budget_ms } } : {}),
+      recipeFile: path.relative(process.cwd(), r.file), sources, before: s.before, after: t.stats, passes: Object.fromEntries(COMPONENTS.map((c) => [c, passesOf(c)])),
+      ...(t.price ? { prediction: { ...t.price.prediction, budget_ms: t.budget_ms, guidance: guidanceWhy(t.price.guidance, t.device), precision: t.price.precision } } : {}),
     };
     const done = emitArtifact(
       {
@@ -447,7 +490,7 @@ function emit(s: State): boolean {
       device: t.device,
       dir,
       manifest: path.join(dir, 'manifest.json'),
-      ...(p ? { predicted_ms: p.total_ms } : {}),
+      ...(p ? { predicted_ms: p.total_ms, ...(p.interval_80 ? { interval_80: p.interval_80 } : {}) } : {}),
       ...(p?.budget_ms !== undefined ? { budget_ms: p.budget_ms, within_budget: p.within_budget } : {}),
     });
   }

@@ -31,11 +31,12 @@ targets:
 `,
 );
 
-test('predict --json: {device, ms, by_block: [{name, ms}]}, blocks summing to ms', async () => {
+test('predict --json: {device, ms, interval_80, by_block: [{name, ms}]}, blocks summing to ms', async () => {
   const r = await cli('predict', UNET, '--device', 'galaxy-s23', '--input', 'sample=1,4,32,32', '--json');
   assert.is(r.status, 0, r.err);
   const j = JSON.parse(r.out);
-  assert.equal(Object.keys(j), ['device', 'ms', 'by_block']);
+  assert.equal(Object.keys(j), ['device', 'ms', 'interval_80', 'by_block']);
+  assert.ok(j.interval_80[0] <= j.ms && j.ms <= j.interval_80[1], JSON.stringify(j.interval_80));
   assert.is(j.device, 'galaxy-s23');
   assert.ok(j.ms > 0);
   assert.ok(j.by_block.every((b: { name: string; ms: number }) => Object.keys(b).join() === 'name,ms'));
@@ -43,14 +44,34 @@ test('predict --json: {device, ms, by_block: [{name, ms}]}, blocks summing to ms
   assert.ok(Math.abs(j.by_block.reduce((s: number, b: { ms: number }) => s + b.ms, 0) - j.ms) < 0.01);
   const text = await cli('predict', UNET, '--device', 'galaxy-s23');
   assert.is(text.status, 0, text.err);
-  assert.match(text.out, /on galaxy-s23: [\d.]+ ms/);
+  assert.match(text.out, /on galaxy-s23: [\d.,]+ ms \(80%: [\d.,]+–[\d.,]+\)/);
+});
+
+test('predict --precision prices the scheme the profile has rows for; others fall back and say so', async () => {
+  const at = async (...extra: string[]) => {
+    const r = await cli('predict', UNET, '--device', 'galaxy-s23', '--input', 'sample=1,4,32,32', '--json', ...extra);
+    assert.is(r.status, 0, r.err);
+    return { ...JSON.parse(r.out), err: r.err };
+  };
+  const fp16 = await at();
+  const w8a16 = await at('--precision', 'w8a16');
+  const w8a8 = await at('--precision', 'w8a8');
+  assert.is(w8a16.precision, 'w8a16');
+  assert.ok(w8a8.ms < w8a16.ms && w8a16.ms < fp16.ms, `${w8a8.ms} < ${w8a16.ms} < ${fp16.ms}`);
+  const ane = await cli('predict', UNET, '--device', 'iphone-14-pro', '--input', 'sample=1,4,32,32', '--precision', 'w8a8');
+  assert.is(ane.status, 0, ane.err);
+  assert.match(ane.err, /PD8011: iphone-14-pro has no kernels for w8a8/);
+  const bad = await cli('predict', UNET, '--device', 'galaxy-s23', '--precision', 'int16');
+  assert.is(bad.status, 2);
+  assert.match(bad.err, /PD8006: unknown --precision 'int16'/);
 });
 
 test('whatif --json: the stable shape, and the delta against the recipe\'s own plan', async () => {
   const own = await cli('whatif', RECIPE, '--device', 'galaxy-s23', '--json');
   assert.is(own.status, 0, own.err);
   const j = JSON.parse(own.out);
-  assert.equal(Object.keys(j), ['device', 'steps', 'components', 'total_ms', 'delta_ms']);
+  assert.equal(Object.keys(j), ['device', 'steps', 'components', 'total_ms', 'interval_80', 'delta_ms', 'guidance', 'precision']);
+  assert.ok(j.interval_80[0] <= j.total_ms && j.total_ms <= j.interval_80[1]);
   assert.equal(Object.keys(j.components), ['text_encoder', 'unet', 'vae_decoder']);
   assert.equal(Object.keys(j.components.text_encoder), ['ms', 'runs']);
   assert.equal(Object.keys(j.components.unet), ['ms_per_step', 'calls_per_step', 'steps']);
@@ -72,6 +93,7 @@ test('whatif --json: the stable shape, and the delta against the recipe\'s own p
   const text = await cli('whatif', RECIPE, '--device', 'galaxy-s23');
   assert.match(text.out, /text encoder .* × 2 runs/);
   assert.match(text.out, /ms\/step × 8 steps/);
+  assert.match(text.out, /total +[\d.,]+ ms \(80%: [\d.,]+–[\d.,]+\)/);
 });
 
 test('whatif mistakes are coded: unknown block, bad width, unknown scheme, unknown device', async () => {
@@ -93,24 +115,34 @@ test('devices --json lists every profile with its sources', async () => {
   assert.is(r.status, 0, r.err);
   const { devices } = JSON.parse(r.out);
   const names = devices.map((d: { name: string }) => d.name);
-  for (const n of ['iphone-14-pro', 'iphone-14-pro-max', 'galaxy-s23', 'galaxy-s24', 'snapdragon-8-elite', 'local-cpu']) assert.ok(names.includes(n), n);
+  for (const n of ['iphone-11-pro', 'iphone-14-pro', 'iphone-14-pro-max', 'galaxy-s23', 'galaxy-s24', 'galaxy-s24-2026-02', 'galaxy-s25', 'snapdragon-8-elite', 'local-cpu']) assert.ok(names.includes(n), n);
   for (const d of devices) assert.ok(d.sources.length > 0 && d.sources.every((s: { citation: string }) => s.citation.length > 0));
   const text = await cli('devices');
   assert.match(text.out, /galaxy-s23 {2}Samsung Galaxy S23/);
 });
 
-test('calibrate --dry-run on a phone reports per-row residuals and writes nothing', async () => {
+test('calibrate --dry-run on a phone: fitted groups, cross-validation beside the FLOPs baseline, the interval; nothing written', async () => {
   const file = 'models/devices/galaxy-s23.json';
   const before = fs.readFileSync(file, 'utf8');
   const r = await cli('calibrate', '--device', 'galaxy-s23', '--dry-run', '--json');
   assert.is(r.status, 0, r.err);
   const j = JSON.parse(r.out);
   assert.is(j.written, false);
-  assert.equal(j.fitted.map((g: { id: string }) => g.id), ['mac', 'memory']);
-  assert.is(j.residuals.length, 3);
-  for (const x of j.residuals) assert.ok(Math.abs(x.error) <= 0.1, `${x.row}: ${x.error}`);
-  assert.is(j.leave_one_out.length, 3);
+  for (const g of ['w8a16', 'w8a8', 'conv', 'depthwise', 'linear', 'attention', 'memory', 'op', 'graph']) assert.ok(j.fitted.some((x: { id: string }) => x.id === g), g);
+  assert.ok(j.residuals.length >= 40);
+  const cv = j.cross_validation;
+  assert.ok(cv.architectures >= 20 && cv.rows.length === j.residuals.length);
+  assert.ok(cv.scores.median_abs_error <= 0.2 && cv.scores.within_25 >= 0.7, JSON.stringify(cv.scores));
+  assert.ok(cv.scores.median_abs_error < cv.flops.median_abs_error);
+  assert.ok(cv.coverage_80 >= 0.7 && cv.coverage_80 <= 0.9);
+  assert.ok(j.interval.lo < 0 && j.interval.hi > 0);
   assert.is(fs.readFileSync(file, 'utf8'), before);
+  const text = await cli('calibrate', '--device', 'galaxy-s23', '--dry-run');
+  assert.match(text.out, /leave-one-architecture-out \(\d+ architectures\): median \|error\| [\d.]+%/);
+  assert.match(text.out, /FLOPs-proportional baseline on the same rows/);
+  const reuse = await cli('calibrate', '--device', 'galaxy-s23', '--reuse', '--dry-run');
+  assert.is(reuse.status, 2);
+  assert.match(reuse.err, /PD3001/);
 });
 
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));

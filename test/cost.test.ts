@@ -8,15 +8,17 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildGraph, planModel } from '../src/builder/build.ts';
 import { attr } from '../src/builder/trace.ts';
-import { leastSquares } from '../src/cost/fit.ts';
-import { discard } from '../src/cost/local.ts';
-import { feedsFor, measureRounds, saveForRun, SESSION_OPTIONS } from '../src/cost/measure.ts';
-import { MICROBENCHMARKS } from '../src/cost/micro.ts';
-import { predictPipeline } from '../src/cost/pipeline.ts';
-import { planCost, predictPlan, ratesOf, groupSeconds } from '../src/cost/plan.ts';
-import { ensureShapes } from '../src/cost/shapes.ts';
-import { buildCostTable, type CostTable } from '../src/cost/table.ts';
-import { WhatIf } from '../src/cost/whatif.ts';
+import { leastSquares } from '../src/cost/calibrate/fit.ts';
+import { discard } from '../src/cost/calibrate/local.ts';
+import { feedsFor, measureRounds, saveForRun, SESSION_OPTIONS } from '../src/cost/calibrate/measure.ts';
+import { MICROBENCHMARKS } from '../src/cost/calibrate/micro.ts';
+import { predictPipeline } from '../src/cost/whatif/pipeline.ts';
+import { planCost } from '../src/cost/roofline/plan.ts';
+import { effectivePrecision, predictPlan, ratesOf, groupSeconds } from '../src/cost/roofline/roofline.ts';
+import { ensureShapes } from '../src/cost/table/shapes.ts';
+import { familyConfig, latentDims, sourceTable } from '../src/cost/table/sources.ts';
+import { buildCostTable, type CostTable } from '../src/cost/table/build.ts';
+import { WhatIf } from '../src/cost/whatif/whatif.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { loadDevice } from '../src/devices/index.ts';
 import { removeScratch } from '../src/scratch.ts';
@@ -70,7 +72,7 @@ function attention(heads: number, tokens: number, d: number): Graph {
 test('attention: the score matrix is written and read per head, unless the profile fuses attention', () => {
   const t = table(attention(8, 1024, 40));
   const scores = 8 * 1024 * 1024;
-  const qk = t.nodes.op.findIndex((op, i) => op === 'MatMul' && t.nodes.cls[i] === 2);
+  const qk = t.nodes.op.findIndex((op, i) => op === 'MatMul' && t.nodes.cls[i] === OP_CLASSES.indexOf('attention'));
   assert.ok(qk >= 0, 'QKᵀ is an attention matmul');
   assert.is(t.nodes.macs[qk], scores * 40);
   assert.is(t.values.elems[t.nodes.outs[qk][0]], scores);
@@ -96,10 +98,16 @@ test('weights are counted at their stored precision, or at the runtime\'s', () =
   assert.is(t.nodes.wElems[0], 64 * 128);
   assert.is(t.nodes.wBits[0], 32);
   assert.is(t.nodes.macs[0], 16 * 64 * 128);
-  const s23 = device('galaxy-s23'); // W8A16
-  const p = planCost(t, s23);
+  const s23 = device('galaxy-s23');
+  const w8a16 = planCost(t, s23, { precision: effectivePrecision(s23, 'w8a16').precision });
   // int8 weights + int16 activations in (16·64) and out (16·128)
-  assert.is(p.groups[0].bytes[0], 64 * 128 + 2 * (16 * 64 + 16 * 128));
+  assert.is(w8a16.groups[0].bytes[0], 64 * 128 + 2 * (16 * 64 + 16 * 128));
+  // A float graph runs in float16 on the NPU: 16-bit weights and activations.
+  assert.is(planCost(t, s23).groups[0].bytes[0], 2 * 64 * 128 + 2 * (16 * 64 + 16 * 128));
+  const w8a8 = planCost(t, s23, { precision: effectivePrecision(s23, 'w8a8').precision });
+  assert.is(w8a8.groups[0].bytes[0], 64 * 128 + (16 * 64 + 16 * 128));
+  // …and each precision runs at its own fitted rate.
+  assert.ok(predictPlan(w8a8).ms < predictPlan(w8a16).ms);
 });
 
 test('a Gather from an embedding table reads only the rows it gathers', () => {
@@ -122,9 +130,10 @@ test('fusion: bias adds and activations join their conv on a fusing runtime', ()
   const t = table(g);
   assert.equal(t.patterns, ['silu']);
   const s23 = device('galaxy-s23');
-  const fused = planCost(t, s23);
+  const w8a16 = { precision: effectivePrecision(s23, 'w8a16').precision };
+  const fused = planCost(t, s23, w8a16);
   assert.is(fused.groups.length, 1);
-  const none = planCost(t, { ...s23, fusions: { ...s23.fusions, elementwise: false, into: [], patterns: [] } });
+  const none = planCost(t, { ...s23, fusions: { ...s23.fusions, elementwise: false, into: [], patterns: [] } }, w8a16);
   assert.is(none.groups.length, 4);
   // Weights (int8) plus the activation passes (int16, 8,192 elements each): fused, one read and one
   // write; unfused, the conv's 2, the add's 2, the sigmoid's 2 and the mul's 3.
@@ -153,7 +162,7 @@ test('width exponents are measured by narrowing: QKᵀ MACs scale with R, its sc
   assert.is(t.width, 'ok');
   const block = t.blocks.findIndex((b) => b.name === 'down_blocks.1.attentions.0');
   const inBlock = (i: number) => t.nodes.block[i] === block;
-  const qk = t.nodes.op.findIndex((op, i) => inBlock(i) && t.nodes.cls[i] === 2);
+  const qk = t.nodes.op.findIndex((op, i) => inBlock(i) && t.nodes.cls[i] === OP_CLASSES.indexOf('attention'));
   assert.is(t.nodes.eMacs[qk], 1);
   assert.is(t.values.width[t.nodes.outs[qk][0]], 0);
   // to_q / to_k / to_v / to_out / ff: hidden → hidden linear layers scale with R².
@@ -205,23 +214,35 @@ test('what-if = predicting the edited graph; duplicates count twice; the passes\
   assert.ok(w.shortcutMs[r] > 0 && w.shortcutMs[r] < w.blockMs[r]);
 });
 
-test('predictPipeline on the graph-only full-size SD-v1.5 exports', () => {
+test('predictPipeline on the graph-only full-size SD-v1.5 exports', async () => {
   const log = new DiagnosticLog();
   const unet = loadGraph('test/fixtures/unet-sd15-graph/model.onnx');
   const vae = loadGraph('test/fixtures/vae-decoder-sd15-graph/model.onnx');
   const s23 = device('galaxy-s23');
-  const p = predictPipeline({ unet, vae_decoder: vae }, { device: s23, steps: 20, cfg: 'two-calls', resolution: 512, batch: 1 }, log);
+  const w8a16 = effectivePrecision(s23, 'w8a16').precision;
+  const precision = { unet: w8a16, vae_decoder: w8a16 };
+  const p = predictPipeline({ unet, vae_decoder: vae }, { device: s23, steps: 20, cfg: 'two-calls', resolution: 512, batch: 1, precision }, log);
   assert.ok(p, log.items.map(formatDiagnostic).join('\n'));
   const c = p!.components;
-  // The published S23 rows this profile is calibrated on: UNet 111.9 ms per batch-1 call, decoder 271.2 ms.
-  assert.ok(Math.abs(c.unet.ms_per_call / 111.871 - 1) < 0.1, `${c.unet.ms_per_call}`);
-  assert.ok(Math.abs(c.vae_decoder!.ms / 271.182 - 1) < 0.1, `${c.vae_decoder!.ms}`);
+  // torch.onnx's export prices as the builder's graph the profile was fitted on (node for node the same model).
+  for (const [part, ms] of [['unet', c.unet.ms_per_call], ['vae_decoder', c.vae_decoder!.ms]] as const) {
+    const built = (await sourceTable({ kind: 'config', file: familyConfig(part) }, [], latentDims(512), log))!;
+    const fitted = predictPlan(planCost(built, s23, { precision: w8a16 })).ms;
+    assert.ok(Math.abs(ms / fitted - 1) < 0.01, `${part}: export ${ms} vs builder ${fitted}`);
+  }
+  // The published S23 UNet row (111.9 ms, w8a16, one batch-1 call) lies inside the call's 80% interval.
+  const one = predictPipeline({ unet }, { device: s23, steps: 1, cfg: 'none', resolution: 512, batch: 1, precision }, log)!;
+  const [lo, hi] = one.interval_80!;
+  assert.ok(lo <= 111.871 && 111.871 <= hi, `[${lo}, ${hi}]`);
+  assert.ok(lo < one.total_ms && one.total_ms < hi);
   assert.is(c.unet.calls_per_step, 2);
   assert.ok(Math.abs(p!.total_ms - (c.unet.ms_per_call * 2 * 20 + c.vae_decoder!.ms)) < 1e-6);
   assert.ok(p!.by_block.every((b, i) => i === 0 || b.ms <= p!.by_block[i - 1].ms));
   assert.ok(Math.abs(p!.by_block.reduce((s, b) => s + b.ms, 0) - p!.total_ms) < 1e-6);
+  // A pipeline's interval is its components' intervals added end to end.
+  assert.ok(p!.interval_80![0] < p!.total_ms && p!.total_ms < p!.interval_80![1]);
   // The same graphs, now inferred, at batch 2 in one call: the UNet's work scales, its weights do not.
-  const b2 = predictPipeline({ unet, vae_decoder: vae }, { device: s23, steps: 20, cfg: 'batch', resolution: 512, batch: 1 }, log)!;
+  const b2 = predictPipeline({ unet, vae_decoder: vae }, { device: s23, steps: 20, cfg: 'batch', resolution: 512, batch: 1, precision }, log)!;
   assert.is(b2.components.unet.batch_per_call, 2);
   assert.ok(b2.components.unet.ms_per_call > c.unet.ms_per_call && b2.components.unet.ms_per_call < 2 * c.unet.ms_per_call);
 });
@@ -248,7 +269,7 @@ test('CPU terms: rows walked, matrix outputs and left operands, a last-level cac
   const rates = ratesOf(local);
   const cache = local.ceilings.cache!;
   assert.ok(rates.cacheBytes === cache.mb.value * 1e6 && rates.cacheByte < rates.byte);
-  const only = (bytes: number) => ({ block: 0, conv: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], softmax: [0, 0, 0], bytes: [bytes, 0, 0], rows: [0, 0, 0], gemmOut: [0, 0, 0], gemmIn: [0, 0, 0], ops: 0 });
+  const only = (bytes: number) => ({ block: 0, conv: [0, 0, 0], depthwise: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], norm: [0, 0, 0], softmax: [0, 0, 0], bytes: [bytes, 0, 0], rows: [0, 0, 0], gemmOut: [0, 0, 0], gemmIn: [0, 0, 0], ops: 0, move: 0 });
   // Traffic that fits in the cache streams at its bandwidth; a byte more, at DRAM's.
   assert.ok(Math.abs(groupSeconds(only(rates.cacheBytes), rates) - rates.cacheBytes * rates.cacheByte) < 1e-15);
   assert.ok(Math.abs(groupSeconds(only(rates.cacheBytes + 1), rates) - (rates.cacheBytes + 1) * rates.byte) < 1e-15);

@@ -1,23 +1,25 @@
 // Device profiles as data: every shipped profile validates against the zod
-// schema, names its sources, keeps its file name, and (phones) reproduces the
-// published rows it was calibrated on within ±10%. Unknown names get PD7009
-// with a did-you-mean; malformed files get coded diagnostics, not exceptions.
+// schema, names its sources, keeps its file name, and is exactly what
+// `pocketdiff calibrate` computes from the project's own files (published rows
+// copied into models/devices/measurements.json, graphs in models/calibration/).
+// Unknown names get PD7009 with a did-you-mean; malformed files get coded
+// diagnostics, not exceptions.
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { predictRow } from '../src/cost/calibrate.ts';
-import { measurementRows } from '../src/cost/rows.ts';
+import { calibrateProfile } from '../src/commands/calibrate.ts';
+import { rowSource } from '../src/cost/calibrate/rows.ts';
 import { DiagnosticLog } from '../src/diagnostics.ts';
 import { deviceNames, listDevices, loadDevice, loadProfileFile } from '../src/devices/index.ts';
-import { loadMeasurements } from '../src/devices/measurements.ts';
+import { loadMeasurements, selectRows } from '../src/devices/measurements.ts';
 import { paramsOf } from '../src/devices/schema.ts';
 import { SCHEMA_FILES, renderSchema } from '../src/recipe/json-schema.ts';
 import { tempDir } from './support/temp.ts';
 
-const REQUIRED = ['galaxy-s23', 'galaxy-s24', 'iphone-14-pro', 'iphone-14-pro-max', 'local-cpu', 'snapdragon-8-elite'];
+const REQUIRED = ['galaxy-s23', 'galaxy-s24', 'galaxy-s24-2026-02', 'galaxy-s25', 'iphone-11-pro', 'iphone-14-pro', 'iphone-14-pro-max', 'local-cpu', 'snapdragon-8-elite'];
 
-test('the six required profiles ship and validate', () => {
+test('the required profiles ship and validate', () => {
   const log = new DiagnosticLog();
   const names = listDevices(log).map((d) => d.name);
   assert.equal(log.items, []);
@@ -37,34 +39,45 @@ test('every number names its source; free parameters carry bounds and a prior', 
   }
 });
 
-test('phone profiles are calibrated on copied published rows, each with its source', () => {
+test('phone profiles are calibrated on copied published rows, each with its source and its graph in the project', () => {
   const log = new DiagnosticLog();
   const rows = loadMeasurements(log)!;
   assert.equal(log.items, []);
   const ids = new Set(rows.map((r) => r.id));
   for (const p of listDevices()) {
     if (p.name === 'local-cpu') continue;
-    const mine = p.calibration?.rows ?? [];
-    assert.ok(mine.length >= 2, `${p.name} has ${mine.length} calibration rows`);
-    for (const id of mine) assert.ok(ids.has(id), `${p.name} names unknown row ${id}`);
+    const sel = p.calibration?.select;
+    assert.ok(sel, `${p.name} selects no published rows`);
+    const mine = selectRows(rows, sel!);
+    assert.ok(mine.length >= 1, `${p.name} selects no rows`);
+    // One device, one toolchain snapshot: rows of different releases are never fitted together.
+    assert.equal([...new Set(mine.map((r) => `${r.device}@${r.snapshot}`))], [`${sel!.device}@${sel!.snapshot}`]);
+    for (const e of sel!.exclude) assert.ok(ids.has(e.id) && e.why.length > 10, `${p.name} excludes ${e.id}`);
+    for (const r of p.calibration?.fitted?.residuals ?? []) assert.ok(mine.some((m) => m.id === r.row), `${p.name} was fitted to ${r.row}, which it does not select`);
   }
-  for (const r of rows) assert.ok(r.source.length > 10, r.id);
+  for (const r of rows) {
+    assert.ok(r.source.length > 10, r.id);
+    const s = rowSource(r);
+    assert.ok(s, `${r.id}: graph ${r.graph}`);
+    assert.ok(fs.existsSync(s!.src.file), `${r.id}: ${s!.src.file} is not in the project`);
+  }
   // The product never reads the shared data folder.
   for (const f of fs.readdirSync('src', { recursive: true }) as string[]) {
-    if (f.endsWith('.ts')) assert.not.ok(fs.readFileSync(path.join('src', f), 'utf8').includes('shared/data'), `src/${f} reads shared/data`);
+    if (f.endsWith('.ts')) assert.not.ok(/shared\/(data|calibration-models)/.test(fs.readFileSync(path.join('src', f), 'utf8')), `src/${f} reads shared/`);
   }
 });
 
-for (const name of ['galaxy-s23', 'iphone-14-pro']) {
-  test(`${name} reproduces its own calibration rows within ±10%`, async () => {
+// Calibration is deterministic and needs nothing outside the project: refitting
+// reproduces every fitted value, cross-validated error and interval shipped.
+for (const name of ['galaxy-s23', 'iphone-11-pro', 'iphone-14-pro']) {
+  test(`calibrate --device ${name} computes exactly the shipped profile`, async () => {
     const log = new DiagnosticLog();
-    const p = loadDevice(name, log)!;
-    const rows = (await measurementRows(p, log))!;
+    const shipped = loadDevice(name, log)!;
+    const again = await calibrateProfile(shipped, log, { date: shipped.calibration?.fitted?.date });
+    assert.ok(again, log.items.map((d) => d.message).join('\n'));
     assert.equal(log.errors(), []);
-    for (const r of rows) {
-      const e = predictRow(r, p) / r.measured_ms - 1;
-      assert.ok(Math.abs(e) <= 0.1, `${r.id}: ${(e * 100).toFixed(1)}%`);
-    }
+    assert.equal(paramsOf(again!.profile), paramsOf(shipped));
+    assert.equal(again!.profile.calibration, shipped.calibration);
   });
 }
 

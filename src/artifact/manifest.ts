@@ -52,16 +52,23 @@ export const manifestSchema = z.strictObject({
   }),
   guidance: z.strictObject({
     scale: z.number(),
-    fold: z.enum(['batch', 'none']),
+    fold: z.enum(['batch', 'none']).describe('batch: one batch-2 UNet call per step; none: two calls'),
     uncond: z.enum(['input', 'baked']),
+    auto: z
+      .strictObject({ batch_ms_per_step: z.number(), two_calls_ms_per_step: z.number() })
+      .optional()
+      .describe('fold: auto in the recipe: the two prices per step the cost model chose between on this device'),
   }),
   prediction: z
     .strictObject({
       device: z.string(),
       total_ms: z.number(),
+      interval_80: z.tuple([z.number(), z.number()]).optional().describe("80% interval of total_ms from the profile's cross-validated errors"),
       budget_ms: z.number().optional(),
-      within_budget: z.boolean().optional(),
+      within_budget: z.boolean().optional().describe('total_ms (the point prediction) ≤ budget_ms'),
       components: z.record(z.string(), z.number()),
+      precision: z.record(z.string(), z.string()).optional().describe('Each model priced at this precision'),
+      guidance: z.string().optional().describe('How guidance was priced, and why for fold: auto'),
     })
     .optional(),
   files: z.record(z.string(), z.strictObject({ bytes: z.number().int(), sha256: z.string() })).describe('Every other file in the folder'),

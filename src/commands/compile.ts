@@ -5,6 +5,7 @@ import { Code } from '../codes.ts';
 import { parse } from './args.ts';
 import { Exit, type Command, type CommandContext } from './command.ts';
 import { ProgressBar } from '../builder/progress.ts';
+import { fmt, fmtInterval } from './predict.ts';
 
 const usage = 'pocketdiff compile RECIPE.yaml [--out DIR] [--json] [--graph-only]';
 
@@ -30,12 +31,13 @@ export const compile: Command = {
     if (args.values.json) ctx.stdout(JSON.stringify({ artifacts, budget_exceeded: over.map((a) => a.device) }, null, 2));
     else {
       for (const a of artifacts) {
-        const p = a.predicted_ms === undefined ? '' : `  (predicted ${a.predicted_ms.toFixed(0)} ms${a.budget_ms !== undefined ? ` of a ${a.budget_ms} ms budget${a.within_budget ? '' : ': OVER'}` : ''})`;
+        const iv = a.interval_80 ? ` (80%: ${fmtInterval(a.interval_80)})` : '';
+        const p = a.predicted_ms === undefined ? '' : `  (predicted ${fmt(a.predicted_ms)} ms${iv}${a.budget_ms !== undefined ? ` of a ${fmt(a.budget_ms)} ms budget${a.within_budget ? '' : ': OVER'}` : ''})`;
         ctx.stdout(`${a.device}: ${a.dir}${p}`);
       }
     }
     for (const a of over) {
-      ctx.log.warn(Code.BudgetExceeded, `${a.device}: predicted ${a.predicted_ms!.toFixed(0)} ms exceeds budget_ms ${a.budget_ms}; see ${a.dir}/report.md for the top offenders`);
+      ctx.log.warn(Code.BudgetExceeded, `${a.device}: predicted ${fmt(a.predicted_ms!)} ms exceeds budget_ms ${a.budget_ms}; see ${a.dir}/report.md for the top offenders`);
     }
     return over.length ? Exit.Budget : Exit.Ok;
   },

@@ -2,7 +2,7 @@
 // The device profiles (one per device and runtime), with the sources of their numbers.
 import { Code } from '../codes.ts';
 import { listDevices } from '../devices/index.ts';
-import { freeGroups } from '../cost/calibrate.ts';
+import { freeGroups } from '../cost/calibrate/profile-fit.ts';
 import type { DeviceProfile } from '../devices/schema.ts';
 import { parse } from './args.ts';
 import { Exit, type Command } from './command.ts';

@@ -1,20 +1,23 @@
-// pocketdiff whatif RECIPE.yaml --device D [--remove SEL]… [--duplicate SEL]… [--width SEL=R]… [--steps N] [--quantize SCHEME] [--json]
-// A recipe's image latency on a device, per component, with extra edits, and
-// the difference they make against the recipe's own plan. Needs no weights.
+// pocketdiff whatif RECIPE.yaml --device D [--remove SEL]… [--duplicate SEL]… [--width [MODEL/]SEL=R]… [--steps N] [--quantize SCHEME] [--json]
+// A recipe's image latency on a device, per component, with its 80% interval,
+// with extra edits, and the difference they make against the recipe's own
+// plan. It prices the recipe through the same plan compile does
+// (pipeline/recipe-cost.ts). Needs no weights.
 import { Code } from '../codes.ts';
-import type { DiagnosticLog } from '../diagnostics.ts';
+import { DiagnosticLog } from '../diagnostics.ts';
 import { loadDevice } from '../devices/index.ts';
-import { effectivePrecision, QUANTIZE_SCHEMES } from '../cost/plan.ts';
-import type { PipelinePrediction } from '../cost/pipeline-cost.ts';
-import { recipeCost, recipeEdits } from '../cost/recipe.ts';
-import type { BlockEdits } from '../cost/whatif.ts';
+import type { PipelinePrediction } from '../cost/whatif/pipeline-cost.ts';
+import type { BlockEdits } from '../cost/whatif/whatif.ts';
+import { PARTS, type Part } from '../cost/table/sources.ts';
+import { guidanceWhy, planRecipe, priceRecipe, type RecipePrice } from '../pipeline/recipe-cost.ts';
+import { SCHEMES, type Scheme } from '../precision.ts';
 import { loadRecipe } from '../recipe/load.ts';
 import { closest } from '../text/did-you-mean.ts';
 import { parse } from './args.ts';
 import { Exit, type Command } from './command.ts';
-import { fmt, round } from './predict.ts';
+import { fmt, fmtInterval, round } from './predict.ts';
 
-const usage = 'pocketdiff whatif RECIPE.yaml --device D [--remove SEL]… [--duplicate SEL]… [--width SEL=R]… [--steps N] [--quantize SCHEME] [--json]';
+const usage = 'pocketdiff whatif RECIPE.yaml --device D [--remove SEL]… [--duplicate SEL]… [--width [MODEL/]SEL=R]… [--steps N] [--quantize SCHEME] [--json]';
 
 export interface WhatIfReport {
   device: string;
@@ -26,14 +29,21 @@ export interface WhatIfReport {
     vae_decoder: { ms: number };
   };
   total_ms: number;
+  /** 80% interval of total_ms, from the profile's cross-validated errors. */
+  interval_80?: [number, number];
   /** total_ms minus the recipe's own plan on this device. */
   delta_ms: number;
+  /** How guidance runs (fold: auto says which it chose). */
+  guidance: string;
+  /** Each model's precision as priced. */
+  precision: Record<Part, string>;
 }
 
 export interface WhatIfRequest {
   device: string;
   remove?: string[];
   duplicate?: string[];
+  /** `[MODEL/]SELECTOR=R`: a model's widths as a recipe's `widths:` gives them (the UNet when no model is named). */
   width?: string[];
   steps?: number;
   quantize?: string;
@@ -44,69 +54,66 @@ export async function whatIf(recipeFile: string, req: WhatIfRequest, log: Diagno
   if (!loaded) return undefined;
   const profile = loadDevice(req.device, log);
   if (!profile) return undefined;
-  let scheme;
+  let scheme: Scheme | undefined;
   if (req.quantize !== undefined) {
-    scheme = QUANTIZE_SCHEMES[req.quantize];
-    if (!scheme) {
-      const names = Object.keys(QUANTIZE_SCHEMES);
-      const guess = closest(req.quantize, names);
-      log.error(Code.UnknownQuantize, `unknown --quantize scheme '${req.quantize}'${guess ? `; did you mean '${guess}'?` : ''}`, undefined, [`schemes: ${names.join(', ')}`]);
+    if (!(SCHEMES as readonly string[]).includes(req.quantize)) {
+      const guess = closest(req.quantize, [...SCHEMES]);
+      log.error(Code.UnknownQuantize, `unknown --quantize scheme '${req.quantize}'${guess ? `; did you mean '${guess}'?` : ''}`, undefined, [`schemes: ${SCHEMES.join(', ')}`]);
       return undefined;
     }
-    const eff = effectivePrecision(profile, scheme);
-    if (eff.fellBack) {
-      log.warn(Code.PrecisionFallback, `${profile.name} does not compute in ${scheme.compute}: --quantize ${req.quantize} is priced as ${eff.precision.compute} compute with ${eff.precision.weights} weights`);
-    }
-    scheme = eff.precision;
+    scheme = req.quantize as Scheme;
   }
-  const widths: BlockEdits['width'] = [];
+  const own = planRecipe(loaded, profile.name);
+  const edited = structuredClone(own);
   for (const text of req.width ?? []) {
-    const m = /^(.+)=(\d*\.?\d+)$/.exec(text);
-    const ratio = m ? Number(m[2]) : NaN;
-    if (!m || !(ratio > 0 && ratio <= 4)) {
-      log.error(Code.BadWidth, `--width '${text}' is not SEL=R with 0 < R ≤ 4 (e.g. --width 'up_blocks.*.resnets.*=0.75')`);
+    const m = /^(?:(unet|vae_decoder|text_encoder)\/)?(.+)=(\d*\.?\d+)$/.exec(text);
+    const ratio = m ? Number(m[3]) : NaN;
+    if (!m || !(ratio > 0 && ratio <= 1)) {
+      log.error(Code.BadWidth, `--width '${text}' is not [MODEL/]SEL=R with 0 < R ≤ 1 (e.g. --width 'up_blocks.*.resnets.*=0.75' or --width 'vae_decoder/*=0.5')`, undefined, [`models: ${PARTS.join(', ')}`]);
       continue;
     }
-    widths.push({ selector: m[1], ratio });
+    const part = (m[1] ?? 'unet') as Part;
+    const widths = edited.models[part].widths.filter((w) => w.selector !== m[2]);
+    edited.models[part].widths = [...widths, { selector: m[2], ratio }];
   }
   if (log.hasErrors) return undefined;
-  const own = await recipeCost(loaded, profile, log);
-  const edited = scheme ? await recipeCost(loaded, profile, log, scheme) : own;
-  if (!own || !edited) return undefined;
-  const base = own.unet.variant();
-  if (!own.unet.apply(base, recipeEdits(loaded), log)) return undefined;
-  const variant = edited.unet.variant();
-  edited.unet.apply(variant, recipeEdits(loaded), log);
   const extra: BlockEdits = {
     remove: (req.remove ?? []).map((selector) => ({ selector })),
     duplicate: (req.duplicate ?? []).map((selector) => ({ selector })),
-    width: widths,
   };
-  if (!edited.unet.apply(variant, extra, log)) return undefined;
-  const steps = req.steps ?? loaded.recipe.schedule.steps;
-  const before = own.predict(base);
-  const after = edited.predict(variant, steps);
-  const c = after.components;
+  // The recipe's own plan, for the difference: its warnings are the edited plan's too, so they are said once.
+  const quiet = new DiagnosticLog();
+  const before = await priceRecipe(own, profile, quiet);
+  for (const d of quiet.errors()) log.error(d.code, d.message, d.location, d.notes);
+  if (!before) return undefined;
+  const after = await priceRecipe(edited, profile, log, { extra, scheme, steps: req.steps });
+  if (!after) return undefined;
+  return { prediction: after.prediction, report: report(after, req.steps ?? own.steps, before.prediction.total_ms) };
+}
+
+function report(p: RecipePrice, steps: number, baseMs: number): WhatIfReport {
+  const c = p.prediction.components;
+  const pr = p.prediction;
   return {
-    prediction: after,
-    report: {
-      device: profile.name,
-      steps,
-      components: {
-        text_encoder: { ms: round(c.text_encoder!.ms), runs: c.text_encoder!.runs },
-        unet: { ms_per_step: round(c.unet.ms_per_step), calls_per_step: c.unet.calls_per_step, steps },
-        vae_decoder: { ms: round(c.vae_decoder!.ms) },
-      },
-      total_ms: round(after.total_ms),
-      delta_ms: round(after.total_ms - before.total_ms),
+    device: pr.device,
+    steps,
+    components: {
+      text_encoder: { ms: round(c.text_encoder!.ms), runs: c.text_encoder!.runs },
+      unet: { ms_per_step: round(c.unet.ms_per_step), calls_per_step: c.unet.calls_per_step, steps },
+      vae_decoder: { ms: round(c.vae_decoder!.ms) },
     },
+    total_ms: round(pr.total_ms),
+    ...(pr.interval_80 ? { interval_80: [round(pr.interval_80[0]), round(pr.interval_80[1])] as [number, number] } : {}),
+    delta_ms: round(pr.total_ms - baseMs),
+    guidance: guidanceWhy(p.guidance, pr.device),
+    precision: p.precision,
   };
 }
 
 export const whatif: Command = {
   name: 'whatif',
   usage,
-  summary: "a recipe's image latency on a device per component, with extra edits, against its own plan",
+  summary: "a recipe's image latency on a device per component, with its 80% interval and extra edits, against its own plan",
   async run(argv, { log, stdout }) {
     const args = parse(
       argv,
@@ -147,12 +154,15 @@ export function formatWhatIf(file: string, r: WhatIfReport, p: PipelinePredictio
   const unet = c.unet.ms_per_step * c.unet.steps;
   const row = (name: string, detail: string, ms: number) => `  ${name.padEnd(13)} ${detail.padEnd(34)} ${fmt(ms).padStart(9)} ms  ${((ms / r.total_ms) * 100).toFixed(1).padStart(5)}%`;
   const sign = r.delta_ms >= 0 ? '+' : '−';
+  const precisions = [...new Set(Object.values(r.precision))];
   return [
     `${file} on ${r.device}`,
     row('text encoder', `${fmt(c.text_encoder.ms)} ms × ${c.text_encoder.runs} runs`, te),
     row('unet', `${fmt(c.unet.ms_per_step)} ms/step × ${c.unet.steps} steps${c.unet.calls_per_step > 1 ? ` (${c.unet.calls_per_step} calls/step)` : ''}`, unet),
     row('vae decoder', '', c.vae_decoder.ms),
-    `  ${'total'.padEnd(48)} ${fmt(r.total_ms).padStart(9)} ms  (${sign}${fmt(Math.abs(r.delta_ms))} ms vs the recipe's plan)`,
+    `  ${'total'.padEnd(48)} ${fmt(r.total_ms).padStart(9)} ms${r.interval_80 ? ` (80%: ${fmtInterval(r.interval_80)})` : ''}  (${sign}${fmt(Math.abs(r.delta_ms))} ms vs the recipe's plan)`,
+    '',
+    `guidance: ${r.guidance}; precision: ${precisions.length === 1 ? precisions[0] : PARTS.map((k) => `${k.replace('_', ' ')} ${r.precision[k]}`).join(', ')}`,
     '',
     'top blocks:',
     ...p.by_block.slice(0, 8).map((b) => `  ${b.name.padEnd(48)} ${fmt(b.ms).padStart(9)} ms`),

@@ -9,7 +9,7 @@
 // parameter however many numbers it touches. A param without `fit` is a prior:
 // a published figure, or an assumption that says so.
 import { z } from 'zod';
-import { PATTERN_NAMES } from '../cost/patterns.ts';
+import { PATTERN_NAMES } from '../cost/table/patterns.ts';
 
 export const DEVICE_NAME = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
@@ -28,16 +28,10 @@ export const param = z.strictObject({
 });
 export type Param = z.infer<typeof param>;
 
-/** Precisions a runtime computes in; the ceilings are keyed by them. */
-export const PRECISIONS = ['float32', 'float16', 'int16', 'int8'] as const;
-export const precision = z.enum(PRECISIONS);
-export type Precision = z.infer<typeof precision>;
+import { precision, weightFormat, type Precision } from '../precision.ts';
+export { PRECISIONS, precision, weightFormat, type Precision, type WeightFormat } from '../precision.ts';
 
-/** Storage of weights on the device: bits per weight as the runtime keeps them. */
-export const weightFormat = z.enum(['float32', 'float16', 'int8', 'int6-palettized', 'int4', 'stored']);
-export type WeightFormat = z.infer<typeof weightFormat>;
-
-export const OP_CLASSES = ['conv', 'linear', 'attention', 'norm', 'softmax', 'elementwise', 'reduce', 'movement', 'view', 'shape'] as const;
+export const OP_CLASSES = ['conv', 'depthwise', 'linear', 'attention', 'norm', 'softmax', 'elementwise', 'reduce', 'movement', 'view', 'shape'] as const;
 export const opClass = z.enum(OP_CLASSES);
 export type OpClass = z.infer<typeof opClass>;
 
@@ -54,6 +48,53 @@ const residual = z.strictObject({
   predicted_ms: z.number(),
   error: z.number().describe('predicted / measured - 1'),
 });
+
+const errors = z.strictObject({
+  median_abs_error: z.number(),
+  within_10: z.number().describe('Share of rows within ±10%'),
+  within_25: z.number().describe('Share of rows within ±25%'),
+});
+
+const crossValidation = z
+  .strictObject({
+    method: z.literal('leave-one-architecture-out'),
+    rows: z.number().int(),
+    architectures: z.number().int(),
+    ...errors.shape,
+    coverage_80: z.number().describe('Share of the cross-validated rows inside their 80% interval, each interval made without its row'),
+    flops: errors.describe('The FLOPs-proportional baseline (ms per MAC per scheme, fitted on the same other rows)'),
+    residuals: z.array(
+      z.strictObject({
+        row: z.string(),
+        architecture: z.string(),
+        measured_ms: z.number(),
+        predicted_ms: z.number(),
+        error: z.number().describe('predicted / measured - 1, from a fit without the row\'s architecture'),
+        interval_80: z.tuple([z.number(), z.number()]),
+      }),
+    ),
+  })
+  .describe('Each architecture predicted by a fit on the others: what the profile gets right on graphs it has not seen');
+
+/** Terms a prediction's time splits into: a graph's mix of them says how like the calibration rows it is. */
+export const MIX_TERMS = ['conv', 'depthwise', 'linear', 'attention', 'vector', 'memory', 'movement', 'overhead'] as const;
+
+const interval = z
+  .strictObject({
+    coverage: z.literal(0.8),
+    lo: z.number().describe('log(measured / predicted) at the lower end, for a graph as typical as the calibration rows'),
+    hi: z.number().describe('log(measured / predicted) at the upper end'),
+    distance: z.number().positive().describe('Typical mix distance of a calibration row from the nearest row of another architecture'),
+    trend: z
+      .strictObject({ a: z.number().positive(), b: z.number().nonnegative() })
+      .describe('Held-out |log error| ≈ a + b·d at mix distance d: a graph farther than typical from every calibration row gets its interval scaled by (a + b·d) / (a + b·distance)'),
+    transfer: z.number().nonnegative().default(0).describe('Log half-width added for params inherited from another runtime or device (calibration.inherit)'),
+    reference: z
+      .array(z.strictObject({ architecture: z.string(), mix: z.array(z.number()).length(MIX_TERMS.length) }))
+      .describe(`Each calibration architecture's share of predicted time by term (${MIX_TERMS.join(', ')})`),
+    basis: z.string().describe('What the interval was made from'),
+  })
+  .describe('The 80% prediction interval: quantiles of cross-validated errors, each scaled by how far its graph is from the others (locally weighted split-conformal)');
 
 export const deviceProfileSchema = z
   .strictObject({
@@ -88,21 +129,25 @@ export const deviceProfileSchema = z
           gb_s: param.describe('Bandwidth of an op whose whole traffic fits in that cache, GB/s'),
         })
         .optional()
-        .describe("A CPU's last-level cache: an op that reads and writes no more than `mb` streams at `gb_s` rather than at DRAM bandwidth"),
+        .describe("A cache an op's traffic fits in (a CPU's last-level cache, an NPU's on-chip memory): an op that reads and writes no more than `mb` streams at `gb_s` rather than at DRAM bandwidth"),
     }),
     efficiency: z
       .strictObject({
         conv: param,
+        depthwise: param.optional().describe('Depthwise convs (one input channel per group): no channel reduction for a matrix unit; priced at `conv` when absent'),
         linear: param.describe('MatMul/Gemm against weights'),
         attention: param.describe('MatMul of two activations (QKᵀ, softmax·V)'),
-        vector: param.describe('Elementwise, norm and reduce arithmetic, as a fraction of the compute ceiling'),
+        vector: param.describe('Elementwise and reduce arithmetic, as a fraction of the compute ceiling'),
+        norm: param.optional().describe('Normalization arithmetic (InstanceNorm, LayerNorm, GroupNorm); priced at `vector` when absent'),
         softmax: param.describe('Softmax arithmetic: rows of 4,096 scores are where some runtimes stall'),
         memory: param.describe('Fraction of the bandwidth ceiling that streaming ops reach'),
+        movement: param.optional().describe('Fraction of the bandwidth ceiling that data movement on its own reaches (Transpose, Concat, Slice, Resize, Pad: layout changes a fusing runtime cannot fold into a neighbour), a limit beside streaming; absent: none'),
       })
       .describe('Fractions of the ceilings reached, per op class'),
     overhead_us: z.strictObject({
       op: param.describe('Fixed cost of each executed (fused) op'),
       shape: param.describe('Fixed cost of each shape-arithmetic op, where the runtime executes them'),
+      graph: param.optional().describe('Fixed cost of one call of a model: launching the graph, converting its inputs and outputs'),
       output: param
         .optional()
         .describe('Cost of each output element a matrix kernel (conv, MatMul) writes, beyond its MACs: packing and the epilogue, which dominate matrices with a short reduction (K = 32)'),
@@ -123,6 +168,10 @@ export const deviceProfileSchema = z
         .optional()
         .describe('With fused attention: the largest per-head score matrix (elements) kept on chip; larger ones are materialized'),
       patterns: z.array(z.enum(PATTERN_NAMES)).describe('Composite ops of exported graphs the runtime recognizes and runs as one op (SiLU, GELU, decomposed LayerNorm, MatMul with a folded scale)'),
+      reshapes: z
+        .enum(['free', 'copy'])
+        .optional()
+        .describe("free: a Reshape of data is an alias (plain row-major layouts); copy: it re-tiles the data, as on runtimes that keep activations in tiles (Hexagon's crouton layout). Default free"),
       shape_ops: z.enum(['folded', 'executed']).describe('folded: shapes are static and shape arithmetic is compiled away'),
       fills: z
         .enum(['free', 'constant'])
@@ -142,7 +191,30 @@ export const deviceProfileSchema = z
     }),
     calibration: z
       .strictObject({
-        rows: z.array(z.string()).describe('Measurement ids (models/devices/measurements.json) or microbenchmark names the free params are fitted to'),
+        select: z
+          .strictObject({
+            device: z.string(),
+            runtimes: z.array(z.string()).min(1).describe('Runtimes whose rows are this profile (as the rows name them)'),
+            snapshot: z.string().nullable().describe("The toolchain release of the rows (their 'snapshot'); rows of different snapshots are never fitted together"),
+            exclude: z.array(z.strictObject({ id: z.string(), why: z.string().min(1) })).default([]).describe('Rows left out, each with its reason'),
+          })
+          .optional()
+          .describe('The published rows (models/devices/measurements.json) the free params are fitted to'),
+        rows: z.array(z.string()).optional().describe('local-cpu: the microbenchmarks and calibration models measured on this machine'),
+        weights: z
+          .array(z.strictObject({ graph: z.string().describe("A row graph, '*' globbing one segment ('builder:*')"), weight: z.number().positive() }))
+          .default([])
+          .describe('Rows that count more than once in the fit'),
+        robust: z.number().positive().optional().describe('Scale (log units) above which a residual counts less than squared (soft-L1); absent: least squares'),
+        prior_weight: z.number().positive().optional().describe('Pull of each free group towards its prior, per unit of log (default 0.05)'),
+        inherit: z
+          .strictObject({
+            profile: z.string().describe('The profile whose fitted values are copied'),
+            params: z.array(z.string()).min(1).describe("Param paths ('efficiency.conv') taken from it as priors"),
+            why: z.string().min(1),
+          })
+          .optional()
+          .describe("Params whose values another profile's rows fitted (the same hardware family under another runtime): calibrate copies them before fitting"),
         note: z.string().optional(),
         fitted: z
           .strictObject({
@@ -151,6 +223,8 @@ export const deviceProfileSchema = z
             residuals: z.array(residual),
           })
           .optional(),
+        cross_validation: crossValidation.optional(),
+        interval: interval.optional(),
       })
       .optional(),
   })
@@ -179,7 +253,7 @@ export function paramsOf(p: Pick<DeviceProfile, 'ceilings' | 'efficiency' | 'ove
   for (const [k, v] of Object.entries(p.ceilings.compute_tops)) if (v) out.push([['ceilings', 'compute_tops', k], v]);
   out.push([['ceilings', 'memory_gb_s'], p.ceilings.memory_gb_s]);
   if (p.ceilings.cache) for (const k of ['mb', 'gb_s'] as const) out.push([['ceilings', 'cache', k], p.ceilings.cache[k]]);
-  for (const [k, v] of Object.entries(p.efficiency)) out.push([['efficiency', k], v]);
-  for (const [k, v] of Object.entries(p.overhead_us)) out.push([['overhead_us', k], v]);
+  for (const [k, v] of Object.entries(p.efficiency)) if (v) out.push([['efficiency', k], v]);
+  for (const [k, v] of Object.entries(p.overhead_us)) if (v) out.push([['overhead_us', k], v]);
   return out;
 }

@@ -262,6 +262,57 @@ export class Graph {
     return this.model.opsets.find((o) => o.domain === domain || (domain === '' && o.domain === 'ai.onnx'))?.version;
   }
 
+  /**
+   * A copy to rewrite on its own (one target folds guidance, another does
+   * not): new nodes and values with the same ids, names, types, attributes,
+   * scopes and origins. Weight handles, attribute protos and imported protos
+   * are shared: passes replace them, never change them in place.
+   */
+  clone(): Graph {
+    const g = new Graph();
+    g.name = this.name;
+    g.model = { ...this.model, opsets: this.model.opsets.map((o) => ({ ...o })), metadata: this.model.metadata.map((m) => ({ ...m })) };
+    const map = new Map<Value, Value>();
+    const copy = (v: Value): Value => {
+      const c = new Value(v.id, v.name);
+      c.type = v.type && { dtype: v.type.dtype, shape: v.type.shape && [...v.type.shape] };
+      c.weight = v.weight;
+      map.set(v, c);
+      return c;
+    };
+    const nodes = this.nodes();
+    for (const v of this.inputs) g.inputs.push(copy(v));
+    for (const v of this.weights) g.weights.push(copy(v));
+    const copies = nodes.map((n) => {
+      const c = new Node(n.id, n.op, n.domain, n.name, [...n.attrs], n.scope, n.origin);
+      c.proto = n.proto;
+      c._outputs = n._outputs.map((v) => {
+        if (!v) return undefined;
+        const o = copy(v);
+        o._producer = c;
+        return o;
+      });
+      return c;
+    });
+    // Inputs after every output exists: the order need not be topological.
+    nodes.forEach((n, k) => {
+      const c = copies[k];
+      const mapped = (v: Value) => map.get(v) ?? copy(v);
+      n._inputs.forEach((v, i) => {
+        const m = v && mapped(v);
+        c._inputs.push(m);
+        m?._uses.push({ node: c, index: i });
+      });
+      c._implicit = n._implicit.map(mapped);
+      for (const v of c._implicit) v._uses.push({ node: c, index: -1 });
+    });
+    for (const v of this.outputs) g.outputs.push(map.get(v) ?? copy(v));
+    g.order = copies;
+    g.nextId = this.nextId;
+    g.names = new Set(this.names);
+    return g;
+  }
+
   /** @internal used by toposort to install a new order of the same nodes. */
   _setOrder(nodes: Node[]): void {
     this.order = nodes;

@@ -98,6 +98,7 @@ function lineChart(values: number[], labels: (string | number)[], format: (n: nu
 
 interface Latency {
   total: number;
+  interval?: [number, number];
   budget?: number;
   within?: boolean;
   components: { name: string; ms: number }[];
@@ -111,6 +112,7 @@ function latencyOf(m: Manifest, r: ReportInput): Latency | undefined {
   if (!p) return undefined;
   return {
     total: p.total_ms,
+    interval: p.interval_80,
     budget: p.budget_ms,
     within: p.within_budget,
     components: Object.entries(p.components).map(([name, v]) => ({ name, ms: v })),
@@ -168,7 +170,12 @@ export function renderHtmlReport(m: Manifest, r: ReportInput): string {
     unetB && unetA ? card('UNet MACs per step', `${gmacs(perImage(r.after, 'unet') / m.schedule.steps)}`, `from ${gmacs(perImage(r.before, 'unet') / m.schedule.steps)} with two-call guidance`) : '',
     card('Model files', bytes(weights), m.graph_only ? 'graph only: no weights written' : `${comps.length} models`),
     lat
-      ? card('Predicted latency', ms(lat.total), lat.budget !== undefined ? `budget ${ms(lat.budget)}: ${lat.within ? 'within' : 'OVER'}` : m.prediction!.device, lat.within === false ? 'bad' : 'good')
+      ? card(
+          'Predicted latency',
+          ms(lat.total),
+          `${lat.interval ? `80%: ${ms(lat.interval[0])} to ${ms(lat.interval[1])}; ` : ''}${lat.budget !== undefined ? `budget ${ms(lat.budget)}: ${lat.within ? 'within' : 'OVER'}` : m.prediction!.device}`,
+          lat.within === false ? 'bad' : 'good',
+        )
       : card('Predicted latency', '–', 'no prediction in this artifact: MACs below'),
     card('Schedule', `${m.schedule.steps} × ${m.schedule.scheduler.toUpperCase()}`, `${m.schedule.spacing}, ${m.schedule.prediction_type}${m.schedule.folded_step ? ', step folded' : ''}`),
   ];

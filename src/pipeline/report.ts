@@ -3,7 +3,7 @@
 import type { ModelStats } from '../blocks/analyze.ts';
 import type { Manifest } from '../artifact/manifest.ts';
 import type { PassRecord } from '../passes/pass.ts';
-import type { PipelinePrediction } from '../cost/pipeline.ts';
+import type { PipelinePrediction } from '../cost/whatif/pipeline-cost.ts';
 import type { Component } from './models.ts';
 
 export interface ReportInput {
@@ -12,8 +12,8 @@ export interface ReportInput {
   before: Partial<Record<Component, ModelStats>>;
   after: Partial<Record<Component, ModelStats>>;
   passes: Partial<Record<Component, PassRecord[]>>;
-  /** The cost model's prediction for this target, with its budget. */
-  prediction?: PipelinePrediction & { budget_ms?: number };
+  /** The cost model's prediction for this target, with its budget, how guidance runs and each model's precision. */
+  prediction?: PipelinePrediction & { budget_ms?: number; guidance?: string; precision?: Record<string, string> };
 }
 
 const int = (n: number) => n.toLocaleString('en-US');
@@ -44,10 +44,21 @@ function unetStep(m: Manifest, r: ReportInput): string {
 export function predictionLines(p: NonNullable<ReportInput['prediction']>): string[] {
   const ms = (x: number) => `${x.toFixed(1)} ms`;
   const c = p.components;
-  const verdict = p.budget_ms === undefined ? '' : p.total_ms <= p.budget_ms ? ` — within the ${ms(p.budget_ms)} budget` : ` — **over the ${ms(p.budget_ms)} budget by ${ms(p.total_ms - p.budget_ms)}**`;
+  const iv = p.interval_80;
+  const verdict =
+    p.budget_ms === undefined
+      ? ''
+      : p.total_ms > p.budget_ms
+        ? ` — **over the ${ms(p.budget_ms)} budget by ${ms(p.total_ms - p.budget_ms)}**`
+        : iv && iv[1] > p.budget_ms
+          ? ` — within the ${ms(p.budget_ms)} budget, but the interval's upper end is over it`
+          : ` — within the ${ms(p.budget_ms)} budget`;
+  const precisions = p.precision ? [...new Set(Object.values(p.precision))] : [];
   return [
-    `${ms(p.total_ms)} per image on ${p.device}${verdict}.`,
+    `${ms(p.total_ms)} per image on ${p.device}${iv ? ` (80% interval: ${ms(iv[0])} to ${ms(iv[1])})` : ''}${verdict}.`,
     '',
+    ...(p.guidance ? [`Guidance: ${p.guidance}.${precisions.length ? ` Priced at ${precisions.length === 1 ? precisions[0] : Object.entries(p.precision!).map(([k, v]) => `${k} ${v}`).join(', ')}.` : ''}`, ''] : []),
+    ...(iv ? ["The interval comes from the profile's leave-one-architecture-out errors on published measurements, widened for graphs unlike its calibration rows (`pocketdiff devices` lists each profile's sources).", ''] : []),
     ...table(['component', 'ms', 'how'], [
       ...(c.text_encoder ? [['text encoder', ms(c.text_encoder.ms * c.text_encoder.runs), `${c.text_encoder.runs} × ${ms(c.text_encoder.ms)}`]] : []),
       ['UNet', ms(c.unet.ms_per_step * c.unet.steps), `${c.unet.steps} steps × ${c.unet.calls_per_step} call(s) × ${ms(c.unet.ms_per_call)} (batch ${c.unet.batch_per_call})`],
@@ -89,7 +100,7 @@ export function renderReport(m: Manifest, r: ReportInput): string {
     '',
     `Timesteps: ${m.schedule.timesteps.join(', ')}`,
     '',
-    `Guidance scale ${m.guidance.scale}, ${m.guidance.fold === 'batch' ? 'folded into one batch-2 UNet call per step' : 'two UNet calls per step'}, unconditional embedding ${m.guidance.uncond === 'baked' ? 'baked in' : 'as an input'}.`,
+    `Guidance scale ${m.guidance.scale}, ${m.guidance.fold === 'batch' ? 'folded into one batch-2 UNet call per step' : 'two UNet calls per step'}${m.guidance.auto ? ` (fold: auto: the cost model prices ${m.guidance.auto.batch_ms_per_step.toFixed(1)} ms per step for one batch-2 call and ${m.guidance.auto.two_calls_ms_per_step.toFixed(1)} ms for two batch-1 calls on ${m.device})` : ''}, unconditional embedding ${m.guidance.uncond === 'baked' ? 'baked in' : 'as an input'}.`,
     '',
   ];
   if (r.prediction) lines.push('## Predicted latency', '', ...predictionLines(r.prediction), '');

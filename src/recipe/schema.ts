@@ -93,7 +93,10 @@ export const recipeSchema = z
     guidance: z
       .strictObject({
         scale: z.number().min(0).max(100).default(7.5),
-        fold: z.enum(['batch', 'none']).default('batch').describe('batch: cond and uncond run as one batch-2 UNet call'),
+        fold: z
+          .enum(['batch', 'none', 'auto'])
+          .default('batch')
+          .describe('batch: cond and uncond run as one batch-2 UNet call; none: two calls; auto: whichever the cost model prices faster on each target'),
         uncond: z
           .union([z.literal('input'), z.strictObject({ baked: z.string().min(1).describe('A TensorProto .pb file with the unconditional embedding') })])
           .default('input'),
