@@ -469,7 +469,7 @@ function emit(s: State): boolean {
     const sources = Object.fromEntries(COMPONENTS.map((c) => [c, s.models[c]!.source]));
     const reportInput: ReportInput = {
       recipeFile: path.relative(process.cwd(), r.file), sources, before: s.before, after: t.stats, passes: Object.fromEntries(COMPONENTS.map((c) => [c, passesOf(c)])),
-      ...(t.price ? { prediction: { ...t.price.prediction, budget_ms: t.budget_ms, guidance: guidanceWhy(t.price.guidance, t.device), precision: t.price.precision } } : {}),
+      ...(t.price ? { prediction: { ...t.price.prediction, budget_ms: t.budget_ms, guidance: guidanceWhy(t.price.guidance, t.device), precision: t.price.precision, interval_basis: t.profile?.calibration?.interval?.basis } } : {}),
     };
     const done = emitArtifact(
       {

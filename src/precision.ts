@@ -23,7 +23,10 @@ export type Precision = z.infer<typeof precision>;
 export const weightFormat = z.enum(['float32', 'float16', 'int8', 'int6-palettized', 'int4', 'stored']);
 export type WeightFormat = z.infer<typeof weightFormat>;
 
-export const SCHEMES = ['fp32', 'fp16', 'int8', 'int4', 'w8a16', 'w8a8'] as const;
+/** What a recipe's `quantize:` can emit; a model as exported is fp32. */
+export const QUANTIZE_SCHEMES = ['fp16', 'int8', 'int4', 'w8a16', 'w8a8'] as const;
+export type QuantizeScheme = (typeof QUANTIZE_SCHEMES)[number];
+export const SCHEMES = ['fp32', ...QUANTIZE_SCHEMES] as const;
 export const scheme = z.enum(SCHEMES);
 export type Scheme = z.infer<typeof scheme>;
 

@@ -12,20 +12,16 @@ import * as ort from 'onnxruntime-node';
 import { main } from '../src/cli.ts';
 import { compile } from '../src/compile.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
-import { planModel, writeModel, DEFAULT_BUILD } from '../src/builder/build.ts';
 import { validateAgainst } from '../src/artifact/validate.ts';
 import { computeSchedule, DEFAULT_SCHEDULE } from '../src/schedule/index.ts';
 import { inspectModel } from '../src/commands/inspect.ts';
 import type { Manifest } from '../src/artifact/manifest.ts';
+import { tinyTextEncoder } from './support/builder-fixtures.ts';
 import { tempDir } from './support/ort.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const work = tempDir('pocketdiff-compile-');
-const textEncoder = (() => {
-  const log = new DiagnosticLog();
-  const plan = planModel(path.join(ROOT, 'models/test/text-encoder-tiny.json'), log)!;
-  return writeModel(plan, path.join(work, 'text-encoder-tiny'), { ...DEFAULT_BUILD }, log)!;
-})();
+const textEncoder = tinyTextEncoder(work);
 
 function recipe(name: string, body: string, unet = 'test/fixtures/unet-tiny/model.onnx'): string {
   const file = path.join(work, `${name}.yaml`);

@@ -118,4 +118,28 @@ test('printGraph shows the structure', () => {
   assert.snapshot(printGraph(g), ['graph main(x: float32[2]) -> (y)', '  a = Relu(x)', '  b = Neg(a)', '  y = Add(a, b)'].join('\n'));
 });
 
+test('clone copies the structure and shares nothing a rewrite touches', () => {
+  const { g, neg } = diamond();
+  const w = g.addWeight('w', { dtype: F32, dims: [2], data: { kind: 'raw', bytes: new Uint8Array(8) } });
+  g.setInput(neg, 0, w);
+  const c = g.clone();
+  assert.is(printGraph(c), printGraph(g));
+  const log = new DiagnosticLog();
+  assert.ok(verify(c, log), log.items.map((d) => d.message).join('\n'));
+  // The weight's handle is shared (passes replace handles, never change them); the values are not.
+  assert.is(c.weights[0].weight, w.weight);
+  assert.is.not(c.weights[0], w);
+  // Rewiring the copy leaves the original as it was.
+  const [relu2, neg2, add2] = c.nodes();
+  c.replaceAllUses(neg2.output(), relu2.output());
+  cleanup(c);
+  assert.is(printGraph(c), ['graph main(x: float32[2]) -> (y)', '  a = Relu(x)', '  y = Add(a, a)'].join('\n'));
+  assert.is(add2.inputs[1], relu2.output());
+  assert.is(useCount(neg.output()), 1);
+  assert.is(g.nodes().length, 3);
+  assert.ok(verify(g, log), log.items.map((d) => d.message).join('\n'));
+  // New names stay unique in the copy, as in the original.
+  assert.is(c.newValue('a').name, 'a_1');
+});
+
 test.run();

@@ -63,10 +63,12 @@ const LIMITS: Record<string, [number, number, number]> = {
   fp16: [1e-2, 0.5, 0.6],
   int8: [5e-2, 0.27, 0.36],
   w8a16: [5e-2, 0.27, 0.55],
+  // 8-bit activations: 256 levels per tensor, so the error is an order above w8a16's.
+  w8a8: [0.25, 0.27, 0.55],
 };
 
 for (const [dir, dims] of [[VAE, VAE_DIMS], [UNET, UNET_DIMS]] as const) {
-  for (const scheme of ['fp16', 'int8', 'w8a16'] as const) {
+  for (const scheme of ['fp16', 'int8', 'w8a16', 'w8a8'] as const) {
     test(`${scheme} on ${path.basename(dir)}: error and size against float32`, async () => {
       const fp32 = inferredGraph(`${dir}/model.onnx`, dims);
       const fp32File = saveGraph(fp32);
@@ -75,6 +77,12 @@ for (const [dir, dims] of [[VAE, VAE_DIMS], [UNET, UNET_DIMS]] as const) {
       const { g, log, stats } = await quantized(dir, dims, [{ scheme, calibration }]);
       assert.equal(log.items, []);
       assert.is(stats.scheme, scheme);
+      if (scheme === 'w8a16' || scheme === 'w8a8') {
+        // Activations pass through QDQ pairs: uint16 at opset 21 for w8a16, uint8 at the model's opset for w8a8.
+        const q = g.nodes().filter((n) => n.op === 'QuantizeLinear');
+        assert.ok(q.length > 0 && q.every((n) => n.output().type!.dtype === (scheme === 'w8a16' ? DataType.UINT16 : DataType.UINT8)));
+        assert.ok(scheme === 'w8a16' ? stats.opset === 21 : Number(stats.opset) < 21, `opset ${stats.opset}`);
+      }
       const file = saveGraph(g);
       const [maxErr, weightFactor, fileFactor] = LIMITS[scheme];
       const err = await worstError(dir, fp32File, file);
@@ -259,6 +267,7 @@ test('bad quantize specs are refused with coded errors', () => {
     [[{ scheme: 'int4', blockSize: 24, at }], 'PD9104'],
     [[{ scheme: 'int4', keepInt8: ['middle' as never], at }], 'PD9101'],
     [[{ scheme: 'w8a16', at }, { scheme: 'fp16', at }], 'PD9101'],
+    [[{ scheme: 'w8a8', at }, { scheme: 'w8a16', selector: 'decoder.mid_block', at }], 'PD9101'],
     [[{ scheme: 'w8a16', at }], 'PD9107'],
     [[{ scheme: 'int8', selector: 'decoder.mid_blok', at }], 'PD5001'],
   ];

@@ -9,7 +9,6 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Manifest } from '../src/artifact/manifest.ts';
-import { planModel, writeModel, DEFAULT_BUILD } from '../src/builder/build.ts';
 import { main } from '../src/cli.ts';
 import { predictModel } from '../src/commands/predict.ts';
 import { whatIf } from '../src/commands/whatif.ts';
@@ -18,15 +17,12 @@ import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { loadDevice } from '../src/devices/index.ts';
 import { planRecipe, priceRecipe } from '../src/pipeline/recipe-cost.ts';
 import { loadRecipe } from '../src/recipe/load.ts';
+import { tinyTextEncoder } from './support/builder-fixtures.ts';
 import { tempDir } from './support/temp.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const work = tempDir('pocketdiff-recipe-cost-');
-const textEncoder = (() => {
-  const log = new DiagnosticLog();
-  const plan = planModel(path.join(ROOT, 'models/test/text-encoder-tiny.json'), log)!;
-  return writeModel(plan, path.join(work, 'text-encoder-tiny'), { ...DEFAULT_BUILD }, log)!;
-})();
+const textEncoder = tinyTextEncoder(work);
 const fixture = (name: string) => path.join(ROOT, 'test/fixtures', name, 'model.onnx');
 
 function recipe(name: string, body: string): string {

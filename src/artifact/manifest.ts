@@ -20,7 +20,7 @@ const modelEntry = z.strictObject({
   params: z.number().int(),
   macs: z.number().optional(),
   passes: z.array(z.string()),
-  quantization: z.string().optional().describe("Weight precision scheme: 'fp16', 'int8', 'int4', 'w8a16' or a '+'-joined mix ('int4+int8': int4 with its first and last layers kept at int8)"),
+  quantization: z.string().optional().describe("Precision scheme: 'fp16', 'int8', 'int4', 'w8a16', 'w8a8' or a '+'-joined mix ('int4+int8': int4 with its first and last layers kept at int8)"),
   widths: z.record(z.string(), z.number()).optional().describe('Channel widths applied: selector -> kept fraction or count'),
 });
 

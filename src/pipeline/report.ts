@@ -13,7 +13,7 @@ export interface ReportInput {
   after: Partial<Record<Component, ModelStats>>;
   passes: Partial<Record<Component, PassRecord[]>>;
   /** The cost model's prediction for this target, with its budget, how guidance runs and each model's precision. */
-  prediction?: PipelinePrediction & { budget_ms?: number; guidance?: string; precision?: Record<string, string> };
+  prediction?: PipelinePrediction & { budget_ms?: number; guidance?: string; precision?: Record<string, string>; interval_basis?: string };
 }
 
 const int = (n: number) => n.toLocaleString('en-US');
@@ -58,7 +58,7 @@ export function predictionLines(p: NonNullable<ReportInput['prediction']>): stri
     `${ms(p.total_ms)} per image on ${p.device}${iv ? ` (80% interval: ${ms(iv[0])} to ${ms(iv[1])})` : ''}${verdict}.`,
     '',
     ...(p.guidance ? [`Guidance: ${p.guidance}.${precisions.length ? ` Priced at ${precisions.length === 1 ? precisions[0] : Object.entries(p.precision!).map(([k, v]) => `${k} ${v}`).join(', ')}.` : ''}`, ''] : []),
-    ...(iv ? ["The interval comes from the profile's leave-one-architecture-out errors on published measurements, widened for graphs unlike its calibration rows (`pocketdiff devices` lists each profile's sources).", ''] : []),
+    ...(iv && p.interval_basis ? [`The interval: ${p.interval_basis}, widened for graphs unlike the profile's calibration rows (\`pocketdiff devices\` lists its sources).`, ''] : []),
     ...table(['component', 'ms', 'how'], [
       ...(c.text_encoder ? [['text encoder', ms(c.text_encoder.ms * c.text_encoder.runs), `${c.text_encoder.runs} × ${ms(c.text_encoder.ms)}`]] : []),
       ['UNet', ms(c.unet.ms_per_step * c.unet.steps), `${c.unet.steps} steps × ${c.unet.calls_per_step} call(s) × ${ms(c.unet.ms_per_call)} (batch ${c.unet.batch_per_call})`],

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { findBlocks } from '../../src/blocks/find.ts';
+import { DEFAULT_BUILD, planModel, writeModel } from '../../src/builder/build.ts';
 import { DiagnosticLog, formatDiagnostic } from '../../src/diagnostics.ts';
 import type { Graph, Node, Value } from '../../src/ir/graph.ts';
 import { importGraph } from '../../src/ir/import.ts';
@@ -131,4 +132,13 @@ export function uniform(n: number, seed = 1): Float32Array {
 export function values(t: ort.Tensor): number[] {
   if (t.type === 'float16') return Array.from(t.data as Uint16Array, fromHalf);
   return Array.from(t.data as Float32Array);
+}
+
+/** The tiny CLIP text encoder (models/test/text-encoder-tiny.json) built with weights into `dir`: its model.onnx. */
+export function tinyTextEncoder(dir: string): string {
+  const log = new DiagnosticLog();
+  const plan = planModel(path.join(TEST_CONFIGS, 'text-encoder-tiny.json'), log);
+  const file = plan && writeModel(plan, path.join(dir, 'text-encoder-tiny'), { ...DEFAULT_BUILD }, log);
+  if (!file) throw new Error(log.items.map(formatDiagnostic).join('\n'));
+  return file;
 }

@@ -22,6 +22,14 @@ const onlyUse = (n: Node): Node | undefined => {
 const other = (n: Node, v: Value | undefined) => (n.inputs[0] === v ? n.inputs[1] : n.inputs[0]);
 const reads = (n: Node, v: Value | undefined) => !!v && n.inputs.includes(v);
 
+/** A normalization's affine tail, where present: · γ, then + β (constants). */
+function affine(norm: Node, isConst: (v: Value | undefined) => boolean): Node[] {
+  const mul = onlyUse(norm);
+  if (mul?.op !== 'Mul' || !isConst(other(mul, norm.outputs[0]))) return [];
+  const bias = onlyUse(mul);
+  return bias?.op === 'Add' && isConst(other(bias, mul.outputs[0])) ? [mul, bias] : [mul];
+}
+
 const RULES: { name: PatternName; anchor: string; match: Matcher }[] = [
   {
     name: 'silu',
@@ -65,14 +73,7 @@ const RULES: { name: PatternName; anchor: string; match: Matcher }[] = [
       const add = r2 && r2.op === 'ReduceMean' ? onlyUse(r2) : undefined;
       const sqrt = add && add.op === 'Add' ? onlyUse(add) : undefined;
       if (!r2 || !add || !sqrt || sqrt.op !== 'Sqrt' || onlyUse(sqrt) !== div) return undefined;
-      const nodes = [r1, sub, pow, r2, add, sqrt, div];
-      const mul = onlyUse(div);
-      if (mul?.op === 'Mul' && isConst(other(mul, div.outputs[0]))) {
-        nodes.push(mul);
-        const bias = onlyUse(mul);
-        if (bias?.op === 'Add' && isConst(other(bias, mul.outputs[0]))) nodes.push(bias);
-      }
-      return nodes;
+      return [r1, sub, pow, r2, add, sqrt, div, ...affine(div, isConst)];
     },
   },
   {
@@ -94,14 +95,7 @@ const RULES: { name: PatternName; anchor: string; match: Matcher }[] = [
       const before = n.inputs[0]?.producer;
       const after = onlyUse(n);
       if (!before || before.op !== 'Reshape' || onlyUse(before) !== n || !after || after.op !== 'Reshape') return undefined;
-      const nodes = [before, n, after];
-      const mul = onlyUse(after);
-      if (mul?.op === 'Mul' && isConst(other(mul, after.outputs[0]))) {
-        nodes.push(mul);
-        const bias = onlyUse(mul);
-        if (bias?.op === 'Add' && isConst(other(bias, mul.outputs[0]))) nodes.push(bias);
-      }
-      return nodes;
+      return [before, n, after, ...affine(after, isConst)];
     },
   },
 ];

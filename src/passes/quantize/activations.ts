@@ -1,8 +1,9 @@
-// 16-bit activations for w8a16 (QDQ, as Snapdragon NPUs run SD): every float
-// activation a quantized op reads passes through a QuantizeLinear/
-// DequantizeLinear pair with the range calibration observed (asymmetric
-// uint16, per tensor). Runtimes that understand QDQ fuse the pairs into
-// integer kernels; others run the float ops in between.
+// Integer activations for w8a16 and w8a8 (QDQ, as Snapdragon NPUs run them):
+// every float activation a quantized op reads passes through a
+// QuantizeLinear/DequantizeLinear pair with the range calibration observed
+// (asymmetric, per tensor: uint16 for w8a16, uint8 for w8a8). Runtimes that
+// understand QDQ fuse the pairs into integer kernels; others run the float
+// ops in between.
 //
 //   h ─ Conv         → h ─ QuantizeLinear(s, z):uint16 ─ DequantizeLinear(s, z) ─ Conv
 import type { Graph, Node, Value } from '../../ir/graph.ts';
@@ -35,7 +36,7 @@ function activations(g: Graph): Set<Value> {
   return live;
 }
 
-/** The float32 activations w8a16 quantizes: those read by a covered op. In graph order. */
+/** The float32 activations w8a16 / w8a8 quantize: those read by a covered op. In graph order. */
 export function activationTargets(g: Graph, covered: (n: Node) => boolean): Value[] {
   const live = activations(g);
   const reads = (v: Value) => v.uses.some((u) => covered(u.node) && !SHAPE_ONLY.has(u.node.op) && u.node.op !== 'QuantizeLinear');
@@ -45,26 +46,31 @@ export function activationTargets(g: Graph, covered: (n: Node) => boolean): Valu
   return out;
 }
 
-const QMAX = 65535;
+/** Activation bits: 16 (uint16, w8a16) or 8 (uint8, w8a8). */
+export type ActivationBits = 8 | 16;
 
 /**
  * Calibration sees a few samples; real inputs reach further. With 16 bits
  * there is room to spare: the observed range is widened by half its width on
- * each side (one bit of resolution for a 2× margin against clipping).
+ * each side (one bit of resolution for a 2× margin against clipping). With 8
+ * bits every bit counts: a tenth on each side.
  */
-export const HEADROOM = 0.5;
+export const HEADROOM: Record<ActivationBits, number> = { 16: 0.5, 8: 0.1 };
 
-/** uint16 scale and zero point covering [min, max] widened by HEADROOM, and 0. */
-export function uint16Params(r: Range): { scale: number; zero: number } {
-  const pad = (r.max - r.min) * HEADROOM;
+/** Unsigned scale and zero point covering [min, max] widened by the headroom, and 0. */
+export function activationParams(r: Range, bits: ActivationBits): { scale: number; zero: number } {
+  const qmax = 2 ** bits - 1;
+  const pad = (r.max - r.min) * HEADROOM[bits];
   const lo = Math.min(r.min - pad, 0);
   const hi = Math.max(r.max + pad, 0);
-  const scale = hi > lo ? (hi - lo) / QMAX : 1;
-  return { scale, zero: Math.max(0, Math.min(QMAX, Math.round(-lo / scale))) };
+  const scale = hi > lo ? (hi - lo) / qmax : 1;
+  return { scale, zero: Math.max(0, Math.min(qmax, Math.round(-lo / scale))) };
 }
 
 /** Inserts a QDQ pair after each target; covered readers (not shape-only ones) read the dequantized value. */
-export function insertQdq(g: Graph, targets: Value[], ranges: ActivationRanges, covered: (n: Node) => boolean): { pairs: number; missing: string[] } {
+export function insertQdq(g: Graph, targets: Value[], ranges: ActivationRanges, covered: (n: Node) => boolean, bits: ActivationBits): { pairs: number; missing: string[] } {
+  const dtype = bits === 16 ? DataType.UINT16 : DataType.UINT8;
+  const zeroBytes = (z: number) => new Uint8Array(bits === 16 ? Uint16Array.of(z).buffer : Uint8Array.of(z).buffer);
   let pairs = 0;
   const missing: string[] = [];
   for (const v of targets) {
@@ -73,14 +79,14 @@ export function insertQdq(g: Graph, targets: Value[], ranges: ActivationRanges, 
       missing.push(v.name);
       continue;
     }
-    const { scale, zero } = uint16Params(r);
+    const { scale, zero } = activationParams(r, bits);
     const first = v.uses.map((u) => u.node).find((n) => covered(n));
     const scope = v.producer?.scope ?? first?.scope ?? '';
     const origin = { kind: 'pass' as const, pass: 'quantize', from: v.producer ? [v.producer.id] : [] };
     const s = g.addWeight(g.uniqueName(`${v.name}_scale`), bytesWeight(DataType.FLOAT, [], new Uint8Array(Float32Array.of(scale).buffer)));
-    const z = g.addWeight(g.uniqueName(`${v.name}_zero_point`), bytesWeight(DataType.UINT16, [], new Uint8Array(Uint16Array.of(zero).buffer)));
+    const z = g.addWeight(g.uniqueName(`${v.name}_zero_point`), bytesWeight(dtype, [], zeroBytes(zero)));
     const q = g.add('QuantizeLinear', [v, s, z], { name: g.uniqueName(`${v.name}_QuantizeLinear`), scope, origin, before: first });
-    q.output().type = { dtype: DataType.UINT16, shape: v.type?.shape };
+    q.output().type = { dtype, shape: v.type?.shape };
     const dq = g.add('DequantizeLinear', [q.output(), s, z], { name: g.uniqueName(`${v.name}_DequantizeLinear`), scope, origin, before: first });
     dq.output().type = { dtype: DataType.FLOAT, shape: v.type?.shape };
     const outputs = g.outputs.map((o) => o === v);

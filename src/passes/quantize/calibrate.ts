@@ -1,4 +1,4 @@
-// Calibration for w8a16: the model runs in onnxruntime-node on sample inputs
+// Calibration for w8a16 and w8a8: the model runs in onnxruntime-node on sample inputs
 // and the range of every activation to be quantized is recorded. Samples are
 // random latents and embeddings (seeded) unless a folder of .pb tensors is
 // given. Memory stays bounded: one session, and each run fetches only a batch
@@ -35,7 +35,7 @@ type Tensor = import('onnxruntime-node').Tensor;
 
 export async function calibrate(g: Graph, targets: Value[], opts: CalibrationOptions, log: DiagnosticLog, at?: Location): Promise<ActivationRanges | undefined> {
   if (g.weights.some((w) => !hasBytes(w.weight!))) {
-    log.error(Code.CalibrationMissing, 'w8a16 calibration runs the model, but its weights file is absent (a graph-only model); give a model with weights', at);
+    log.error(Code.CalibrationMissing, 'activation calibration (w8a16, w8a8) runs the model, but its weights file is absent (a graph-only model); give a model with weights', at);
     return undefined;
   }
   const ort: Ort = await import('onnxruntime-node');

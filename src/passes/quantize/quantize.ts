@@ -9,30 +9,35 @@
 //           The model's first and last weighted layers stay int8 per channel
 //           (keep_int8, default [first, last]; ends.ts says which and why): the
 //           stats count them (int8_kept) and the scheme reads 'int4+int8'
-//   w8a16   int8 per-channel weights and 16-bit activations (QDQ), with ranges
-//           calibrated in onnxruntime-node
+//   w8a16   int8 per-channel weights and 16-bit activations (QDQ, uint16 at
+//           opset 21), with ranges calibrated in onnxruntime-node
+//   w8a8    int8 per-channel weights and 8-bit activations (QDQ, uint8), likewise
 //
-// Where selectors overlap, the narrowest decides a node's scheme. w8a16 needs
-// its ranges before the pass runs, because calibration is asynchronous:
+// Where selectors overlap, the narrowest decides a node's scheme. w8a16 and
+// w8a8 need their ranges before the pass runs, because calibration is
+// asynchronous:
 //
-//   const prepared = await prepareQuantize(g, specs, log);   // runs the model (w8a16 only)
+//   const prepared = await prepareQuantize(g, specs, log);   // runs the model (w8a16, w8a8)
 //   runPasses(g, [quantize(specs, prepared)], log);
 import { findBlocks } from '../../blocks/find.ts';
 import { Code } from '../../codes.ts';
 import type { DiagnosticLog, Location } from '../../diagnostics.ts';
 import type { Graph, Node, Value } from '../../ir/graph.ts';
+import { QUANTIZE_SCHEMES, type QuantizeScheme } from '../../precision.ts';
 import type { Pass } from '../pass.ts';
 import { narrowest, resolveSelector, type NodeSelector } from '../prune/selector.ts';
 import { hasBytes } from '../prune/weight-io.ts';
-import { activationTargets, insertQdq, type ActivationRanges } from './activations.ts';
+import { activationTargets, insertQdq, type ActivationBits, type ActivationRanges } from './activations.ts';
 import { calibrate, type CalibrationOptions } from './calibrate.ts';
 import { modelEnds, type ModelEnd } from './ends.ts';
 import { convertToFloat16, DEFAULT_FP16_BLOCKLIST } from './fp16.ts';
 import { upgradeToOpset21 } from './opset.ts';
 import { matMulNBits, quantizeInt4Blocked, quantizeInt8, weightSlot, type Quantized } from './weights.ts';
 
-export type QuantScheme = 'fp16' | 'int8' | 'int4' | 'w8a16';
-export const QUANT_SCHEMES: readonly QuantScheme[] = ['fp16', 'int8', 'int4', 'w8a16'];
+export type QuantScheme = QuantizeScheme;
+export const QUANT_SCHEMES: readonly QuantScheme[] = QUANTIZE_SCHEMES;
+/** Schemes with integer activations (QDQ pairs calibrated in onnxruntime-node), and their bits. */
+const ACTIVATION_BITS: Partial<Record<QuantScheme, ActivationBits>> = { w8a16: 16, w8a8: 8 };
 
 export interface QuantizeSpec {
   scheme: QuantScheme;
@@ -48,12 +53,12 @@ export interface QuantizeSpec {
   int4Format?: 'dq' | 'matmulnbits';
   /** int4: the model's ends whose layers (within this spec's selection) stay int8 per channel (default DEFAULT_KEEP_INT8; [] for int4 throughout). */
   keepInt8?: ModelEnd[];
-  /** w8a16: where calibration samples come from (default 4 seeded random samples). */
+  /** w8a16, w8a8: where calibration samples come from (default 4 seeded random samples). */
   calibration?: CalibrationOptions;
   at?: Location;
 }
 
-/** What prepareQuantize computed: activation ranges for w8a16 (absent for other schemes). */
+/** What prepareQuantize computed: activation ranges for w8a16 and w8a8 (absent for other schemes). */
 export interface QuantizePrepared {
   ranges?: ActivationRanges;
 }
@@ -93,8 +98,12 @@ function plan(g: Graph, specs: QuantizeSpec[], log: DiagnosticLog): Plan | undef
     if (s.scheme === 'int4' && !(bs >= 16 && bs <= 256 && (bs & (bs - 1)) === 0)) log.error(Code.QuantizeBlockSize, `int4 block_size ${bs} must be a power of two from 16 to 256`, s.at);
     for (const e of s.keepInt8 ?? []) if (e !== 'first' && e !== 'last') log.error(Code.QuantizeScheme, `keep_int8 takes 'first' and 'last', not '${e}'`, s.at);
   }
-  if (specs.some((s) => s.scheme === 'w8a16') && specs.some((s) => s.scheme === 'fp16')) {
-    log.error(Code.QuantizeScheme, 'w8a16 and fp16 cannot be mixed in one model: w8a16 keeps float32 between its QDQ pairs', specs.find((s) => s.scheme === 'fp16')!.at);
+  const integer = specs.filter((s) => ACTIVATION_BITS[s.scheme]);
+  if (integer.length && specs.some((s) => s.scheme === 'fp16')) {
+    log.error(Code.QuantizeScheme, `${integer[0].scheme} and fp16 cannot be mixed in one model: ${integer[0].scheme} keeps float32 between its QDQ pairs`, specs.find((s) => s.scheme === 'fp16')!.at);
+  }
+  if (new Set(integer.map((s) => s.scheme)).size > 1) {
+    log.error(Code.QuantizeScheme, 'w8a16 and w8a8 cannot be mixed in one model: its activations are quantized at one width', integer[1].at);
   }
   if (log.errors().length > before) return undefined;
   const map = findBlocks(g);
@@ -120,24 +129,25 @@ function plan(g: Graph, specs: QuantizeSpec[], log: DiagnosticLog): Plan | undef
 
 const blocked = (spec: QuantizeSpec | undefined, n: Node) => !!spec && (spec.blocklist ?? (spec.scheme === 'fp16' ? DEFAULT_FP16_BLOCKLIST : [])).includes(n.op);
 
-function w8a16Covered(p: Plan): (n: Node) => boolean {
+/** Ops whose float activations get QDQ pairs: those under a w8a16 or w8a8 spec. */
+function activationCovered(p: Plan): (n: Node) => boolean {
   return (n) => {
     const s = p.specOf(n);
-    return s?.scheme === 'w8a16' && !blocked(s, n);
+    return !!s && !!ACTIVATION_BITS[s.scheme] && !blocked(s, n);
   };
 }
 
 /**
- * The asynchronous step before the pass: for w8a16, runs the model in
- * onnxruntime-node on the calibration samples and records activation ranges.
- * Call it on the graph exactly as the quantize pass will see it.
+ * The asynchronous step before the pass: for w8a16 and w8a8, runs the model
+ * in onnxruntime-node on the calibration samples and records activation
+ * ranges. Call it on the graph exactly as the quantize pass will see it.
  */
 export async function prepareQuantize(g: Graph, specs: QuantizeSpec[], log: DiagnosticLog): Promise<QuantizePrepared | undefined> {
-  const w = specs.find((s) => s.scheme === 'w8a16');
+  const w = specs.find((s) => ACTIVATION_BITS[s.scheme]);
   if (!w) return {};
   const p = plan(g, specs, log);
   if (!p) return undefined;
-  const ranges = await calibrate(g, activationTargets(g, w8a16Covered(p)), w.calibration ?? {}, log, w.at);
+  const ranges = await calibrate(g, activationTargets(g, activationCovered(p)), w.calibration ?? {}, log, w.at);
   return ranges ? { ranges } : undefined;
 }
 
@@ -147,12 +157,15 @@ export function quantize(specs: QuantizeSpec[], prepared: QuantizePrepared = {})
     run(g, log) {
       const p = plan(g, specs, log);
       if (!p) return undefined;
-      const covered = w8a16Covered(p);
-      const targets = specs.some((s) => s.scheme === 'w8a16') ? activationTargets(g, covered) : [];
+      const covered = activationCovered(p);
+      const act = specs.find((s) => ACTIVATION_BITS[s.scheme]);
+      const bits = act && ACTIVATION_BITS[act.scheme]!;
+      const targets = act ? activationTargets(g, covered) : [];
       if (targets.length && !prepared.ranges) {
-        log.error(Code.CalibrationMissing, 'w8a16 needs activation ranges: run prepareQuantize (it calibrates in onnxruntime-node) before the quantize pass', specs.find((s) => s.scheme === 'w8a16')!.at);
+        log.error(Code.CalibrationMissing, `${act!.scheme} needs activation ranges: run prepareQuantize (it calibrates in onnxruntime-node) before the quantize pass`, act!.at);
         return undefined;
       }
+      // Blocked int4 and uint16 activations are opset-21 DequantizeLinear; uint8 QDQ is opset 13.
       const needs21 = g.nodes().some((n) => {
         const s = p.specOf(n);
         return (p.schemeOf(n) === 'int4' && weightSlot(n) && !blocked(s, n) && !(s!.int4Format === 'matmulnbits' && n.op === 'MatMul')) || (s?.scheme === 'w8a16' && targets.length > 0);
@@ -194,9 +207,9 @@ export function quantize(specs: QuantizeSpec[], prepared: QuantizePrepared = {})
 
       let qdq = 0;
       if (targets.length) {
-        const r = insertQdq(g, targets, prepared.ranges!, covered);
+        const r = insertQdq(g, targets, prepared.ranges!, covered, bits!);
         if (r.missing.length) {
-          log.error(Code.CalibrationMissing, `calibration has no range for ${r.missing.length} activation${r.missing.length > 1 ? 's' : ''} (first '${r.missing[0]}'): was it run on this graph?`, specs.find((s) => s.scheme === 'w8a16')!.at);
+          log.error(Code.CalibrationMissing, `calibration has no range for ${r.missing.length} activation${r.missing.length > 1 ? 's' : ''} (first '${r.missing[0]}'): was it run on this graph?`, act!.at);
           return undefined;
         }
         qdq = r.pairs;
