@@ -73,19 +73,20 @@ export async function calibrateProfile(profile: DeviceProfile, log: DiagnosticLo
     out.calibration!.interval = {
       coverage: 0.8,
       ...cv.interval,
-      basis: `leave-one-architecture-out errors of ${rows.length} rows (${cv.architectures} architectures), scaled by mix distance; conformal ends`,
+      basis: `leave-one-architecture-out errors of ${profile.name}'s ${rows.length} rows (${cv.architectures} architectures), scaled by mix distance; conformal ends`,
     };
   } else if (inherited?.parent.calibration?.interval) {
     // Too few rows of its own: the parent's interval, widened by how far these rows are from its shape.
     const iv = inherited.parent.calibration.interval;
-    const transfer = transferWidth(fit, profile.calibration!.inherit!.params);
+    // Widths inherited twice (A13 → Apple's A16 runtime → SnapFusion's) add in quadrature.
+    const transfer = Math.hypot(iv.transfer, transferWidth(fit, profile.calibration!.inherit!.params));
     delete out.calibration!.cross_validation;
     out.calibration!.interval = {
       ...iv,
       transfer: Math.round(transfer * 1e4) / 1e4,
       // Its own rows are calibration rows too: a graph like them is not unlike the profile.
       reference: [...iv.reference, ...rows.map((r) => ({ architecture: r.graph ?? r.id, mix: rowMix(r, out).map((x) => Math.round(x * 1e9) / 1e6) }))],
-      basis: `${inherited.parent.name}'s interval (${iv.basis}), widened by ×${Math.exp(transfer).toFixed(2)} each way: how far ${rows.length} row${rows.length === 1 ? '' : 's'} of this runtime moved the inherited shape, and what the fit leaves on them`,
+      basis: `${iv.basis.split(', widened')[0]}, widened by ×${Math.exp(transfer).toFixed(2)} each way: how far the rows of ${profile.name}${iv.transfer ? ` and ${inherited.parent.name}` : ''} moved the shape they inherit, and what their fits leave on them`,
     };
   } else {
     delete out.calibration!.cross_validation;
