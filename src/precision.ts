@@ -66,3 +66,18 @@ export function weightBits(w: Exclude<WeightFormat, 'stored'>): number {
 export function precisionBits(p: Precision): number {
   return PRECISION_BITS[p];
 }
+
+/**
+ * The scheme an effective precision is (fp16 for a float graph on an NPU, int8
+ * where a runtime keeps 8-bit weights under float arithmetic), or its parts
+ * where no scheme is exactly it ('as stored' weights: the graph's own).
+ */
+export function schemeName(p: EffectivePrecision): string {
+  for (const s of SCHEMES) {
+    for (const float of ['float32', 'float16'] as const) {
+      const q = schemePrecision(s, float);
+      if (q.compute === p.compute && q.activations === p.activations && q.weights === p.weights) return s;
+    }
+  }
+  return p.weights === 'stored' ? `${p.compute} (weights as stored)` : `${p.compute} with ${p.weights} weights`;
+}

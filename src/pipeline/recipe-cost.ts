@@ -24,7 +24,7 @@ import { duplicateBlocks } from '../passes/duplicate-blocks.ts';
 import { runPasses, type Pass } from '../passes/pass.ts';
 import { pruneChannels, type WidthSpec } from '../passes/prune-channels.ts';
 import { removeBlocks } from '../passes/remove-blocks.ts';
-import { SCHEME_INFO, type Scheme } from '../precision.ts';
+import { SCHEME_INFO, schemeName, type Scheme } from '../precision.ts';
 import type { LoadedRecipe } from '../recipe/load.ts';
 import type { Recipe } from '../recipe/schema.ts';
 import { effectivePrecision } from '../cost/roofline/roofline.ts';
@@ -171,7 +171,7 @@ export async function priceRecipe(plan: RecipePlan, profile: DeviceProfile, log:
     const scheme = opts.scheme ?? m.scheme;
     const eff = effectivePrecision(profile, scheme);
     precision[part] = eff.precision;
-    named[part] = scheme ?? 'as stored';
+    named[part] = scheme ?? schemeName(eff.precision);
     if (scheme && eff.fellBack) {
       log.warn(Code.PrecisionFallback, `${profile.name} has no kernels for ${scheme} (${SCHEME_INFO[scheme].summary}): the ${part.replace('_', ' ')} is priced at ${eff.precision.compute} arithmetic with ${eff.precision.weights} weights`, opts.scheme ? undefined : m.schemeAt);
       named[part] = `${scheme} (priced as ${eff.precision.compute})`;

@@ -1,6 +1,8 @@
 // predictPipeline: one image's latency on a device from the pipeline's graphs
-// (text encoder runs + steps × UNet calls + decoder), the API compile's budget
-// gate calls on its specialized graphs. See pipeline-cost.ts for the pricing.
+// themselves (text encoder runs + steps × UNet calls + decoder), for callers
+// that hold graphs rather than a recipe: a search scoring candidate graphs, a
+// test pricing real exports. Recipes are priced through pipeline/recipe-cost.ts
+// (compile and whatif). See pipeline-cost.ts for the pricing.
 import type { DiagnosticLog } from '../../diagnostics.ts';
 import type { Graph } from '../../ir/graph.ts';
 import { PipelineCost, type PipelineOptions, type PipelinePrediction } from './pipeline-cost.ts';
