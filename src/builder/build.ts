@@ -10,7 +10,8 @@ import { exportGraph } from '../ir/export.ts';
 import { DataType } from '../onnx/dtype.ts';
 import { saveModel } from '../onnx/save.ts';
 import { buildClip } from './clip.ts';
-import { resolveClip, type ClipPlan } from './config/clip.ts';
+import { buildClipVision } from './clip-vision.ts';
+import { resolveClip, resolveClipVision, type ClipPlan, type ClipVisionPlan } from './config/clip.ts';
 import { detectModel, MODEL_CLASSES, type ModelKind } from './config/detect.ts';
 import { readConfig } from './config/read.ts';
 import { resolveUNet, type UNetPlan } from './config/unet.ts';
@@ -23,7 +24,8 @@ import { randomWeights } from './weights.ts';
 export type ModelPlan =
   | { kind: 'unet'; plan: UNetPlan }
   | { kind: 'vae'; plan: VaePlan }
-  | { kind: 'clip'; plan: ClipPlan };
+  | { kind: 'clip' | 'clip_projection'; plan: ClipPlan }
+  | { kind: 'clip_vision'; plan: ClipVisionPlan };
 
 export interface PlannedModel {
   file: string;
@@ -76,8 +78,13 @@ function resolve(kind: ModelKind, cfg: Parameters<typeof resolveUNet>[0], log: D
       const plan = resolveVae(cfg, log);
       return plan && { kind, plan };
     }
-    case 'clip': {
-      const plan = resolveClip(cfg, log);
+    case 'clip':
+    case 'clip_projection': {
+      const plan = resolveClip(cfg, log, kind === 'clip' ? 'CLIPTextModel' : 'CLIPTextModelWithProjection');
+      return plan && { kind, plan };
+    }
+    case 'clip_vision': {
+      const plan = resolveClipVision(cfg, log);
       return plan && { kind, plan };
     }
   }
@@ -90,6 +97,7 @@ export function buildGraph(m: PlannedModel, opts: Pick<BuildOptions, 'seed' | 'd
   const mp = m.model;
   if (mp.kind === 'unet') buildUNet(t, mp.plan);
   else if (mp.kind === 'vae') buildVaeDecoder(t, mp.plan);
+  else if (mp.kind === 'clip_vision') buildClipVision(t, mp.plan);
   else buildClip(t, mp.plan);
   const stamp = {
     builder: 'pocketdiff models build',

@@ -1,8 +1,9 @@
 // torch.nn layers as torch.onnx (opset 14/17) exports them.
 //
-//   nn.Conv2d                 Conv(x, weight, bias)
+//   nn.Conv2d                 Conv(x, weight, bias)                        (bias=False: Conv(x, weight))
 //   nn.Linear on 2-D input    Gemm(x, weight, bias, transB=1)              weight keeps its name
 //   nn.Linear on 3-D input    Add(bias, MatMul(x, onnx::MatMul_n))          weight transposed, renamed
+//   nn.Linear(bias=False)     MatMul(x, onnx::MatMul_n), 2-D input or 3-D    (linear3d with bias false)
 //   nn.GroupNorm              Reshape[0,G,-1] → InstanceNormalization(1, 0) → Reshape(Shape(x))
 //                             → Mul(onnx::Mul_n [C,1,1]) → Add(onnx::Add_n [C,1,1])
 //   nn.LayerNorm              opset 14: ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add
@@ -21,6 +22,8 @@ export interface ConvSpec {
   kernel: number;
   stride?: number;
   pad?: number;
+  /** nn.Conv2d(bias=False): Conv(x, weight). Default true. */
+  bias?: boolean;
 }
 
 export function conv2d(t: Tracer, name: string, x: Value, s: ConvSpec): Value {
@@ -30,8 +33,8 @@ export function conv2d(t: Tracer, name: string, x: Value, s: ConvSpec): Value {
   return t.module(name, () => {
     const fan = init.fanIn(s.cin * k * k);
     const w = t.param('weight', [s.cout, s.cin, k, k], fan);
-    const b = t.param('bias', [s.cout], fan);
-    return t.op('Conv', [x, w, b], [
+    const b = s.bias === false ? undefined : t.param('bias', [s.cout], fan);
+    return t.op('Conv', b ? [x, w, b] : [x, w], [
       attr.ints('dilations', [1, 1]),
       attr.int('group', 1),
       attr.ints('kernel_shape', [k, k]),

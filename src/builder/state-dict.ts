@@ -5,8 +5,9 @@
 // ResnetBlock2D: norm1, conv1, time_emb_proj, norm2, conv2, conv_shortcut;
 // BasicTransformerBlock: norm1, attn1, norm2, attn2, norm3, ff; ...).
 const ORDER = [
-  // CLIPTextModel
-  'text_model', 'embeddings', 'token_embedding', 'position_embedding',
+  // CLIPTextModel, CLIPVisionModelWithProjection (embeddings, pre_layrnorm, encoder, post_layernorm)
+  'text_model', 'vision_model', 'embeddings', 'class_embedding', 'patch_embedding', 'token_embedding', 'position_embedding',
+  'pre_layrnorm',
   // AutoencoderKL, then UNet2DConditionModel / Decoder
   'encoder', 'decoder', 'quant_conv', 'post_quant_conv',
   'conv_in', 'time_proj', 'time_embedding', 'linear_1', 'act', 'linear_2',
@@ -21,7 +22,9 @@ const ORDER = [
   'group_norm', 'to_q', 'to_k', 'to_v', 'to_out', 'net', 'proj', 'conv',
   // CLIP encoder layers
   'layers', 'self_attn', 'k_proj', 'v_proj', 'q_proj', 'out_proj', 'layer_norm1', 'mlp', 'fc1', 'fc2', 'layer_norm2',
-  'final_layer_norm',
+  'final_layer_norm', 'post_layernorm',
+  // the towers' projections, registered after text_model / vision_model
+  'text_projection', 'visual_projection',
   'weight', 'bias',
 ];
 const RANK = new Map(ORDER.map((n, i) => [n, i]));

@@ -136,9 +136,27 @@ export function values(t: ort.Tensor): number[] {
 
 /** The tiny CLIP text encoder (models/test/text-encoder-tiny.json) built with weights into `dir`: its model.onnx. */
 export function tinyTextEncoder(dir: string): string {
+  return buildTestConfig('text-encoder-tiny', dir);
+}
+
+/**
+ * The tiny CLIP towers (models/test/clip-text-tiny.json, clip-vision-tiny.json: CLIPTextModelWithProjection
+ * and CLIPVisionModelWithProjection with one projection_dim) built with weights into `dir`: their model.onnx.
+ */
+export function tinyClipTowers(dir: string): { text: string; vision: string } {
+  return { text: buildTestConfig('clip-text-tiny', dir), vision: buildTestConfig('clip-vision-tiny', dir) };
+}
+
+/** models/test/<name>.json built with the default options (random weights, seed 0) into `dir/<name>`. */
+export function buildTestConfig(name: string, dir: string): string {
+  return buildConfigFile(path.join(TEST_CONFIGS, `${name}.json`), path.join(dir, name));
+}
+
+/** A config.json built with the default options (random weights, seed 0) into `dir`: its model.onnx. */
+export function buildConfigFile(config: string, dir: string): string {
   const log = new DiagnosticLog();
-  const plan = planModel(path.join(TEST_CONFIGS, 'text-encoder-tiny.json'), log);
-  const file = plan && writeModel(plan, path.join(dir, 'text-encoder-tiny'), { ...DEFAULT_BUILD }, log);
+  const plan = planModel(config, log);
+  const file = plan && writeModel(plan, dir, { ...DEFAULT_BUILD }, log);
   if (!file) throw new Error(log.items.map(formatDiagnostic).join('\n'));
   return file;
 }

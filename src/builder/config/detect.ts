@@ -5,13 +5,21 @@ import { Code } from '../../codes.ts';
 import type { DiagnosticLog } from '../../diagnostics.ts';
 import type { ConfigFile } from './read.ts';
 
-export type ModelKind = 'unet' | 'vae' | 'clip';
+export type ModelKind = 'unet' | 'vae' | 'clip' | 'clip_projection' | 'clip_vision';
 
 export const MODEL_CLASSES: Record<ModelKind, string> = {
   unet: 'UNet2DConditionModel',
   vae: 'AutoencoderKL',
   clip: 'CLIPTextModel',
+  clip_projection: 'CLIPTextModelWithProjection',
+  clip_vision: 'CLIPVisionModelWithProjection',
 };
+
+/**
+ * transformers' model_type, read when architectures is absent. A vision config
+ * builds CLIPVisionModelWithProjection, the only vision class implemented.
+ */
+const MODEL_TYPES = new Map<unknown, ModelKind>([['clip_text_model', 'clip'], ['clip_vision_model', 'clip_vision']]);
 
 export function detectModel(cfg: ConfigFile, log: DiagnosticLog): ModelKind | undefined {
   const v = cfg.values;
@@ -28,13 +36,15 @@ export function detectModel(cfg: ConfigFile, log: DiagnosticLog): ModelKind | un
     return kind;
   }
   if (v.model_type !== undefined) {
-    if (v.model_type === 'clip_text_model') return 'clip';
+    const kind = MODEL_TYPES.get(v.model_type);
+    if (kind) return kind;
     log.error(Code.ConfigUnknownModel, `model_type ${JSON.stringify(v.model_type)} is not one the builder implements; it builds ${known}`, cfg.keyAt('model_type'));
     return undefined;
   }
   if ('cross_attention_dim' in v || 'down_block_types' in v && 'up_block_types' in v && !('latent_channels' in v)) return 'unet';
   if ('latent_channels' in v) return 'vae';
   if ('vocab_size' in v && 'hidden_size' in v) return 'clip';
+  if ('image_size' in v && 'patch_size' in v && 'hidden_size' in v) return 'clip_vision';
   log.error(Code.ConfigUnknownModel, `cannot tell which model this config describes: it has no _class_name, architectures or model_type, and none of the keys that identify ${known}`, { file: cfg.file });
   return undefined;
 }
