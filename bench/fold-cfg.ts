@@ -16,6 +16,7 @@ import { loadModel } from '../src/onnx/model.ts';
 import { saveModel } from '../src/onnx/save.ts';
 import { foldCfg } from '../src/passes/fold-cfg.ts';
 import { runPasses } from '../src/passes/pass.ts';
+import { median, seededFloats } from './stats.ts';
 
 const MODEL = 'test/fixtures/unet-sd15shape-narrow/model.onnx';
 const SIZES = [16, 32]; // latent side: the fixture's native 16×16, then 32×32
@@ -100,20 +101,7 @@ async function measure(folded: ort.InferenceSession, original: ort.InferenceSess
 }
 
 function random(dims: number[], seed: number): ort.Tensor {
-  const n = dims.reduce((x, y) => x * y, 1);
-  const data = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = s / 2 ** 31 - 1;
-  }
-  return new ort.Tensor('float32', data, dims);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  return new ort.Tensor('float32', seededFloats(dims.reduce((x, y) => x * y, 1), seed), dims);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {

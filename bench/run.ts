@@ -25,6 +25,8 @@ import { fileURLToPath } from 'node:url';
 import { decodeModel, encodeModel, onnx } from '../src/onnx/proto.ts';
 import { benchFoldCfg } from './fold-cfg.ts';
 import { benchCost } from './cost.ts';
+import { benchEvolve } from './evolve.ts';
+import { median } from './stats.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'pocketdiff.js');
@@ -183,10 +185,6 @@ function verifyConvert(): void {
 
 // ------------------------------------------------------------------ report
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 function fmtBytes(n: number): string {
   return n >= 1 << 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(0)} MiB`;
 }
@@ -282,4 +280,5 @@ function main(): void {
 // One after the other: benchmarks that share the machine would time each other.
 await main();
 await benchFoldCfg();
+await benchEvolve();
 if (!(await benchCost()).pass) process.exitCode = 1;

@@ -13,6 +13,7 @@ const commands: { name: string; load: () => Promise<Command> }[] = [
   { name: 'models', load: async () => (await import('./commands/models.ts')).models },
   { name: 'predict', load: async () => (await import('./commands/predict.ts')).predict },
   { name: 'whatif', load: async () => (await import('./commands/whatif.ts')).whatif },
+  { name: 'evolve', load: async () => (await import('./commands/evolve.ts')).evolveCommand },
   { name: 'calibrate', load: async () => (await import('./commands/calibrate.ts')).calibrateCommand },
   { name: 'devices', load: async () => (await import('./commands/devices.ts')).devices },
 ];

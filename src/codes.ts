@@ -9,6 +9,7 @@
 //   PD7xxx  recipes
 //   PD8xxx  cost model: device profiles, predictions, what-ifs, calibration
 //   PD9xxx  channel widths (prune-channels) and quantization (quantize)
+//   PD10xxx evolve: the architecture search, its scoring and metrics
 export const Code = {
   FileNotFound: 'PD1001',
   CorruptModel: 'PD1002',
@@ -102,4 +103,13 @@ export const Code = {
   CalibrationRun: 'PD9106',
   CalibrationMissing: 'PD9107',
   QuantizeAbsentWeights: 'PD9108',
+
+  EvolveBudgetFloor: 'PD10001',
+  EvolveNoPrompts: 'PD10002',
+  EvolveClipShape: 'PD10003',
+  EvolveUnknownMetric: 'PD10004',
+  EvolveClipMissing: 'PD10005',
+  EvolveScoreFailed: 'PD10006',
+  EvolveNoCandidates: 'PD10007',
+  EvolveNoWeights: 'PD10008',
 } as const;

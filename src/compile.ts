@@ -2,14 +2,11 @@
 // extends the state, reports through the log, and returns false to stop.
 // Graph rewrites go through runPasses, which cleans up and verifies after each
 // pass and blames the pass that broke an invariant.
-import fs from 'node:fs';
 import path from 'node:path';
 import { analyzeGraph, type ModelStats } from './blocks/analyze.ts';
 import { Code } from './codes.ts';
 import type { DiagnosticLog } from './diagnostics.ts';
 import type { Manifest, ModelEntry } from './artifact/manifest.ts';
-import { dataTypeName } from './onnx/dtype.ts';
-import { onnx, toNumber } from './onnx/proto.ts';
 import { ioInfo } from './ir/print.ts';
 import { foldCfg, type FoldCfgOptions } from './passes/fold-cfg.ts';
 import { duplicateBlocks } from './passes/duplicate-blocks.ts';
@@ -26,9 +23,9 @@ import { renderReport, type ReportInput } from './pipeline/report.ts';
 import { tokenizerFiles } from './run/tokenizer-files.ts';
 import { bindAndInfer, checkOps, restoreIo, snapshotIo, targetDims, type IoSnapshot } from './pipeline/specialize.ts';
 import { loadRecipe, type LoadedRecipe } from './recipe/load.ts';
+import { readEmbedding } from './pipeline/embedding.ts';
 import { computeSchedule, type Schedule } from './schedule/index.ts';
 import { loadDevice, type DeviceProfile } from './devices/index.ts';
-import type { PipelinePrediction } from './cost/whatif/pipeline-cost.ts';
 import { guidanceWhy, planRecipe, priceRecipe, type RecipePrice } from './pipeline/recipe-cost.ts';
 import type { Graph } from './ir/graph.ts';
 import { TOOL_VERSION } from './version.ts';
@@ -292,31 +289,6 @@ function foldStep(s: State): Pass {
     };
   }
   return foldCfg(opts);
-}
-
-/** A TensorProto .pb file holding float32 data (the unconditional embedding). */
-function readEmbedding(file: string, log: DiagnosticLog, at: ReturnType<LoadedRecipe['locate']>): { data: Float32Array; dims: number[] } | undefined {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch {
-    log.error(Code.RecipeFileMissing, `baked unconditional embedding not found: ${file}`, at);
-    return undefined;
-  }
-  try {
-    const t = onnx.TensorProto.decode(bytes);
-    const dims = (t.dims ?? []).map(toNumber);
-    const raw = t.rawData?.length ? t.rawData : undefined;
-    const data = raw ? new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)) : Float32Array.from(t.floatData ?? []);
-    if (t.dataType !== 1 || dims.length !== 3 || data.length !== dims.reduce((a, b) => a * b, 1)) {
-      log.error(Code.RecipeValue, `${file} must hold a float32 tensor [1, 77, C], not ${dataTypeName(t.dataType ?? 0)} [${dims.join(', ')}]`, at);
-      return undefined;
-    }
-    return { data, dims };
-  } catch (e) {
-    log.error(Code.RecipeValue, `${file} is not a TensorProto (.pb): ${(e as Error).message}`, at);
-    return undefined;
-  }
 }
 
 /**

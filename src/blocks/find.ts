@@ -89,10 +89,15 @@ const SHAPE_ONLY = new Set(['Shape', 'Size', 'Constant', 'ConstantOfShape']);
  * shape arithmetic: graph inputs and whatever is computed from their values.
  */
 function activations(g: Graph): (v: Value) => boolean {
+  // Along uses, not node order: a pass mid-rewrite may have appended nodes
+  // that earlier ones read.
   const live = new Set<Value>(g.inputs);
-  for (const n of g.nodes()) {
-    if (SHAPE_ONLY.has(n.op)) continue;
-    if ([...n.inputs, ...n.implicitInputs].some((v) => v && live.has(v))) for (const v of n.outputs) if (v) live.add(v);
+  const queue = [...g.inputs];
+  while (queue.length) {
+    for (const { node } of queue.pop()!.uses) {
+      if (!node.alive || SHAPE_ONLY.has(node.op)) continue;
+      for (const v of node.outputs) if (v && !live.has(v)) live.add(v), queue.push(v);
+    }
   }
   return (v) => live.has(v);
 }

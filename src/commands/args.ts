@@ -14,3 +14,11 @@ export function parse<O extends Options>(argv: string[], options: O, usage: stri
     return undefined;
   }
 }
+
+/** A usage error: the message, then the usage line, as a coded diagnostic; returns `ret`. */
+export function usageError<T>(log: DiagnosticLog, usage: string, ret: T): (msg: string) => T {
+  return (msg) => {
+    log.error(Code.Usage, `${msg}\nusage: ${usage}`);
+    return ret;
+  };
+}

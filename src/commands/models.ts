@@ -8,7 +8,7 @@ import { MODEL_CLASSES } from '../builder/config/detect.ts';
 import { ProgressBar } from '../builder/progress.ts';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
-import { parse } from './args.ts';
+import { parse, usageError } from './args.ts';
 import { Exit, type Command } from './command.ts';
 
 const usage = [
@@ -88,10 +88,7 @@ function buildDefault(argv: string[], log: DiagnosticLog, stdout: (t: string) =>
 type Flags = { weights?: string; seed?: string; dtype?: string; opset?: string; 'external-data'?: string };
 
 function buildOptions(v: Flags, log: DiagnosticLog): BuildOptions | undefined {
-  const bad = (msg: string) => {
-    log.error(Code.Usage, `${msg}\nusage: ${usage}`);
-    return undefined;
-  };
+  const bad = usageError(log, usage, undefined);
   const weights = v.weights ?? DEFAULT_BUILD.weights;
   if (weights !== 'random' && weights !== 'none') return bad(`--weights must be 'random' or 'none', not '${weights}'`);
   const seed = v.seed === undefined ? DEFAULT_BUILD.seed : Number(v.seed);

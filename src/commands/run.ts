@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Code } from '../codes.ts';
 import { encodePng } from '../run/png.ts';
 import { runArtifact } from '../run/pipeline.ts';
-import { parse } from './args.ts';
+import { parse, usageError } from './args.ts';
 import { Exit, type Command } from './command.ts';
 
 const usage = 'pocketdiff run ARTIFACT_DIR --prompt TEXT [--seed N] [--out IMAGE.png] [--guidance-scale S] [--size PX] [--json]';
@@ -21,10 +21,7 @@ export const run: Command = {
       ctx.log,
     );
     if (!args) return Exit.Usage;
-    const bad = (msg: string) => {
-      ctx.log.error(Code.Usage, `${msg}\nusage: ${usage}`);
-      return Exit.Usage;
-    };
+    const bad = usageError(ctx.log, usage, Exit.Usage);
     const [dir, ...extra] = args.positionals;
     if (!dir || extra.length) return bad('expected one ARTIFACT_DIR (out/<recipe>/<device>)');
     const v = args.values;

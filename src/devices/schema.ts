@@ -28,7 +28,7 @@ export const param = z.strictObject({
 });
 export type Param = z.infer<typeof param>;
 
-import { precision, weightFormat, type Precision } from '../precision.ts';
+import { precision, weightFormat } from '../precision.ts';
 export { PRECISIONS, precision, weightFormat, type Precision, type WeightFormat } from '../precision.ts';
 
 export const OP_CLASSES = ['conv', 'depthwise', 'linear', 'attention', 'norm', 'softmax', 'elementwise', 'reduce', 'movement', 'view', 'shape'] as const;

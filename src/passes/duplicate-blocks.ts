@@ -48,8 +48,21 @@ export function duplicateBlocks(specs: DuplicateSpec[]): Pass {
   };
 }
 
-/** Returns the copy's output, which now feeds the original's downstream users. */
-function duplicateBlock(g: Graph, block: Block, k: number, after: Value | undefined, spec: DuplicateSpec, log: DiagnosticLog): Value | undefined {
+/**
+ * Stacks copy k of a block after `after` (the block's exit, or the previous
+ * copy's output); returns the copy's output, which now feeds the original's
+ * downstream users. With `shareWeights` the copy reads the original's weights
+ * (gate-blocks: a scoring graph need not hold every copied block's bytes twice).
+ */
+export function duplicateBlock(
+  g: Graph,
+  block: Block,
+  k: number,
+  after: Value | undefined,
+  spec: DuplicateSpec,
+  log: DiagnosticLog,
+  opts: { shareWeights?: boolean } = {},
+): Value | undefined {
   const at = spec.at ?? { node: block.name };
   const r = findResidual(block);
   if ('reason' in r) {
@@ -64,6 +77,7 @@ function duplicateBlock(g: Graph, block: Block, k: number, after: Value | undefi
   const newName = `${block.name}+${k}`;
   const remap = new Map<Value, Value>([[r.input, tail]]);
   const weightCopy = (w: Value): Value => {
+    if (opts.shareWeights) return w;
     const name = w.name.startsWith(block.name + '.') ? newName + w.name.slice(block.name.length) : `${w.name}+${k}`;
     return g.addWeight(g.uniqueName(name), { ...w.weight!, proto: undefined });
   };

@@ -51,56 +51,52 @@ export function removeBlocks(specs: RemoveSpec[]): Pass {
 
 function removeBlock(g: Graph, block: Block, spec: RemoveSpec, log: DiagnosticLog): boolean {
   const at = spec.at ?? { node: block.name };
-  if (block.kind !== 'resnet' && block.kind !== 'cross_attention' && block.kind !== 'attention') {
-    log.error(Code.NoResidual, `'${block.name}' is a ${block.kind} block; only ResNet and attention blocks can be removed`, at);
+  const found = bypassOf(block, !!spec.keepShortcut);
+  if ('code' in found) {
+    log.error(found.code, found.message, at);
     return false;
   }
-  const r = findResidual(block);
-  if ('reason' in r) {
-    log.error(Code.NoResidual, `cannot remove '${block.name}': ${r.reason}`, at);
-    return false;
-  }
-  let bypass: Value | undefined;
-  if (!r.shortcut) {
-    bypass = r.input;
-  } else {
-    const concat = r.input.producer?.op === 'Concat' ? r.input.producer : undefined;
-    const hidden = concat?.inputs[0];
-    const out = channels(r.exit);
-    if (spec.keepShortcut) {
-      bypass = r.residual;
-    } else if (concat && hidden && channels(hidden) !== undefined && channels(hidden) === out) {
-      bypass = hidden;
-    } else {
-      const from = channels(r.input);
-      const why = concat
-        ? `its hidden input has ${channels(hidden) ?? '?'} channels, not the ${out} it outputs`
-        : `it changes channels ${from ?? '?'} → ${out ?? '?'} (it has a conv_shortcut)`;
-      log.error(
-        Code.ChannelChange,
-        `cannot remove '${block.name}' as an identity: ${why}; set keep_shortcut: true to keep only its 1×1 shortcut projection`,
-        at,
-      );
-      return false;
-    }
-  }
-  bypassBlock(g, r, bypass);
+  const { target, value } = bypassValue(g, found.residual, found.bypass, 'remove-blocks');
+  g.replaceAllUses(target, value);
   return true;
 }
 
 /**
- * Rewires the block's exit to `bypass`. The output scaling after the residual
- * Add goes too when it is the identity (SD's factors are 1); otherwise a copy
- * of it, outside the block, keeps the arithmetic exact.
+ * What removing a block leaves in its place: its residual structure and the
+ * value its exit becomes (its input, an up-block ResNet's hidden half of the
+ * concat, or with keep_shortcut its 1×1 shortcut projection), or why it cannot
+ * be removed.
  */
-function bypassBlock(g: Graph, r: Residual, bypass: Value): void {
-  if (!r.scale) return g.replaceAllUses(r.exit, bypass);
+export function bypassOf(block: Block, keepShortcut: boolean): { residual: Residual; bypass: Value } | { code: string; message: string } {
+  if (block.kind !== 'resnet' && block.kind !== 'cross_attention' && block.kind !== 'attention') {
+    return { code: Code.NoResidual, message: `'${block.name}' is a ${block.kind} block; only ResNet and attention blocks can be removed` };
+  }
+  const r = findResidual(block);
+  if ('reason' in r) return { code: Code.NoResidual, message: `cannot remove '${block.name}': ${r.reason}` };
+  if (!r.shortcut) return { residual: r, bypass: r.input };
+  const concat = r.input.producer?.op === 'Concat' ? r.input.producer : undefined;
+  const hidden = concat?.inputs[0];
+  const out = channels(r.exit);
+  if (keepShortcut) return { residual: r, bypass: r.residual };
+  if (concat && hidden && channels(hidden) !== undefined && channels(hidden) === out) return { residual: r, bypass: hidden };
+  const from = channels(r.input);
+  const why = concat ? `its hidden input has ${channels(hidden) ?? '?'} channels, not the ${out} it outputs` : `it changes channels ${from ?? '?'} → ${out ?? '?'} (it has a conv_shortcut)`;
+  return { code: Code.ChannelChange, message: `cannot remove '${block.name}' as an identity: ${why}; set keep_shortcut: true to keep only its 1×1 shortcut projection` };
+}
+
+/**
+ * Which value a removal rewires and what replaces it. The output scaling after
+ * the residual Add goes too when it is the identity (SD's factors are 1);
+ * otherwise a copy of it, outside the block, keeps the arithmetic exact.
+ */
+export function bypassValue(g: Graph, r: Residual, bypass: Value, pass: string): { target: Value; value: Value } {
+  if (!r.scale) return { target: r.exit, value: bypass };
   const k = scalarValue(r.scale.inputs[1]);
-  if (k === 1) return g.replaceAllUses(r.exit, bypass);
-  if (k === undefined) return g.replaceAllUses(r.add.output(), bypass);
+  if (k === 1) return { target: r.exit, value: bypass };
+  if (k === undefined) return { target: r.add.output(), value: bypass };
   const bytes = new Uint8Array(Float32Array.of(k).buffer);
   const factor = g.addWeight(g.uniqueName(`${r.scale.name}_factor`), { dtype: DataType.FLOAT, dims: [], data: { kind: 'raw', bytes } });
-  const scaled = g.add(r.scale.op, [bypass, factor], { scope: '', origin: { kind: 'pass', pass: 'remove-blocks', from: [r.scale.id] } });
+  const scaled = g.add(r.scale.op, [bypass, factor], { scope: '', origin: { kind: 'pass', pass, from: [r.scale.id] } });
   scaled.output().type = r.exit.type && { ...r.exit.type };
-  g.replaceAllUses(r.exit, scaled.output());
+  return { target: r.exit, value: scaled.output() };
 }

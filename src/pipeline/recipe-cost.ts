@@ -128,11 +128,16 @@ async function modelTable(m: ModelPlan, resolution: number, log: DiagnosticLog):
 }
 
 /** The passes compile runs on this model, in its order: remove and duplicate (UNet), then prune-channels. */
-function applyRecipePasses(g: Graph, m: ModelPlan, resolution: number, log: DiagnosticLog): boolean {
+export function recipePasses(m: ModelPlan, resolution: number): Pass[] {
   const passes: Pass[] = [];
   if (m.edits.remove?.length) passes.push(removeBlocks(m.edits.remove.map((e) => ({ selector: e.selector, keepShortcut: e.keepShortcut, at: e.at }))));
   if (m.edits.duplicate?.length) passes.push(duplicateBlocks(m.edits.duplicate.map((e) => ({ selector: e.selector, at: e.at }))));
-  passes.push(pruneChannels(m.widths, { importance: m.importance, dims: targetDims(resolution) }));
+  if (m.widths.length) passes.push(pruneChannels(m.widths, { importance: m.importance, dims: targetDims(resolution) }));
+  return passes;
+}
+
+function applyRecipePasses(g: Graph, m: ModelPlan, resolution: number, log: DiagnosticLog): boolean {
+  const passes = recipePasses(m, resolution);
   // Graph-only: prune-channels keeps the first channels of each group and says so; pricing does not care which.
   const quiet = new DiagnosticLog();
   const ok = !!runPasses(g, passes, quiet, m.source.file);

@@ -18,11 +18,11 @@ import * as ort from 'onnxruntime-node';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import type { ModelEntry } from '../artifact/manifest.ts';
-import { fromHalf, toHalf } from '../onnx/half.ts';
 import { targetDims } from '../pipeline/specialize.ts';
 import { scaleModelInput, schedulerStep, type Schedule } from '../schedule/index.ts';
 import { concreteShape, hostSchedule, readArtifact, type Artifact } from './artifact.ts';
 import { guide, initialLatents, toRgb, vaeInput, type RgbImage } from './latents.ts';
+import { floats, tensor, type Data } from './tensors.ts';
 import { loadTokenizer } from './tokenizer-files.ts';
 
 export interface RunOptions {
@@ -46,8 +46,6 @@ export interface RunResult extends RgbImage {
   generatedVocabulary: boolean;
   seconds: { text_encoder: number; unet: number; vae_decoder: number; total: number };
 }
-
-type Data = Float32Array | number[];
 
 export async function runArtifact(where: string, o: RunOptions, log: DiagnosticLog): Promise<RunResult | undefined> {
   const started = performance.now();
@@ -162,28 +160,6 @@ async function withSession<T>(a: Artifact, c: 'text_encoder' | 'unet' | 'vae_dec
   } finally {
     await session.release();
   }
-}
-
-function tensor(dtype: string, data: Data, dims: number[]): ort.Tensor {
-  switch (dtype) {
-    case 'float32':
-      return new ort.Tensor('float32', data instanceof Float32Array ? data : Float32Array.from(data), dims);
-    case 'float16':
-      return new ort.Tensor('float16', Uint16Array.from(data, toHalf), dims);
-    case 'int64':
-      return new ort.Tensor('int64', BigInt64Array.from(data, (x) => BigInt(Math.round(x))), dims);
-    case 'int32':
-      return new ort.Tensor('int32', Int32Array.from(data, Math.round), dims);
-    default:
-      throw new Error(`unsupported input dtype ${dtype}`);
-  }
-}
-
-function floats(t: ort.Tensor): Float32Array {
-  // A copy: an output's buffer can go with its session.
-  if (t.type === 'float32') return (t.data as Float32Array).slice();
-  if (t.type === 'float16') return Float32Array.from(t.data as Uint16Array, fromHalf);
-  throw new Error(`unsupported output dtype ${t.type}`);
 }
 
 const textOutput = (e: ModelEntry) => (e.outputs.find((o) => o.name === 'last_hidden_state') ?? e.outputs[0]).name;

@@ -105,13 +105,23 @@ export function loadTokenizer(dir: string, textEncoderFile: string, maxLength: n
     files = demoFiles(vocabSize(g) ?? CLIP_VOCAB);
     generatedHere = true;
   }
+  return fromFiles(files, maxLength, generatedHere, dir, log);
+}
+
+/** The tokenizer a text encoder model ships beside it (or the generated demo vocabulary), as compile would copy it. */
+export function tokenizerOf(textEncoder: Graph, modelFile: string, maxLength: number, log: DiagnosticLog): LoadedTokenizer | undefined {
+  const t = tokenizerFiles(textEncoder, modelFile);
+  return fromFiles(t.files, maxLength, t.generated, t.source, log);
+}
+
+function fromFiles(files: Record<string, string>, maxLength: number, generatedHere: boolean, where: string, log: DiagnosticLog): LoadedTokenizer | undefined {
   let vocab: Record<string, number>;
   let config: { pocketdiff_generated?: boolean; pad_token?: string | { content?: string } } = {};
   try {
     vocab = JSON.parse(files['vocab.json']);
     if (files['tokenizer_config.json']) config = JSON.parse(files['tokenizer_config.json']);
   } catch (e) {
-    log.error(Code.ArtifactInvalid, `tokenizer files are not valid JSON: ${(e as Error).message}`, { file: dir });
+    log.error(Code.ArtifactInvalid, `tokenizer files are not valid JSON: ${(e as Error).message}`, { file: where });
     return undefined;
   }
   const pad = typeof config.pad_token === 'object' ? config.pad_token?.content : config.pad_token;

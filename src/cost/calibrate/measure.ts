@@ -11,7 +11,7 @@ import type { Graph, Value } from '../../ir/graph.ts';
 import { exportGraph } from '../../ir/export.ts';
 import { byteSize, DataType } from '../../onnx/dtype.ts';
 import { saveModel } from '../../onnx/save.ts';
-import { removeScratch, scratchDir } from '../../scratch.ts';
+import { scratchDir } from '../../scratch.ts';
 
 export interface Measurement {
   /** CPU time of one run: the mean over the fastest window. */

@@ -72,6 +72,12 @@ export class PipelineCost {
     if (tables.vae_decoder) this.vaeDecoder = plan(tables.vae_decoder, 'vae_decoder', opts.batch);
   }
 
+  /** One UNet call's 80% interval, when the profile has one. */
+  unetCallInterval(unetVariant: Variant): [number, number] | undefined {
+    const iv = this.opts.device.calibration?.interval;
+    return iv && applyInterval(iv, this.unet.variantMs(unetVariant), this.mixes.get(this.unet)!);
+  }
+
   predict(unetVariant: Variant = this.unet.variant(), steps = this.opts.steps): PipelinePrediction {
     const o = this.opts;
     const calls = o.cfg === 'two-calls' ? 2 : 1;

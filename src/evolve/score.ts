@@ -1,0 +1,109 @@
+// ΔQuality for evolve: an architecture's quality, measured by running it.
+// Every architecture is a gate vector on one gated UNet session; each sample
+// (a prompt and a seed) is sampled with the recipe's schedule and guidance
+// from the same seeded noise, so candidates differ only by their blocks.
+//
+//   latent  −mean ‖x − x_teacher‖ / ‖x_teacher‖ over samples: how far the
+//           final latents move from the recipe's unmodified source UNet's
+//   clip    mean 100·cos(CLIP image, CLIP text) of the decoded images
+//
+// Higher is better for both. Each sample's value is cached on disk as soon as
+// it is known (cache.ts), keyed by everything it depends on.
+import { Code } from '../codes.ts';
+import type { DiagnosticLog } from '../diagnostics.ts';
+import { ScoreCache } from './cache.ts';
+import type { ClipScorer } from './clip-score.ts';
+import type { Embedding, Sampling, UnetRunner } from './denoise.ts';
+import { gateVector, type Arch, type SlotMap } from './slots.ts';
+
+export const METRICS = ['latent', 'clip'] as const;
+export type Metric = (typeof METRICS)[number];
+
+export interface Sample {
+  prompt: number;
+  seed: number;
+}
+
+export interface ScorerSetup {
+  slots: SlotMap;
+  unet: UnetRunner;
+  /** The teacher's final latents per sample (latent metric), computed on first use. */
+  teacher: () => Promise<Float32Array[]>;
+  metric: Metric;
+  clip?: ClipScorer;
+  sampling: Sampling;
+  samples: Sample[];
+  prompts: { text: string; cond: Embedding }[];
+  empty: Embedding;
+  cache: ScoreCache;
+  /** Hash of everything the scores depend on besides the gate vector and the sample. */
+  context: string;
+  /** Called once per sample scored or reused. */
+  onSample?: (done: number, total: number, cached: boolean) => void;
+}
+
+export class Scorer {
+  private teacherLatents?: Float32Array[];
+  private readonly memo = new Map<string, number>();
+
+  constructor(private readonly s: ScorerSetup) {}
+
+  /** Mean over samples; undefined (with PD10006) if onnxruntime fails or a value is not finite. */
+  async quality(arch: Arch, log: DiagnosticLog): Promise<number | undefined> {
+    const gates = gateVector(this.s.slots, arch);
+    const id = arch.join(',');
+    const hit = this.memo.get(id);
+    if (hit !== undefined) return hit;
+    let sum = 0;
+    for (const [i, smp] of this.s.samples.entries()) {
+      const key = this.key(gates, smp);
+      let v = this.s.cache.get(key);
+      const cached = v !== undefined;
+      if (v === undefined) {
+        try {
+          v = await this.measure(gates, smp);
+        } catch (e) {
+          log.error(Code.EvolveScoreFailed, `scoring failed in onnxruntime: ${(e as Error).message}`, undefined, [`architecture: ${this.describe(arch)}`]);
+          return undefined;
+        }
+        if (!Number.isFinite(v)) {
+          log.error(Code.EvolveScoreFailed, `the ${this.s.metric} metric is ${v} for prompt '${this.s.prompts[smp.prompt].text}', seed ${smp.seed}`, undefined, [`architecture: ${this.describe(arch)}`]);
+          return undefined;
+        }
+        this.s.cache.put(key, v);
+      }
+      this.s.onSample?.(i + 1, this.s.samples.length, cached);
+      sum += this.s.metric === 'latent' ? -v : v;
+    }
+    const q = sum / this.s.samples.length;
+    this.memo.set(id, q);
+    return q;
+  }
+
+  private key(gates: Float32Array, smp: Sample): string {
+    return ScoreCache.key([this.s.context, Array.from(gates), this.s.prompts[smp.prompt].text, smp.seed]);
+  }
+
+  private async measure(gates: Float32Array, smp: Sample): Promise<number> {
+    const x = await this.s.unet.sample(this.s.sampling, smp.seed, this.s.prompts[smp.prompt].cond, this.s.empty, gates);
+    if (this.s.metric === 'clip') return this.s.clip!.score(x, this.s.sampling.latent, smp.prompt);
+    this.teacherLatents ??= await this.s.teacher();
+    return relativeDistance(x, this.teacherLatents[this.s.samples.indexOf(smp)]);
+  }
+
+  private describe(arch: Arch): string {
+    const changed = this.s.slots.slots.flatMap((sl, i) => (arch[i] !== sl.start ? [`${sl.block}×${arch[i]}`] : []));
+    return changed.length ? changed.join(', ') : "the recipe's own";
+  }
+}
+
+/** ‖a − b‖ / ‖b‖ in float64. */
+export function relativeDistance(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  let n = 0;
+  for (let i = 0; i < b.length; i++) {
+    d += (a[i] - b[i]) ** 2;
+    n += b[i] ** 2;
+  }
+  return n > 0 ? Math.sqrt(d / n) : Math.sqrt(d);
+}
