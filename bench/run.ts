@@ -26,6 +26,7 @@ import { decodeModel, encodeModel, onnx } from '../src/onnx/proto.ts';
 import { benchFoldCfg } from './fold-cfg.ts';
 import { benchCost } from './cost.ts';
 import { benchEvolve } from './evolve.ts';
+import { benchQueue } from './queue.ts';
 import { median } from './stats.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -281,4 +282,5 @@ function main(): void {
 await main();
 await benchFoldCfg();
 await benchEvolve();
+await benchQueue();
 if (!(await benchCost()).pass) process.exitCode = 1;

@@ -112,4 +112,7 @@ export const Code = {
   EvolveScoreFailed: 'PD10006',
   EvolveNoCandidates: 'PD10007',
   EvolveNoWeights: 'PD10008',
+  EvolveJobFailed: 'PD10009',
+  EvolveQueueUnreachable: 'PD10010',
+  EvolveQueueLost: 'PD10011',
 } as const;

@@ -19,36 +19,15 @@ import { saveModel } from '../src/onnx/save.ts';
 import { bytesWeight } from '../src/passes/prune/weight-io.ts';
 import { whatIf } from '../src/commands/whatif.ts';
 import { buildConfigFile, buildTestConfig, TEST_CONFIGS, tinyClipTowers } from './support/builder-fixtures.ts';
+import { DEVICE, evolveOptions, NARROW, narrowRecipe, outputs } from './support/evolve.ts';
 import { loadGraph, tempDir } from './support/ort.ts';
 
 const ROOT = path.resolve('.');
-const NARROW = path.join(ROOT, 'test/fixtures/unet-sd15shape-narrow/model.onnx');
-const VAE = path.join(ROOT, 'test/fixtures/vae-decoder-tiny/model.onnx');
-const DEVICE = 'galaxy-s23';
 const work = tempDir('evolve');
 const textEncoder = buildTestConfig('text-encoder-narrow', work);
 const towers = tinyClipTowers(work);
 
-/** A recipe over the narrow fixture at 128 px on the S23: 2 DDIM steps, no guidance unless `scale` says. */
-function recipe(dir: string, o: { unet?: string; scale?: number; extra?: string } = {}): string {
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, 'narrow.yaml');
-  fs.writeFileSync(
-    file,
-    [
-      'model:',
-      `  unet: ${o.unet ?? NARROW}`,
-      `  vae_decoder: ${VAE}`,
-      `  text_encoder: ${textEncoder}`,
-      'schedule: {scheduler: ddim, steps: 2}',
-      `guidance: {scale: ${o.scale ?? 1}}`,
-      'targets:',
-      `  - {device: ${DEVICE}, resolution: 128}`,
-      o.extra ?? '',
-    ].join('\n'),
-  );
-  return file;
-}
+const recipe = (dir: string, o: { unet?: string; scale?: number } = {}) => narrowRecipe(dir, { textEncoder, ...o });
 
 async function startMs(file: string): Promise<number> {
   const log = new DiagnosticLog();
@@ -57,17 +36,7 @@ async function startMs(file: string): Promise<number> {
   return w!.report.total_ms;
 }
 
-const base = (budget: number, dir: string): EvolveOptions => ({
-  device: DEVICE,
-  budget,
-  objective: 'image',
-  samples: 2,
-  seed: 0,
-  metric: 'latent',
-  group: 3,
-  cache: path.join(dir, 'cache'),
-  out: path.join(dir, 'out', 'narrow-evolved.yaml'),
-});
+const base = (budget: number, dir: string) => evolveOptions(budget, dir);
 
 async function run(file: string, o: EvolveOptions): Promise<{ result: EvolveResult; log: EvolveLog }> {
   const log = new DiagnosticLog();
@@ -81,8 +50,6 @@ async function fails(file: string, o: EvolveOptions): Promise<DiagnosticLog> {
   assert.is(await evolve(file, o, log), undefined);
   return log;
 }
-
-const outputs = (r: EvolveResult) => [r.recipe, r.log, r.report].map((f) => `${path.basename(f)}\n${fs.readFileSync(f, 'utf8')}`);
 
 test('a block whose output projection is zero scores ΔQuality = 0 exactly and is removed first', async () => {
   const dir = path.join(work, 'zero');

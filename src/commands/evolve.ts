@@ -1,5 +1,5 @@
 // pocketdiff evolve RECIPE.yaml --device D (--budget-ms B | --unet-budget-ms B) [--prompts FILE] [--samples N] [--seed S]
-//   [--metric latent|clip] [--clip-text M.onnx --clip-vision M.onnx] [--resolution PX] [--group N] [--cache DIR] [--out EVOLVED.yaml] [--json]
+//   [--metric latent|clip] [--clip-text M.onnx --clip-vision M.onnx] [--resolution PX] [--group N] [--cache DIR] [--queue URL] [--out EVOLVED.yaml] [--json]
 // SnapFusion's architecture evolving: the best UNet the recipe's blocks allow
 // within a latency budget on a device, as a recipe that extends the input.
 import { evolve } from '../evolve/run.ts';
@@ -7,7 +7,7 @@ import { parse, usageError } from './args.ts';
 import { Exit, type Command } from './command.ts';
 
 const usage =
-  'pocketdiff evolve RECIPE.yaml --device D (--budget-ms B | --unet-budget-ms B) [--prompts FILE] [--samples N] [--seed S] [--metric latent|clip] [--clip-text M.onnx --clip-vision M.onnx] [--resolution PX] [--group N] [--cache DIR] [--out EVOLVED.yaml] [--json]';
+  'pocketdiff evolve RECIPE.yaml --device D (--budget-ms B | --unet-budget-ms B) [--prompts FILE] [--samples N] [--seed S] [--metric latent|clip] [--clip-text M.onnx --clip-vision M.onnx] [--resolution PX] [--group N] [--cache DIR] [--queue redis://HOST:PORT[/DB]] [--out EVOLVED.yaml] [--json]';
 
 export const evolveCommand: Command = {
   name: 'evolve',
@@ -29,6 +29,7 @@ export const evolveCommand: Command = {
         resolution: { type: 'string' },
         group: { type: 'string' },
         cache: { type: 'string' },
+        queue: { type: 'string' },
         out: { type: 'string' },
         json: { type: 'boolean' },
       },
@@ -77,6 +78,7 @@ export const evolveCommand: Command = {
         out: v.out,
         group,
         cache: v.cache,
+        queue: v.queue,
         onProgress: (line) => ctx.stderr(line),
       },
       ctx.log,

@@ -11,6 +11,7 @@ import path from 'node:path';
 export class ScoreCache {
   private readonly scores = new Map<string, number>();
   private fd: number | undefined;
+  private readonly fresh = new Set<string>();
   /** Scores read back from disk (reused), and scores computed in this run. */
   reused = 0;
   computed = 0;
@@ -39,7 +40,8 @@ export class ScoreCache {
 
   get(key: string): number | undefined {
     const v = this.scores.get(key);
-    if (v !== undefined) this.reused++;
+    // A score put by this run (a worker's result) was computed, not reused.
+    if (v !== undefined && !this.fresh.has(key)) this.reused++;
     return v;
   }
 
@@ -49,6 +51,7 @@ export class ScoreCache {
 
   put(key: string, value: number): void {
     this.scores.set(key, value);
+    this.fresh.add(key);
     this.computed++;
     if (!this.file) return;
     if (this.fd === undefined) {

@@ -30,6 +30,7 @@ import { contextHash, hashFiles, modelFiles } from './context.ts';
 import type { Embedding, Sampling } from './denoise.ts';
 import { UnetRunner } from './denoise.ts';
 import { evolvedRecipe } from './emit-recipe.ts';
+import { jobData, QueueScoring, type ScoringSetup } from './queue.ts';
 import { EvolveLatency, type Objective } from './latency.ts';
 import { loadPrompts, type Prompt } from './prompts.ts';
 import { evolveHtml, evolveLog, type EvolveLog } from './report.ts';
@@ -54,8 +55,10 @@ export interface EvolveOptions {
   out?: string;
   /** Removals per round while over budget. */
   group: number;
-  /** Where finished scores are kept between runs; default `out/.evolve-cache/`. */
-  cache?: string;
+  /** Where finished scores are kept between runs; default `out/.evolve-cache/`; false keeps them in memory (workers). */
+  cache?: string | false;
+  /** redis://HOST:PORT[/DB]: scores are jobs on this BullMQ queue, served by `pocketdiff worker`. */
+  queue?: string;
   threads?: number;
   onProgress?: (line: string) => void;
 }
@@ -99,34 +102,77 @@ interface State {
 interface Step {
   name: string;
   why: string;
+  /** Also run by a worker, which scores jobs and searches nothing (prepareScoring). */
+  scoring: boolean;
   run(s: State): boolean | Promise<boolean>;
 }
 
 export const EVOLVE_STEPS: Step[] = [
-  { name: 'arguments', why: 'the metric is known and its CLIP towers are given', run: checkArgs },
-  { name: 'recipe', why: 'the recipe, the device profile, the resolution and the prompts', run: readInputs },
-  { name: 'load', why: 'the UNet with its weights (scores run it), the text encoder', run: load },
-  { name: 'unet', why: "the recipe's own UNet edits, shapes for the sampling size, the candidate slots", run: recipeUnet },
-  { name: 'latency', why: "each architecture's milliseconds from the device's cost model, through the recipe plan compile prices; the floor under the budget", run: latency },
-  { name: 'gate', why: 'one gate per candidate action, so a candidate is an input, not a recompile', run: gate },
-  { name: 'scorer', why: 'prompt embeddings, the teacher, the metric, the score cache', run: scorer },
-  { name: 'search', why: "SnapFusion's Algorithm 1: remove the least valuable per ms, then add the most valuable that fits", run: runSearch },
-  { name: 'write', why: 'EVOLVED.yaml, its JSON log and HTML report, together or not at all', run: write },
+  { name: 'arguments', why: 'the metric is known and its CLIP towers are given', scoring: true, run: checkArgs },
+  { name: 'recipe', why: 'the recipe, the device profile, the resolution and the prompts', scoring: true, run: readInputs },
+  { name: 'load', why: 'the UNet with its weights (scores run it), the text encoder', scoring: true, run: load },
+  { name: 'unet', why: "the recipe's own UNet edits, shapes for the sampling size, the candidate slots", scoring: true, run: recipeUnet },
+  { name: 'latency', why: "each architecture's milliseconds from the device's cost model, through the recipe plan compile prices; the floor under the budget", scoring: false, run: latency },
+  { name: 'gate', why: 'one gate per candidate action, so a candidate is an input, not a recompile (skipped when workers score)', scoring: true, run: gate },
+  { name: 'scorer', why: 'prompt embeddings, the teacher, the metric, the score cache', scoring: true, run: scorer },
+  { name: 'queue', why: 'with --queue, scores come from workers on Redis', scoring: false, run: queue },
+  { name: 'search', why: "SnapFusion's Algorithm 1: remove the least valuable per ms, then add the most valuable that fits", scoring: false, run: runSearch },
+  { name: 'write', why: 'EVOLVED.yaml, its JSON log and HTML report, together or not at all', scoring: false, run: write },
 ];
 
 export async function evolve(file: string, o: EvolveOptions, log: DiagnosticLog): Promise<EvolveResult | undefined> {
   const s: State = { file, o, log, models: {}, closers: [] };
   try {
-    for (const step of EVOLVE_STEPS) {
-      const before = log.errors().length;
-      if (!(await step.run(s)) || log.errors().length > before) return undefined;
-    }
-    return s.written;
+    return (await runSteps(s, EVOLVE_STEPS)) ? s.written : undefined;
   } finally {
-    s.cache?.close();
-    for (const c of s.closers) await c();
-    if (s.scratch) removeScratch(s.scratch);
+    await closeState(s);
   }
+}
+
+async function runSteps(s: State, steps: Step[]): Promise<boolean> {
+  for (const step of steps) {
+    const before = s.log.errors().length;
+    if (!(await step.run(s)) || s.log.errors().length > before) return false;
+  }
+  return true;
+}
+
+async function closeState(s: State): Promise<void> {
+  s.cache?.close();
+  for (const c of s.closers.reverse()) await c();
+  if (s.scratch) removeScratch(s.scratch);
+}
+
+/** The setup a worker rebuilds to score this run's jobs: the options that shape a score, paths made absolute. */
+function scoringSetup(s: State): ScoringSetup {
+  const o = s.o;
+  return {
+    recipe: path.resolve(s.file),
+    device: o.device,
+    resolution: s.resolution!,
+    metric: o.metric,
+    ...(o.clipText ? { clipText: path.resolve(o.clipText) } : {}),
+    ...(o.clipVision ? { clipVision: path.resolve(o.clipVision) } : {}),
+    ...(o.prompts ? { prompts: path.resolve(o.prompts) } : {}),
+    samples: o.samples,
+    seed: o.seed,
+  };
+}
+
+export interface PreparedScoring {
+  scorer: Scorer;
+  close(): Promise<void>;
+}
+
+/** A worker's side: the scoring steps of a run with these options, for measureSample(). */
+export async function prepareScoring(setup: ScoringSetup, log: DiagnosticLog): Promise<PreparedScoring | undefined> {
+  const o: EvolveOptions = { ...setup, budget: Infinity, objective: 'image', group: 1, cache: false };
+  const s: State = { file: setup.recipe, o, log, models: {}, closers: [] };
+  if (!(await runSteps(s, EVOLVE_STEPS.filter((x) => x.scoring)))) {
+    await closeState(s);
+    return undefined;
+  }
+  return { scorer: s.scorer!, close: () => closeState(s) };
 }
 
 function checkArgs(s: State): boolean {
@@ -202,6 +248,8 @@ function recipeUnet(s: State): boolean {
 }
 
 function gate(s: State): boolean {
+  // Workers score every candidate: this process never runs the UNet.
+  if (s.o.queue) return true;
   const m = s.models.unet!;
   const { pass } = gateBlocks(s.slots!.gates);
   if (!runPasses(s.unet!, [pass], s.log, m.source)) return false;
@@ -243,8 +291,14 @@ async function scorer(s: State): Promise<boolean> {
     if (!clip) return false;
     s.closers.push(() => clip!.release());
   }
-  const unet = await UnetRunner.open(s.gatedFile!, s.unet!, s.o.threads);
-  s.closers.push(() => unet.release());
+  let opened: Promise<UnetRunner> | undefined;
+  const unet = () => {
+    if (!opened) {
+      opened = UnetRunner.open(s.gatedFile!, s.unet!, s.o.threads);
+      s.closers.push(async () => (await opened!).release());
+    }
+    return opened;
+  };
   const slots = s.slots!;
   const edited = r.recipe.unet.remove.length + r.recipe.unet.duplicate.length + Object.keys(r.recipe.widths?.unet ?? {}).length > 0;
   const sampling = s.sampling!;
@@ -257,7 +311,7 @@ async function scorer(s: State): Promise<boolean> {
     const out: Float32Array[] = [];
     try {
       const rest = gateVector(slots, startArch(slots));
-      for (const smp of samples) out.push(await (runner ?? unet).sample(sampling, smp.seed, enc.prompts[smp.prompt], empty, runner ? undefined : rest));
+      for (const smp of samples) out.push(await (runner ?? (await unet())).sample(sampling, smp.seed, enc.prompts[smp.prompt], empty, runner ? undefined : rest));
     } finally {
       await runner?.release();
     }
@@ -277,7 +331,7 @@ async function scorer(s: State): Promise<boolean> {
     metric: s.metric,
   });
   const dir = s.o.cache ?? path.join('out', '.evolve-cache');
-  s.cache = new ScoreCache(path.join(dir, `${context.slice(0, 24)}.jsonl`));
+  s.cache = new ScoreCache(dir === false ? undefined : path.join(dir, `${context.slice(0, 24)}.jsonl`));
   s.scorer = new Scorer({
     slots,
     unet,
@@ -290,7 +344,17 @@ async function scorer(s: State): Promise<boolean> {
     empty,
     cache: s.cache,
     context,
+    onRemote: (done, total) => s.o.onProgress?.(`  jobs: ${done}/${total} finished`),
   });
+  return true;
+}
+
+async function queue(s: State): Promise<boolean> {
+  if (!s.o.queue) return true;
+  const q = await QueueScoring.connect(s.o.queue, jobData(s.scorer!.context, scoringSetup(s)), s.log);
+  if (!q) return false;
+  s.closers.push(() => q.close());
+  s.scorer!.remote = q;
   return true;
 }
 
@@ -300,7 +364,7 @@ async function runSearch(s: State): Promise<boolean> {
   s.result = await search(
     slots,
     startArch(slots),
-    { quality: (a, l) => s.scorer!.quality(a, l), latency: (a) => lat.of(a) },
+    { quality: (a, l) => s.scorer!.quality(a, l), prefetch: (a, l) => s.scorer!.prefetch(a, l), latency: (a) => lat.of(a) },
     {
       budget: s.o.budget,
       group: s.o.group,

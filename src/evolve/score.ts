@@ -26,7 +26,8 @@ export interface Sample {
 
 export interface ScorerSetup {
   slots: SlotMap;
-  unet: UnetRunner;
+  /** The gated UNet's session, opened on first use (a run whose scores all come from workers never opens it). */
+  unet: () => Promise<UnetRunner>;
   /** The teacher's final latents per sample (latent metric), computed on first use. */
   teacher: () => Promise<Float32Array[]>;
   metric: Metric;
@@ -40,13 +41,77 @@ export interface ScorerSetup {
   context: string;
   /** Called once per sample scored or reused. */
   onSample?: (done: number, total: number, cached: boolean) => void;
+  /** Called as remote results arrive: finished jobs of this batch, across all workers. */
+  onRemote?: (done: number, total: number) => void;
+}
+
+/** One sample of one architecture to score elsewhere (queue.ts), keyed as the cache keys it. */
+export interface ScoreRequest {
+  key: string;
+  gates: number[];
+  sample: number;
+  prompt: string;
+  seed: number;
+}
+
+/** Scores computed away from this process; each result is handed over as it arrives. */
+export interface RemoteScoring {
+  run(requests: ScoreRequest[], onResult: (key: string, value: number) => void, log: DiagnosticLog): Promise<boolean>;
 }
 
 export class Scorer {
   private teacherLatents?: Float32Array[];
   private readonly memo = new Map<string, number>();
+  /** Set when scores are computed by workers (--queue). */
+  remote?: RemoteScoring;
 
   constructor(private readonly s: ScorerSetup) {}
+
+  get context(): string {
+    return this.s.context;
+  }
+
+  /** The prompt text and seed of sample i. */
+  sampleOf(i: number): { prompt: string; seed: number } {
+    const smp = this.s.samples[i];
+    return { prompt: this.s.prompts[smp.prompt].text, seed: smp.seed };
+  }
+
+  /**
+   * With a remote backend: every sample of these architectures not yet cached
+   * is scored there at once (a round's candidates in parallel), and cached as
+   * each arrives. In-process scoring stays lazy, in quality().
+   */
+  async prefetch(archs: Arch[], log: DiagnosticLog): Promise<boolean> {
+    if (!this.remote) return true;
+    const requests: ScoreRequest[] = [];
+    const seen = new Set<string>();
+    for (const arch of archs) {
+      const gates = gateVector(this.s.slots, arch);
+      for (const [i, smp] of this.s.samples.entries()) {
+        const key = this.key(gates, smp);
+        if (seen.has(key) || this.s.cache.has(key)) continue;
+        seen.add(key);
+        requests.push({ key, gates: Array.from(gates), sample: i, prompt: this.s.prompts[smp.prompt].text, seed: smp.seed });
+      }
+    }
+    if (!requests.length) return true;
+    let done = 0;
+    return this.remote.run(
+      requests,
+      (key, value) => {
+        if (!seen.delete(key)) return;
+        this.s.cache.put(key, value);
+        this.s.onRemote?.(++done, requests.length);
+      },
+      log,
+    );
+  }
+
+  /** One sample of one gate vector, measured here (a worker's job, or in-process scoring). */
+  async measureSample(gates: Float32Array, sample: number): Promise<number> {
+    return this.measure(gates, this.s.samples[sample]);
+  }
 
   /** Mean over samples; undefined (with PD10006) if onnxruntime fails or a value is not finite. */
   async quality(arch: Arch, log: DiagnosticLog): Promise<number | undefined> {
@@ -85,7 +150,7 @@ export class Scorer {
   }
 
   private async measure(gates: Float32Array, smp: Sample): Promise<number> {
-    const x = await this.s.unet.sample(this.s.sampling, smp.seed, this.s.prompts[smp.prompt].cond, this.s.empty, gates);
+    const x = await (await this.s.unet()).sample(this.s.sampling, smp.seed, this.s.prompts[smp.prompt].cond, this.s.empty, gates);
     if (this.s.metric === 'clip') return this.s.clip!.score(x, this.s.sampling.latent, smp.prompt);
     this.teacherLatents ??= await this.s.teacher();
     return relativeDistance(x, this.teacherLatents[this.s.samples.indexOf(smp)]);

@@ -19,6 +19,8 @@ import { actions, applyAction, type Action, type Arch, type SlotMap } from './sl
 
 export interface Evaluator {
   quality(arch: Arch, log: DiagnosticLog): Promise<number | undefined>;
+  /** Scores these architectures together where that is faster (workers); false on failure. */
+  prefetch?(archs: Arch[], log: DiagnosticLog): Promise<boolean>;
   latency(arch: Arch): Latency;
 }
 
@@ -79,6 +81,7 @@ export async function search(map: SlotMap, start: Arch, ev: Evaluator, o: Search
   const floor = checkFloor(start, ev.latency, o.budget, log);
   if (floor === undefined) return undefined;
   let arch = start;
+  if (ev.prefetch && !(await ev.prefetch([arch], log))) return undefined;
   let cur = await point(arch);
   if (!cur) return undefined;
   const startPoint = cur;
@@ -86,6 +89,7 @@ export async function search(map: SlotMap, start: Arch, ev: Evaluator, o: Search
 
   const scoreAll = async (kind: 'remove' | 'add', open: Action[]): Promise<Scored[] | undefined> => {
     o.onRound?.({ round: rounds.length + 1, phase: kind, candidates: open.length });
+    if (ev.prefetch && !(await ev.prefetch(open.map((a) => applyAction(arch, a)), log))) return undefined;
     const out: Scored[] = [];
     for (const [i, a] of open.entries()) {
       o.onCandidate?.(i + 1, open.length, map.slots[a.slot].block, kind);
@@ -117,6 +121,7 @@ export async function search(map: SlotMap, start: Arch, ev: Evaluator, o: Search
     }
     if (!applied.length) break;
     arch = next;
+    if (ev.prefetch && !(await ev.prefetch([arch], log))) return undefined;
     const after = await point(arch);
     if (!after) return undefined;
     cur = after;
@@ -138,7 +143,8 @@ export async function search(map: SlotMap, start: Arch, ev: Evaluator, o: Search
       const best = gains[0];
       const before = cur;
       arch = applyAction(arch, { kind: 'add', slot: slotOf(best) });
-      const after = await point(arch);
+      if (ev.prefetch && !(await ev.prefetch([arch], log))) return undefined;
+    const after = await point(arch);
       if (!after) return undefined;
       cur = after;
       rounds.push({ round: rounds.length + 1, phase: 'add', before, candidates: scored, applied: [best], after, arch: [...arch] });
