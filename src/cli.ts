@@ -3,6 +3,7 @@
 import { DiagnosticLog, formatDiagnostic } from './diagnostics.ts';
 import { Exit, type Command, type CommandContext } from './commands/command.ts';
 import { closest } from './text/did-you-mean.ts';
+import { TOOL_VERSION } from './version.ts';
 // Commands load on demand: `convert` should not pay for ts-morph or the cost model.
 const commands: { name: string; load: () => Promise<Command> }[] = [
   { name: 'compile', load: async () => (await import('./commands/compile.ts')).compile },
@@ -30,7 +31,7 @@ async function help(): Promise<string> {
     '',
     ...loaded.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'Run `pocketdiff <command> --help` for a command\'s usage.',
+    'Run `pocketdiff help <command>` (or `pocketdiff <command> --help`) for a command\'s usage; `pocketdiff --version` for the version.',
   ].join('\n');
 }
 
@@ -41,7 +42,13 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
     stdout: io.stdout ?? ((t) => process.stdout.write(t.endsWith('\n') ? t : t + '\n')),
     stderr: io.stderr ?? ((t) => process.stderr.write(t.endsWith('\n') ? t : t + '\n')),
   };
-  const [name, ...rest] = argv;
+  const [first, ...more] = argv;
+  if (first === '--version' || first === '-v' || first === 'version') {
+    ctx.stdout(`pocketdiff ${TOOL_VERSION}`);
+    return Exit.Ok;
+  }
+  // `pocketdiff help <command>` is `pocketdiff <command> --help`.
+  const [name, ...rest] = first === 'help' && more.length ? [more[0], '--help'] : argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     ctx.stdout(await help());
     return name ? Exit.Ok : Exit.Usage;
