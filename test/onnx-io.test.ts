@@ -11,6 +11,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { main } from '../src/cli.ts';
 import { Exit } from '../src/commands/command.ts';
+import { inspectModel } from '../src/commands/inspect.ts';
 import { DiagnosticLog } from '../src/diagnostics.ts';
 import { loadModel, readTensorBytes } from '../src/onnx/model.ts';
 import { saveModel } from '../src/onnx/save.ts';
@@ -619,6 +620,19 @@ bad('truncated external data file: PD1007', async () => {
   const data = path.join(path.dirname(conv), 'weights.bin');
   fs.truncateSync(data, Math.floor(fs.statSync(data).size / 2));
   await assertRefused(conv, 'PD1007');
+  // One error for the file, not one per tensor past its end.
+  const log = new DiagnosticLog();
+  assert.is(loadModel(conv, log), undefined);
+  assert.equal(log.codes(), ['PD1007']);
+  assert.match(log.items[0].message, /'weights\.bin' is \d+ bytes, but tensor '[^']+' needs bytes \d+\.\.\d+, and \d+ more tensors lie past its end \(it should be at least \d+ bytes\)/);
+  // inspect reads no weights: it reports the model, with one warning.
+  const ilog = new DiagnosticLog();
+  const report = inspectModel(conv, [], ilog);
+  assert.ok(report);
+  assert.equal(ilog.items.map((d) => [d.code, d.severity]), [['PD1007', 'warning']]);
+  const whole = inspectModel(UNET_TINY, [], new DiagnosticLog())!;
+  assert.is(report!.params, whole.params);
+  assert.equal(report!.macs, whole.macs);
 });
 
 bad('a weights file that shrinks between load and save: PD1007, and the partial output is removed', () => {

@@ -24,7 +24,7 @@ export interface InspectReport extends ModelStats {
 
 /** Loads, binds, infers and analyzes; undefined when the log has the reasons. */
 export function inspectModel(file: string, bindings: InputBinding[], log: DiagnosticLog): InspectReport | undefined {
-  const model = loadModel(file, log);
+  const model = loadModel(file, log, { weights: 'optional' });
   if (!model) return undefined;
   const g = importGraph(model, log);
   if (!g) return undefined;

@@ -39,7 +39,25 @@ export interface OnnxModel {
 // protobuf messages over 2 GiB cannot exist; bigger files are not ONNX.
 const MAX_PROTO_BYTES = 2 ** 31 - 1;
 
-export function loadModel(file: string, log: DiagnosticLog): OnnxModel | undefined {
+export interface LoadOptions {
+  /**
+   * 'optional' (inspect, which reads no weights): a weights file too short
+   * for its tensors is a warning and those tensors load as absent, as in a
+   * graph-only model. Default 'required': an error.
+   */
+  weights?: 'required' | 'optional';
+}
+
+/** Tensors past the end of one weights file: said once per file. */
+interface Short {
+  location: string;
+  size: number;
+  first: { name: string; from: number; to: number; loc: { file: string; node?: string } };
+  count: number;
+  need: number;
+}
+
+export function loadModel(file: string, log: DiagnosticLog, opts: LoadOptions = {}): OnnxModel | undefined {
   const at = { file };
   let stat: fs.Stats;
   try {
@@ -76,13 +94,14 @@ export function loadModel(file: string, log: DiagnosticLog): OnnxModel | undefin
   const model: OnnxModel = { path: path.resolve(file), dir, proto, data: new Map() };
   const before = log.errors().length;
   const fileSizes = new Map<string, number | undefined>();
+  const short = new Map<string, Short>();
   forEachTensor(proto, (t, where) => {
     const loc = { file, node: where || t.name || undefined };
     if (t.dataType !== undefined && t.dataType !== null && !isKnownDataType(t.dataType)) {
       log.warn(Code.UnknownDataType, `tensor '${t.name}' has data type ${t.dataType}, which this build does not know; it is kept as stored`, loc);
     }
     if (isExternal(t)) {
-      const ref = resolveExternal(model, t, fileSizes, log, loc);
+      const ref = resolveExternal(model, t, fileSizes, short, log, loc);
       if (ref) model.data.set(t, { kind: 'external', ref });
     } else if (Object.prototype.hasOwnProperty.call(t, 'rawData')) {
       model.data.set(t, { kind: 'raw', bytes: t.rawData ?? new Uint8Array(0) });
@@ -90,6 +109,12 @@ export function loadModel(file: string, log: DiagnosticLog): OnnxModel | undefin
       model.data.set(t, { kind: 'typed' });
     }
   });
+  for (const sh of short.values()) {
+    const more = sh.count > 1 ? `, and ${sh.count - 1} more tensor${sh.count > 2 ? 's' : ''} lie past its end (it should be at least ${sh.need} bytes)` : '';
+    const msg = `external data file '${sh.location}' is ${sh.size} bytes, but tensor '${sh.first.name}' needs bytes ${sh.first.from}..${sh.first.to}${more}: a truncated weights file?`;
+    if (opts.weights === 'optional') log.warn(Code.ExternalTruncated, `${msg} Its tensors are read as absent.`, sh.first.loc);
+    else log.error(Code.ExternalTruncated, msg, sh.first.loc);
+  }
   return log.errors().length > before ? undefined : model;
 }
 
@@ -97,6 +122,7 @@ function resolveExternal(
   model: OnnxModel,
   t: TensorProto,
   fileSizes: Map<string, number | undefined>,
+  short: Map<string, Short>,
   log: DiagnosticLog,
   loc: { file: string; node?: string },
 ): ExternalRef | undefined {
@@ -143,8 +169,14 @@ function resolveExternal(
     return undefined;
   }
   if (size !== undefined && offset + length > size) {
-    log.error(Code.ExternalTruncated, `external data file '${location}' is ${size} bytes, but tensor '${t.name}' needs bytes ${offset}..${offset + length} (truncated weights file?)`, loc);
-    return undefined;
+    const sh = short.get(file);
+    if (sh) {
+      sh.count++;
+      sh.need = Math.max(sh.need, offset + length);
+    } else {
+      short.set(file, { location, size, first: { name: t.name ?? '', from: offset, to: offset + length, loc }, count: 1, need: offset + length });
+    }
+    return { location, file, offset, length, exists: false };
   }
   return { location, file, offset, length, exists: size !== undefined };
 }
