@@ -181,7 +181,9 @@ test('run: prompt → PNG, progress per step on stderr, deterministic for a seed
 test('run: errors are coded diagnostics with exit 2', async () => {
   const missing = await cli(['run', path.join(work, 'nowhere'), '--prompt', 'x']);
   assert.is(missing.status, 2);
-  assert.match(missing.stderr, /error PD1001: no manifest\.json in .*nowhere/);
+  assert.match(missing.stderr, /error PD1001: no artifact folder at .*nowhere/);
+  fs.mkdirSync(path.join(work, 'empty'), { recursive: true });
+  assert.match((await cli(['run', path.join(work, 'empty'), '--prompt', 'x'])).stderr, /error PD1001: no manifest\.json in .*empty/);
   assert.match((await cli(['run', path.join(work, 'nowhere')])).stderr, /PD3001: --prompt is required/);
   assert.match((await cli(['run', path.join(work, 'nowhere'), '--prompt', 'x', '--seed', '-1'])).stderr, /PD3001/);
   // A graph-only artifact (as the embedded default compiles with --graph-only) has no weights to run.
@@ -192,6 +194,17 @@ test('run: errors are coded diagnostics with exit 2', async () => {
   fs.rmSync(path.join(graphOnly, 'unet.onnx.data'));
   fs.writeFileSync(path.join(graphOnly, 'manifest.json'), JSON.stringify(m));
   assert.match((await cli(['run', graphOnly, '--prompt', 'x'])).stderr, /PD1001: the artifact is incomplete: unet\.onnx\.data listed/);
+  // A weights file changed after compile: named, with what differs.
+  const changed = await artifact('changed', 'schedule: {steps: 2}\n');
+  const data = path.join(changed, 'vae_decoder.onnx.data');
+  const bytes = fs.readFileSync(data);
+  bytes[bytes.length >> 1] ^= 1;
+  fs.writeFileSync(data, bytes);
+  const flipped = await cli(['run', changed, '--prompt', 'x']);
+  assert.is(flipped.status, 2);
+  assert.match(flipped.stderr, /vae_decoder\.onnx\.data.*error PD7015: vae_decoder\.onnx\.data is not the file compile wrote \(sha256 [0-9a-f]{16}…, manifest\.json says [0-9a-f]{16}…\)/);
+  fs.truncateSync(data, 100);
+  assert.match((await cli(['run', changed, '--prompt', 'x'])).stderr, /vae_decoder\.onnx\.data is not the file compile wrote \(100 bytes, manifest\.json says \d+\)/);
   const target = await artifact('target', 'schedule: {steps: 2}\ntargets:\n  - {device: iphone-14-pro, resolution: 64}\n');
   const size = await cli(['run', target, '--prompt', 'x', '--size', '128', '--out', path.join(work, 'e.png')]);
   assert.is(size.status, 2);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import type { Manifest, ModelEntry } from '../artifact/manifest.ts';
+import { hashFile } from '../artifact/hash.ts';
 import { validateAgainst } from '../artifact/validate.ts';
 import type { Schedule } from '../schedule/index.ts';
 
@@ -21,6 +22,10 @@ export interface Artifact {
 export function readArtifact(where: string, log: DiagnosticLog): Artifact | undefined {
   const dir = path.basename(where) === 'manifest.json' ? path.dirname(where) : where;
   const file = path.join(dir, 'manifest.json');
+  if (!fs.existsSync(dir)) {
+    log.error(Code.FileNotFound, `no artifact folder at ${dir}: \`pocketdiff compile RECIPE.yaml\` writes one per target, out/<recipe>/<device>/`, { file: dir });
+    return undefined;
+  }
   if (!fs.existsSync(file)) {
     log.error(Code.FileNotFound, `no manifest.json in ${dir}: an artifact folder is out/<recipe>/<device>/, written by \`pocketdiff compile\``, { file: dir });
     return undefined;
@@ -46,6 +51,17 @@ export function readArtifact(where: string, log: DiagnosticLog): Artifact | unde
   if (absent.length) {
     log.error(Code.FileNotFound, `the artifact is incomplete: ${absent.join(', ')} listed in manifest.json but missing`, { file });
     return undefined;
+  }
+  // What runs is what was compiled: every listed file's size, then its sha256.
+  for (const [name, want] of Object.entries(manifest.files)) {
+    const f = path.join(dir, name);
+    const size = fs.statSync(f).size;
+    const got = size === want.bytes ? hashFile(f).sha256 : undefined;
+    if (got !== want.sha256) {
+      const what = got === undefined ? `${size} bytes, manifest.json says ${want.bytes}` : `sha256 ${got.slice(0, 16)}…, manifest.json says ${want.sha256.slice(0, 16)}…`;
+      log.error(Code.ArtifactInvalid, `${name} is not the file compile wrote (${what}): changed or corrupt; compile the recipe again`, { file: f });
+      return undefined;
+    }
   }
   return { dir, manifest, models: manifest.models as Record<RunComponent, ModelEntry> };
 }
