@@ -26,7 +26,7 @@ export const workerCommand: Command = {
     if (!Number.isInteger(stalledMs) || stalledMs < 500) return bad(`--stalled-ms must be an integer of at least 500, not '${args.values['stalled-ms']}'`);
     const at = await checkRedis(url, ctx.log);
     if (!at) return Exit.Error;
-    const worker = startWorker(at, { concurrency, stalledMs, onInfo: (line) => ctx.stderr(line) });
+    const { worker, close } = startWorker(at, { concurrency, stalledMs, onInfo: (line) => ctx.stderr(line) });
     await worker.waitUntilReady();
     ctx.stderr(`worker: serving ${url} (concurrency ${concurrency})`);
     await new Promise<void>((resolve) => {
@@ -34,7 +34,7 @@ export const workerCommand: Command = {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
-    await worker.close();
+    await close();
     return Exit.Ok;
   },
 };

@@ -4,7 +4,6 @@
 // key hashes everything it depends on: the models' bytes, the gate request
 // that shaped the scoring UNet, the gate vector, the prompt, the seed, the
 // metric and the sampling (schedule, guidance, resolution).
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -32,10 +31,6 @@ export class ScoreCache {
         // an unfinished last line
       }
     }
-  }
-
-  static key(parts: unknown): string {
-    return crypto.createHash('sha256').update(JSON.stringify(parts)).digest('hex');
   }
 
   get(key: string): number | undefined {

@@ -10,7 +10,7 @@ import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import type { Graph, Value } from '../ir/graph.ts';
 import { importGraph } from '../ir/import.ts';
-import { DataType } from '../onnx/dtype.ts';
+import { DataType, dataTypeName } from '../onnx/dtype.ts';
 import { loadModel } from '../onnx/model.ts';
 import { toRgb, vaeInput } from '../run/latents.ts';
 import { floats } from '../run/tensors.ts';
@@ -28,7 +28,7 @@ interface Tower {
   width: number;
 }
 
-const shapeText = (v: Value) => `${v.type ? (v.type.dtype === DataType.INT64 ? 'int64' : v.type.dtype === DataType.FLOAT ? 'float32' : `dtype ${v.type.dtype}`) : '?'} [${v.type?.shape?.join(', ') ?? '?'}]`;
+const shapeText = (v: Value) => `${v.type ? dataTypeName(v.type.dtype) : '?'} [${v.type?.shape?.join(', ') ?? '?'}]`;
 
 function readTower(file: string, role: 'text' | 'vision', log: DiagnosticLog): Tower | undefined {
   const m = loadModel(file, log);
@@ -68,7 +68,6 @@ export class ClipScorer {
     private readonly vision: ort.InferenceSession,
     private readonly tower: Tower,
     private readonly text: Float32Array[],
-    readonly vocabulary: string,
   ) {}
 
   /** Checks both towers agree, embeds the prompts and opens the VAE and vision sessions. */
@@ -100,7 +99,7 @@ export class ClipScorer {
       await session.release();
     }
     const vae = await ort.InferenceSession.create(files.vae);
-    return new ClipScorer(vae, await ort.InferenceSession.create(files.vision), vision, embeds, tok.description);
+    return new ClipScorer(vae, await ort.InferenceSession.create(files.vision), vision, embeds);
   }
 
   /** 100 × cos(image, prompt) of the image these latents decode to. */

@@ -9,6 +9,7 @@ import type { LoadedRecipe } from '../recipe/load.ts';
 import { PROJECT_ROOT } from '../root.ts';
 import type { Arch, SlotMap } from './slots.ts';
 import type { Objective } from './latency.ts';
+import { fmtQuality } from './report.ts';
 import type { Round, Scored, SearchResult } from './search.ts';
 
 export interface EvolvedRecipeInput {
@@ -23,17 +24,16 @@ export interface EvolvedRecipeInput {
   resolution: number;
   /** One line on how quality was measured. */
   measured: string;
-  quality: (q: number) => string;
 }
 
 const plain = (s: string) => (/^[A-Za-z0-9_.*/+-]+$/.test(s) && !/^[-*]/.test(s) ? s : JSON.stringify(s));
 const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 1 ? n.toFixed(1) : n.toPrecision(2));
 const rel = (from: string, to: string) => path.relative(path.dirname(path.resolve(from)), path.resolve(to)).split(path.sep).join('/');
 
-function note(s: Scored, round: number, quality: (q: number) => string): string {
+function note(s: Scored, round: number): string {
   const value = s.value === null ? 'free' : `${s.value.toExponential(2)} per ms`;
   const dms = s.kind === 'remove' ? `saves ${ms(-s.delta_ms)} ms` : `costs ${ms(s.delta_ms)} ms`;
-  return `round ${round}: Δquality ${quality(s.delta_quality)}, ${dms}, ${value}`;
+  return `round ${round}: Δquality ${fmtQuality(s.delta_quality)}, ${dms}, ${value}`;
 }
 
 /** The round whose applied action last set this slot's count. */
@@ -59,7 +59,7 @@ export function evolvedRecipe(o: EvolvedRecipeInput): string {
     `# yaml-language-server: $schema=${schema}`,
     '#',
     `# Evolved by \`pocketdiff evolve\` from ${parentName} for ${o.device}: ${o.objective === 'image' ? 'one image' : 'one UNet step'} within ${ms(o.budget)} ms.`,
-    `# Predicted ${ms(res.start.ms)} → ${ms(res.end.ms)} ms${res.end.interval_80 ? ` (80%: ${ms(res.end.interval_80[0])}–${ms(res.end.interval_80[1])})` : ''}; quality ${o.quality(res.start.quality)} → ${o.quality(res.end.quality)}.`,
+    `# Predicted ${ms(res.start.ms)} → ${ms(res.end.ms)} ms${res.end.interval_80 ? ` (80%: ${ms(res.end.interval_80[0])}–${ms(res.end.interval_80[1])})` : ''}; quality ${fmtQuality(res.start.quality)} → ${fmtQuality(res.end.quality)}.`,
     `# ${o.measured}`,
     `# ${res.rounds.length} round${res.rounds.length === 1 ? '' : 's'}; ${removed.length} block${removed.length === 1 ? '' : 's'} removed, ${added.length} copied (the log beside this file has every candidate's score).`,
     `extends: ${plain(rel(o.out, o.loaded.file))}`,
@@ -75,7 +75,7 @@ export function evolvedRecipe(o: EvolvedRecipeInput): string {
     const s = slots[i];
     const entry = s.keepShortcut ? `{block: ${plain(s.block)}, keep_shortcut: true}` : plain(s.block);
     const why = lastChange(res.rounds, s.block);
-    removeLines.push(`    - ${entry}${why ? `   # ${note(why.s, why.round, o.quality)}` : ''}`);
+    removeLines.push(`    - ${entry}${why ? `   # ${note(why.s, why.round)}` : ''}`);
   }
   // Copies: the recipe's own (each slot's start − 1) and evolve's, as one list.
   const dupChanged = slots.some((s, i) => s.start > 1 && arch[i] !== s.start) || added.length > 0;
@@ -86,9 +86,9 @@ export function evolvedRecipe(o: EvolvedRecipeInput): string {
       const why = lastChange(res.rounds, s.block);
       for (let k = 0; k < copies; k++) {
         const own = k < s.start - 1;
-        dupLines.push(`    - ${plain(s.block)}   # ${own ? `from ${parentName}` : why ? note(why.s, why.round, o.quality) : 'added'}`);
+        dupLines.push(`    - ${plain(s.block)}   # ${own ? `from ${parentName}` : why ? note(why.s, why.round) : 'added'}`);
       }
-      if (s.start > 1 && arch[i] < s.start && arch[i] > 0 && why) dupLines.push(`    # ${s.block}: ${s.start - arch[i]} of ${parentName}'s copies dropped (${note(why.s, why.round, o.quality)})`);
+      if (s.start > 1 && arch[i] < s.start && arch[i] > 0 && why) dupLines.push(`    # ${s.block}: ${s.start - arch[i]} of ${parentName}'s copies dropped (${note(why.s, why.round)})`);
     });
   }
   if (removed.length || dupChanged) {

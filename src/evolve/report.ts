@@ -79,7 +79,9 @@ export function evolveLog(o: LogInput): EvolveLog {
 }
 
 const ms = (n: number) => `${Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 1 ? n.toFixed(1) : n.toPrecision(2)} ms`;
-const q = (n: number) => (n === 0 ? '0' : Math.abs(n) >= 0.01 && Math.abs(n) < 1000 ? n.toFixed(4) : n.toExponential(3));
+/** A quality or ΔQuality as the recipe's comments, the log's page and the CLI print it. */
+export const fmtQuality = (n: number) => (n === 0 ? '0' : Math.abs(n) >= 0.01 && Math.abs(n) < 1000 ? n.toFixed(4) : n.toExponential(3));
+const q = fmtQuality;
 
 export function evolveHtml(l: EvolveLog): string {
   const unit = l.objective === 'image' ? 'ms per image' : 'ms per UNet step';

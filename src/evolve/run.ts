@@ -17,7 +17,7 @@ import { gateBlocks } from '../passes/gate-blocks.ts';
 import { runPasses } from '../passes/pass.ts';
 import { readEmbedding } from '../pipeline/embedding.ts';
 import { loadComponent, type Component, type LoadedComponent } from '../pipeline/models.ts';
-import { planRecipe, priceRecipe, recipePasses } from '../pipeline/recipe-cost.ts';
+import { planRecipe, priceRecipe, recipePasses, type RecipePlan } from '../pipeline/recipe-cost.ts';
 import { bindAndInfer, targetDims } from '../pipeline/specialize.ts';
 import { loadRecipe, type LoadedRecipe } from '../recipe/load.ts';
 import { computeSchedule } from '../schedule/index.ts';
@@ -26,8 +26,9 @@ import { closest } from '../text/did-you-mean.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { ScoreCache } from './cache.ts';
 import { ClipScorer } from './clip-score.ts';
-import { contextHash, hashFiles, modelFiles } from './context.ts';
-import type { Embedding, Sampling } from './denoise.ts';
+import { hashFile } from '../artifact/hash.ts';
+import { hashJson, modelFiles } from './context.ts';
+import type { Sampling } from './denoise.ts';
 import { UnetRunner } from './denoise.ts';
 import { evolvedRecipe } from './emit-recipe.ts';
 import { jobData, QueueScoring, type ScoringSetup } from './queue.ts';
@@ -82,6 +83,8 @@ interface State {
   recipe?: LoadedRecipe;
   profile?: DeviceProfile;
   resolution?: number;
+  /** The recipe as the cost model and compile see it on the device, at evolve's resolution. */
+  plan?: RecipePlan;
   prompts?: Prompt[];
   samples?: Sample[];
   models: Partial<Record<Component, LoadedComponent>>;
@@ -91,7 +94,6 @@ interface State {
   scratch?: string;
   sampling?: Sampling;
   latency?: EvolveLatency;
-  encoded?: { prompts: Embedding[]; empty: Embedding; vocabulary: string };
   scorer?: Scorer;
   cache?: ScoreCache;
   closers: (() => Promise<void>)[];
@@ -200,6 +202,7 @@ function readInputs(s: State): boolean {
   if (!s.profile) return false;
   const target = s.recipe.recipe.targets.find((t) => t.device === s.o.device);
   s.resolution = s.o.resolution ?? target?.resolution ?? 512;
+  s.plan = { ...planRecipe(s.recipe, s.o.device), resolution: s.resolution };
   s.prompts = loadPrompts(s.o.prompts, s.log);
   if (!s.prompts) return false;
   // Sample i: prompt i mod P, seed S + ⌊i / P⌋ (more samples than prompts reuse them with new noise).
@@ -233,8 +236,7 @@ function recipeUnet(s: State): boolean {
   const ehs = g.inputs.find((v) => v.name === 'encoder_hidden_states')?.type?.shape?.[1];
   if (typeof ehs === 'number') dims.sequence_length = ehs;
   if (!bindAndInfer(g, dims, s.log, m.source)) return false;
-  const plan = planRecipe(r, s.o.device).models.unet;
-  const passes = recipePasses(plan, res);
+  const passes = recipePasses(s.plan!.models.unet, res);
   if (passes.length && !runPasses(g, passes, s.log, m.source)) return false;
   s.unet = g;
   s.slots = slotsOf(g);
@@ -260,8 +262,7 @@ function gate(s: State): boolean {
 }
 
 async function latency(s: State): Promise<boolean> {
-  const plan = { ...planRecipe(s.recipe!, s.o.device), resolution: s.resolution! };
-  s.latency = await EvolveLatency.create(plan, s.profile!, s.slots!, s.o.objective, s.log);
+  s.latency = await EvolveLatency.create(s.plan!, s.profile!, s.slots!, s.o.objective, s.log);
   // Before any model is run: a budget under the floor is known from the cost model alone.
   return !!s.latency && checkFloor(startArch(s.slots!), (a) => s.latency!.of(a), s.o.budget, s.log) !== undefined;
 }
@@ -270,11 +271,11 @@ async function scorer(s: State): Promise<boolean> {
   const r = s.recipe!;
   const te = s.models.text_encoder!;
   const texts = s.prompts!.map((p) => p.text);
-  s.encoded = await encodePrompts(te.source, te.graph, texts, contextWidth(s.unet!), s.log, r.locate(['model', 'text_encoder']));
-  if (!s.encoded) return false;
+  const enc = await encodePrompts(te.source, te.graph, texts, contextWidth(s.unet!), s.log, r.locate(['model', 'text_encoder']));
+  if (!enc) return false;
   // A recipe that bakes its unconditional embedding guides with it, as its artifact will.
   const baked = r.recipe.guidance.uncond;
-  let empty = s.encoded.empty;
+  let empty = enc.empty;
   if (typeof baked === 'object') {
     const at = r.locate(['guidance', 'uncond', 'baked']);
     const e = readEmbedding(baked.baked, s.log, at);
@@ -300,10 +301,10 @@ async function scorer(s: State): Promise<boolean> {
     return opened;
   };
   const slots = s.slots!;
-  const edited = r.recipe.unet.remove.length + r.recipe.unet.duplicate.length + Object.keys(r.recipe.widths?.unet ?? {}).length > 0;
+  const plan = s.plan!.models.unet;
+  const edited = !!(plan.edits.remove?.length || plan.edits.duplicate?.length || plan.widths.length);
   const sampling = s.sampling!;
   const samples = s.samples!;
-  const enc = s.encoded;
   // The teacher is the unmodified source UNet: the gated one at rest when the recipe does not edit it.
   const teacher = async (): Promise<Float32Array[]> => {
     const src = s.models.unet!;
@@ -321,10 +322,10 @@ async function scorer(s: State): Promise<boolean> {
   const files = (['unet', 'text_encoder', 'vae_decoder'] as const).flatMap((c) => (s.models[c] ? [modelFiles(s.models[c]!.source, s.models[c]!.graph)] : []));
   if (clip) files.push([s.o.clipText!], [s.o.clipVision!]);
   if (typeof baked === 'object') files.push([baked.baked]);
-  const plan = planRecipe(r, s.o.device).models.unet;
-  const context = contextHash({
+  const context = hashJson({
     version: TOOL_VERSION,
-    models: files.map(hashFiles),
+    // Each model's files, read in chunks (weights files can be gigabytes).
+    models: files.map((group) => group.map((f) => hashFile(f).sha256)),
     edits: { remove: plan.edits.remove?.map(({ at: _a, ...e }) => e), duplicate: plan.edits.duplicate?.map(({ at: _a, ...e }) => e), widths: plan.widths.map(({ at: _a, ...w }) => w) },
     gates: slots.gates,
     sampling: { timesteps: sampling.schedule.timesteps, scheduler: r.recipe.schedule, scale: sampling.scale, latent: sampling.latent },
@@ -386,8 +387,7 @@ async function write(s: State): Promise<boolean> {
     s.metric === 'latent'
       ? `Quality: −‖x − x_teacher‖/‖x_teacher‖ of the final latents against the unmodified UNet, mean of ${s.samples!.length} sample${s.samples!.length === 1 ? '' : 's'} at ${s.resolution} px.`
       : `Quality: CLIP score (100·cos of image and text embeddings) of the decoded images, mean of ${s.samples!.length} sample${s.samples!.length === 1 ? '' : 's'} at ${s.resolution} px.`;
-  const quality = (q: number) => (q === 0 ? '0' : Math.abs(q) >= 0.01 && Math.abs(q) < 1000 ? q.toFixed(4) : q.toExponential(3));
-  const yaml = evolvedRecipe({ loaded: r, out, slots: s.slots!, result: res, device: s.o.device, budget: s.o.budget, objective: s.o.objective, resolution: s.resolution!, measured, quality });
+  const yaml = evolvedRecipe({ loaded: r, out, slots: s.slots!, result: res, device: s.o.device, budget: s.o.budget, objective: s.o.objective, resolution: s.resolution!, measured });
   const summary = evolveLog({
     recipe: path.basename(r.file),
     evolved: path.basename(out),

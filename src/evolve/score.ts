@@ -11,7 +11,8 @@
 // it is known (cache.ts), keyed by everything it depends on.
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
-import { ScoreCache } from './cache.ts';
+import type { ScoreCache } from './cache.ts';
+import { hashJson } from './context.ts';
 import type { ClipScorer } from './clip-score.ts';
 import type { Embedding, Sampling, UnetRunner } from './denoise.ts';
 import { gateVector, type Arch, type SlotMap } from './slots.ts';
@@ -39,11 +40,12 @@ export interface ScorerSetup {
   cache: ScoreCache;
   /** Hash of everything the scores depend on besides the gate vector and the sample. */
   context: string;
-  /** Called once per sample scored or reused. */
-  onSample?: (done: number, total: number, cached: boolean) => void;
   /** Called as remote results arrive: finished jobs of this batch, across all workers. */
   onRemote?: (done: number, total: number) => void;
 }
+
+/** A sample whose metric is NaN or infinite: a failed score, with its reason. */
+class NotFinite extends Error {}
 
 /** One sample of one architecture to score elsewhere (queue.ts), keyed as the cache keys it. */
 export interface ScoreRequest {
@@ -108,36 +110,42 @@ export class Scorer {
     );
   }
 
-  /** One sample of one gate vector, measured here (a worker's job, or in-process scoring). */
+  /**
+   * One sample of one gate vector, measured here (in-process scoring, or a
+   * worker's job); a value that is not finite throws NotFinite, so neither
+   * path can cache it.
+   */
   async measureSample(gates: Float32Array, sample: number): Promise<number> {
-    return this.measure(gates, this.s.samples[sample]);
+    const v = await this.measure(gates, sample);
+    if (!Number.isFinite(v)) {
+      const smp = this.s.samples[sample];
+      throw new NotFinite(`the ${this.s.metric} metric is ${v} for prompt '${this.s.prompts[smp.prompt].text}', seed ${smp.seed}`);
+    }
+    return v;
   }
 
-  /** Mean over samples; undefined (with PD10006) if onnxruntime fails or a value is not finite. */
+  /** Mean over samples; undefined (with PD10006, or a queue's code) if a sample cannot be scored. */
   async quality(arch: Arch, log: DiagnosticLog): Promise<number | undefined> {
     const gates = gateVector(this.s.slots, arch);
     const id = arch.join(',');
     const hit = this.memo.get(id);
     if (hit !== undefined) return hit;
+    // With workers, this architecture's missing samples are scored there, never here.
+    if (!(await this.prefetch([arch], log))) return undefined;
     let sum = 0;
     for (const [i, smp] of this.s.samples.entries()) {
       const key = this.key(gates, smp);
       let v = this.s.cache.get(key);
-      const cached = v !== undefined;
       if (v === undefined) {
         try {
-          v = await this.measure(gates, smp);
+          v = await this.measureSample(gates, i);
         } catch (e) {
-          log.error(Code.EvolveScoreFailed, `scoring failed in onnxruntime: ${(e as Error).message}`, undefined, [`architecture: ${this.describe(arch)}`]);
-          return undefined;
-        }
-        if (!Number.isFinite(v)) {
-          log.error(Code.EvolveScoreFailed, `the ${this.s.metric} metric is ${v} for prompt '${this.s.prompts[smp.prompt].text}', seed ${smp.seed}`, undefined, [`architecture: ${this.describe(arch)}`]);
+          const message = e instanceof NotFinite ? e.message : `scoring failed in onnxruntime: ${(e as Error).message}`;
+          log.error(Code.EvolveScoreFailed, message, undefined, [`architecture: ${this.describe(arch)}`]);
           return undefined;
         }
         this.s.cache.put(key, v);
       }
-      this.s.onSample?.(i + 1, this.s.samples.length, cached);
       sum += this.s.metric === 'latent' ? -v : v;
     }
     const q = sum / this.s.samples.length;
@@ -146,14 +154,15 @@ export class Scorer {
   }
 
   private key(gates: Float32Array, smp: Sample): string {
-    return ScoreCache.key([this.s.context, Array.from(gates), this.s.prompts[smp.prompt].text, smp.seed]);
+    return hashJson([this.s.context, Array.from(gates), this.s.prompts[smp.prompt].text, smp.seed]);
   }
 
-  private async measure(gates: Float32Array, smp: Sample): Promise<number> {
+  private async measure(gates: Float32Array, sample: number): Promise<number> {
+    const smp = this.s.samples[sample];
     const x = await (await this.s.unet()).sample(this.s.sampling, smp.seed, this.s.prompts[smp.prompt].cond, this.s.empty, gates);
     if (this.s.metric === 'clip') return this.s.clip!.score(x, this.s.sampling.latent, smp.prompt);
     this.teacherLatents ??= await this.s.teacher();
-    return relativeDistance(x, this.teacherLatents[this.s.samples.indexOf(smp)]);
+    return relativeDistance(x, this.teacherLatents[sample]);
   }
 
   private describe(arch: Arch): string {

@@ -19,7 +19,7 @@ import { actions, applyAction, type Action, type Arch, type SlotMap } from './sl
 
 export interface Evaluator {
   quality(arch: Arch, log: DiagnosticLog): Promise<number | undefined>;
-  /** Scores these architectures together where that is faster (workers); false on failure. */
+  /** Scores a round's architectures together where that is faster (workers); false on failure. */
   prefetch?(archs: Arch[], log: DiagnosticLog): Promise<boolean>;
   latency(arch: Arch): Latency;
 }
@@ -81,7 +81,6 @@ export async function search(map: SlotMap, start: Arch, ev: Evaluator, o: Search
   const floor = checkFloor(start, ev.latency, o.budget, log);
   if (floor === undefined) return undefined;
   let arch = start;
-  if (ev.prefetch && !(await ev.prefetch([arch], log))) return undefined;
   let cur = await point(arch);
   if (!cur) return undefined;
   const startPoint = cur;
@@ -93,12 +92,13 @@ export async function search(map: SlotMap, start: Arch, ev: Evaluator, o: Search
     const out: Scored[] = [];
     for (const [i, a] of open.entries()) {
       o.onCandidate?.(i + 1, open.length, map.slots[a.slot].block, kind);
-      const next = await point(applyAction(arch, a));
+      const candidate = applyAction(arch, a);
+      const next = await point(candidate);
       if (!next) return undefined;
       const dq = next.quality - cur!.quality;
       const dms = next.ms - cur!.ms;
       const value = kind === 'remove' ? (dms < 0 ? -dq / -dms : null) : dms > 0 ? dq / dms : null;
-      out.push({ kind, block: map.slots[a.slot].block, count: applyAction(arch, a)[a.slot], delta_quality: dq, delta_ms: dms, ...(next.interval_80 ? { interval_80: next.interval_80 } : {}), value });
+      out.push({ kind, block: map.slots[a.slot].block, count: candidate[a.slot], delta_quality: dq, delta_ms: dms, ...(next.interval_80 ? { interval_80: next.interval_80 } : {}), value });
     }
     return out;
   };
@@ -121,7 +121,6 @@ export async function search(map: SlotMap, start: Arch, ev: Evaluator, o: Search
     }
     if (!applied.length) break;
     arch = next;
-    if (ev.prefetch && !(await ev.prefetch([arch], log))) return undefined;
     const after = await point(arch);
     if (!after) return undefined;
     cur = after;
@@ -143,8 +142,7 @@ export async function search(map: SlotMap, start: Arch, ev: Evaluator, o: Search
       const best = gains[0];
       const before = cur;
       arch = applyAction(arch, { kind: 'add', slot: slotOf(best) });
-      if (ev.prefetch && !(await ev.prefetch([arch], log))) return undefined;
-    const after = await point(arch);
+      const after = await point(arch);
       if (!after) return undefined;
       cur = after;
       rounds.push({ round: rounds.length + 1, phase: 'add', before, candidates: scored, applied: [best], after, arch: [...arch] });

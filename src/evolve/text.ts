@@ -11,8 +11,6 @@ import type { Embedding } from './denoise.ts';
 export interface Encoded {
   prompts: Embedding[];
   empty: Embedding;
-  /** One line: which vocabulary tokenized the prompts. */
-  vocabulary: string;
 }
 
 /** The hidden size the UNet's cross-attention reads (encoder_hidden_states' last dim). */
@@ -43,7 +41,7 @@ export async function encodePrompts(file: string, g: Graph, prompts: string[], u
     };
     const encoded: Embedding[] = [];
     for (const p of prompts) encoded.push(await encode(p));
-    return { prompts: encoded, empty: await encode(''), vocabulary: tok.description };
+    return { prompts: encoded, empty: await encode('') };
   } finally {
     await session.release();
   }

@@ -19,7 +19,13 @@ export interface WorkerOptions {
   onInfo?: (line: string) => void;
 }
 
-export function startWorker(connection: { host: string; port: number; db: number; password?: string }, o: WorkerOptions): Worker<ScoreJobData, ScoreJobResult> {
+export interface ScoringWorker {
+  worker: Worker<ScoreJobData, ScoreJobResult>;
+  /** Stops taking jobs, lets the running ones finish, and releases the scoring setup. */
+  close(): Promise<void>;
+}
+
+export function startWorker(connection: { host: string; port: number; db: number; password?: string }, o: WorkerOptions): ScoringWorker {
   let current: { key: string; prepared: Promise<PreparedScoring | string> } | undefined;
 
   const setupFor = (data: ScoreJobData): Promise<PreparedScoring | string> => {
@@ -72,11 +78,10 @@ export function startWorker(connection: { host: string; port: number; db: number
   });
   worker.on('failed', (job, e) => o.onInfo?.(`job ${job?.id ?? '?'} failed: ${e.message.split('\n')[0]}`));
   worker.on('error', (e) => o.onInfo?.(`worker: ${e.message}`));
-  const closeSetup = worker.close.bind(worker);
-  worker.close = async (force?: boolean) => {
-    await closeSetup(force);
+  const close = async () => {
+    await worker.close();
     const p = await current?.prepared;
     if (p && typeof p !== 'string') await p.close();
   };
-  return worker;
+  return { worker, close };
 }
