@@ -8,6 +8,7 @@ import { TOOL_VERSION } from './version.ts';
 const commands: { name: string; load: () => Promise<Command> }[] = [
   { name: 'compile', load: async () => (await import('./commands/compile.ts')).compile },
   { name: 'check', load: async () => (await import('./commands/compile.ts')).check },
+  { name: 'diff', load: async () => (await import('./commands/diff.ts')).diff },
   { name: 'run', load: async () => (await import('./commands/run.ts')).run },
   { name: 'inspect', load: async () => (await import('./commands/inspect.ts')).inspect },
   { name: 'convert', load: async () => (await import('./commands/convert.ts')).convert },

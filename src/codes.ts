@@ -63,6 +63,7 @@ export const Code = {
   WrongModelRole: 'PD7017',
   RemovedAndDuplicated: 'PD7018',
   BudgetExceeded: 'PD7019',
+  LatencyGrew: 'PD7020',
 
   UnknownBlock: 'PD5001',
   ChannelChange: 'PD5002',

@@ -7,6 +7,7 @@ import { analyzeGraph, type ModelStats } from './blocks/analyze.ts';
 import { Code } from './codes.ts';
 import type { DiagnosticLog } from './diagnostics.ts';
 import type { Manifest, ModelEntry } from './artifact/manifest.ts';
+import { filesUnder, InputHashes, staleReason } from './artifact/inputs.ts';
 import { ioInfo } from './ir/print.ts';
 import { foldCfg, type FoldCfgOptions } from './passes/fold-cfg.ts';
 import { duplicateBlocks } from './passes/duplicate-blocks.ts';
@@ -25,7 +26,7 @@ import { bindAndInfer, checkOps, restoreIo, snapshotIo, targetDims, type IoSnaps
 import { loadRecipe, type LoadedRecipe } from './recipe/load.ts';
 import { readEmbedding } from './pipeline/embedding.ts';
 import { computeSchedule, type Schedule } from './schedule/index.ts';
-import { loadDevice, type DeviceProfile } from './devices/index.ts';
+import { loadDevice, profileFile, type DeviceProfile } from './devices/index.ts';
 import { guidanceWhy, planRecipe, priceRecipe, type RecipePrice } from './pipeline/recipe-cost.ts';
 import type { Graph } from './ir/graph.ts';
 import { TOOL_VERSION } from './version.ts';
@@ -38,6 +39,8 @@ export interface CompileOptions {
   checkOnly?: boolean;
   /** Use the embedded default without weights; artifacts then hold graphs only. */
   graphOnly?: boolean;
+  /** Rebuild artifacts that are up to date. */
+  force?: boolean;
   progress?: ProgressStream;
   onProgress?: (what: string, done: number, total: number) => void;
 }
@@ -46,6 +49,10 @@ export interface CompiledArtifact {
   device: string;
   dir: string;
   manifest: string;
+  /** 'up to date': the artifact already there was built from the same inputs and was left as it is. */
+  status: 'built' | 'up to date';
+  /** Why it was (re)built: 'not built yet', 'the recipe changed', 'models/unet.onnx changed', '--force', … */
+  because?: string;
   /** Predicted latency for one image, when the target has a device profile, and its 80% interval. */
   predicted_ms?: number;
   interval_80?: [number, number];
@@ -69,6 +76,11 @@ interface Target {
   fold?: 'batch' | 'none';
   /** This target's own UNet, where targets disagree on the fold (the others share the models' graphs). */
   unet?: Graph;
+  /** sha256 of its device profile's file. */
+  profileHash?: string;
+  /** Set when the artifact already there is up to date (emit leaves it), else why it is built. */
+  fresh?: CompiledArtifact;
+  because?: string;
 }
 
 interface State {
@@ -84,6 +96,11 @@ interface State {
   schedule?: Schedule;
   targets: Target[];
   artifacts: CompiledArtifact[];
+  /** Every file read so far (models, weights, configs, embeddings, calibration): recorded in each manifest. */
+  inputFiles: Set<string>;
+  hashes?: InputHashes;
+  /** Every target is up to date: the steps after up-to-date have nothing to do. */
+  done?: boolean;
 }
 
 interface Step {
@@ -98,6 +115,7 @@ interface Step {
 export const PIPELINE: Step[] = [
   { name: 'parse', why: 'read the YAML with positions, follow extends, validate against the schema', check: true, run: parse },
   { name: 'targets', why: 'every target names a known device profile', check: true, run: resolveTargets },
+  { name: 'up-to-date', why: 'an artifact built from the same recipe, inputs, profile and version is left as it is (--force rebuilds)', check: false, run: upToDate },
   { name: 'load', why: 'load the three models (the embedded default is traced from its configs)', check: true, run: load },
   { name: 'infer-shapes', why: 'removal rules need ranks and channel counts; sizes before the passes go in the report', check: true, run: inferGeneric },
   { name: 'remove-blocks', why: "SnapFusion's '-' action on the UNet", check: true, run: (s) => unetPass(s, removeStep(s)) },
@@ -112,11 +130,12 @@ export const PIPELINE: Step[] = [
 ];
 
 export async function compile(file: string, opts: CompileOptions, log: DiagnosticLog): Promise<CompiledArtifact[] | undefined> {
-  const s: State = { file, opts, log, models: {}, before: {}, passes: {}, quantization: {}, widths: {}, targets: [], artifacts: [] };
+  const s: State = { file, opts, log, models: {}, before: {}, passes: {}, quantization: {}, widths: {}, targets: [], artifacts: [], inputFiles: new Set() };
   for (const step of PIPELINE) {
     if (opts.checkOnly && !step.check) continue;
     const before = log.errors().length;
     if (!(await step.run(s)) || log.errors().length > before) return undefined;
+    if (s.done) break;
   }
   return s.artifacts;
 }
@@ -141,12 +160,47 @@ function resolveTargets(s: State): boolean {
   return ok;
 }
 
+function artifactRoot(s: State): string {
+  return path.resolve(s.opts.out ?? 'out', s.recipe!.name);
+}
+
+function upToDate(s: State): boolean {
+  const r = s.recipe!;
+  s.hashes = new InputHashes(path.dirname(path.resolve(r.file)));
+  for (const t of s.targets) {
+    if (t.profile) t.profileHash = s.hashes.sha256(profileFile(t.device));
+    if (s.opts.force) {
+      t.because = '--force';
+      continue;
+    }
+    const dir = path.join(artifactRoot(s), t.device);
+    const want = { tool: TOOL_VERSION, recipeHash: r.hash, deviceProfile: t.profileHash, graphOnlyRequested: !!s.opts.graphOnly };
+    const found = staleReason(dir, want, s.hashes);
+    if ('reason' in found) {
+      t.because = found.reason;
+      continue;
+    }
+    const p = found.manifest.prediction;
+    t.fresh = {
+      device: t.device,
+      dir,
+      manifest: path.join(dir, 'manifest.json'),
+      status: 'up to date',
+      ...artifactPrediction(p),
+    };
+  }
+  s.done = s.targets.every((t) => t.fresh);
+  if (s.done) s.artifacts = s.targets.map((t) => t.fresh!);
+  return true;
+}
+
 function load(s: State): boolean {
   const r = s.recipe!;
   for (const c of COMPONENTS) {
     const m = loadComponent(c, r.recipe.model[c], s.log, r.locate(['model', c]), { graphOnly: s.opts.graphOnly, progress: s.opts.progress });
     if (!m) return false;
     s.models[c] = m;
+    for (const f of m.inputs) s.inputFiles.add(f);
   }
   return true;
 }
@@ -211,6 +265,7 @@ async function quantizeModels(s: State): Promise<boolean> {
       calibration: 'calibration' in e ? e.calibration : undefined,
       at: Array.isArray(entry) ? s.recipe!.locate(['quantize', c, i]) : at,
     }));
+    for (const sp of specs) if (sp.calibration?.inputs) for (const f of filesUnder(sp.calibration.inputs)) s.inputFiles.add(f);
     const g = s.models[c]!.graph;
     if (s.models[c]!.graphOnly) {
       s.log.error(Code.RecipeConflict, `cannot quantize the ${c}: its weights are absent (a graph-only model)`, at);
@@ -274,6 +329,7 @@ function foldStep(s: State): Pass {
   const g = r.recipe.guidance;
   const opts: FoldCfgOptions = { at: r.locate(['guidance', 'fold']) };
   if (typeof g.uncond === 'object') {
+    s.inputFiles.add(g.uncond.baked);
     const baked = readEmbedding(g.uncond.baked, s.log, r.locate(['guidance', 'uncond', 'baked']));
     if (!baked) return { name: 'fold-cfg', run: () => undefined };
     opts.bakedUncond = baked;
@@ -379,11 +435,16 @@ function predictionEntry(t: Target): Manifest['prediction'] {
 
 function emit(s: State): boolean {
   const r = s.recipe!;
-  const root = path.resolve(s.opts.out ?? 'out', r.name);
+  const root = artifactRoot(s);
   const graphOnly = COMPONENTS.some((c) => s.models[c]!.graphOnly);
   // vocab.json + merges.txt from beside the text encoder, or the generated demo vocabulary.
   const tokenizer = tokenizerFiles(s.models.text_encoder!.graph, path.resolve(s.models.text_encoder!.source));
+  const inputFiles = s.hashes!.record([...s.inputFiles, ...tokenizer.looked]);
   for (const t of s.targets) {
+    if (t.fresh) {
+      s.artifacts.push(t.fresh);
+      continue;
+    }
     const dir = path.join(root, t.device);
     const entries: Partial<Record<Component, ModelEntry>> = {};
     // A target that keeps two calls per step emits the UNet as it was before fold-cfg.
@@ -401,6 +462,7 @@ function emit(s: State): boolean {
         params: t.stats[c]?.params ?? 0,
         macs: t.stats[c]?.macs.total,
         passes: passesOf(c).map((p) => p.pass),
+        ...blockLists(passesOf(c)),
         ...(s.quantization[c] ? { quantization: s.quantization[c] } : {}),
         ...(s.widths[c] ? { widths: s.widths[c] } : {}),
       };
@@ -437,6 +499,11 @@ function emit(s: State): boolean {
         ...(r.recipe.guidance.fold === 'auto' && t.price?.guidance.auto ? { auto: { batch_ms_per_step: t.price.guidance.auto.batch_ms, two_calls_ms_per_step: t.price.guidance.auto.two_calls_ms } } : {}),
       },
       ...(t.price ? { prediction: predictionEntry(t) } : {}),
+      inputs: {
+        files: inputFiles,
+        ...(t.profileHash ? { device_profile: t.profileHash } : {}),
+        graph_only_requested: !!s.opts.graphOnly,
+      },
     };
     const sources = Object.fromEntries(COMPONENTS.map((c) => [c, s.models[c]!.source]));
     const reportInput: ReportInput = {
@@ -457,15 +524,23 @@ function emit(s: State): boolean {
       s.log,
     );
     if (!done) return false;
-    const p = predictionEntry(t);
-    s.artifacts.push({
-      device: t.device,
-      dir,
-      manifest: path.join(dir, 'manifest.json'),
-      ...(p ? { predicted_ms: p.total_ms, ...(p.interval_80 ? { interval_80: p.interval_80 } : {}) } : {}),
-      ...(p?.budget_ms !== undefined ? { budget_ms: p.budget_ms, within_budget: p.within_budget } : {}),
-    });
+    s.artifacts.push({ device: t.device, dir, manifest: path.join(dir, 'manifest.json'), status: 'built', because: t.because, ...artifactPrediction(predictionEntry(t)) });
   }
   return true;
+}
+
+/** The blocks remove-blocks and duplicate-blocks named, for the manifest (diff compares them). */
+function blockLists(records: PassRecord[]): Pick<ModelEntry, 'blocks_removed' | 'blocks_duplicated'> {
+  const named = (pass: string) => records.filter((p) => p.pass === pass).flatMap((p) => String(p.stats.blocks ?? '').split(', ').filter(Boolean));
+  const removed = named('remove-blocks');
+  const duplicated = named('duplicate-blocks');
+  return { ...(removed.length ? { blocks_removed: removed } : {}), ...(duplicated.length ? { blocks_duplicated: duplicated } : {}) };
+}
+
+function artifactPrediction(p: Manifest['prediction']): Pick<CompiledArtifact, 'predicted_ms' | 'interval_80' | 'budget_ms' | 'within_budget'> {
+  return {
+    ...(p ? { predicted_ms: p.total_ms, ...(p.interval_80 ? { interval_80: p.interval_80 } : {}) } : {}),
+    ...(p?.budget_ms !== undefined ? { budget_ms: p.budget_ms, within_budget: p.within_budget } : {}),
+  };
 }
 

@@ -1,5 +1,5 @@
 // bin/pocketdiff.js runs a bundled copy of src/ from node_modules/.cache. These tests run it in
-// a scratch project (bin/, src/, package.json, models/devices copied; each npm package linked)
+// a scratch project (bin/, lib/, src/, package.json, models/devices copied; each npm package linked)
 // so they can edit the sources and watch the copy follow.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,6 +16,7 @@ test.after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 function project(): string {
   const p = path.join(scratch, 'project');
   fs.cpSync(path.join(ROOT, 'bin'), path.join(p, 'bin'), { recursive: true });
+  fs.cpSync(path.join(ROOT, 'lib'), path.join(p, 'lib'), { recursive: true });
   fs.cpSync(path.join(ROOT, 'src'), path.join(p, 'src'), { recursive: true });
   fs.cpSync(path.join(ROOT, 'package.json'), path.join(p, 'package.json'));
   fs.cpSync(path.join(ROOT, 'models', 'devices'), path.join(p, 'models', 'devices'), { recursive: true });

@@ -70,7 +70,9 @@ test('whatif --json: the stable shape, and the delta against the recipe\'s own p
   const own = await cli('whatif', RECIPE, '--device', 'galaxy-s23', '--json');
   assert.is(own.status, 0, own.err);
   const j = JSON.parse(own.out);
-  assert.equal(Object.keys(j), ['device', 'steps', 'components', 'total_ms', 'interval_80', 'delta_ms', 'guidance', 'precision']);
+  assert.equal(Object.keys(j), ['device', 'steps', 'components', 'total_ms', 'interval_80', 'delta_ms', 'guidance', 'precision', 'top_blocks']);
+  assert.is(j.top_blocks.length, 8);
+  assert.ok(j.top_blocks.every((b: { name: string; ms: number }, i: number, all: { ms: number }[]) => /^(unet|text_encoder|vae_decoder)\//.test(b.name) && b.ms > 0 && (i === 0 || all[i - 1].ms >= b.ms)));
   assert.ok(j.interval_80[0] <= j.total_ms && j.total_ms <= j.interval_80[1]);
   assert.equal(Object.keys(j.components), ['text_encoder', 'unet', 'vae_decoder']);
   assert.equal(Object.keys(j.components.text_encoder), ['ms', 'runs']);

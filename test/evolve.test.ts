@@ -17,7 +17,7 @@ import { exportGraph } from '../src/ir/export.ts';
 import { DataType } from '../src/onnx/dtype.ts';
 import { saveModel } from '../src/onnx/save.ts';
 import { bytesWeight } from '../src/passes/prune/weight-io.ts';
-import { whatIf } from '../src/commands/whatif.ts';
+import { whatIf } from '../src/pipeline/whatif.ts';
 import { buildConfigFile, buildTestConfig, TEST_CONFIGS, tinyClipTowers } from './support/builder-fixtures.ts';
 import { DEVICE, evolveOptions, NARROW, narrowRecipe, outputs } from './support/evolve.ts';
 import { loadGraph, tempDir } from './support/ort.ts';

@@ -20,6 +20,8 @@ const modelEntry = z.strictObject({
   params: z.number().int(),
   macs: z.number().optional(),
   passes: z.array(z.string()),
+  blocks_removed: z.array(z.string()).optional().describe('Blocks remove-blocks took out, by module path'),
+  blocks_duplicated: z.array(z.string()).optional().describe('Blocks duplicate-blocks copied, by module path'),
   quantization: z.string().optional().describe("Precision scheme: 'fp16', 'int8', 'int4', 'w8a16', 'w8a8' or a '+'-joined mix ('int4+int8': int4 with its first and last layers kept at int8)"),
   widths: z.record(z.string(), z.number()).optional().describe('Channel widths applied: selector -> kept fraction or count'),
 });
@@ -71,6 +73,14 @@ export const manifestSchema = z.strictObject({
       guidance: z.string().optional().describe('How guidance was priced, and why for fold: auto'),
     })
     .optional(),
+  inputs: z
+    .strictObject({
+      files: z.record(z.string(), z.string()).describe('sha256 of every file compile read (models, weights, configs, tokenizer, embeddings, calibration), by path relative to the recipe'),
+      device_profile: z.string().optional().describe("sha256 of the device profile's file"),
+      graph_only_requested: z.boolean().describe('compile --graph-only'),
+    })
+    .optional()
+    .describe('What the artifact was built from: a compile finding the same (and the same recipe hash and tool version) says up to date'),
   files: z.record(z.string(), z.strictObject({ bytes: z.number().int(), sha256: z.string() })).describe('Every other file in the folder'),
 });
 

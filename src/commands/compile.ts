@@ -1,20 +1,21 @@
-// pocketdiff compile RECIPE.yaml [--out DIR] [--json]
+// pocketdiff compile RECIPE.yaml [--out DIR] [--force] [--json] [--graph-only]
 // pocketdiff check RECIPE.yaml
-import { compile as runCompile } from '../compile.ts';
+import path from 'node:path';
+import * as api from '../api.ts';
 import { Code } from '../codes.ts';
 import { parse } from './args.ts';
 import { Exit, type Command, type CommandContext } from './command.ts';
 import { ProgressBar } from '../builder/progress.ts';
-import { fmt, fmtInterval } from './predict.ts';
+import { fmt, fmtInterval } from '../text/numbers.ts';
 
-const usage = 'pocketdiff compile RECIPE.yaml [--out DIR] [--json] [--graph-only]';
+const usage = 'pocketdiff compile RECIPE.yaml [--out DIR] [--force] [--json] [--graph-only]';
 
 export const compile: Command = {
   name: 'compile',
   usage,
   summary: 'compile a recipe into per-device artifacts under out/<recipe>/<device>/',
   async run(argv, ctx) {
-    const args = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' }, 'graph-only': { type: 'boolean' } }, usage, ctx.log);
+    const args = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' }, 'graph-only': { type: 'boolean' }, force: { type: 'boolean' } }, usage, ctx.log);
     if (!args) return Exit.Usage;
     const file = onePositional(args.positionals, usage, ctx);
     if (!file) return Exit.Usage;
@@ -25,21 +26,19 @@ export const compile: Command = {
       bar.update(done, total);
       if (done >= total) bar.finish();
     };
-    const artifacts = await runCompile(file, { out: args.values.out, graphOnly: args.values['graph-only'], onProgress }, ctx.log);
-    if (!artifacts) return Exit.Error;
-    const over = artifacts.filter((a) => a.within_budget === false);
-    if (args.values.json) ctx.stdout(JSON.stringify({ artifacts, budget_exceeded: over.map((a) => a.device) }, null, 2));
+    const out = await api.compile(file, { out: args.values.out, graphOnly: args.values['graph-only'], force: args.values.force, onProgress, progress: process.stderr });
+    ctx.log.items.push(...out.diagnostics);
+    if (!out.result) return Exit.Error;
+    const { artifacts, budget_exceeded } = out.result;
+    if (args.values.json) ctx.stdout(JSON.stringify(out.result, null, 2));
     else {
       for (const a of artifacts) {
         const iv = a.interval_80 ? ` (80%: ${fmtInterval(a.interval_80)})` : '';
         const p = a.predicted_ms === undefined ? '' : `  (predicted ${fmt(a.predicted_ms)} ms${iv}${a.budget_ms !== undefined ? ` of a ${fmt(a.budget_ms)} ms budget${a.within_budget ? '' : ': OVER'}` : ''})`;
-        ctx.stdout(`${a.device}: ${a.dir}${p}`);
+        ctx.stdout(`${a.device}: ${path.relative(process.cwd(), a.dir) || '.'}${a.status === 'up to date' ? ' up to date' : ''}${p}`);
       }
     }
-    for (const a of over) {
-      ctx.log.warn(Code.BudgetExceeded, `${a.device}: predicted ${fmt(a.predicted_ms!)} ms exceeds budget_ms ${a.budget_ms}; see ${a.dir}/report.md for the top offenders`);
-    }
-    return over.length ? Exit.Budget : Exit.Ok;
+    return budget_exceeded.length ? Exit.Budget : Exit.Ok;
   },
 };
 
@@ -54,8 +53,10 @@ export const check: Command = {
     if (!args) return Exit.Usage;
     const file = onePositional(args.positionals, checkUsage, ctx);
     if (!file) return Exit.Usage;
-    // Structure is all a check needs: the default model is used without weights.
-    if (!(await runCompile(file, { checkOnly: true, graphOnly: true }, ctx.log))) return Exit.Error;
+    // Structure is all a check needs: the models are read without weights.
+    const out = await api.check(file);
+    ctx.log.items.push(...out.diagnostics);
+    if (!out.ok) return Exit.Error;
     ctx.stdout(`${file}: ok`);
     return Exit.Ok;
   },

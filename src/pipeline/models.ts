@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog, Location } from '../diagnostics.ts';
-import { ensureDefaultModel, MODELS_DIR } from '../builder/default-model.ts';
+import { modelFiles } from '../artifact/inputs.ts';
+import { defaultConfig, ensureDefaultModel, MODELS_DIR } from '../builder/default-model.ts';
 import type { ProgressStream } from '../builder/progress.ts';
 import type { Graph } from '../ir/graph.ts';
 import { importGraph } from '../ir/import.ts';
@@ -22,6 +23,8 @@ export interface LoadedComponent {
   source: string;
   /** True when its weights are absent (a graph-only model). */
   graphOnly: boolean;
+  /** The files it was made from (the model and its weights files, or the default's config): an artifact's inputs. */
+  inputs: string[];
 }
 
 export interface LoadOptions {
@@ -36,7 +39,8 @@ export function loadComponent(c: Component, ref: string, log: DiagnosticLog, at:
       progress: opts.progress,
       ...(opts.graphOnly ? { build: { weights: 'none' }, root: path.join(MODELS_DIR, '.built', 'graph-only') } : {}),
     });
-    return built && fromFile(built.file, log);
+    const m = built && fromFile(built.file, log);
+    return m && { ...m, inputs: [defaultConfig(c)] };
   }
   if (!fs.existsSync(ref)) {
     log.error(Code.RecipeModelMissing, `model file not found: ${ref}`, at);
@@ -77,5 +81,5 @@ function fromFile(file: string, log: DiagnosticLog): LoadedComponent | undefined
   const g = importGraph(m, log);
   if (!g) return undefined;
   const graphOnly = [...m.data.values()].some((d) => d.kind === 'external' && !d.ref.exists);
-  return { graph: g, source: path.relative(process.cwd(), file) || file, graphOnly };
+  return { graph: g, source: path.relative(process.cwd(), file) || file, graphOnly, inputs: modelFiles(path.resolve(file), g) };
 }

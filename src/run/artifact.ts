@@ -7,7 +7,7 @@ import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import type { Manifest, ModelEntry } from '../artifact/manifest.ts';
 import { hashFile } from '../artifact/hash.ts';
-import { validateAgainst } from '../artifact/validate.ts';
+import { readManifest } from '../artifact/read.ts';
 import type { Schedule } from '../schedule/index.ts';
 
 export const RUN_COMPONENTS = ['text_encoder', 'unet', 'vae_decoder'] as const;
@@ -20,24 +20,9 @@ export interface Artifact {
 }
 
 export function readArtifact(where: string, log: DiagnosticLog): Artifact | undefined {
-  const dir = path.basename(where) === 'manifest.json' ? path.dirname(where) : where;
-  const file = path.join(dir, 'manifest.json');
-  if (!fs.existsSync(dir)) {
-    log.error(Code.FileNotFound, `no artifact folder at ${dir}: \`pocketdiff compile RECIPE.yaml\` writes one per target, out/<recipe>/<device>/`, { file: dir });
-    return undefined;
-  }
-  if (!fs.existsSync(file)) {
-    log.error(Code.FileNotFound, `no manifest.json in ${dir}: an artifact folder is out/<recipe>/<device>/, written by \`pocketdiff compile\``, { file: dir });
-    return undefined;
-  }
-  let manifest: Manifest;
-  try {
-    manifest = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    log.error(Code.ArtifactInvalid, `manifest.json is not JSON: ${(e as Error).message}`, { file });
-    return undefined;
-  }
-  if (!validateAgainst('manifest.schema.json', manifest, log, file)) return undefined;
+  const read = readManifest(where, log);
+  if (!read) return undefined;
+  const { dir, file, manifest } = read;
   if (manifest.graph_only) {
     log.error(Code.ArtifactInvalid, 'the artifact holds graphs only (compiled with --graph-only or from weightless models): there are no weights to run', { file });
     return undefined;

@@ -36,9 +36,10 @@ export function vocabSize(g: Graph): number | undefined {
 }
 
 /** Tokenizer files next to a text encoder model, as real exports ship them. */
+const candidates = (modelFile: string) => [path.dirname(modelFile), path.join(path.dirname(modelFile), '..', 'tokenizer')];
+
 function findNextTo(modelFile: string): string | undefined {
-  const dir = path.dirname(modelFile);
-  return [dir, path.join(dir, '..', 'tokenizer')].find((d) => fs.existsSync(path.join(d, 'vocab.json')) && fs.existsSync(path.join(d, 'merges.txt')));
+  return candidates(modelFile).find((d) => fs.existsSync(path.join(d, 'vocab.json')) && fs.existsSync(path.join(d, 'merges.txt')));
 }
 
 export interface TokenizerFiles {
@@ -46,17 +47,20 @@ export interface TokenizerFiles {
   generated: boolean;
   /** Where they came from, for messages. */
   source: string;
+  /** Every path whose contents (or absence) decided these files: an artifact's inputs. */
+  looked: string[];
 }
 
 /** The tokenizer files an artifact of this text encoder ships. */
 export function tokenizerFiles(textEncoder: Graph, modelFile: string): TokenizerFiles {
   const dir = findNextTo(modelFile);
+  const looked = candidates(modelFile).flatMap((d) => ['vocab.json', 'merges.txt'].map((f) => path.join(d, f)));
   if (dir) {
     const files: Record<string, string> = {};
     for (const f of TOKENIZER_FILES) if (fs.existsSync(path.join(dir, f))) files[f] = fs.readFileSync(path.join(dir, f), 'utf8');
-    return { files, generated: false, source: dir };
+    return { files, generated: false, source: dir, looked: [...looked, ...TOKENIZER_FILES.map((f) => path.join(dir, f))] };
   }
-  return { files: demoFiles(vocabSize(textEncoder) ?? CLIP_VOCAB), generated: true, source: 'generated' };
+  return { files: demoFiles(vocabSize(textEncoder) ?? CLIP_VOCAB), generated: true, source: 'generated', looked };
 }
 
 const cache = new Map<number, Record<string, string>>();
