@@ -6,7 +6,7 @@
 import { diffArtifacts, latencyGrewPast, type ArtifactDiff } from './artifact/diff.ts';
 import type { ProgressStream } from './builder/progress.ts';
 import { Code } from './codes.ts';
-import { compile as runCompile, type CompiledArtifact } from './compile.ts';
+import { checkRecipe, compile as runCompile, type CheckedTarget, type CompiledArtifact } from './compile.ts';
 import { predictModel, type PredictReport } from './cost/predict-model.ts';
 import { whatIf, type WhatIfReport, type WhatIfRequest } from './pipeline/whatif.ts';
 import { DiagnosticLog, type Diagnostic } from './diagnostics.ts';
@@ -16,7 +16,7 @@ import { fmt } from './text/numbers.ts';
 export type { ArtifactDiff, Change, DiffSide, ModelDiff } from './artifact/diff.ts';
 export { diffMarkdown, diffText } from './artifact/diff-render.ts';
 export type { Manifest } from './artifact/manifest.ts';
-export type { CompiledArtifact } from './compile.ts';
+export type { CheckedTarget, CompiledArtifact } from './compile.ts';
 export type { PredictReport } from './cost/predict-model.ts';
 export type { WhatIfReport, WhatIfRequest } from './pipeline/whatif.ts';
 export type { Diagnostic, Location, Severity } from './diagnostics.ts';
@@ -51,18 +51,33 @@ export interface CompileResult {
 export async function compile(recipe: string, options: CompileApiOptions = {}): Promise<Outcome<CompileResult>> {
   return collect(async (log) => {
     const artifacts = await runCompile(recipe, { out: options.out, force: options.force, graphOnly: options.graphOnly, onProgress: options.onProgress, progress: options.progress ?? quiet }, log);
-    if (!artifacts) return undefined;
-    const over = artifacts.filter((a) => a.within_budget === false);
-    for (const a of over) {
-      log.warn(Code.BudgetExceeded, `${a.device}: predicted ${fmt(a.predicted_ms!)} ms exceeds budget_ms ${a.budget_ms}; see ${a.dir}/report.md for the top offenders`);
-    }
-    return { artifacts, budget_exceeded: over.map((a) => a.device) };
+    return artifacts && { artifacts, budget_exceeded: overBudget(artifacts, log) };
   });
 }
 
-/** Validates a recipe against its models and targets without writing anything (the models are read without weights). */
-export async function check(recipe: string): Promise<Outcome<{ recipe: string }>> {
-  return collect(async (log) => ((await runCompile(recipe, { checkOnly: true, graphOnly: true, progress: quiet }, log)) ? { recipe } : undefined));
+export interface CheckResult {
+  recipe: string;
+  /** Each target's prediction against its budget (no artifact is written). */
+  targets: CheckedTarget[];
+  /** Devices whose prediction exceeds the target's budget_ms (the CLI exits 3). */
+  budget_exceeded: string[];
+}
+
+/** compile without the writing: the recipe against its models (read without weights), targets and budgets. */
+export async function check(recipe: string): Promise<Outcome<CheckResult>> {
+  return collect(async (log) => {
+    const targets = await checkRecipe(recipe, log);
+    return targets && { recipe, targets, budget_exceeded: overBudget(targets, log) };
+  });
+}
+
+/** The targets over budget, each said as a coded warning. */
+function overBudget(targets: (CheckedTarget & { dir?: string })[], log: DiagnosticLog): string[] {
+  const over = targets.filter((a) => a.within_budget === false);
+  for (const a of over) {
+    log.warn(Code.BudgetExceeded, `${a.device}: predicted ${fmt(a.predicted_ms!)} ms exceeds budget_ms ${a.budget_ms}${a.dir ? `; see ${a.dir}/report.md for the top offenders` : ''}`);
+  }
+  return over.map((a) => a.device);
 }
 
 export async function whatif(recipe: string, request: WhatIfRequest): Promise<Outcome<WhatIfReport>> {

@@ -64,6 +64,7 @@ export const Code = {
   RemovedAndDuplicated: 'PD7018',
   BudgetExceeded: 'PD7019',
   LatencyGrew: 'PD7020',
+  ModelWithoutWeights: 'PD7021',
 
   UnknownBlock: 'PD5001',
   ChannelChange: 'PD5002',

@@ -37,7 +37,10 @@ export interface CompileOptions {
   out?: string;
   /** Stop after validating (the `check` command). */
   checkOnly?: boolean;
-  /** Use the embedded default without weights; artifacts then hold graphs only. */
+  /**
+   * Artifacts hold graphs only (no weights are written; the embedded default is
+   * built without them). Without it, a model whose weights are absent stops the compile.
+   */
   graphOnly?: boolean;
   /** Rebuild artifacts that are up to date. */
   force?: boolean;
@@ -59,6 +62,8 @@ export interface CompiledArtifact {
   budget_ms?: number;
   /** False when the prediction exceeds the target's budget_ms (compile exits 3). */
   within_budget?: boolean;
+  /** True when the artifact holds graphs without weights (compile --graph-only). */
+  graph_only: boolean;
 }
 
 interface Target {
@@ -123,13 +128,26 @@ export const PIPELINE: Step[] = [
   { name: 'prune-channels', why: 'channel widths per block (SnapFusion prunes the decoder to 50%)', check: true, run: prune },
   { name: 'schedule', why: "timesteps and alphas exactly as diffusers' scheduler computes them", check: true, run: schedule },
   { name: 'quantize', why: 'weight precision per model and block, before fold-cfg so calibration sees the plain UNet', check: false, run: quantizeModels },
-  { name: 'price', why: "each target's latency from the cost model, through the recipe plan whatif prices (a budget_ms under it makes compile exit 3); fold: auto picks the faster guidance per target", check: false, run: price },
+  { name: 'price', why: "each target's latency from the cost model, through the recipe plan whatif prices (a budget_ms under it makes compile and check exit 3); fold: auto picks the faster guidance per target", check: true, run: price },
   { name: 'fold-cfg', why: 'cond and uncond in one batch-2 UNet call (and optionally the DDIM step), for the targets that run guidance that way', check: true, run: fold },
   { name: 'specialize', why: 'static shapes per target, shape-checked, only ops the target runtime supports', check: true, run: specialize },
   { name: 'emit', why: 'write each artifact folder atomically with its manifest and report', check: false, run: emit },
 ];
 
 export async function compile(file: string, opts: CompileOptions, log: DiagnosticLog): Promise<CompiledArtifact[] | undefined> {
+  return (await runSteps(file, opts, log))?.artifacts;
+}
+
+/** A target as `check` sees it: its prediction against its budget, nothing written. */
+export type CheckedTarget = { device: string } & Pick<CompiledArtifact, 'predicted_ms' | 'interval_80' | 'budget_ms' | 'within_budget'>;
+
+/** The steps marked `check`, on the models without their weights (structure and prices need none). */
+export async function checkRecipe(file: string, log: DiagnosticLog): Promise<CheckedTarget[] | undefined> {
+  const s = await runSteps(file, { checkOnly: true, graphOnly: true, progress: { write: () => true } }, log);
+  return s?.targets.map((t) => ({ device: t.device, ...artifactPrediction(predictionEntry(t)) }));
+}
+
+async function runSteps(file: string, opts: CompileOptions, log: DiagnosticLog): Promise<State | undefined> {
   const s: State = { file, opts, log, models: {}, before: {}, passes: {}, quantization: {}, widths: {}, targets: [], artifacts: [], inputFiles: new Set() };
   for (const step of PIPELINE) {
     if (opts.checkOnly && !step.check) continue;
@@ -137,7 +155,7 @@ export async function compile(file: string, opts: CompileOptions, log: Diagnosti
     if (!(await step.run(s)) || log.errors().length > before) return undefined;
     if (s.done) break;
   }
-  return s.artifacts;
+  return s;
 }
 
 function parse(s: State): boolean {
@@ -186,6 +204,7 @@ function upToDate(s: State): boolean {
       dir,
       manifest: path.join(dir, 'manifest.json'),
       status: 'up to date',
+      graph_only: found.manifest.graph_only,
       ...artifactPrediction(p),
     };
   }
@@ -202,7 +221,21 @@ function load(s: State): boolean {
     s.models[c] = m;
     for (const f of m.inputs) s.inputFiles.add(f);
   }
-  return true;
+  // A model without weights would leave the artifact without any: only --graph-only asks for that.
+  let ok = true;
+  for (const c of COMPONENTS) {
+    const m = s.models[c]!;
+    if (!m.graphOnly || s.opts.graphOnly || s.opts.checkOnly) continue;
+    const absent = [...new Set(m.graph.weights.flatMap((v) => (v.weight?.data.kind === 'external' && !v.weight.data.ref.exists ? [v.weight.data.ref.location] : [])))];
+    s.log.error(
+      Code.ModelWithoutWeights,
+      `model.${c} (${m.source}) has no weights: ${absent.length === 1 ? `its weights file '${absent[0]}' is` : `its weights files ${absent.map((f) => `'${f}'`).join(', ')} are`} missing beside it`,
+      r.locate(['model', c]),
+      ['an artifact of graphs only (for the cost model or a structural check) is `pocketdiff compile --graph-only`'],
+    );
+    ok = false;
+  }
+  return ok;
 }
 
 function inferGeneric(s: State): boolean {
@@ -240,7 +273,7 @@ function prune(s: State): boolean {
       ...(v <= 1 ? { ratio: v } : { count: v }),
       at: s.recipe!.locate(['widths', c, selector]),
     }));
-    if (!modelPass(s, c, pruneChannels(specs, { importance: w.importance, dims: targetDims(512) }))) return false;
+    if (!modelPass(s, c, pruneChannels(specs, { importance: w.importance, dims: targetDims(512), structureOnly: s.opts.checkOnly }))) return false;
     s.widths[c] = map;
   }
   return true;
@@ -436,7 +469,8 @@ function predictionEntry(t: Target): Manifest['prediction'] {
 function emit(s: State): boolean {
   const r = s.recipe!;
   const root = artifactRoot(s);
-  const graphOnly = COMPONENTS.some((c) => s.models[c]!.graphOnly);
+  // Every model has its weights here unless --graph-only asked for none (load checked).
+  const graphOnly = !!s.opts.graphOnly;
   // vocab.json + merges.txt from beside the text encoder, or the generated demo vocabulary.
   const tokenizer = tokenizerFiles(s.models.text_encoder!.graph, path.resolve(s.models.text_encoder!.source));
   const inputFiles = s.hashes!.record([...s.inputFiles, ...tokenizer.looked]);
@@ -524,7 +558,7 @@ function emit(s: State): boolean {
       s.log,
     );
     if (!done) return false;
-    s.artifacts.push({ device: t.device, dir, manifest: path.join(dir, 'manifest.json'), status: 'built', because: t.because, ...artifactPrediction(predictionEntry(t)) });
+    s.artifacts.push({ device: t.device, dir, manifest: path.join(dir, 'manifest.json'), status: 'built', because: t.because, graph_only: graphOnly, ...artifactPrediction(predictionEntry(t)) });
   }
   return true;
 }

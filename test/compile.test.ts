@@ -172,6 +172,59 @@ test('a compile killed midway never leaves a folder that looks complete', async 
   assert.ok(sawPartial, 'some kill landed while the artifact was being written');
 });
 
+test('a model without its weights stops the compile (PD7021 at its recipe line); --graph-only writes graphs only, as asked', async () => {
+  const dir = path.join(work, 'weightless');
+  const unet = path.join(dir, 'unet.onnx');
+  assert.is(await main(['convert', path.join(ROOT, 'test/fixtures/unet-tiny/model.onnx'), unet, '--external-data', 'unet.onnx.data'], { log: new DiagnosticLog(), stdout: () => {}, stderr: () => {} }), 0);
+  fs.rmSync(path.join(dir, 'unet.onnx.data'));
+  const file = path.join(dir, 'weightless.yaml');
+  fs.writeFileSync(file, fs.readFileSync(recipe('weightless-src', TINY), 'utf8').replace(/^  unet: .*$/m, `  unet: ${unet}`));
+  const out = path.join(work, 'out-weightless');
+  const log = new DiagnosticLog();
+  assert.is(await compile(file, { out }, log), undefined);
+  assert.equal(log.codes(), ['PD7021']);
+  assert.match(formatDiagnostic(log.items[0]), /weightless\.yaml:2:9: error PD7021: model\.unet \(.*unet\.onnx\) has no weights: its weights file 'unet\.onnx\.data' is missing beside it\n  note: an artifact of graphs only .* `pocketdiff compile --graph-only`/);
+  assert.not.ok(fs.existsSync(out), 'nothing written');
+
+  // Asked for: every model's graph, no model's weights, and the JSON says so.
+  const lines: string[] = [];
+  const status = await main(['compile', file, '--out', out, '--graph-only', '--json'], { log: new DiagnosticLog(), stdout: (t) => lines.push(t), stderr: () => {} });
+  assert.is(status, 0);
+  const [a] = JSON.parse(lines.join('\n')).artifacts;
+  assert.is(a.graph_only, true);
+  const m = readManifest(a.dir);
+  assert.is(m.graph_only, true);
+  assert.equal(Object.keys(m.files).filter((f) => f.endsWith('.data')), []);
+  assert.equal(fs.readdirSync(a.dir).filter((f) => f.endsWith('.data')), []);
+  // The same recipe with the weights there compiles them all.
+  const full = await mustCompile(recipe('weighted', TINY), out);
+  assert.is(full[0].graph_only, false);
+  assert.ok(fs.existsSync(path.join(full[0].dir, 'unet.onnx.data')) && fs.existsSync(path.join(full[0].dir, 'vae_decoder.onnx.data')));
+});
+
+test('check is compile without the writing: a target over its budget exits 3 (PD7019); the default\'s widths are checked without a weights warning', async () => {
+  const run = async (file: string, ...more: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const status = await main(['check', file, ...more], { log: new DiagnosticLog(), stdout: (t) => out.push(t), stderr: (t) => err.push(t) });
+    return { status, out: out.join('\n'), err: err.join('\n') };
+  };
+  const over = await run(path.join(ROOT, 'recipes/snapfusion-galaxy-s23.yaml'));
+  assert.is(over.status, 3, over.err);
+  assert.match(over.out, /snapfusion-galaxy-s23\.yaml: over budget on galaxy-s23\n  galaxy-s23: predicted [\d,]+ ms \(80%: [\d,]+–[\d,]+\) of a 2,000 ms budget: OVER/);
+  assert.match(over.err, /warning PD7019: galaxy-s23: predicted [\d,]+ ms exceeds budget_ms 2000$/m);
+  const json = JSON.parse((await run(path.join(ROOT, 'recipes/snapfusion-galaxy-s23.yaml'), '--json')).out);
+  assert.equal(json.budget_exceeded, ['galaxy-s23']);
+  assert.ok(json.targets[0].predicted_ms > json.targets[0].budget_ms && json.targets[0].within_budget === false);
+  // The same prediction compile makes (the recipe plan, priced the same way).
+  const priced = await run(path.join(ROOT, 'recipes/snapfusion-iphone14pro.yaml'), '--json');
+  assert.is(priced.status, 0, priced.err);
+  assert.is(JSON.parse(priced.out).targets[0].predicted_ms > 0, true);
+  // vae_decoder widths on the weightless default: checked, and no 'no weights to rank channels by' warning.
+  assert.not.match(priced.err, /PD9004/);
+  assert.is((await run(path.join(ROOT, 'recipes/example.yaml'))).status, 0);
+});
+
 test('compile --json prints the artifacts; errors exit 2', async () => {
   const lines: string[] = [];
   const out = path.join(work, 'out-json');

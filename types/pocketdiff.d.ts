@@ -274,7 +274,13 @@ export interface CompiledArtifact {
 	budget_ms?: number;
 	/** False when the prediction exceeds the target's budget_ms (compile exits 3). */
 	within_budget?: boolean;
+	/** True when the artifact holds graphs without weights (compile --graph-only). */
+	graph_only: boolean;
 }
+/** A target as `check` sees it: its prediction against its budget, nothing written. */
+export type CheckedTarget = {
+	device: string;
+} & Pick<CompiledArtifact, "predicted_ms" | "interval_80" | "budget_ms" | "within_budget">;
 export interface PredictReport {
 	device: string;
 	ms: number;
@@ -362,10 +368,15 @@ export interface CompileResult {
 	budget_exceeded: string[];
 }
 export declare function compile(recipe: string, options?: CompileApiOptions): Promise<Outcome<CompileResult>>;
-/** Validates a recipe against its models and targets without writing anything (the models are read without weights). */
-export declare function check(recipe: string): Promise<Outcome<{
+export interface CheckResult {
 	recipe: string;
-}>>;
+	/** Each target's prediction against its budget (no artifact is written). */
+	targets: CheckedTarget[];
+	/** Devices whose prediction exceeds the target's budget_ms (the CLI exits 3). */
+	budget_exceeded: string[];
+}
+/** compile without the writing: the recipe against its models (read without weights), targets and budgets. */
+export declare function check(recipe: string): Promise<Outcome<CheckResult>>;
 export declare function whatif(recipe: string, request: WhatIfRequest): Promise<Outcome<WhatIfReport>>;
 export interface PredictOptions {
 	device: string;

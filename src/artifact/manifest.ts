@@ -32,7 +32,7 @@ export const manifestSchema = z.strictObject({
   recipe: z.strictObject({ name: z.string(), hash: z.string().describe('sha256 of the merged, validated recipe') }),
   device: z.string(),
   resolution: z.number().int().optional(),
-  graph_only: z.boolean().describe('True when weights were not written (graph-only source models)'),
+  graph_only: z.boolean().describe('True when weights were not written (compile --graph-only)'),
   models: z.strictObject({
     unet: modelEntry.optional(),
     vae_decoder: modelEntry.optional(),

@@ -33,8 +33,7 @@ export const compile: Command = {
     if (args.values.json) ctx.stdout(JSON.stringify(out.result, null, 2));
     else {
       for (const a of artifacts) {
-        const iv = a.interval_80 ? ` (80%: ${fmtInterval(a.interval_80)})` : '';
-        const p = a.predicted_ms === undefined ? '' : `  (predicted ${fmt(a.predicted_ms)} ms${iv}${a.budget_ms !== undefined ? ` of a ${fmt(a.budget_ms)} ms budget${a.within_budget ? '' : ': OVER'}` : ''})`;
+        const p = a.predicted_ms === undefined ? '' : `  (${prediction(a)})`;
         ctx.stdout(`${a.device}: ${path.relative(process.cwd(), a.dir) || '.'}${a.status === 'up to date' ? ' up to date' : ''}${p}`);
       }
     }
@@ -42,25 +41,35 @@ export const compile: Command = {
   },
 };
 
-const checkUsage = 'pocketdiff check RECIPE.yaml';
+const checkUsage = 'pocketdiff check RECIPE.yaml [--json]';
 
 export const check: Command = {
   name: 'check',
   usage: checkUsage,
-  summary: 'validate a recipe against its models and targets without writing anything',
+  summary: "compile without writing: the recipe against its models (read without weights), its targets' predictions against their budgets",
   async run(argv, ctx) {
-    const args = parse(argv, {}, checkUsage, ctx.log);
+    const args = parse(argv, { json: { type: 'boolean' } }, checkUsage, ctx.log);
     if (!args) return Exit.Usage;
     const file = onePositional(args.positionals, checkUsage, ctx);
     if (!file) return Exit.Usage;
-    // Structure is all a check needs: the models are read without weights.
     const out = await api.check(file);
     ctx.log.items.push(...out.diagnostics);
-    if (!out.ok) return Exit.Error;
-    ctx.stdout(`${file}: ok`);
-    return Exit.Ok;
+    if (!out.result) return Exit.Error;
+    const { targets, budget_exceeded } = out.result;
+    if (args.values.json) ctx.stdout(JSON.stringify(out.result, null, 2));
+    else {
+      ctx.stdout(`${file}: ${budget_exceeded.length ? `over budget on ${budget_exceeded.join(', ')}` : 'ok'}`);
+      for (const t of targets) if (t.predicted_ms !== undefined) ctx.stdout(`  ${t.device}: ${prediction(t)}`);
+    }
+    return budget_exceeded.length ? Exit.Budget : Exit.Ok;
   },
 };
+
+/** `predicted 1,738 ms (80%: 950–2,672) of a 2,000 ms budget`, as compile and check print it. */
+function prediction(a: api.CheckedTarget): string {
+  const iv = a.interval_80 ? ` (80%: ${fmtInterval(a.interval_80)})` : '';
+  return `predicted ${fmt(a.predicted_ms!)} ms${iv}${a.budget_ms !== undefined ? ` of a ${fmt(a.budget_ms)} ms budget${a.within_budget ? '' : ': OVER'}` : ''}`;
+}
 
 function onePositional(p: string[], use: string, ctx: CommandContext): string | undefined {
   if (p.length === 1) return p[0];

@@ -43,6 +43,11 @@ export interface PruneOptions {
   minChannels?: number;
   /** Sizes for symbolic input dims while the pass re-checks shapes (default: one 512×512 image). */
   dims?: Record<string, number>;
+  /**
+   * Only the resulting shapes matter (`check`, which reads no weights): channels
+   * are not ranked, and the absence of weights to rank them by is not worth a warning.
+   */
+  structureOnly?: boolean;
 }
 
 export type { ImportanceKind } from './prune/importance.ts';
@@ -196,7 +201,7 @@ function prune(g: Graph, specs: WidthSpec[], opts: PruneOptions, log: Diagnostic
   }
   if (failed()) return undefined;
 
-  const scores = channelImportance(groups, new Set(width.keys()), opts.importance ?? 'l1');
+  const scores = opts.structureOnly ? new Map() : channelImportance(groups, new Set(width.keys()), opts.importance ?? 'l1');
   const keep = new Map<SpaceId, number[]>();
   let guessed = 0;
   for (const [root, { w }] of width) {
@@ -204,7 +209,7 @@ function prune(g: Graph, specs: WidthSpec[], opts: PruneOptions, log: Diagnostic
     if (!score) guessed++;
     keep.set(root, chooseKeep(spaces.size(root), w, cuts.get(root), score));
   }
-  if (guessed) {
+  if (guessed && !opts.structureOnly) {
     log.warn(Code.ImportanceMissing, `${guessed} channel group${guessed > 1 ? 's have' : ' has'} no weights to rank channels by (graph-only model): the first channels of each group are kept`);
   }
   const keepOf = (root: SpaceId) => keep.get(root);

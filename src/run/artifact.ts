@@ -24,7 +24,7 @@ export function readArtifact(where: string, log: DiagnosticLog): Artifact | unde
   if (!read) return undefined;
   const { dir, file, manifest } = read;
   if (manifest.graph_only) {
-    log.error(Code.ArtifactInvalid, 'the artifact holds graphs only (compiled with --graph-only or from weightless models): there are no weights to run', { file });
+    log.error(Code.ArtifactInvalid, 'the artifact holds graphs only (compiled with --graph-only): there are no weights to run; compile without --graph-only to run it', { file });
     return undefined;
   }
   const missing = RUN_COMPONENTS.filter((c) => !manifest.models[c]);
