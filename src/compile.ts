@@ -16,6 +16,7 @@ import { findBlocks } from './blocks/find.ts';
 import { runPasses, type Pass, type PassRecord } from './passes/pass.ts';
 import { removeBlocks, type RemoveSpec } from './passes/remove-blocks.ts';
 import { pruneChannels, type WidthSpec } from './passes/prune-channels.ts';
+import { widthSpec } from './passes/prune/width-value.ts';
 import { prepareQuantize, quantize, type QuantizeSpec } from './passes/quantize/quantize.ts';
 import { emitArtifact, type ArtifactModel } from './pipeline/emit.ts';
 import { COMPONENTS, loadComponent, type Component, type LoadedComponent } from './pipeline/models.ts';
@@ -268,11 +269,7 @@ function prune(s: State): boolean {
   for (const c of COMPONENTS) {
     const map = w[c];
     if (!map || !Object.keys(map).length) continue;
-    const specs: WidthSpec[] = Object.entries(map).map(([selector, v]) => ({
-      selector,
-      ...(v <= 1 ? { ratio: v } : { count: v }),
-      at: s.recipe!.locate(['widths', c, selector]),
-    }));
+    const specs: WidthSpec[] = Object.entries(map).map(([selector, v]) => widthSpec(selector, v, s.recipe!.locate(['widths', c, selector])));
     if (!modelPass(s, c, pruneChannels(specs, { importance: w.importance, dims: targetDims(512), structureOnly: s.opts.checkOnly }))) return false;
     s.widths[c] = map;
   }

@@ -104,6 +104,22 @@ test('whatif mistakes are coded: unknown block, bad width, unknown scheme, unkno
   assert.match(block.err, /PD5001: no block matches 'mid_block.attenions.0'; did you mean 'mid_block.attentions.0'\?/);
   const width = await cli('whatif', RECIPE, '--device', 'galaxy-s23', '--width', 'up_blocks.1=0');
   assert.match(width.err, /PD8005/);
+  // One rule for width values: whatif says what a recipe says, and takes channel counts as a recipe does.
+  const rule = /width 1\.5 for 'up_blocks\.1' is neither a kept fraction nor a channel count: a width is a kept fraction in \(0, 1\] or a whole number of channels \(2 or more\)/;
+  assert.match((await cli('whatif', RECIPE, '--device', 'galaxy-s23', '--width', 'up_blocks.1=1.5')).err, rule);
+  const dir = tempDir('cost-cli-widths');
+  const recipe = path.join(dir, 'w.yaml');
+  fs.writeFileSync(recipe, `extends: ${path.resolve(RECIPE)}\nwidths:\n  unet:\n    up_blocks.1: 1.5\n`);
+  const checked = await cli('check', recipe);
+  assert.is(checked.status, 2);
+  assert.match(checked.err, /w\.yaml:4:18: error PD9001: /);
+  assert.match(checked.err, rule);
+  // mid_block's ResNets are 64 channels wide: 32 channels kept is half.
+  const counted = await cli('whatif', RECIPE, '--device', 'galaxy-s23', '--width', 'mid_block.resnets.*=32', '--json');
+  const halved = await cli('whatif', RECIPE, '--device', 'galaxy-s23', '--width', 'mid_block.resnets.*=0.5', '--json');
+  assert.is(counted.status, 0, counted.err);
+  assert.ok(JSON.parse(counted.out).delta_ms < 0);
+  assert.is(JSON.parse(counted.out).total_ms, JSON.parse(halved.out).total_ms);
   const scheme = await cli('whatif', RECIPE, '--device', 'galaxy-s23', '--quantize', 'w8a61');
   assert.match(scheme.err, /PD8006: unknown --quantize scheme 'w8a61'; did you mean 'w8a16'\?/);
   const dev = await cli('whatif', RECIPE, '--device', 'galaxy-s32');

@@ -263,8 +263,9 @@ test('the full-size SD-v1.5 VAE decoder, graph only: {"*": 0.5} leaves about a q
 test('bad widths are refused with coded errors at the recipe location', () => {
   const at = { file: 'r.yaml', line: 3, col: 5 };
   const cases: [WidthSpec, string, RegExp][] = [
-    [{ selector: '*', ratio: 0, at }, 'PD9001', /out of range/],
-    [{ selector: '*', ratio: 1.5, at }, 'PD9001', /out of range/],
+    [{ selector: '*', ratio: 0, at }, 'PD9001', /^width 0 for '\*' is neither a kept fraction nor a channel count: a width is a kept fraction in \(0, 1\] or a whole number of channels \(2 or more\)$/],
+    [{ selector: '*', ratio: 1.5, at }, 'PD9001', /^width 1\.5 for '\*' is neither/],
+    [{ selector: '*', count: 2.5, at }, 'PD9001', /^width 2\.5 for '\*' is neither/],
     [{ selector: 'decoder.mid_block.resnets.0', count: 40, at }, 'PD9002', /breaks GroupNorm with 32 groups.*multiples of 32/],
     [{ selector: 'decoder.mid_block.resnets.0', count: 96, at }, 'PD9006', /exceeds the 64 channels/],
     [{ selector: 'decoder.mid_blok.resnets.0', ratio: 0.5, at }, 'PD5001', /did you mean 'decoder\.mid_block\.resnets\.0'/],

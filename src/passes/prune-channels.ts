@@ -19,22 +19,15 @@ import type { Graph, Node, Value } from '../ir/graph.ts';
 import { inferShapes, type ConstTensor } from '../ir/infer/index.ts';
 import { restoreIo, snapshotIo, targetDims } from '../pipeline/specialize.ts';
 import type { Pass } from './pass.ts';
+import { widthError, type WidthSpec } from './prune/width-value.ts';
+
+export type { WidthSpec } from './prune/width-value.ts';
 import { resizedValues, rewriteShapeConstants, sliceWeights } from './prune/apply.ts';
 import { findChannelGroups, type ChannelGroups } from './prune/groups.ts';
 import { channelImportance, type ImportanceKind } from './prune/importance.ts';
 import { chooseKeep, classCuts, unevenChunks, widthStep } from './prune/plan.ts';
 import type { SpaceId } from './prune/spaces.ts';
 import { narrowest, resolveSelector } from './prune/selector.ts';
-
-export interface WidthSpec {
-  /** Block names or module paths with `*` / `**` globs; '*' alone means every group. */
-  selector: string;
-  /** Fraction of channels kept, in (0, 1]. */
-  ratio?: number;
-  /** Channels kept, exactly. */
-  count?: number;
-  at?: Location;
-}
 
 export interface PruneOptions {
   /** How channels are ranked within a group (default 'l1'). */
@@ -112,16 +105,10 @@ export function describeChannelGroups(g: Graph, log: DiagnosticLog, dims?: Recor
 function checkSpecs(specs: WidthSpec[], log: DiagnosticLog): boolean {
   let ok = true;
   for (const s of specs) {
-    const hasRatio = s.ratio !== undefined;
-    const hasCount = s.count !== undefined;
-    if (hasRatio === hasCount) {
-      log.error(Code.WidthRange, `width for '${s.selector}' needs exactly one of a ratio (0 < r ≤ 1) or a channel count`, s.at);
-      ok = false;
-    } else if (hasRatio && !(s.ratio! > 0 && s.ratio! <= 1)) {
-      log.error(Code.WidthRange, `width ratio ${s.ratio} for '${s.selector}' is out of range: it must be > 0 and ≤ 1`, s.at);
-      ok = false;
-    } else if (hasCount && !(Number.isInteger(s.count) && s.count! >= 1)) {
-      log.error(Code.WidthRange, `width ${s.count} for '${s.selector}' is not a positive whole number of channels`, s.at);
+    const v = s.ratio ?? s.count;
+    const why = (s.ratio === undefined) === (s.count === undefined) ? `width for '${s.selector}' needs exactly one of a ratio or a channel count` : widthError(v!, s.selector);
+    if (why) {
+      log.error(Code.WidthRange, why, s.at);
       ok = false;
     }
   }

@@ -23,6 +23,7 @@ import type { Graph } from '../ir/graph.ts';
 import { duplicateBlocks } from '../passes/duplicate-blocks.ts';
 import { runPasses, type Pass } from '../passes/pass.ts';
 import { pruneChannels, type WidthSpec } from '../passes/prune-channels.ts';
+import { widthSpec } from '../passes/prune/width-value.ts';
 import { removeBlocks } from '../passes/remove-blocks.ts';
 import { SCHEME_INFO, schemeName, type Scheme } from '../precision.ts';
 import type { LoadedRecipe } from '../recipe/load.ts';
@@ -94,7 +95,7 @@ function modelPlan(loaded: LoadedRecipe, part: Part): ModelPlan {
         }
       : {};
   const w = r.widths?.[part] ?? {};
-  const widths: WidthSpec[] = Object.entries(w).map(([selector, v]) => ({ selector, ...(v <= 1 ? { ratio: v } : { count: v }), at: loaded.locate(['widths', part, selector]) }));
+  const widths: WidthSpec[] = Object.entries(w).map(([selector, v]) => widthSpec(selector, v, loaded.locate(['widths', part, selector])));
   const q = r.quantize?.[part];
   const specs = q === undefined ? [] : typeof q === 'string' ? [{ scheme: q, blocks: '*' }] : Array.isArray(q) ? q : [q];
   const schemes = [...new Set(specs.map((s) => s.scheme))];

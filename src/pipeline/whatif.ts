@@ -9,6 +9,7 @@ import type { PipelinePrediction } from '../cost/whatif/pipeline-cost.ts';
 import type { BlockEdits } from '../cost/whatif/whatif.ts';
 import { PARTS, type Part } from '../cost/table/sources.ts';
 import { guidanceWhy, planRecipe, priceRecipe, type RecipePrice } from './recipe-cost.ts';
+import { widthError, widthSpec } from '../passes/prune/width-value.ts';
 import { SCHEMES, type Scheme } from '../precision.ts';
 import { loadRecipe } from '../recipe/load.ts';
 import { closest } from '../text/did-you-mean.ts';
@@ -63,15 +64,20 @@ export async function whatIf(recipeFile: string, req: WhatIfRequest, log: Diagno
   const own = planRecipe(loaded, profile.name);
   const edited = structuredClone(own);
   for (const text of req.width ?? []) {
-    const m = /^(?:(unet|vae_decoder|text_encoder)\/)?(.+)=(\d*\.?\d+)$/.exec(text);
-    const ratio = m ? Number(m[3]) : NaN;
-    if (!m || !(ratio > 0 && ratio <= 1)) {
-      log.error(Code.BadWidth, `--width '${text}' is not [MODEL/]SEL=R with 0 < R ≤ 1 (e.g. --width 'up_blocks.*.resnets.*=0.75' or --width 'vae_decoder/*=0.5')`, undefined, [`models: ${PARTS.join(', ')}`]);
+    const m = /^(?:(unet|vae_decoder|text_encoder)\/)?(.+)=([^=]+)$/.exec(text);
+    if (!m) {
+      log.error(Code.BadWidth, `--width '${text}' is not [MODEL/]SEL=W (e.g. --width 'up_blocks.*.resnets.*=0.75', --width 'vae_decoder/*=0.5' or a channel count, =160)`, undefined, [`models: ${PARTS.join(', ')}`]);
+      continue;
+    }
+    const v = /^\d*\.?\d+$/.test(m[3]) ? Number(m[3]) : NaN;
+    const why = widthError(v, m[2]);
+    if (why) {
+      log.error(Code.BadWidth, `--width '${text}': ${why.replace(/^width NaN/, `width '${m[3]}'`)}`);
       continue;
     }
     const part = (m[1] ?? 'unet') as Part;
     const widths = edited.models[part].widths.filter((w) => w.selector !== m[2]);
-    edited.models[part].widths = [...widths, { selector: m[2], ratio }];
+    edited.models[part].widths = [...widths, widthSpec(m[2], v)];
   }
   if (log.hasErrors) return undefined;
   const extra: BlockEdits = {
