@@ -37,6 +37,8 @@ export class YamlSource {
       const message = `unknown alias '*${alias.source}' (its anchor '&${alias.source}' must come before it)`;
       return { source: new YamlSource(file, doc, lines, undefined), error: { message, at: at(alias.range?.[0] ?? 0) } };
     }
+    const run = runOnValue(doc, text, lines);
+    if (run) return { source: new YamlSource(file, doc, lines, undefined), error: { message: run.message, at: at(run.offset) } };
     let value: unknown;
     try {
       value = doc.toJS();
@@ -117,15 +119,51 @@ function firstAlias(doc: Document, pred: (a: AliasNode) => boolean): AliasNode |
  * wrongly indented `key:` on its own line rather than at the value above it.
  */
 function syntaxError(doc: Document, text: string, lines: LineCounter): { message: string; offset: number } {
+  const lineText = (n: number) => text.slice(lines.lineStarts[n - 1], lines.lineStarts[n] ?? text.length).replace(/\r?\n$/, '');
+  const indentOf = (n: number) => /^ */.exec(lineText(n))![0].length;
+  const spaces = (n: number) => `${n} space${n === 1 ? '' : 's'}`;
   const multiline = doc.errors.find((e) => e.code === 'MULTILINE_IMPLICIT_KEY');
   if (multiline) {
+    // A key indented deeper than the key above it: YAML reads it as more of that key's value.
     const startLine = lines.linePos(multiline.pos[0]).line;
-    const end = lines.linePos(multiline.pos[1]);
-    const lineStart = lines.lineStarts[end.line - 1];
-    const indent = /^[ \t]*/.exec(text.slice(lineStart))![0].length;
+    const endLine = lines.linePos(multiline.pos[1]).line;
+    if (endLine > startLine) {
+      const here = indentOf(endLine);
+      const above = indentOf(startLine);
+      return {
+        message: `line ${endLine} is indented ${spaces(here)}, deeper than line ${startLine} (${spaces(above)}), so YAML reads it as more of line ${startLine}'s value rather than a key of its own; keys of one mapping start in the same column`,
+        offset: lines.lineStarts[endLine - 1] + here,
+      };
+    }
+  }
+  const compact = doc.errors.find((e) => e.code === 'BLOCK_AS_IMPLICIT_KEY' || (e.code === 'BAD_INDENT' && /compact mappings/.test(e.message)));
+  if (compact && !multiline) {
+    // `steps: 8 spacing: trailing`, or `schedule: steps: 8`: a second `key:` on the line of a value.
+    const line = lines.linePos(compact.pos[0]).line;
+    const key = /^\s*(?:- )?([^:#]+):\s+(.*)$/.exec(lineText(line));
+    const rest = key?.[2] ?? '';
+    const second = /([^\s:]+):(\s|$)/.exec(rest);
     return {
-      message: `line ${end.line} reads as a continuation of line ${startLine}, so its key is not on a line of its own; check its indentation`,
-      offset: lineStart + indent,
+      message: `line ${line} has a second 'key:' after '${key?.[1]?.trim() ?? ''}:' (${second ? `'${second[1]}:'` : 'a colon and a space'}); put each key on its own line, or quote a value that contains ': '`,
+      offset: compact.pos[0],
+    };
+  }
+  const tab = doc.errors.find((e) => e.code === 'TAB_AS_INDENT');
+  if (tab) {
+    const line = lines.linePos(tab.pos[0]).line;
+    return { message: `line ${line} is indented with a tab; YAML indents with spaces only`, offset: tab.pos[0] };
+  }
+  const misaligned = doc.errors.find((e) => e.code === 'BAD_INDENT' && /same column/.test(e.message));
+  if (misaligned) {
+    const line = lines.linePos(misaligned.pos[0]).line;
+    const here = indentOf(line);
+    // The nearest line above that starts a key at another indentation: the mapping it does not line up with.
+    let above = line - 1;
+    while (above > 0 && (!/^\s*[^\s#-][^:]*:/.test(lineText(above)) || indentOf(above) === here)) above--;
+    const there = above > 0 ? indentOf(above) : 0;
+    return {
+      message: `line ${line} is indented ${spaces(here)}, but the keys ${above > 0 ? `on line ${above} ` : ''}start at ${spaces(there)}; keys of one mapping start in the same column`,
+      offset: misaligned.pos[0],
     };
   }
   const first: YAMLError = doc.errors[0];
@@ -146,6 +184,36 @@ function syntaxError(doc: Document, text: string, lines: LineCounter): { message
 }
 
 const MAX_DEPTH = 64;
+
+/**
+ * A plain value that runs onto the next line is valid YAML, and in a recipe
+ * almost always a list item or key indented one step too deep (`- a` then
+ * `   - b` is the one item 'a - b'). Prose (`description:`) may run on.
+ */
+function runOnValue(doc: Document, text: string, lines: LineCounter): { message: string; offset: number } | undefined {
+  let found: { message: string; offset: number } | undefined;
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && pair.key.value === 'description') return visit.SKIP;
+      return undefined;
+    },
+    Scalar(_, node) {
+      if (found || node.type !== 'PLAIN' || !node.range) return;
+      const [start, end] = node.range;
+      const from = lines.linePos(start).line;
+      const to = lines.linePos(Math.max(start, end - 1)).line;
+      if (to === from) return;
+      const next = lines.lineStarts[from];
+      const indent = /^ */.exec(text.slice(next))![0].length;
+      const shown = text.slice(start, end).split('\n')[0].trim();
+      found = {
+        message: `line ${from + 1} continues the value '${shown}' of line ${from} (YAML reads them as one value, '${String(node.value)}'): it is indented deeper than the ${/^\s*- /.test(text.slice(lines.lineStarts[from - 1], next)) ? 'list item' : 'key'} above; indent it the same to make it an item or key of its own, or quote a value that spans lines`,
+        offset: next + indent,
+      };
+    },
+  });
+  return found;
+}
 
 /**
  * Offset where flow brackets or block indentation first nest deeper than
