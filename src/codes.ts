@@ -65,6 +65,7 @@ export const Code = {
   BudgetExceeded: 'PD7019',
   LatencyGrew: 'PD7020',
   ModelWithoutWeights: 'PD7021',
+  ModelsMismatch: 'PD7022',
 
   UnknownBlock: 'PD5001',
   ChannelChange: 'PD5002',

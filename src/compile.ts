@@ -20,6 +20,7 @@ import { widthSpec } from './passes/prune/width-value.ts';
 import { prepareQuantize, quantize, type QuantizeSpec } from './passes/quantize/quantize.ts';
 import { emitArtifact, type ArtifactModel } from './pipeline/emit.ts';
 import { COMPONENTS, loadComponent, type Component, type LoadedComponent } from './pipeline/models.ts';
+import { checkContracts, type ModelIo } from './pipeline/contracts.ts';
 import { renderHtmlReport } from './pipeline/html.ts';
 import { renderReport, type ReportInput } from './pipeline/report.ts';
 import { tokenizerFiles } from './run/tokenizer-files.ts';
@@ -96,6 +97,8 @@ interface State {
   recipe?: LoadedRecipe;
   models: Partial<Record<Component, LoadedComponent>>;
   before: Partial<Record<Component, ModelStats>>;
+  /** Each model's input/output types as declared and as inferred at a 512×512 image (the contracts step compares them). */
+  interfaces: Partial<Record<Component, { declared: IoSnapshot; inferred: IoSnapshot }>>;
   passes: Partial<Record<Component, PassRecord[]>>;
   quantization: Partial<Record<Component, string>>;
   widths: Partial<Record<Component, Record<string, number>>>;
@@ -124,6 +127,7 @@ export const PIPELINE: Step[] = [
   { name: 'up-to-date', why: 'an artifact built from the same recipe, inputs, profile and version is left as it is (--force rebuilds)', check: false, run: upToDate },
   { name: 'load', why: 'load the three models (the embedded default is traced from its configs)', check: true, run: load },
   { name: 'infer-shapes', why: 'removal rules need ranks and channel counts; sizes before the passes go in the report', check: true, run: inferGeneric },
+  { name: 'contracts', why: "the models fit together: the text encoder's width and length are what the UNet cross-attends to, the UNet's latents the decoder's", check: true, run: contracts },
   { name: 'remove-blocks', why: "SnapFusion's '-' action on the UNet", check: true, run: (s) => unetPass(s, removeStep(s)) },
   { name: 'duplicate-blocks', why: "SnapFusion's '+' action on the UNet", check: true, run: (s) => notRemoved(s) && unetPass(s, duplicateStep(s)) },
   { name: 'prune-channels', why: 'channel widths per block (SnapFusion prunes the decoder to 50%)', check: true, run: prune },
@@ -149,7 +153,7 @@ export async function checkRecipe(file: string, log: DiagnosticLog): Promise<Che
 }
 
 async function runSteps(file: string, opts: CompileOptions, log: DiagnosticLog): Promise<State | undefined> {
-  const s: State = { file, opts, log, models: {}, before: {}, passes: {}, quantization: {}, widths: {}, targets: [], artifacts: [], inputFiles: new Set() };
+  const s: State = { file, opts, log, models: {}, before: {}, interfaces: {}, passes: {}, quantization: {}, widths: {}, targets: [], artifacts: [], inputFiles: new Set() };
   for (const step of PIPELINE) {
     if (opts.checkOnly && !step.check) continue;
     const before = log.errors().length;
@@ -244,11 +248,18 @@ function inferGeneric(s: State): boolean {
     const g = s.models[c]!.graph;
     const io = snapshotIo(g);
     if (!bindAndInfer(g, targetDims(512), s.log, s.models[c]!.source)) return false;
+    s.interfaces[c] = { declared: io, inferred: snapshotIo(g) };
     s.before[c] = analyzeGraph(g);
     // Intermediate types stay for the passes; the interface keeps its dynamic dims.
     restoreIo(g, io);
   }
   return true;
+}
+
+function contracts(s: State): boolean {
+  const r = s.recipe!;
+  const io = (c: Component): ModelIo => ({ graph: s.models[c]!.graph, source: s.models[c]!.source, ...s.interfaces[c]!, at: r.locate(['model', c]) });
+  return checkContracts({ text_encoder: io('text_encoder'), unet: io('unet'), vae_decoder: io('vae_decoder') }, s.log);
 }
 
 function unetPass(s: State, pass: Pass | undefined): boolean {

@@ -16,7 +16,7 @@ import { validateAgainst } from '../src/artifact/validate.ts';
 import { computeSchedule, DEFAULT_SCHEDULE } from '../src/schedule/index.ts';
 import { inspectModel } from '../src/commands/inspect.ts';
 import type { Manifest } from '../src/artifact/manifest.ts';
-import { tinyTextEncoder } from './support/builder-fixtures.ts';
+import { buildConfigFile, tinyTextEncoder } from './support/builder-fixtures.ts';
 import { tempDir } from './support/ort.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -27,7 +27,7 @@ function recipe(name: string, body: string, unet = 'test/fixtures/unet-tiny/mode
   const file = path.join(work, `${name}.yaml`);
   fs.writeFileSync(
     file,
-    `model:\n  unet: ${path.join(ROOT, unet)}\n  vae_decoder: ${path.join(ROOT, 'test/fixtures/vae-decoder-tiny/model.onnx')}\n  text_encoder: ${textEncoder}\n${body}`,
+    `model:\n  unet: ${path.join(ROOT, unet)}\n  vae_decoder: ${path.join(ROOT, 'test/fixtures/vae-decoder-tiny/model.onnx')}\n  text_encoder: ${unet.includes('narrow') ? path.join(ROOT, 'test/fixtures/text-encoder-narrow/model.onnx') : textEncoder}\n${body}`,
   );
   return file;
 }
@@ -223,6 +223,37 @@ test('check is compile without the writing: a target over its budget exits 3 (PD
   // vae_decoder widths on the weightless default: checked, and no 'no weights to rank channels by' warning.
   assert.not.match(priced.err, /PD9004/);
   assert.is((await run(path.join(ROOT, 'recipes/example.yaml'))).status, 0);
+});
+
+test('models that do not fit together stop check and compile at the recipe line (PD7022), naming both sides', async () => {
+  // A 64-wide text encoder for the UNet that cross-attends to 32.
+  const wide = recipe('mismatch-te', TINY).replace(/\.yaml$/, '.yaml');
+  fs.writeFileSync(wide, fs.readFileSync(wide, 'utf8').replace(/^  text_encoder: .*$/m, `  text_encoder: ${path.join(ROOT, 'test/fixtures/text-encoder-narrow/model.onnx')}`));
+  let log = new DiagnosticLog();
+  assert.is(await compile(wide, { out: path.join(work, 'out-mismatch') }, log), undefined);
+  assert.equal(log.codes(), ['PD7022']);
+  assert.match(
+    formatDiagnostic(log.items[0]),
+    /mismatch-te\.yaml:4:17: error PD7022: model\.text_encoder \(.*text-encoder-narrow\/model\.onnx\) gives hidden states 64 wide, but model\.unet \(.*unet-tiny\/model\.onnx\) cross-attends to 32: the text encoder's hidden size must be the UNet's cross_attention_dim\n  note: model\.unet is .*unet-tiny\/model\.onnx \(.*mismatch-te\.yaml:2:9\)/,
+  );
+  assert.not.ok(fs.existsSync(path.join(work, 'out-mismatch')));
+  const errors: string[] = [];
+  assert.is(await main(['check', wide], { log: new DiagnosticLog(), stdout: () => {}, stderr: (t) => errors.push(t) }), 2);
+  assert.match(errors.join('\n'), /error PD7022/);
+
+  // A decoder of 8-channel latents for the UNet's 4.
+  const config = JSON.parse(fs.readFileSync(path.join(ROOT, 'models/test/vae-decoder-tiny.json'), 'utf8'));
+  const cfg = path.join(work, 'vae-8', 'config.json');
+  fs.mkdirSync(path.dirname(cfg), { recursive: true });
+  fs.writeFileSync(cfg, JSON.stringify({ ...config, latent_channels: 8 }));
+  const vae8 = buildConfigFile(cfg, path.join(work, 'vae-8', 'built'));
+  const latents = recipe('mismatch-vae', TINY);
+  fs.writeFileSync(latents, fs.readFileSync(latents, 'utf8').replace(/^  vae_decoder: .*$/m, `  vae_decoder: ${vae8}`));
+  log = new DiagnosticLog();
+  assert.is(await compile(latents, { out: path.join(work, 'out-mismatch') }, log), undefined);
+  assert.equal(log.codes(), ['PD7022']);
+  assert.match(log.items[0].message, /^model\.vae_decoder \(.*\) decodes latents of 8 channels, but model\.unet \(.*unet-tiny\/model\.onnx\) takes latents of 4$/);
+  assert.is(log.items[0].location?.line, 3);
 });
 
 test('compile --json prints the artifacts; errors exit 2', async () => {

@@ -21,7 +21,7 @@ const dir = tempDir('pocketdiff-cost-cli-');
 const RECIPE = path.join(dir, 'recipe.yaml');
 fs.writeFileSync(
   RECIPE,
-  `model: { unet: ${UNET}, vae_decoder: ${VAE}, text_encoder: default }
+  `model: { unet: ${UNET}, vae_decoder: ${VAE}, text_encoder: ${path.resolve('test/fixtures/text-encoder-narrow/model.onnx')} }
 unet:
   remove: [down_blocks.0.attentions.*]
   duplicate: [mid_block.attentions.0]

@@ -23,7 +23,7 @@ const dir = await (async () => {
   const file = path.join(work, 'tiny.yaml');
   fs.writeFileSync(
     file,
-    `model:\n  unet: ${path.join(ROOT, 'test/fixtures/unet-tiny/model.onnx')}\n  vae_decoder: ${path.join(ROOT, 'test/fixtures/vae-decoder-tiny/model.onnx')}\n  text_encoder: default\n` +
+    `model:\n  unet: ${path.join(ROOT, 'test/fixtures/unet-tiny/model.onnx')}\n  vae_decoder: ${path.join(ROOT, 'test/fixtures/vae-decoder-tiny/model.onnx')}\n  text_encoder: ${path.join(ROOT, 'test/fixtures/text-encoder-tiny/model.onnx')}\n` +
       'unet:\n  remove: [down_blocks.1.attentions.0]\n  duplicate: [up_blocks.0.attentions.1]\nschedule: {steps: 4}\n',
   );
   const log = new DiagnosticLog();

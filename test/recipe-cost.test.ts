@@ -17,12 +17,11 @@ import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { loadDevice } from '../src/devices/index.ts';
 import { planRecipe, priceRecipe } from '../src/pipeline/recipe-cost.ts';
 import { loadRecipe } from '../src/recipe/load.ts';
-import { tinyTextEncoder } from './support/builder-fixtures.ts';
 import { tempDir } from './support/temp.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const work = tempDir('pocketdiff-recipe-cost-');
-const textEncoder = tinyTextEncoder(work);
+const textEncoder = path.join(import.meta.dirname, 'fixtures', 'text-encoder-narrow', 'model.onnx');
 const fixture = (name: string) => path.join(ROOT, 'test/fixtures', name, 'model.onnx');
 
 function recipe(name: string, body: string): string {

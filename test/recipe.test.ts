@@ -20,6 +20,7 @@ const VALID = ['test/recipes/valid/empty.yaml', 'test/recipes/valid/tiny.yaml', 
 const BROKEN = 'test/recipes/broken';
 const UNET_TINY = path.resolve('test/fixtures/unet-tiny/model.onnx');
 const VAE_TINY = path.resolve('test/fixtures/vae-decoder-tiny/model.onnx');
+const TE_TINY = path.resolve('test/fixtures/text-encoder-tiny/model.onnx');
 
 function load(file: string): LoadedRecipe {
   const log = new DiagnosticLog();
@@ -89,7 +90,11 @@ test('defaults fill in inside sections a recipe does write', () => {
   assert.is(r.recipe.schedule.prediction_type, 'epsilon');
   assert.is(r.recipe.guidance.scale, 7.5);
   assert.is(r.recipe.guidance.uncond, 'input');
-  assert.is(r.recipe.model.text_encoder, 'default');
+  assert.is(r.recipe.model.text_encoder, TE_TINY);
+  // A model the recipe does not name is the embedded default's.
+  const partial = path.join(tempDir('recipe-defaults'), 'partial.yaml');
+  fs.writeFileSync(partial, `model:\n  unet: ${UNET_TINY}\n`);
+  assert.equal(load(partial).recipe.model, { unet: UNET_TINY, vae_decoder: 'default', text_encoder: 'default' });
   const tiny = load('test/recipes/valid/tiny.yaml');
   assert.equal(tiny.recipe.targets[1], { device: 'galaxy-s23', resolution: 512 });
   assert.equal(tiny.recipe.unet.remove[0], 'down_blocks.1.attentions.0');
@@ -117,7 +122,7 @@ test('paths resolve against the recipe that wrote them', () => {
   const r = load('test/recipes/valid/sub/child.yaml');
   assert.is(r.recipe.model.unet, UNET_TINY, 'written by ../tiny.yaml');
   assert.is(r.recipe.model.vae_decoder, VAE_TINY);
-  assert.is(r.recipe.model.text_encoder, 'default');
+  assert.is(r.recipe.model.text_encoder, TE_TINY);
   assert.equal(r.recipe.guidance.uncond, { baked: path.resolve('test/recipes/valid/sub/uncond.pb') }, 'written by sub/child.yaml');
   assert.is(r.file, path.resolve('test/recipes/valid/sub/child.yaml'));
 });

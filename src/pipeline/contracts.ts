@@ -1,0 +1,71 @@
+// The three models of a recipe have to fit together, and a mismatch found here
+// costs a coded error at the recipe's line instead of onnxruntime's "Tensor's
+// size(4928) does not match data length(2464)" at `run` time: the text
+// encoder's hidden states are as wide (and as long, where both are fixed) as
+// what the UNet cross-attends to, and the UNet's latents have the VAE
+// decoder's channels. Shapes come from each graph's interface as declared, or
+// as inferred where the declaration leaves a dim open.
+import { Code } from '../codes.ts';
+import type { DiagnosticLog, Location } from '../diagnostics.ts';
+import type { Graph } from '../ir/graph.ts';
+import type { IoSnapshot } from './specialize.ts';
+import type { Component } from './models.ts';
+
+export interface ModelIo {
+  graph: Graph;
+  source: string;
+  /** The interface as the file declares it, and after binding the default dims and inferring. */
+  declared: IoSnapshot;
+  inferred: IoSnapshot;
+  at?: Location;
+}
+
+type Dim = number | undefined;
+
+/** Dim `axis` of an input (by name) or output (by index): the declared size, else the inferred one. */
+function dim(m: ModelIo, side: 'inputs' | 'outputs', which: string | number, axis: number): Dim {
+  const i = typeof which === 'number' ? which : m.graph[side].findIndex((v) => v.name === which);
+  if (i < 0) return undefined;
+  for (const snap of [m.declared, m.inferred]) {
+    const shape = snap[side][i]?.shape;
+    const d = shape?.[axis < 0 ? shape.length + axis : axis];
+    if (typeof d === 'number') return d;
+  }
+  return undefined;
+}
+
+/** Only a dim both files fix: a symbolic one adapts. */
+function declared(m: ModelIo, side: 'inputs' | 'outputs', which: string | number, axis: number): Dim {
+  const i = typeof which === 'number' ? which : m.graph[side].findIndex((v) => v.name === which);
+  const d = i < 0 ? undefined : m.declared[side][i]?.shape?.[axis];
+  return typeof d === 'number' ? d : undefined;
+}
+
+export function checkContracts(models: Record<Component, ModelIo>, log: DiagnosticLog): boolean {
+  const { text_encoder: te, unet, vae_decoder: vae } = models;
+  let ok = true;
+  const mismatch = (at: ModelIo, other: ModelIo, otherName: string, message: string) => {
+    log.error(Code.ModelsMismatch, message, at.at, [`model.${otherName} is ${other.source}${other.at ? ` (${other.at.file}:${other.at.line}:${other.at.col})` : ''}`]);
+    ok = false;
+  };
+  const hidden = dim(te, 'outputs', 0, -1);
+  const cross = dim(unet, 'inputs', 'encoder_hidden_states', -1);
+  if (hidden !== undefined && cross !== undefined && hidden !== cross) {
+    mismatch(te, unet, 'unet', `model.text_encoder (${te.source}) gives hidden states ${hidden} wide, but model.unet (${unet.source}) cross-attends to ${cross}: the text encoder's hidden size must be the UNet's cross_attention_dim`);
+  }
+  const tokens = declared(te, 'outputs', 0, 1);
+  const attended = declared(unet, 'inputs', 'encoder_hidden_states', 1);
+  if (tokens !== undefined && attended !== undefined && tokens !== attended) {
+    mismatch(te, unet, 'unet', `model.text_encoder (${te.source}) gives ${tokens} tokens, but model.unet (${unet.source}) takes encoder_hidden_states of ${attended}`);
+  }
+  const latent = dim(vae, 'inputs', 'latent_sample', 1);
+  const takes = dim(unet, 'inputs', 'sample', 1);
+  const gives = dim(unet, 'outputs', 0, 1);
+  for (const [what, c] of [['takes latents of', takes], ['predicts', gives]] as const) {
+    if (latent !== undefined && c !== undefined && c !== latent) {
+      mismatch(vae, unet, 'unet', `model.vae_decoder (${vae.source}) decodes latents of ${latent} channels, but model.unet (${unet.source}) ${what} ${c}`);
+      break;
+    }
+  }
+  return ok;
+}
