@@ -122,6 +122,12 @@ test('whatif mistakes are coded: unknown block, bad width, unknown scheme, unkno
   assert.is(JSON.parse(counted.out).total_ms, JSON.parse(halved.out).total_ms);
   const scheme = await cli('whatif', RECIPE, '--device', 'galaxy-s23', '--quantize', 'w8a61');
   assert.match(scheme.err, /PD8006: unknown --quantize scheme 'w8a61'; did you mean 'w8a16'\?/);
+  // A model in the wrong role is refused as check refuses it, at the recipe line.
+  const role = path.join(tempDir('cost-cli-role'), 'resnet.yaml');
+  fs.writeFileSync(role, `model:\n  unet: ${path.resolve('models/calibration/tv-resnet50-224/model.onnx')}\n`);
+  const wrong = await cli('whatif', role, '--device', 'galaxy-s23');
+  assert.is(wrong.status, 2);
+  assert.match(wrong.err, /resnet\.yaml:2:9: error PD7017: model\.unet \(model\.onnx\) is not a UNet: it lacks inputs 'sample', 'timestep', 'encoder_hidden_states'/);
   const dev = await cli('whatif', RECIPE, '--device', 'galaxy-s32');
   assert.match(dev.err, /PD7009: unknown device 'galaxy-s32'; did you mean 'galaxy-s23'\?/);
   const usage = await cli('whatif', RECIPE);

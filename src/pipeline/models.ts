@@ -55,6 +55,21 @@ export function loadComponent(c: Component, ref: string, log: DiagnosticLog, at:
   return loaded;
 }
 
+/**
+ * A recipe's model checked for its role, reading no more than its graph: for
+ * whatif, which prices the recipe's models without compiling them.
+ */
+export function checkRole(c: Component, ref: string, log: DiagnosticLog, at: Location | undefined): boolean {
+  if (ref === 'default') return true;
+  if (!fs.existsSync(ref)) {
+    log.error(Code.RecipeModelMissing, `model file not found: ${ref}`, at);
+    return false;
+  }
+  const m = loadModel(ref, log, { weights: 'optional' });
+  const g = m && importGraph(m, log);
+  return !!g && hasRole(c, g, ref, log, at);
+}
+
 // The inputs each component must have (the names diffusers/optimum exports use).
 const ROLE_INPUTS: Record<Component, string[]> = {
   unet: ['sample', 'timestep', 'encoder_hidden_states'],

@@ -8,6 +8,7 @@ import { loadDevice } from '../devices/index.ts';
 import type { PipelinePrediction } from '../cost/whatif/pipeline-cost.ts';
 import type { BlockEdits } from '../cost/whatif/whatif.ts';
 import { PARTS, type Part } from '../cost/table/sources.ts';
+import { checkRole, COMPONENTS } from './models.ts';
 import { guidanceWhy, planRecipe, priceRecipe, type RecipePrice } from './recipe-cost.ts';
 import { widthError, widthSpec } from '../passes/prune/width-value.ts';
 import { SCHEMES, type Scheme } from '../precision.ts';
@@ -50,6 +51,8 @@ export interface WhatIfRequest {
 export async function whatIf(recipeFile: string, req: WhatIfRequest, log: DiagnosticLog): Promise<{ report: WhatIfReport; prediction: PipelinePrediction } | undefined> {
   const loaded = loadRecipe(recipeFile, log);
   if (!loaded) return undefined;
+  // A ResNet-50 named as the UNet would be priced as one: refuse it as check does.
+  if (!COMPONENTS.every((c) => checkRole(c, loaded.recipe.model[c], log, loaded.locate(['model', c])))) return undefined;
   const profile = loadDevice(req.device, log);
   if (!profile) return undefined;
   let scheme: Scheme | undefined;
