@@ -31,6 +31,7 @@ import { computeSchedule, type Schedule } from './schedule/index.ts';
 import { loadDevice, profileFile, type DeviceProfile } from './devices/index.ts';
 import { guidanceWhy, planRecipe, priceRecipe, type RecipePrice } from './pipeline/recipe-cost.ts';
 import type { Graph } from './ir/graph.ts';
+import { shownPath } from './text/paths.ts';
 import { TOOL_VERSION } from './version.ts';
 import type { ProgressStream } from './builder/progress.ts';
 
@@ -97,6 +98,8 @@ interface State {
   recipe?: LoadedRecipe;
   models: Partial<Record<Component, LoadedComponent>>;
   before: Partial<Record<Component, ModelStats>>;
+  /** The same, at each target's resolution: a report compares before and after at one size. */
+  beforeAt: Map<number, Partial<Record<Component, ModelStats>>>;
   /** Each model's input/output types as declared and as inferred at a 512×512 image (the contracts step compares them). */
   interfaces: Partial<Record<Component, { declared: IoSnapshot; inferred: IoSnapshot }>>;
   passes: Partial<Record<Component, PassRecord[]>>;
@@ -153,7 +156,7 @@ export async function checkRecipe(file: string, log: DiagnosticLog): Promise<Che
 }
 
 async function runSteps(file: string, opts: CompileOptions, log: DiagnosticLog): Promise<State | undefined> {
-  const s: State = { file, opts, log, models: {}, before: {}, interfaces: {}, passes: {}, quantization: {}, widths: {}, targets: [], artifacts: [], inputFiles: new Set() };
+  const s: State = { file, opts, log, models: {}, before: {}, beforeAt: new Map(), interfaces: {}, passes: {}, quantization: {}, widths: {}, targets: [], artifacts: [], inputFiles: new Set() };
   for (const step of PIPELINE) {
     if (opts.checkOnly && !step.check) continue;
     const before = log.errors().length;
@@ -244,12 +247,19 @@ function load(s: State): boolean {
 }
 
 function inferGeneric(s: State): boolean {
+  // Each target's resolution first, 512 last: the passes read the types it leaves.
+  const sizes = [...new Set(s.targets.map((t) => t.resolution ?? 512).filter((r) => r !== 512)), 512];
   for (const c of COMPONENTS) {
     const g = s.models[c]!.graph;
     const io = snapshotIo(g);
-    if (!bindAndInfer(g, targetDims(512), s.log, s.models[c]!.source)) return false;
+    for (const size of sizes) {
+      if (!bindAndInfer(g, targetDims(size), s.log, s.models[c]!.source)) return false;
+      const at = s.beforeAt.get(size) ?? {};
+      at[c] = analyzeGraph(g);
+      s.beforeAt.set(size, at);
+    }
     s.interfaces[c] = { declared: io, inferred: snapshotIo(g) };
-    s.before[c] = analyzeGraph(g);
+    s.before[c] = s.beforeAt.get(512)![c];
     // Intermediate types stay for the passes; the interface keeps its dynamic dims.
     restoreIo(g, io);
   }
@@ -549,7 +559,7 @@ function emit(s: State): boolean {
     };
     const sources = Object.fromEntries(COMPONENTS.map((c) => [c, s.models[c]!.source]));
     const reportInput: ReportInput = {
-      recipeFile: path.relative(process.cwd(), r.file), sources, before: s.before, after: t.stats, passes: Object.fromEntries(COMPONENTS.map((c) => [c, passesOf(c)])),
+      recipeFile: shownPath(r.file), description: r.recipe.description, sources, before: s.beforeAt.get(t.resolution ?? 512)!, after: t.stats, passes: Object.fromEntries(COMPONENTS.map((c) => [c, passesOf(c)])),
       ...(t.price ? { prediction: { ...t.price.prediction, budget_ms: t.budget_ms, guidance: guidanceWhy(t.price.guidance, t.device), precision: t.price.precision, interval_basis: t.profile?.calibration?.interval?.basis } } : {}),
     };
     const done = emitArtifact(

@@ -256,6 +256,26 @@ test('models that do not fit together stop check and compile at the recipe line 
   assert.is(log.items[0].location?.line, 3);
 });
 
+test('reports compare like with like: before and after at the target\'s resolution, per call and per step said, the batch of a folded call, plain paths, the description; report.html has no raw Markdown', async () => {
+  const file = recipe('report-64', `description: two blocks out, for the report\n${TINY}targets:\n  - {device: galaxy-s23, resolution: 64}\n`);
+  const [a] = await mustCompile(file, path.join(work, 'out-report'));
+  const md = fs.readFileSync(path.join(a.dir, 'report.md'), 'utf8');
+  assert.match(md, /^> two blocks out, for the report$/m);
+  assert.match(md, /\| model \| source \| params before \| params after \| GMACs per call before \| GMACs per call after \| blocks after \|/);
+  // The decoder is not edited: at one resolution its MACs before and after are the same number.
+  const vae = md.split('\n').find((l) => l.startsWith('| vae_decoder |'))!.split('|').map((x) => x.trim());
+  assert.is(vae[5], vae[6], `before ${vae[5]} vs after ${vae[6]}`);
+  assert.match(md, /MACs are per call of each model, before and after alike at 64×64\. Per denoising step the UNet costs [\d.]+ GMACs before \(two batch-1 calls for guidance\) and [\d.]+ GMACs after \(one batch-2 call\)\./);
+  assert.match(md, /^\| UNet \| [\d.]+ ms \| 4 steps × 1 call of batch 2 × [\d.]+ ms per call \|$/m);
+  // A path outside the working directory is shown whole, not as ../../…
+  assert.ok(!path.relative(process.cwd(), work).startsWith('..') || md.includes(`Recipe \`${file}\``), md.split('\n')[4]);
+  assert.not.match(md, /\.\.\/\.\.\//);
+  const html = fs.readFileSync(path.join(a.dir, 'report.html'), 'utf8');
+  assert.not.match(html, /\| --- \|/);
+  assert.match(html, /<h2[^>]*>Prediction details<\/h2>[^]*<th>component<\/th><th>ms per image<\/th><th>how<\/th>/);
+  assert.match(html, /two blocks out, for the report/);
+});
+
 test('compile --json prints the artifacts; errors exit 2', async () => {
   const lines: string[] = [];
   const out = path.join(work, 'out-json');

@@ -1,12 +1,12 @@
 // pocketdiff compile RECIPE.yaml [--out DIR] [--force] [--json] [--graph-only]
 // pocketdiff check RECIPE.yaml
-import path from 'node:path';
 import * as api from '../api.ts';
 import { Code } from '../codes.ts';
 import { parse } from './args.ts';
 import { Exit, type Command, type CommandContext } from './command.ts';
 import { ProgressBar } from '../builder/progress.ts';
 import { fmt, fmtInterval } from '../text/numbers.ts';
+import { shownPath } from '../text/paths.ts';
 
 const usage = 'pocketdiff compile RECIPE.yaml [--out DIR] [--force] [--json] [--graph-only]';
 
@@ -34,7 +34,7 @@ export const compile: Command = {
     else {
       for (const a of artifacts) {
         const p = a.predicted_ms === undefined ? '' : `  (${prediction(a)})`;
-        ctx.stdout(`${a.device}: ${path.relative(process.cwd(), a.dir) || '.'}${a.status === 'up to date' ? ' up to date' : ''}${p}`);
+        ctx.stdout(`${a.device}: ${shownPath(a.dir)}${a.status === 'up to date' ? ' up to date' : ''}${p}`);
       }
     }
     return budget_exceeded.length ? Exit.Budget : Exit.Ok;

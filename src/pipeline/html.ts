@@ -8,7 +8,7 @@
 import type { BlockStats, ModelStats } from '../blocks/analyze.ts';
 import type { Manifest } from '../artifact/manifest.ts';
 import type { Component } from './models.ts';
-import { predictionLines, type ReportInput } from './report.ts';
+import { predictionTables, type ReportInput } from './report.ts';
 import { barChart, card, COLORS, esc, lineChart, page, section, table, type Row } from '../report/html-kit.ts';
 
 const int = (n: number) => n.toLocaleString('en-US');
@@ -179,8 +179,18 @@ export function renderHtmlReport(m: Manifest, r: ReportInput): string {
 
   // Files.
   sections.push(section('Files', '', table(['file', 'size', 'sha256'], Object.entries(m.files).map(([f, h]) => `<tr><td><code>${esc(f)}</code></td><td class="num">${bytes(h.bytes)}</td><td><code class="hash">${h.sha256}</code></td></tr>`))));
-  if (r.prediction) sections.push(section('Prediction details', '', `<pre>${esc(predictionLines(r.prediction).join('\n'))}</pre>`));
+  if (r.prediction) {
+    const t = predictionTables(r.prediction);
+    const row = (cells: string[]) => `<tr><td>${esc(cells[0])}</td>${cells.slice(1).map((x, i) => (i === 0 ? `<td class="num">${esc(x)}</td>` : `<td>${esc(x)}</td>`)).join('')}</tr>`;
+    sections.push(
+      section(
+        'Prediction details',
+        r.prediction.guidance ? `Guidance: ${esc(r.prediction.guidance)}.${r.prediction.interval_basis ? ` The interval: ${esc(r.prediction.interval_basis)}.` : ''}` : '',
+        `${table(['component', 'ms per image', 'how'], t.components.map(row))}${table(['block', 'ms per image'], t.blocks.map(row))}`,
+      ),
+    );
+  }
 
-  return page(`${m.recipe.name} → ${m.device}`, `Recipe <code>${esc(r.recipeFile)}</code> (sha256 <code>${m.recipe.hash.slice(0, 16)}…</code>), pocketdiff ${esc(m.tool.version)}${m.graph_only ? '. <b>Graph only</b>: no weights were written' : ''}.`, sections);
+  return page(`${m.recipe.name} → ${m.device}`, `${r.description ? `${esc(r.description)}. ` : ''}Recipe <code>${esc(r.recipeFile)}</code> (sha256 <code>${m.recipe.hash.slice(0, 16)}…</code>), pocketdiff ${esc(m.tool.version)}${m.graph_only ? '. <b>Graph only</b>: no weights were written' : ''}.`, sections);
 }
 

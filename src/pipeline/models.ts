@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog, Location } from '../diagnostics.ts';
 import { modelFiles } from '../artifact/inputs.ts';
+import { shownPath } from '../text/paths.ts';
 import { defaultConfig, ensureDefaultModel, MODELS_DIR } from '../builder/default-model.ts';
 import type { ProgressStream } from '../builder/progress.ts';
 import type { Graph } from '../ir/graph.ts';
@@ -96,5 +97,5 @@ function fromFile(file: string, log: DiagnosticLog): LoadedComponent | undefined
   const g = importGraph(m, log);
   if (!g) return undefined;
   const graphOnly = [...m.data.values()].some((d) => d.kind === 'external' && !d.ref.exists);
-  return { graph: g, source: path.relative(process.cwd(), file) || file, graphOnly, inputs: modelFiles(path.resolve(file), g) };
+  return { graph: g, source: shownPath(file), graphOnly, inputs: modelFiles(path.resolve(file), g) };
 }

@@ -8,6 +8,8 @@ import type { Component } from './models.ts';
 
 export interface ReportInput {
   recipeFile: string;
+  /** The recipe's `description:`. */
+  description?: string;
   sources: Partial<Record<Component, string>>;
   before: Partial<Record<Component, ModelStats>>;
   after: Partial<Record<Component, ModelStats>>;
@@ -40,10 +42,24 @@ function unetStep(m: Manifest, r: ReportInput): string {
   return ` Per denoising step the UNet costs ${g(2 * before)} GMACs before (two batch-1 calls for guidance) and ${g(folded ? after : 2 * after)} GMACs after (${folded ? 'one batch-2 call' : 'two calls'}).`;
 }
 
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+/** The prediction's component rows (name, ms per image, how) and its costliest blocks, for report.md and report.html alike. */
+export function predictionTables(p: NonNullable<ReportInput['prediction']>): { components: string[][]; blocks: string[][] } {
+  const c = p.components;
+  const calls = c.unet.calls_per_step === 1 ? `1 call of batch ${c.unet.batch_per_call}` : `${c.unet.calls_per_step} calls of batch ${c.unet.batch_per_call}`;
+  return {
+    components: [
+      ...(c.text_encoder ? [['text encoder', ms(c.text_encoder.ms * c.text_encoder.runs), `${c.text_encoder.runs} × ${ms(c.text_encoder.ms)}`]] : []),
+      ['UNet', ms(c.unet.ms_per_step * c.unet.steps), `${c.unet.steps} steps × ${calls} × ${ms(c.unet.ms_per_call)} per call`],
+      ...(c.vae_decoder ? [['VAE decoder', ms(c.vae_decoder.ms), '1 call']] : []),
+    ],
+    blocks: p.by_block.slice(0, 10).map((b) => [b.name, ms(b.ms)]),
+  };
+}
+
 /** Components first, then the blocks that cost most: where to look when over budget. */
 export function predictionLines(p: NonNullable<ReportInput['prediction']>): string[] {
-  const ms = (x: number) => `${x.toFixed(1)} ms`;
-  const c = p.components;
   const iv = p.interval_80;
   const verdict =
     p.budget_ms === undefined
@@ -59,15 +75,11 @@ export function predictionLines(p: NonNullable<ReportInput['prediction']>): stri
     '',
     ...(p.guidance ? [`Guidance: ${p.guidance}.${precisions.length ? ` Priced at ${precisions.length === 1 ? precisions[0] : Object.entries(p.precision!).map(([k, v]) => `${k} ${v}`).join(', ')}.` : ''}`, ''] : []),
     ...(iv && p.interval_basis ? [`The interval: ${p.interval_basis}, widened for graphs unlike the profile's calibration rows (\`pocketdiff devices\` lists its sources).`, ''] : []),
-    ...table(['component', 'ms', 'how'], [
-      ...(c.text_encoder ? [['text encoder', ms(c.text_encoder.ms * c.text_encoder.runs), `${c.text_encoder.runs} × ${ms(c.text_encoder.ms)}`]] : []),
-      ['UNet', ms(c.unet.ms_per_step * c.unet.steps), `${c.unet.steps} steps × ${c.unet.calls_per_step} call(s) × ${ms(c.unet.ms_per_call)} (batch ${c.unet.batch_per_call})`],
-      ...(c.vae_decoder ? [['VAE decoder', ms(c.vae_decoder.ms), '1 call']] : []),
-    ]),
+    ...table(['component', 'ms per image', 'how'], predictionTables(p).components),
     '',
     'Top blocks:',
     '',
-    ...table(['block', 'ms per image'], p.by_block.slice(0, 10).map((b) => [b.name, ms(b.ms)])),
+    ...table(['block', 'ms per image'], predictionTables(p).blocks),
   ];
 }
 
@@ -76,16 +88,17 @@ export function renderReport(m: Manifest, r: ReportInput): string {
   const lines = [
     `# ${m.recipe.name} → ${m.device}`,
     '',
+    ...(r.description ? [`> ${r.description}`, ''] : []),
     `Recipe \`${r.recipeFile}\` (sha256 \`${m.recipe.hash.slice(0, 16)}…\`), pocketdiff ${m.tool.version}.${m.graph_only ? ' **Graph only**: the source models had no weights, so none were written.' : ''}`,
     '',
     '## Models',
     '',
     ...table(
-      ['model', 'source', 'params before', 'params after', 'GMACs before', 'GMACs after', 'blocks after'],
+      ['model', 'source', 'params before', 'params after', 'GMACs per call before', 'GMACs per call after', 'blocks after'],
       comps.map((c) => [c, r.sources[c] ?? '', int(r.before[c]?.params ?? 0), int(r.after[c]?.params ?? 0), g(r.before[c]?.macs.total), g(r.after[c]?.macs.total), c === 'unet' ? kindCounts(r.after[c]) : String(r.after[c]?.blocks.length ?? '–')]),
     ),
     '',
-    `MACs are per call${m.resolution ? ` at ${m.resolution}×${m.resolution}` : ' at a 512×512 image (64×64 latent)'}.${unetStep(m, r)}`,
+    `MACs are per call of each model, before and after alike${m.resolution ? ` at ${m.resolution}×${m.resolution}` : ' at a 512×512 image (64×64 latent)'}.${unetStep(m, r)}`,
     '',
     '## Passes',
     '',
