@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { analyzeGraph, type ModelStats } from './blocks/analyze.ts';
 import { Code } from './codes.ts';
-import type { DiagnosticLog } from './diagnostics.ts';
+import { DiagnosticLog } from './diagnostics.ts';
 import type { Manifest, ModelEntry } from './artifact/manifest.ts';
 import { filesUnder, InputHashes, staleReason } from './artifact/inputs.ts';
 import { ioInfo } from './ir/print.ts';
@@ -29,7 +29,7 @@ import { loadRecipe, type LoadedRecipe } from './recipe/load.ts';
 import { readEmbedding } from './pipeline/embedding.ts';
 import { computeSchedule, type Schedule } from './schedule/index.ts';
 import { loadDevice, profileFile, type DeviceProfile } from './devices/index.ts';
-import { guidanceWhy, planRecipe, priceRecipe, type RecipePrice } from './pipeline/recipe-cost.ts';
+import { baselineOf, guidanceWhy, planRecipe, priceRecipe, type Baseline, type RecipePrice } from './pipeline/recipe-cost.ts';
 import type { Graph } from './ir/graph.ts';
 import { shownPath } from './text/paths.ts';
 import { TOOL_VERSION } from './version.ts';
@@ -80,6 +80,8 @@ interface Target {
   io: Partial<Record<Component, IoSnapshot>>;
   /** The cost model's price of the recipe on this target (the plan whatif prices). */
   price?: RecipePrice;
+  /** The same pipeline on the source models unedited: what the recipe saves. */
+  baseline?: Baseline;
   /** How guidance runs here: one batch-2 call ('batch') or two calls ('none'); fold: auto decides per target. */
   fold?: 'batch' | 'none';
   /** This target's own UNet, where targets disagree on the fold (the others share the models' graphs). */
@@ -407,9 +409,11 @@ async function price(s: State): Promise<boolean> {
   const r = s.recipe!;
   for (const t of s.targets) {
     if (!t.profile || t.resolution === undefined) continue;
-    const p = await priceRecipe(planRecipe(r, t.device), t.profile, s.log);
+    const plan = planRecipe(r, t.device);
+    const p = await priceRecipe(plan, t.profile, s.log);
     if (!p) return false;
     t.price = p;
+    t.baseline = await baselineOf(plan, t.profile, p.prediction.total_ms, new DiagnosticLog());
     const iv = p.prediction.interval_80;
     if (t.budget_ms !== undefined && p.prediction.total_ms <= t.budget_ms && iv && iv[1] > t.budget_ms) {
       s.log.warn(
@@ -474,6 +478,7 @@ function predictionEntry(t: Target): Manifest['prediction'] {
     total_ms: p.total_ms,
     ...(p.interval_80 ? { interval_80: p.interval_80 } : {}),
     ...(t.budget_ms !== undefined ? { budget_ms: t.budget_ms, within_budget: p.total_ms <= t.budget_ms } : {}),
+    ...(t.baseline ? { baseline_ms: t.baseline.total_ms } : {}),
     components: {
       ...(c.text_encoder ? { text_encoder: c.text_encoder.ms * c.text_encoder.runs } : {}),
       unet: c.unet.ms_per_step * c.unet.steps,
@@ -560,7 +565,7 @@ function emit(s: State): boolean {
     const sources = Object.fromEntries(COMPONENTS.map((c) => [c, s.models[c]!.source]));
     const reportInput: ReportInput = {
       recipeFile: shownPath(r.file), description: r.recipe.description, sources, before: s.beforeAt.get(t.resolution ?? 512)!, after: t.stats, passes: Object.fromEntries(COMPONENTS.map((c) => [c, passesOf(c)])),
-      ...(t.price ? { prediction: { ...t.price.prediction, budget_ms: t.budget_ms, guidance: guidanceWhy(t.price.guidance, t.device), precision: t.price.precision, interval_basis: t.profile?.calibration?.interval?.basis } } : {}),
+      ...(t.price ? { prediction: { ...t.price.prediction, budget_ms: t.budget_ms, baseline: t.baseline, guidance: guidanceWhy(t.price.guidance, t.device), precision: t.price.precision, interval_basis: t.profile?.calibration?.interval?.basis } } : {}),
     };
     const done = emitArtifact(
       {

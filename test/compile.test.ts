@@ -257,7 +257,7 @@ test('models that do not fit together stop check and compile at the recipe line 
 });
 
 test('reports compare like with like: before and after at the target\'s resolution, per call and per step said, the batch of a folded call, plain paths, the description; report.html has no raw Markdown', async () => {
-  const file = recipe('report-64', `description: two blocks out, for the report\n${TINY}targets:\n  - {device: galaxy-s23, resolution: 64}\n`);
+  const file = recipe('report-64', `description: two blocks out, for the report\n${TINY.replace(/  duplicate: .*\n/, '')}targets:\n  - {device: galaxy-s23, resolution: 64}\n`);
   const [a] = await mustCompile(file, path.join(work, 'out-report'));
   const md = fs.readFileSync(path.join(a.dir, 'report.md'), 'utf8');
   assert.match(md, /^> two blocks out, for the report$/m);
@@ -267,6 +267,10 @@ test('reports compare like with like: before and after at the target\'s resoluti
   assert.is(vae[5], vae[6], `before ${vae[5]} vs after ${vae[6]}`);
   assert.match(md, /MACs are per call of each model, before and after alike at 64×64\. Per denoising step the UNet costs [\d.]+ GMACs before \(two batch-1 calls for guidance\) and [\d.]+ GMACs after \(one batch-2 call\)\./);
   assert.match(md, /^\| UNet \| [\d.]+ ms \| 4 steps × 1 call of batch 2 × [\d.]+ ms per call \|$/m);
+  // What the recipe saves against its source models run the same way (and the manifest keeps the number).
+  const m = readManifest(a.dir);
+  assert.ok(m.prediction!.baseline_ms! > m.prediction!.total_ms, `${m.prediction!.baseline_ms} vs ${m.prediction!.total_ms}`);
+  assert.match(md, /^Against the source models unedited \(no removals or copies, every channel, float weights\) with the same steps and guidance, [\d.]+ ms per image: the recipe saves [\d.]+ ms \(−[\d.]+%\)\.$/m);
   // A path outside the working directory is shown whole, not as ../../…
   assert.ok(!path.relative(process.cwd(), work).startsWith('..') || md.includes(`Recipe \`${file}\``), md.split('\n')[4]);
   assert.not.match(md, /\.\.\/\.\.\//);

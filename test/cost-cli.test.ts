@@ -70,7 +70,18 @@ test('whatif --json: the stable shape, and the delta against the recipe\'s own p
   const own = await cli('whatif', RECIPE, '--device', 'galaxy-s23', '--json');
   assert.is(own.status, 0, own.err);
   const j = JSON.parse(own.out);
-  assert.equal(Object.keys(j), ['device', 'steps', 'components', 'total_ms', 'interval_80', 'delta_ms', 'guidance', 'precision', 'top_blocks']);
+  assert.equal(Object.keys(j), ['device', 'steps', 'components', 'total_ms', 'interval_80', 'delta_ms', 'guidance', 'precision', 'top_blocks', 'baseline']);
+  // The baseline: the recipe's source models unedited, the same steps and guidance. This recipe removes
+  // the first attentions and copies one: the baseline is what `whatif` gives with those edits undone.
+  assert.ok(Math.abs(j.baseline.saved_ms - (j.baseline.total_ms - j.total_ms)) < 0.01);
+  assert.ok(Math.abs(j.baseline.saved_pct - (100 * j.baseline.saved_ms) / j.baseline.total_ms) < 0.1);
+  const bare = path.join(dir, 'bare.yaml');
+  fs.writeFileSync(bare, fs.readFileSync(RECIPE, 'utf8').replace(/^unet:\n(  .*\n)+/m, ''));
+  const plain = JSON.parse((await cli('whatif', bare, '--device', 'galaxy-s23', '--json')).out);
+  assert.is(plain.baseline.total_ms, plain.total_ms, 'a recipe without edits saves nothing');
+  assert.is(plain.baseline.saved_ms, 0);
+  assert.is(j.baseline.total_ms, plain.total_ms, 'the same baseline whatever the recipe edits');
+  assert.match((await cli('whatif', RECIPE, '--device', 'galaxy-s23')).out, /^  uncompressed  source models, same steps +[\d.,]+ ms  \((saves [\d.,]+ ms, −[\d.]+%|costs [\d.,]+ ms more)\)$/m);
   assert.is(j.top_blocks.length, 8);
   assert.ok(j.top_blocks.every((b: { name: string; ms: number }, i: number, all: { ms: number }[]) => /^(unet|text_encoder|vae_decoder)\//.test(b.name) && b.ms > 0 && (i === 0 || all[i - 1].ms >= b.ms)));
   assert.ok(j.interval_80[0] <= j.total_ms && j.total_ms <= j.interval_80[1]);

@@ -163,6 +163,7 @@ declare const manifestSchema: z.ZodObject<{
 		], null>>;
 		budget_ms: z.ZodOptional<z.ZodNumber>;
 		within_budget: z.ZodOptional<z.ZodBoolean>;
+		baseline_ms: z.ZodOptional<z.ZodNumber>;
 		components: z.ZodRecord<z.ZodString, z.ZodNumber>;
 		precision: z.ZodOptional<z.ZodRecord<z.ZodString, z.ZodString>>;
 		guidance: z.ZodOptional<z.ZodString>;
@@ -332,6 +333,12 @@ export interface WhatIfReport {
 		name: string;
 		ms: number;
 	}[];
+	/** The source models unedited (no removals or copies, every channel, float weights), same steps and guidance: what this plan saves against them. */
+	baseline: {
+		total_ms: number;
+		saved_ms: number;
+		saved_pct: number;
+	};
 }
 export interface WhatIfRequest {
 	device: string;

@@ -68,6 +68,7 @@ export const manifestSchema = z.strictObject({
       interval_80: z.tuple([z.number(), z.number()]).optional().describe("80% interval of total_ms from the profile's cross-validated errors"),
       budget_ms: z.number().optional(),
       within_budget: z.boolean().optional().describe('total_ms (the point prediction) ≤ budget_ms'),
+      baseline_ms: z.number().optional().describe('The source models unedited (no removals or copies, every channel, float weights) with the same steps and guidance on this device'),
       components: z.record(z.string(), z.number()),
       precision: z.record(z.string(), z.string()).optional().describe('Each model priced at this precision'),
       guidance: z.string().optional().describe('How guidance was priced, and why for fold: auto'),

@@ -65,6 +65,7 @@ export function formatWhatIf(file: string, r: WhatIfReport): string {
     row('unet', `${fmt(c.unet.ms_per_step)} ms/step × ${c.unet.steps} steps${c.unet.calls_per_step > 1 ? ` (${c.unet.calls_per_step} calls/step)` : ''}`, unet),
     row('vae decoder', '', c.vae_decoder.ms),
     `  ${'total'.padEnd(48)} ${fmt(r.total_ms).padStart(9)} ms${r.interval_80 ? ` (80%: ${fmtInterval(r.interval_80)})` : ''}  (${sign}${fmt(Math.abs(r.delta_ms))} ms vs the recipe's plan)`,
+    `  ${'uncompressed'.padEnd(13)} ${'source models, same steps'.padEnd(34)} ${fmt(r.baseline.total_ms).padStart(9)} ms  (${r.baseline.saved_ms >= 0 ? `saves ${fmt(r.baseline.saved_ms)} ms, −${r.baseline.saved_pct.toFixed(1)}%` : `costs ${fmt(-r.baseline.saved_ms)} ms more`})`,
     '',
     `guidance: ${r.guidance}; precision: ${precisions.length === 1 ? precisions[0] : PARTS.map((k) => `${k.replace('_', ' ')} ${r.precision[k]}`).join(', ')}`,
     '',

@@ -8,7 +8,7 @@
 import type { BlockStats, ModelStats } from '../blocks/analyze.ts';
 import type { Manifest } from '../artifact/manifest.ts';
 import type { Component } from './models.ts';
-import { predictionTables, type ReportInput } from './report.ts';
+import { baselineLine, predictionTables, type ReportInput } from './report.ts';
 import { barChart, card, COLORS, esc, lineChart, page, section, table, type Row } from '../report/html-kit.ts';
 
 const int = (n: number) => n.toLocaleString('en-US');
@@ -110,7 +110,7 @@ export function renderHtmlReport(m: Manifest, r: ReportInput): string {
     sections.push(
       section(
         'Latency per component',
-        `One ${m.resolution ?? 512}×${m.resolution ?? 512} image on ${esc(m.prediction!.device)}, predicted by the cost model.`,
+        `One ${m.resolution ?? 512}×${m.resolution ?? 512} image on ${esc(m.prediction!.device)}, predicted by the cost model.${r.prediction?.baseline ? ` ${esc(baselineLine(r.prediction.baseline))}` : ''}`,
         barChart(lat.components.map((c) => ({ label: c.name, values: [c.ms] })), [{ name: 'predicted', color: COLORS.after }], ms, lat.budget !== undefined ? { marker: { value: lat.budget, label: `budget ${ms(lat.budget)}` } } : {}),
       ),
     );

@@ -163,6 +163,32 @@ export interface RecipePrice {
  * (whatif --quantize). Undefined, with coded diagnostics, when something
  * cannot be priced.
  */
+/**
+ * The baseline a recipe is measured against: its source models as they are
+ * (no removals or copies, every channel, float weights), run the way the
+ * recipe runs them (same device, resolution, steps and guidance).
+ */
+export function baselinePlan(plan: RecipePlan): RecipePlan {
+  const bare = (m: ModelPlan): ModelPlan => ({ part: m.part, source: m.source, at: m.at, edits: {}, widths: [], importance: m.importance });
+  return { ...plan, models: { unet: bare(plan.models.unet), vae_decoder: bare(plan.models.vae_decoder), text_encoder: bare(plan.models.text_encoder) } };
+}
+
+/** What the recipe saves against its baseline on one device, in ms per image. */
+export interface Baseline {
+  /** The uncompressed pipeline's ms per image. */
+  total_ms: number;
+  saved_ms: number;
+  /** saved_ms as a fraction of total_ms. */
+  saved: number;
+}
+
+export async function baselineOf(plan: RecipePlan, profile: DeviceProfile, pricedMs: number, log: DiagnosticLog): Promise<Baseline | undefined> {
+  const base = await priceRecipe(baselinePlan(plan), profile, log);
+  if (!base) return undefined;
+  const total = base.prediction.total_ms;
+  return { total_ms: total, saved_ms: total - pricedMs, saved: (total - pricedMs) / total };
+}
+
 export async function priceRecipe(plan: RecipePlan, profile: DeviceProfile, log: DiagnosticLog, opts: { extra?: BlockEdits; scheme?: Scheme; steps?: number } = {}): Promise<RecipePrice | undefined> {
   const tables: Partial<Record<Part, { table: CostTable; pending: BlockEdits }>> = {};
   for (const part of PARTS) {

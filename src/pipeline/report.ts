@@ -4,6 +4,7 @@ import type { ModelStats } from '../blocks/analyze.ts';
 import type { Manifest } from '../artifact/manifest.ts';
 import type { PassRecord } from '../passes/pass.ts';
 import type { PipelinePrediction } from '../cost/whatif/pipeline-cost.ts';
+import type { Baseline } from './recipe-cost.ts';
 import type { Component } from './models.ts';
 
 export interface ReportInput {
@@ -15,7 +16,7 @@ export interface ReportInput {
   after: Partial<Record<Component, ModelStats>>;
   passes: Partial<Record<Component, PassRecord[]>>;
   /** The cost model's prediction for this target, with its budget, how guidance runs and each model's precision. */
-  prediction?: PipelinePrediction & { budget_ms?: number; guidance?: string; precision?: Record<string, string>; interval_basis?: string };
+  prediction?: PipelinePrediction & { budget_ms?: number; guidance?: string; precision?: Record<string, string>; interval_basis?: string; baseline?: Baseline };
 }
 
 const int = (n: number) => n.toLocaleString('en-US');
@@ -58,6 +59,12 @@ export function predictionTables(p: NonNullable<ReportInput['prediction']>): { c
   };
 }
 
+/** What the recipe saves against its source models, run the same way. */
+export function baselineLine(b: Baseline): string {
+  const change = b.saved_ms >= 0 ? `saves ${ms(b.saved_ms)} (−${(b.saved * 100).toFixed(1)}%)` : `costs ${ms(-b.saved_ms)} more`;
+  return `Against the source models unedited (no removals or copies, every channel, float weights) with the same steps and guidance, ${ms(b.total_ms)} per image: the recipe ${change}.`;
+}
+
 /** Components first, then the blocks that cost most: where to look when over budget. */
 export function predictionLines(p: NonNullable<ReportInput['prediction']>): string[] {
   const iv = p.interval_80;
@@ -73,6 +80,7 @@ export function predictionLines(p: NonNullable<ReportInput['prediction']>): stri
   return [
     `${ms(p.total_ms)} per image on ${p.device}${iv ? ` (80% interval: ${ms(iv[0])} to ${ms(iv[1])})` : ''}${verdict}.`,
     '',
+    ...(p.baseline ? [baselineLine(p.baseline), ''] : []),
     ...(p.guidance ? [`Guidance: ${p.guidance}.${precisions.length ? ` Priced at ${precisions.length === 1 ? precisions[0] : Object.entries(p.precision!).map(([k, v]) => `${k} ${v}`).join(', ')}.` : ''}`, ''] : []),
     ...(iv && p.interval_basis ? [`The interval: ${p.interval_basis}, widened for graphs unlike the profile's calibration rows (\`pocketdiff devices\` lists its sources).`, ''] : []),
     ...table(['component', 'ms per image', 'how'], predictionTables(p).components),

@@ -9,7 +9,7 @@ import type { PipelinePrediction } from '../cost/whatif/pipeline-cost.ts';
 import type { BlockEdits } from '../cost/whatif/whatif.ts';
 import { PARTS, type Part } from '../cost/table/sources.ts';
 import { checkRole, COMPONENTS } from './models.ts';
-import { guidanceWhy, planRecipe, priceRecipe, type RecipePrice } from './recipe-cost.ts';
+import { baselineOf, guidanceWhy, planRecipe, priceRecipe, type Baseline, type RecipePrice } from './recipe-cost.ts';
 import { widthError, widthSpec } from '../passes/prune/width-value.ts';
 import { SCHEMES, type Scheme } from '../precision.ts';
 import { loadRecipe } from '../recipe/load.ts';
@@ -36,6 +36,8 @@ export interface WhatIfReport {
   precision: Record<Part, string>;
   /** The costliest blocks, `model/block`, ms per image. */
   top_blocks: { name: string; ms: number }[];
+  /** The source models unedited (no removals or copies, every channel, float weights), same steps and guidance: what this plan saves against them. */
+  baseline: { total_ms: number; saved_ms: number; saved_pct: number };
 }
 
 export interface WhatIfRequest {
@@ -94,10 +96,12 @@ export async function whatIf(recipeFile: string, req: WhatIfRequest, log: Diagno
   if (!before) return undefined;
   const after = await priceRecipe(edited, profile, log, { extra, scheme, steps: req.steps });
   if (!after) return undefined;
-  return { prediction: after.prediction, report: report(after, req.steps ?? own.steps, before.prediction.total_ms) };
+  const base = await baselineOf({ ...own, steps: req.steps ?? own.steps }, profile, after.prediction.total_ms, quiet);
+  if (!base) return undefined;
+  return { prediction: after.prediction, report: report(after, req.steps ?? own.steps, before.prediction.total_ms, base) };
 }
 
-function report(p: RecipePrice, steps: number, baseMs: number): WhatIfReport {
+function report(p: RecipePrice, steps: number, baseMs: number, base: Baseline): WhatIfReport {
   const c = p.prediction.components;
   const pr = p.prediction;
   return {
@@ -114,5 +118,6 @@ function report(p: RecipePrice, steps: number, baseMs: number): WhatIfReport {
     guidance: guidanceWhy(p.guidance, pr.device),
     precision: p.precision,
     top_blocks: pr.by_block.slice(0, 8).map((b) => ({ name: b.name, ms: round(b.ms) })),
+    baseline: { total_ms: round(base.total_ms), saved_ms: round(base.saved_ms), saved_pct: Math.round(base.saved * 1000) / 10 },
   };
 }
