@@ -1,6 +1,6 @@
 // The `pocketdiff` command line: one table of commands, one place that prints
 // diagnostics and chooses the exit status.
-import { DiagnosticLog, formatDiagnostic } from './diagnostics.ts';
+import { DiagnosticLog, formatDiagnostic, type Diagnostic } from './diagnostics.ts';
 import { Exit, type Command, type CommandContext } from './commands/command.ts';
 import { closest } from './text/did-you-mean.ts';
 import { TOOL_VERSION } from './version.ts';
@@ -34,6 +34,11 @@ async function help(): Promise<string> {
     '',
     'Run `pocketdiff help <command>` (or `pocketdiff <command> --help`) for a command\'s usage; `pocketdiff --version` for the version.',
   ].join('\n');
+}
+
+/** A diagnostic as --json prints it: code, severity, message, where (file, line, col, node) and notes. */
+function jsonDiagnostic(d: Diagnostic): Record<string, unknown> {
+  return { code: d.code, severity: d.severity, message: d.message, ...(d.location ? { location: d.location } : {}), ...(d.notes?.length ? { notes: d.notes } : {}) };
 }
 
 export async function main(argv: string[], io: Partial<CommandContext> = {}): Promise<number> {
@@ -73,7 +78,10 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
     ctx.stderr(`internal error: ${(e as Error).stack ?? e}`);
     return Exit.Internal;
   }
-  for (const d of log.items) ctx.stderr(formatDiagnostic(d));
+  // Under --json a script reads the diagnostics too: one JSON object on stderr, beside the result on stdout.
+  if (rest.includes('--json')) {
+    if (log.items.length) ctx.stderr(JSON.stringify({ diagnostics: log.items.map(jsonDiagnostic) }, null, 2));
+  } else for (const d of log.items) ctx.stderr(formatDiagnostic(d));
   if (status === Exit.Ok && log.hasErrors) status = Exit.Error;
   return status;
 }

@@ -31,6 +31,7 @@ import { computeSchedule, type Schedule } from './schedule/index.ts';
 import { loadDevice, profileFile, type DeviceProfile } from './devices/index.ts';
 import { baselineOf, guidanceWhy, planRecipe, priceRecipe, type Baseline, type RecipePrice } from './pipeline/recipe-cost.ts';
 import type { Graph } from './ir/graph.ts';
+import { round } from './text/numbers.ts';
 import { shownPath } from './text/paths.ts';
 import { TOOL_VERSION } from './version.ts';
 import type { ProgressStream } from './builder/progress.ts';
@@ -596,7 +597,8 @@ function blockLists(records: PassRecord[]): Pick<ModelEntry, 'blocks_removed' | 
 
 function artifactPrediction(p: Manifest['prediction']): Pick<CompiledArtifact, 'predicted_ms' | 'interval_80' | 'budget_ms' | 'within_budget'> {
   return {
-    ...(p ? { predicted_ms: p.total_ms, ...(p.interval_80 ? { interval_80: p.interval_80 } : {}) } : {}),
+    // Rounded to the microsecond, as every --json prints milliseconds (the manifest keeps them whole).
+    ...(p ? { predicted_ms: round(p.total_ms), ...(p.interval_80 ? { interval_80: [round(p.interval_80[0]), round(p.interval_80[1])] as [number, number] } : {}) } : {}),
     ...(p?.budget_ms !== undefined ? { budget_ms: p.budget_ms, within_budget: p.within_budget } : {}),
   };
 }

@@ -47,4 +47,42 @@ test('an unknown flag gets a did-you-mean among the command\'s flags; a flag wit
   assert.match(r.log.items[0].message, /^--json is a switch and takes no value/);
 });
 
+test('every command that reports takes --json; under --json the errors are JSON too (code, severity, message, location)', async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { tempDir } = await import('./support/temp.ts');
+  const dir = tempDir('cli-json');
+  const bad = path.join(dir, 'bad.yaml');
+  fs.writeFileSync(bad, 'schedule:\n  steps: 0\n');
+  const r = await cli(['check', bad, '--json']);
+  assert.is(r.status, 2);
+  assert.is(r.stdout, '');
+  const j = JSON.parse(r.stderr);
+  assert.equal(Object.keys(j), ['diagnostics']);
+  assert.is(j.diagnostics[0].code, 'PD7005');
+  assert.is(j.diagnostics[0].severity, 'error');
+  assert.equal(j.diagnostics[0].location, { file: bad, line: 2, col: 10 });
+  assert.ok(typeof j.diagnostics[0].message === 'string' && j.diagnostics[0].message.length > 10);
+  // A usage mistake too.
+  assert.is(JSON.parse((await cli(['compile', bad, '--json', '--bogus'])).stderr).diagnostics[0].code, 'PD3001');
+  // Without --json the same error is the one-line form.
+  assert.match((await cli(['check', bad])).stderr, /bad\.yaml:2:10: error PD7005: /);
+
+  // convert and models report what they wrote.
+  const out = path.join(dir, 'converted.onnx');
+  const conv = await cli(['convert', 'test/fixtures/vae-decoder-tiny/model.onnx', out, '--json']);
+  assert.is(conv.status, 0, conv.stderr);
+  const c = JSON.parse(conv.stdout);
+  assert.is(c.external_data, 'converted.onnx.data');
+  assert.equal(c.files.map((f: { file: string }) => path.basename(f.file)), ['converted.onnx', 'converted.onnx.data']);
+  assert.is(c.files[1].bytes, fs.statSync(`${out}.data`).size);
+  const built = await cli(['models', 'build', 'models/test/text-encoder-tiny.json', '--out', path.join(dir, 'te'), '--json']);
+  assert.is(built.status, 0, built.stderr);
+  assert.equal(Object.keys(JSON.parse(built.stdout)), ['file', 'class', 'weights', 'seconds']);
+  // Milliseconds in JSON are rounded to the microsecond.
+  const check = JSON.parse((await cli(['check', 'recipes/snapfusion-iphone14pro.yaml', '--json'])).stdout);
+  const ms = check.targets[0].predicted_ms;
+  assert.is(Math.round(ms * 1000) / 1000, ms);
+});
+
 test.run();

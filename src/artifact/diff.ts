@@ -5,7 +5,7 @@
 // it is as quick on a 3 GB artifact as on a tiny one.
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
-import { fmt } from '../text/numbers.ts';
+import { fmt, round } from '../text/numbers.ts';
 import type { Manifest, ModelEntry } from './manifest.ts';
 import { readManifest } from './read.ts';
 
@@ -67,7 +67,8 @@ export function diffArtifacts(oldPath: string, newPath: string, log: DiagnosticL
 
 export function diffManifests(a: Manifest, b: Manifest, oldName: string, newName: string): ArtifactDiff {
   const models = MODELS.filter((c) => a.models[c] || b.models[c]).map((c) => modelDiff(c, a, b));
-  const latency = a.prediction && b.prediction ? { ...change(a.prediction.total_ms, b.prediction.total_ms), old_interval_80: a.prediction.interval_80 ?? null, new_interval_80: b.prediction.interval_80 ?? null } : null;
+  const iv = (x: [number, number] | undefined): [number, number] | null => (x ? [round(x[0]), round(x[1])] : null);
+  const latency = a.prediction && b.prediction ? { ...change(round(a.prediction.total_ms), round(b.prediction.total_ms)), old_interval_80: iv(a.prediction.interval_80), new_interval_80: iv(b.prediction.interval_80) } : null;
   const names = new Set([...Object.keys(a.files), ...Object.keys(b.files)]);
   const files = { changed: [] as string[], added: [] as string[], removed: [] as string[] };
   for (const f of [...names].sort()) {
@@ -114,7 +115,7 @@ function modelDiff(c: (typeof MODELS)[number], a: Manifest, b: Manifest): ModelD
     params: change(x?.params, y?.params),
     macs: change(x?.macs, y?.macs),
     bytes: change(x && bytesOf(a, x), y && bytesOf(b, y)),
-    ms: change(a.prediction?.components[c], b.prediction?.components[c]),
+    ms: change(ms(a.prediction?.components[c]), ms(b.prediction?.components[c])),
   };
   const px = x?.passes ?? [];
   const py = y?.passes ?? [];
@@ -132,8 +133,11 @@ function bytesOf(m: Manifest, e: ModelEntry): number {
 }
 
 function change(x: number | undefined, y: number | undefined): Change {
-  return { old: x ?? null, new: y ?? null, delta: x !== undefined && y !== undefined ? y - x : null };
+  return { old: x ?? null, new: y ?? null, delta: x !== undefined && y !== undefined ? round(y - x) : null };
 }
+
+/** Milliseconds to the microsecond: a diff of two identical artifacts shows 0, not 1e-13. */
+const ms = (x: number | undefined) => (x === undefined ? undefined : round(x));
 
 function setChange(x: string[] = [], y: string[] = []): { added: string[]; dropped: string[] } | undefined {
   const added = y.filter((n) => !x.includes(n));

@@ -1,4 +1,5 @@
-// pocketdiff convert IN.onnx OUT.onnx [--external-data FILE | --inline]
+// pocketdiff convert IN.onnx OUT.onnx [--external-data FILE | --inline] [--json]
+import fs from 'node:fs';
 import path from 'node:path';
 import { Code } from '../codes.ts';
 import { loadModel } from '../onnx/model.ts';
@@ -6,14 +7,14 @@ import { saveModel } from '../onnx/save.ts';
 import { parse } from './args.ts';
 import { Exit, type Command } from './command.ts';
 
-const usage = 'pocketdiff convert IN.onnx OUT.onnx [--external-data FILE | --inline]';
+const usage = 'pocketdiff convert IN.onnx OUT.onnx [--external-data FILE | --inline] [--json]';
 
 export const convert: Command = {
   name: 'convert',
   usage,
   summary: 're-save a model with its weights in one external file (default OUT.data) or inline',
-  run(argv, { log }) {
-    const args = parse(argv, { 'external-data': { type: 'string' }, inline: { type: 'boolean' } }, usage, log);
+  run(argv, { log, stdout }) {
+    const args = parse(argv, { 'external-data': { type: 'string' }, inline: { type: 'boolean' }, json: { type: 'boolean' } }, usage, log);
     if (!args) return Exit.Usage;
     const [input, output, ...rest] = args.positionals;
     if (!input || !output || rest.length) {
@@ -27,6 +28,11 @@ export const convert: Command = {
     const model = loadModel(input, log);
     if (!model) return Exit.Error;
     const externalData = args.values.inline ? null : (args.values['external-data'] ?? `${path.basename(output)}.data`);
-    return saveModel(model, output, { externalData }, log) ? Exit.Ok : Exit.Error;
+    if (!saveModel(model, output, { externalData }, log)) return Exit.Error;
+    // What was written: the model, and its weights file when a tensor went there.
+    const data = externalData === null ? undefined : path.resolve(path.dirname(output), externalData);
+    const files = [output, ...(data && fs.existsSync(data) ? [data] : [])].map((f) => ({ file: f, bytes: fs.statSync(f).size }));
+    if (args.values.json) stdout(JSON.stringify({ input, output, external_data: files.length > 1 ? externalData : null, files }, null, 2));
+    return Exit.Ok;
   },
 };

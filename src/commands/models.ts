@@ -1,6 +1,6 @@
 // pocketdiff models build CONFIG.json --out DIR [--weights random|none] [--seed N]
-//                        [--dtype float32|float16] [--opset 14|17] [--external-data FILE]
-// pocketdiff models build-default [--force] [--weights random|none]
+//                        [--dtype float32|float16] [--opset 14|17] [--external-data FILE] [--json]
+// pocketdiff models build-default [--force] [--weights random|none] [--json]
 import path from 'node:path';
 import { ensureDefaultModel, DEFAULT_PARTS } from '../builder/default-model.ts';
 import { DEFAULT_BUILD, planModel, writeModel, type BuildOptions } from '../builder/build.ts';
@@ -12,8 +12,8 @@ import { parse, usageError } from './args.ts';
 import { Exit, type Command } from './command.ts';
 
 const usage = [
-  'pocketdiff models build CONFIG.json --out DIR [--weights random|none] [--seed N] [--dtype float32|float16] [--opset 14|17] [--external-data FILE]',
-  '       pocketdiff models build-default [--force] [--weights random|none]',
+  'pocketdiff models build CONFIG.json --out DIR [--weights random|none] [--seed N] [--dtype float32|float16] [--opset 14|17] [--external-data FILE] [--json]',
+  '       pocketdiff models build-default [--force] [--weights random|none] [--json]',
 ].join('\n');
 
 const buildFlags = {
@@ -23,6 +23,7 @@ const buildFlags = {
   dtype: { type: 'string' },
   opset: { type: 'string' },
   'external-data': { type: 'string' },
+  json: { type: 'boolean' },
 } as const;
 
 export const models: Command = {
@@ -64,12 +65,14 @@ function build(argv: string[], log: DiagnosticLog, stdout: (t: string) => void):
     bar.finish();
   }
   if (!file) return Exit.Error;
-  stdout(`wrote ${file} (${MODEL_CLASSES[planned.model.kind]}, weights ${opts.weights}, ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  const seconds = (Date.now() - started) / 1000;
+  if (args.values.json) stdout(JSON.stringify({ file, class: MODEL_CLASSES[planned.model.kind], weights: opts.weights, seconds: Math.round(seconds * 10) / 10 }, null, 2));
+  else stdout(`wrote ${file} (${MODEL_CLASSES[planned.model.kind]}, weights ${opts.weights}, ${seconds.toFixed(1)} s)`);
   return Exit.Ok;
 }
 
 function buildDefault(argv: string[], log: DiagnosticLog, stdout: (t: string) => void): number {
-  const args = parse(argv, { force: { type: 'boolean' }, weights: { type: 'string' } }, usage, log);
+  const args = parse(argv, { force: { type: 'boolean' }, weights: { type: 'string' }, json: { type: 'boolean' } }, usage, log);
   if (!args) return Exit.Usage;
   if (args.positionals.length) {
     log.error(Code.Usage, `build-default takes no arguments\nusage: ${usage}`);
@@ -77,11 +80,14 @@ function buildDefault(argv: string[], log: DiagnosticLog, stdout: (t: string) =>
   }
   const opts = buildOptions({ weights: args.values.weights }, log);
   if (!opts) return Exit.Usage;
+  const parts: { part: string; file: string; status: 'built' | 'up to date' }[] = [];
   for (const part of DEFAULT_PARTS) {
     const r = ensureDefaultModel(part, log, { build: opts, force: args.values.force });
     if (!r) return Exit.Error;
-    stdout(`${r.built ? 'built' : 'up to date'}: ${r.file}`);
+    parts.push({ part, file: r.file, status: r.built ? 'built' : 'up to date' });
+    if (!args.values.json) stdout(`${r.built ? 'built' : 'up to date'}: ${r.file}`);
   }
+  if (args.values.json) stdout(JSON.stringify({ parts }, null, 2));
   return Exit.Ok;
 }
 
