@@ -91,6 +91,7 @@ export const Code = {
   ReferenceModel: 'PD8010',
   PrecisionFallback: 'PD8011',
   BudgetAtRisk: 'PD8012',
+  ProfileOtherMachine: 'PD8013',
 
   WidthRange: 'PD9001',
   WidthBreaksGroups: 'PD9002',

@@ -6,12 +6,13 @@
 // diagnostics, not exceptions.
 import fs from 'node:fs';
 import path from 'node:path';
+import { thisMachine } from '../src/devices/machine.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { calibrateProfile } from '../src/commands/calibrate.ts';
 import { rowSource } from '../src/cost/calibrate/rows.ts';
 import { DiagnosticLog } from '../src/diagnostics.ts';
-import { deviceNames, listDevices, loadDevice, loadProfileFile } from '../src/devices/index.ts';
+import { deviceNames, listDevices, loadDevice, loadProfileFile, profileFile } from '../src/devices/index.ts';
 import { loadMeasurements, selectRows } from '../src/devices/measurements.ts';
 import { paramsOf } from '../src/devices/schema.ts';
 import { SCHEMA_FILES, renderSchema } from '../src/recipe/json-schema.ts';
@@ -124,6 +125,27 @@ test('schemas/device-profile.schema.json is generated from the zod schema and cu
   assert.ok(s, 'device-profile schema is not in SCHEMA_FILES');
   const have = fs.existsSync('schemas/device-profile.schema.json') ? fs.readFileSync('schemas/device-profile.schema.json', 'utf8') : '';
   assert.ok(have === renderSchema(s), 'schemas/device-profile.schema.json is stale: run `npm run schemas`');
+});
+
+test('a profile measured on another CPU warns once where it is used (PD8013), naming both machines and how to refit; on its own CPU it says nothing', () => {
+  const file = profileFile('local-cpu');
+  const text = fs.readFileSync(file, 'utf8');
+  const profile = JSON.parse(text);
+  try {
+    fs.writeFileSync(file, JSON.stringify({ ...profile, machine: { cpu: 'Imaginary CPU 9000', family: 1, model: 2, cores: 64 } }, null, 2) + '\n');
+    const log = new DiagnosticLog();
+    assert.ok(loadDevice('local-cpu', log));
+    assert.ok(loadDevice('local-cpu', log));
+    assert.equal(log.codes(), ['PD8013'], 'once per run');
+    assert.match(log.items[0].message, /^local-cpu was calibrated on Imaginary CPU 9000 \(family 1, model 2\), 64 cores; this machine is .+, so its predictions here may be off by tens of percent$/);
+    assert.match(log.items[0].notes![0], /pocketdiff calibrate --device local-cpu/);
+    fs.writeFileSync(file, JSON.stringify({ ...profile, machine: thisMachine() }, null, 2) + '\n');
+    const here = new DiagnosticLog();
+    assert.ok(loadDevice('local-cpu', here));
+    assert.equal(here.codes(), []);
+  } finally {
+    fs.writeFileSync(file, text);
+  }
 });
 
 test.run();

@@ -175,7 +175,12 @@ test('run: prompt → PNG, progress per step on stderr, deterministic for a seed
   await cli(['run', dir, '--prompt', 'a red bicycle', '--seed', '4', '--size', '64', '--out', png('c.png')]);
   assert.not.ok(fs.readFileSync(png('a.png')).equals(fs.readFileSync(png('c.png'))), 'another seed, another image');
   const json = await cli(['run', dir, '--prompt', 'a red bicycle', '--size', '64', '--out', png('d.png'), '--json']);
-  assert.is(JSON.parse(json.stdout).tokens.length, 77);
+  const j = JSON.parse(json.stdout);
+  assert.is(j.tokens.length, 77);
+  // Beside the measured seconds, what the local-cpu profile predicts for this artifact here.
+  assert.is(j.predicted.device, 'local-cpu');
+  assert.ok(j.predicted.seconds > 0 && j.predicted.interval_80[0] <= j.predicted.seconds && j.predicted.seconds <= j.predicted.interval_80[1], JSON.stringify(j.predicted));
+  assert.match(r.stdout, /^predicted on local-cpu: [\d.]+ s \(80%: [\d.]+–[\d.]+ s\) with one onnxruntime thread \(this run: [\d.]+ s with onnxruntime's default threads\)$/m);
 });
 
 test('run: errors are coded diagnostics with exit 2', async () => {

@@ -9,10 +9,11 @@
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import { loadDevice, profileFile, writeProfile } from '../devices/index.ts';
+import { describeMachine, thisMachine } from '../devices/machine.ts';
 import type { DeviceProfile } from '../devices/schema.ts';
 import { crossValidate, rowMix, type CrossValidation, type HeldOutRow, type Scores } from '../cost/calibrate/cross-validate.ts';
 import { inherit, transferWidth } from '../cost/calibrate/inherit.ts';
-import { localRows, storedRows } from '../cost/calibrate/local.ts';
+import { localRowCount, localRows, storedRows } from '../cost/calibrate/local.ts';
 import { fitProfile, type CalibrationRow, type FitReport } from '../cost/calibrate/profile-fit.ts';
 import { publishedRows } from '../cost/calibrate/rows.ts';
 import { parse } from './args.ts';
@@ -111,8 +112,15 @@ export async function calibrateProfile(profile: DeviceProfile, log: DiagnosticLo
 export async function calibrate(device: string, opts: { write: boolean; reuse?: boolean; progress?: (line: string) => void }, log: DiagnosticLog): Promise<CalibrationReport | undefined> {
   const profile = loadDevice(device, log);
   if (!profile) return undefined;
+  // A measured profile (local-cpu) says which machine measured it: used on another, it warns (PD8013).
+  const measured = !profile.calibration?.select && !profile.calibration?.inherit;
+  if (measured && !opts.reuse) {
+    const n = localRowCount();
+    opts.progress?.(`measuring ${describeMachine(thisMachine())}: ${n} graphs, 12 rounds of two 0.1 s windows each (about ${Math.ceil((n * 12 * 0.25) / 60)} minutes, longer for the larger models)`);
+  }
   const done = await calibrateProfile(profile, log, opts);
   if (!done) return undefined;
+  if (measured && !opts.reuse) done.profile.machine = thisMachine();
   if (opts.write) writeProfile(done.profile);
   return { ...done.report, file: profileFile(device), written: opts.write };
 }

@@ -1,7 +1,11 @@
 // pocketdiff run ARTIFACT_DIR --prompt TEXT [--seed N] [--out IMAGE.png] [--guidance-scale S] [--size PX]
 import fs from 'node:fs';
 import path from 'node:path';
+import { readManifest } from '../artifact/read.ts';
 import { Code } from '../codes.ts';
+import { DiagnosticLog } from '../diagnostics.ts';
+import { predictedHere } from '../run/predicted-here.ts';
+import { round } from '../text/numbers.ts';
 import { encodePng } from '../run/png.ts';
 import { runArtifact } from '../run/pipeline.ts';
 import { parse, usageError } from './args.ts';
@@ -55,12 +59,21 @@ export const run: Command = {
       return Exit.Error;
     }
     const s = result.seconds;
+    // The cost model's word for this machine, beside what it measured.
+    const read = readManifest(dir, new DiagnosticLog());
+    // The size the run's latents were made for (the decoder's own scale may make the image another size).
+    const p = read && predictedHere(read.dir, read.manifest, size ?? read.manifest.resolution ?? 512, ctx.log);
+    const predicted = p && { device: p.device, seconds: round(p.total_ms / 1000), ...(p.interval_80 ? { interval_80: [round(p.interval_80[0] / 1000), round(p.interval_80[1] / 1000)] } : {}), threads: 1 };
     if (v.json) {
-      ctx.stdout(JSON.stringify({ image: out, width: result.width, height: result.height, seed, tokens: result.tokens, generated_vocabulary: result.generatedVocabulary, seconds: s }, null, 2));
+      ctx.stdout(JSON.stringify({ image: out, width: result.width, height: result.height, seed, tokens: result.tokens, generated_vocabulary: result.generatedVocabulary, seconds: s, ...(predicted ? { predicted } : {}) }, null, 2));
     } else {
       ctx.stdout(
         `wrote ${out} (${result.width}×${result.height}, seed ${seed}; text encoder ${s.text_encoder.toFixed(2)} s, unet ${s.unet.toFixed(2)} s, vae decoder ${s.vae_decoder.toFixed(2)} s, total ${s.total.toFixed(1)} s)`,
       );
+      if (p) {
+        const iv = p.interval_80 ? ` (80%: ${(p.interval_80[0] / 1000).toFixed(2)}–${(p.interval_80[1] / 1000).toFixed(2)} s)` : '';
+        ctx.stdout(`predicted on ${p.device}: ${(p.total_ms / 1000).toFixed(2)} s${iv} with one onnxruntime thread (this run: ${s.total.toFixed(2)} s with onnxruntime's default threads)`);
+      }
     }
     return Exit.Ok;
   },

@@ -1,6 +1,7 @@
 // The device profiles shipped in models/devices/*.json: listing, loading by
 // name (with a did-you-mean), validating and writing back (calibrate).
 import fs from 'node:fs';
+import { describeMachine, sameCpu, thisMachine } from './machine.ts';
 import path from 'node:path';
 import { Code } from '../codes.ts';
 import { DiagnosticLog, type Location } from '../diagnostics.ts';
@@ -46,7 +47,24 @@ export function loadDevice(name: string, log: DiagnosticLog, at?: Location): Dev
     log.error(Code.UnknownDevice, `unknown device '${name}'${guess ? `; did you mean '${guess}'?` : ''}`, at, guess ? undefined : [`known devices: ${names.join(', ')}`]);
     return undefined;
   }
-  return loadProfileFile(profileFile(name), log);
+  const profile = loadProfileFile(profileFile(name), log);
+  if (profile?.machine) otherMachine(profile, log);
+  return profile;
+}
+
+const warned = new WeakSet<DiagnosticLog>();
+
+/** A profile measured on another CPU predicts that CPU: said once per run, with how to fit this one. */
+function otherMachine(profile: DeviceProfile, log: DiagnosticLog): void {
+  const here = thisMachine();
+  if (sameCpu(profile.machine!, here) || warned.has(log)) return;
+  warned.add(log);
+  log.warn(
+    Code.ProfileOtherMachine,
+    `${profile.name} was calibrated on ${describeMachine(profile.machine!)}; this machine is ${describeMachine(here)}, so its predictions here may be off by tens of percent`,
+    { file: profileFile(profile.name) },
+    [`\`pocketdiff calibrate --device ${profile.name}\` measures this machine and refits it (a few minutes)`],
+  );
 }
 
 /** Reads and validates one profile file (PD8001 unreadable, PD8002 invalid). */

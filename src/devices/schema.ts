@@ -103,6 +103,10 @@ export const deviceProfileSchema = z
     display_name: z.string().min(1),
     device: z.string().describe('The hardware (a profile is one device under one runtime)'),
     soc: z.string().optional(),
+    machine: z
+      .strictObject({ cpu: z.string(), family: z.number().int().optional(), model: z.number().int().optional(), cores: z.number().int() })
+      .optional()
+      .describe('The machine a measured profile (local-cpu) was calibrated on: another CPU warns where it is used'),
     runtime: z.strictObject({
       name: z.string().min(1),
       description: z.string().min(1),

@@ -111,6 +111,11 @@ export function prepareLocalRows(profile: DeviceProfile, log: DiagnosticLog, kee
   return prepared;
 }
 
+/** How many graphs a local calibration measures (microbenchmarks, and each calibration model at each size). */
+export function localRowCount(): number {
+  return MICROBENCHMARKS.length + CALIBRATION_MODELS.reduce((n, m) => n + m.dims.length, 0);
+}
+
 /** Rows from measurements (the minimum CPU time of each job). */
 export function rowsFrom(prepared: PreparedRow[], measured: Map<string, Measurement>): LocalRow[] {
   return prepared.map((p) => {
