@@ -21,6 +21,7 @@ import { prepareQuantize, quantize, type QuantizeSpec } from './passes/quantize/
 import { emitArtifact, type ArtifactModel } from './pipeline/emit.ts';
 import { COMPONENTS, loadComponent, type Component, type LoadedComponent } from './pipeline/models.ts';
 import { checkContracts, type ModelIo } from './pipeline/contracts.ts';
+import { decoderScale, SD_VAE_SCALE } from './pipeline/vae-scale.ts';
 import { renderHtmlReport } from './pipeline/html.ts';
 import { renderReport, type ReportInput } from './pipeline/report.ts';
 import { tokenizerFiles } from './run/tokenizer-files.ts';
@@ -116,6 +117,8 @@ interface State {
   hashes?: InputHashes;
   /** Every target is up to date: the steps after up-to-date have nothing to do. */
   done?: boolean;
+  /** How much the VAE decoder upsamples (8 for SD's): every latent size is a resolution over it. */
+  vaeScale: number;
 }
 
 interface Step {
@@ -159,7 +162,7 @@ export async function checkRecipe(file: string, log: DiagnosticLog): Promise<Che
 }
 
 async function runSteps(file: string, opts: CompileOptions, log: DiagnosticLog): Promise<State | undefined> {
-  const s: State = { file, opts, log, models: {}, before: {}, beforeAt: new Map(), interfaces: {}, passes: {}, quantization: {}, widths: {}, targets: [], artifacts: [], inputFiles: new Set() };
+  const s: State = { file, opts, log, models: {}, before: {}, beforeAt: new Map(), interfaces: {}, passes: {}, quantization: {}, widths: {}, targets: [], artifacts: [], inputFiles: new Set(), vaeScale: SD_VAE_SCALE };
   for (const step of PIPELINE) {
     if (opts.checkOnly && !step.check) continue;
     const before = log.errors().length;
@@ -250,13 +253,27 @@ function load(s: State): boolean {
 }
 
 function inferGeneric(s: State): boolean {
+  const r = s.recipe!;
+  s.vaeScale = decoderScale(s.models.vae_decoder!.graph) ?? SD_VAE_SCALE;
+  // A resolution is pixels: over the decoder's upsampling it must give a latent the UNet halves three times.
+  let fits = true;
+  for (const t of s.targets) {
+    if (t.resolution === undefined || (t.resolution % s.vaeScale === 0 && (t.resolution / s.vaeScale) % 8 === 0)) continue;
+    s.log.error(
+      Code.RecipeConflict,
+      `resolution ${t.resolution} does not fit this VAE decoder, which upsamples ${s.vaeScale}×: the latent would be ${t.resolution / s.vaeScale}, and the UNet needs a whole multiple of 8; use a multiple of ${8 * s.vaeScale}`,
+      r.locate(['targets', t.index!, 'resolution']),
+    );
+    fits = false;
+  }
+  if (!fits) return false;
   // Each target's resolution first, 512 last: the passes read the types it leaves.
   const sizes = [...new Set(s.targets.map((t) => t.resolution ?? 512).filter((r) => r !== 512)), 512];
   for (const c of COMPONENTS) {
     const g = s.models[c]!.graph;
     const io = snapshotIo(g);
     for (const size of sizes) {
-      if (!bindAndInfer(g, targetDims(size), s.log, s.models[c]!.source)) return false;
+      if (!bindAndInfer(g, targetDims(size, s.vaeScale), s.log, s.models[c]!.source)) return false;
       const at = s.beforeAt.get(size) ?? {};
       at[c] = analyzeGraph(g);
       s.beforeAt.set(size, at);
@@ -294,7 +311,7 @@ function prune(s: State): boolean {
     const map = w[c];
     if (!map || !Object.keys(map).length) continue;
     const specs: WidthSpec[] = Object.entries(map).map(([selector, v]) => widthSpec(selector, v, s.recipe!.locate(['widths', c, selector])));
-    if (!modelPass(s, c, pruneChannels(specs, { importance: w.importance, dims: targetDims(512), structureOnly: s.opts.checkOnly }))) return false;
+    if (!modelPass(s, c, pruneChannels(specs, { importance: w.importance, dims: targetDims(512, s.vaeScale), structureOnly: s.opts.checkOnly }))) return false;
     s.widths[c] = map;
   }
   return true;
@@ -459,7 +476,7 @@ function specialize(s: State): boolean {
     COMPONENTS.forEach((c, i) => {
       const g = graphOf(s, t, c);
       // The generic artifact's sizes are reported at a 512x512 image.
-      if (!bindAndInfer(g, targetDims(t.resolution ?? 512), s.log, s.models[c]!.source)) ok = false;
+      if (!bindAndInfer(g, targetDims(t.resolution ?? 512, s.vaeScale), s.log, s.models[c]!.source)) ok = false;
       else t.stats[c] = analyzeGraph(g);
       if (t.profile && !checkOps(g, t.device, t.profile.ops.unsupported, c.replace('_', ' '), s.log, at)) ok = false;
       // Emit puts these static input/output types back for export; the generic artifact keeps the dynamic ones.
@@ -534,6 +551,7 @@ function emit(s: State): boolean {
       recipe: { name: r.name, hash: r.hash },
       device: t.device,
       ...(t.resolution !== undefined ? { resolution: t.resolution } : {}),
+      vae_scale_factor: s.vaeScale,
       graph_only: graphOnly,
       models: entries,
       schedule: {

@@ -36,7 +36,8 @@ const TEXT = (() => {
 })();
 const PROMPT = 'a red bicycle leaning against a brick wall';
 const SEED = 1234;
-const SIZE = 128; // pixels: a 16×16 latent; the tiny VAE upsamples 2× to 32×32
+const VAE_SCALE = 2; // the tiny VAE decoder upsamples 2×
+const SIZE = 32; // pixels: a 16×16 latent, decoded to the 32×32 image asked for
 
 async function compileRecipe(name: string, body: string): Promise<string> {
   const file = path.join(work, `${name}.yaml`);
@@ -67,7 +68,7 @@ async function reference(models: Models, tokenizerDir: string, cfg: ScheduleConf
   const uncond = await embed('');
   await te.release();
 
-  const lat = SIZE / 8;
+  const lat = SIZE / VAE_SCALE;
   let latents = initialLatents(SEED, 4 * lat * lat, schedule.init_noise_sigma);
   const unet = await open(models.unet);
   for (let i = 0; i < schedule.timesteps.length; i++) {

@@ -161,7 +161,7 @@ test('run: prompt → PNG, progress per step on stderr, deterministic for a seed
   const dir = await artifact('tiny', 'schedule: {steps: 3}\nguidance: {scale: 6}\n');
   for (const f of ['vocab.json', 'merges.txt', 'tokenizer_config.json', 'pipeline.ts', 'report.html']) assert.ok(fs.existsSync(path.join(dir, f)), f);
   const png = (n: string) => path.join(work, n);
-  const r = await cli(['run', dir, '--prompt', 'a red bicycle', '--seed', '3', '--size', '64', '--out', png('a.png')]);
+  const r = await cli(['run', dir, '--prompt', 'a red bicycle', '--seed', '3', '--size', '16', '--out', png('a.png')]);
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stderr, /tokenizer: using the generated demo vocabulary/);
   assert.match(r.stderr, /step 1\/3  t=\d+/);
@@ -170,17 +170,40 @@ test('run: prompt → PNG, progress per step on stderr, deterministic for a seed
   const image = decodePng(fs.readFileSync(png('a.png')));
   assert.equal([image.width, image.height], [16, 16]);
   assert.ok(new Set(image.pixels).size > 20, 'random weights give noise, not a flat image');
-  await cli(['run', dir, '--prompt', 'a red bicycle', '--seed', '3', '--size', '64', '--out', png('b.png')]);
+  await cli(['run', dir, '--prompt', 'a red bicycle', '--seed', '3', '--size', '16', '--out', png('b.png')]);
   assert.ok(fs.readFileSync(png('a.png')).equals(fs.readFileSync(png('b.png'))), 'same seed, same bytes');
-  await cli(['run', dir, '--prompt', 'a red bicycle', '--seed', '4', '--size', '64', '--out', png('c.png')]);
+  await cli(['run', dir, '--prompt', 'a red bicycle', '--seed', '4', '--size', '16', '--out', png('c.png')]);
   assert.not.ok(fs.readFileSync(png('a.png')).equals(fs.readFileSync(png('c.png'))), 'another seed, another image');
-  const json = await cli(['run', dir, '--prompt', 'a red bicycle', '--size', '64', '--out', png('d.png'), '--json']);
+  const json = await cli(['run', dir, '--prompt', 'a red bicycle', '--size', '16', '--out', png('d.png'), '--json']);
   const j = JSON.parse(json.stdout);
   assert.is(j.tokens.length, 77);
   // Beside the measured seconds, what the local-cpu profile predicts for this artifact here.
   assert.is(j.predicted.device, 'local-cpu');
   assert.ok(j.predicted.seconds > 0 && j.predicted.interval_80[0] <= j.predicted.seconds && j.predicted.seconds <= j.predicted.interval_80[1], JSON.stringify(j.predicted));
   assert.match(r.stdout, /^predicted on local-cpu: [\d.]+ s \(80%: [\d.]+–[\d.]+ s\) with one onnxruntime thread \(this run: [\d.]+ s with onnxruntime's default threads\)$/m);
+});
+
+test('resolution is the image: a 2× decoder at resolution 128 denoises a 64×64 latent and gives a 128×128 image; manifest, pipeline.ts and report agree', async () => {
+  const dir = await artifact('scale-2', 'schedule: {steps: 2}\nguidance: {scale: 1}\ntargets:\n  - {device: galaxy-s23, resolution: 128}\n');
+  const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  assert.is(m.vae_scale_factor, 2);
+  assert.is(m.resolution, 128);
+  assert.equal(m.models.unet.inputs.find((i: { name: string }) => i.name === 'sample').shape, [1, 4, 64, 64]);
+  assert.equal(m.models.vae_decoder.outputs[0].shape, [1, 3, 128, 128]);
+  const r = await cli(['run', dir, '--prompt', 'a red bicycle', '--out', path.join(work, 'scale-2.png')]);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /wrote .*scale-2\.png \(128×128, seed 0/);
+  const image = decodePng(fs.readFileSync(path.join(work, 'scale-2.png')));
+  assert.equal([image.width, image.height], [128, 128]);
+  // A generic artifact of the same models: the runner's sizes divide by 2, not 8.
+  const generic = await artifact('scale-2-generic', 'schedule: {steps: 2}\nguidance: {scale: 1}\n');
+  const code = fs.readFileSync(path.join(generic, 'pipeline.ts'), 'utf8');
+  assert.match(code, /latents are size \/ 2: the VAE decoder upsamples 2×/);
+  assert.match(code, /height: size \/ 2/);
+  const md = fs.readFileSync(path.join(generic, 'report.md'), 'utf8');
+  assert.match(md, /at a 512×512 image \(256×256 latent\)/);
+  const bad = await cli(['run', generic, '--prompt', 'x', '--size', '24']);
+  assert.match(bad.stderr, /--size must be a positive multiple of 16 pixels for this artifact \(its VAE decoder upsamples 2×\), not 24/);
 });
 
 test('run: errors are coded diagnostics with exit 2', async () => {

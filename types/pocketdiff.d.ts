@@ -31,6 +31,7 @@ declare const manifestSchema: z.ZodObject<{
 	}, z.core.$strict>;
 	device: z.ZodString;
 	resolution: z.ZodOptional<z.ZodNumber>;
+	vae_scale_factor: z.ZodOptional<z.ZodNumber>;
 	graph_only: z.ZodBoolean;
 	models: z.ZodObject<{
 		unet: z.ZodOptional<z.ZodObject<{

@@ -32,6 +32,7 @@ export const manifestSchema = z.strictObject({
   recipe: z.strictObject({ name: z.string(), hash: z.string().describe('sha256 of the merged, validated recipe') }),
   device: z.string(),
   resolution: z.number().int().optional(),
+  vae_scale_factor: z.number().int().optional().describe("How much the VAE decoder upsamples its latent (8 for Stable Diffusion's): the latent is resolution / vae_scale_factor. Absent in older manifests: 8"),
   graph_only: z.boolean().describe('True when weights were not written (compile --graph-only)'),
   models: z.strictObject({
     unet: modelEntry.optional(),

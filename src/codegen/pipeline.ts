@@ -12,6 +12,7 @@
 import type { SourceFile } from 'ts-morph';
 import type { Manifest, ModelEntry } from '../artifact/manifest.ts';
 import { targetDims } from '../pipeline/specialize.ts';
+import { SD_VAE_SCALE } from '../pipeline/vae-scale.ts';
 import { addGenerate, prevAlphas } from './generate.ts';
 import { dimExpr, get, literal, prop, quote } from './literal.ts';
 import { addPortable, banner, tsMorph } from './portable.ts';
@@ -36,7 +37,7 @@ export function renderPipelineTs(m: ArtifactManifest): string {
   const half = Object.values(m.models).some((e) => e && [...e.inputs, ...e.outputs].some((s) => s.dtype === 'float16'));
 
   addOrtTypes(f);
-  if (symbols.length) addDims(f, symbols);
+  if (symbols.length) addDims(f, symbols, m.vae_scale_factor ?? SD_VAE_SCALE);
   for (const [c, T] of COMPONENTS) {
     const e = m.models[c];
     if (e) addModel(f, c, T, e, symbols.length > 0);
@@ -138,23 +139,23 @@ function symbolicDims(m: ArtifactManifest): string[] {
   return [...names].sort();
 }
 
-function addDims(f: SourceFile, names: string[]): void {
+function addDims(f: SourceFile, names: string[], scale: number): void {
   f.addInterface({ name: 'Dims', isExported: true, docs: ["Sizes of the models' named input dims."], properties: names.map((n) => ({ name: prop(n), type: 'number' })) });
   // pocketdiff binds them for one image at `size` pixels as compile binds a target's.
-  const [a, b] = [targetDims(8), targetDims(16)];
+  const [a, b] = [targetDims(scale, scale), targetDims(2 * scale, scale)];
   const value = (n: string) => {
     if (a[n] === undefined) return `missingDim(${JSON.stringify(n)})`;
     if (a[n] === b[n]) return String(a[n]);
-    return `size / ${8 / a[n]}`;
+    return `size / ${scale / a[n]}`;
   };
   f.addFunction({
     name: 'dimsFor',
     isExported: true,
-    docs: ['The dims for one image of `size` × `size` pixels (latents are size / 8).'],
+    docs: [`The dims for one image of \`size\` × \`size\` pixels (latents are size / ${scale}: the VAE decoder upsamples ${scale}×).`],
     parameters: [{ name: 'size', type: 'number' }],
     returnType: 'Dims',
     statements: [
-      "if (!(size > 0 && size % 8 === 0)) throw new Error(`size must be a positive multiple of 8, not ${size}`);",
+      `if (!(size > 0 && size % ${8 * scale} === 0)) throw new Error(\`size must be a positive multiple of ${8 * scale}, not \${size}\`);`,
       `return { ${names.map((n) => `${prop(n)}: ${value(n)}`).join(', ')} };`,
     ],
   });

@@ -232,12 +232,13 @@ function recipeUnet(s: State): boolean {
   const g = m.graph;
   const res = s.resolution!;
   // Static shapes for the one size evolve runs: a batch-2 call when guidance is on.
-  const dims: Record<string, number> = { ...targetDims(res), batch_size: r.recipe.guidance.scale > 1 ? 2 : 1, batch: r.recipe.guidance.scale > 1 ? 2 : 1 };
+  const vaeScale = s.plan!.vaeScale;
+  const dims: Record<string, number> = { ...targetDims(res, vaeScale), batch_size: r.recipe.guidance.scale > 1 ? 2 : 1, batch: r.recipe.guidance.scale > 1 ? 2 : 1 };
   const sample = g.inputs.find((v) => v.name === 'sample')?.type?.shape?.[1];
   const ehs = g.inputs.find((v) => v.name === 'encoder_hidden_states')?.type?.shape?.[1];
   if (typeof ehs === 'number') dims.sequence_length = ehs;
   if (!bindAndInfer(g, dims, s.log, m.source)) return false;
-  const passes = recipePasses(s.plan!.models.unet, res);
+  const passes = recipePasses(s.plan!.models.unet, res, vaeScale);
   if (passes.length && !runPasses(g, passes, s.log, m.source)) return false;
   s.unet = g;
   s.slots = slotsOf(g);
@@ -246,7 +247,7 @@ function recipeUnet(s: State): boolean {
     return false;
   }
   const schedule = computeSchedule({ ...r.recipe.schedule, set_alpha_to_one: false });
-  s.sampling = { schedule, scale: r.recipe.guidance.scale, latent: [typeof sample === 'number' ? sample : 4, res / 8, res / 8] };
+  s.sampling = { schedule, scale: r.recipe.guidance.scale, latent: [typeof sample === 'number' ? sample : 4, res / vaeScale, res / vaeScale] };
   return true;
 }
 

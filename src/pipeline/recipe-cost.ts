@@ -34,6 +34,7 @@ import type { BlockEdits, Variant } from '../cost/whatif/whatif.ts';
 import type { CostTable } from '../cost/table/format.ts';
 import { latentDims, PARTS, sourceOf, sourceTable, type ModelSource, type Part } from '../cost/table/sources.ts';
 import { targetDims } from './specialize.ts';
+import { decoderScaleOf, SD_VAE_SCALE } from './vae-scale.ts';
 
 export type Guidance = CfgMode | 'auto';
 
@@ -55,6 +56,8 @@ export interface ModelPlan {
 export interface RecipePlan {
   device: string;
   resolution: number;
+  /** How much the recipe's VAE decoder upsamples: the latent is resolution / vaeScale. */
+  vaeScale: number;
   batch: number;
   steps: number;
   guidance: Guidance;
@@ -78,7 +81,7 @@ export function planRecipe(loaded: LoadedRecipe, device: string): RecipePlan {
   const target = r.targets.find((t) => t.device === device);
   const resolution = target?.resolution ?? 512;
   const models = Object.fromEntries(PARTS.map((part) => [part, modelPlan(loaded, part)])) as Record<Part, ModelPlan>;
-  return { device, resolution, batch: 1, steps: r.schedule.steps, guidance: guidanceMode(r), textEncoderRuns: textEncoderRuns(r), models };
+  return { device, resolution, vaeScale: decoderScaleOf(r.model.vae_decoder), batch: 1, steps: r.schedule.steps, guidance: guidanceMode(r), textEncoderRuns: textEncoderRuns(r), models };
 }
 
 function modelPlan(loaded: LoadedRecipe, part: Part): ModelPlan {
@@ -114,8 +117,8 @@ function modelPlan(loaded: LoadedRecipe, part: Part): ModelPlan {
 }
 
 /** A model's cost table as compile will emit it, and the UNet edits still to apply as a what-if. */
-async function modelTable(m: ModelPlan, resolution: number, log: DiagnosticLog): Promise<{ table: CostTable; pending: BlockEdits } | undefined> {
-  const dims = m.part === 'text_encoder' ? {} : latentDims(resolution);
+async function modelTable(m: ModelPlan, resolution: number, vaeScale: number, log: DiagnosticLog): Promise<{ table: CostTable; pending: BlockEdits } | undefined> {
+  const dims = m.part === 'text_encoder' ? {} : latentDims(resolution, vaeScale);
   if (!m.widths.length) {
     const table = await sourceTable(m.source, [], dims, log, m.at);
     return table && { table, pending: m.edits };
@@ -123,22 +126,22 @@ async function modelTable(m: ModelPlan, resolution: number, log: DiagnosticLog):
   const strip = (e: { at?: Location }[] = []) => e.map(({ at: _at, ...rest }) => rest);
   const key = JSON.stringify({ remove: strip(m.edits.remove), duplicate: strip(m.edits.duplicate), widths: strip(m.widths), importance: m.importance });
   const table = await sourceTable(m.source, [], dims, log, m.at, {
-    transform: { key, run: (g, l) => applyRecipePasses(g, m, resolution, l) },
+    transform: { key, run: (g, l) => applyRecipePasses(g, m, resolution, vaeScale, l) },
   });
   return table && { table, pending: {} };
 }
 
 /** The passes compile runs on this model, in its order: remove and duplicate (UNet), then prune-channels. */
-export function recipePasses(m: ModelPlan, resolution: number): Pass[] {
+export function recipePasses(m: ModelPlan, resolution: number, vaeScale = SD_VAE_SCALE): Pass[] {
   const passes: Pass[] = [];
   if (m.edits.remove?.length) passes.push(removeBlocks(m.edits.remove.map((e) => ({ selector: e.selector, keepShortcut: e.keepShortcut, at: e.at }))));
   if (m.edits.duplicate?.length) passes.push(duplicateBlocks(m.edits.duplicate.map((e) => ({ selector: e.selector, at: e.at }))));
-  if (m.widths.length) passes.push(pruneChannels(m.widths, { importance: m.importance, dims: targetDims(resolution) }));
+  if (m.widths.length) passes.push(pruneChannels(m.widths, { importance: m.importance, dims: targetDims(resolution, vaeScale) }));
   return passes;
 }
 
-function applyRecipePasses(g: Graph, m: ModelPlan, resolution: number, log: DiagnosticLog): boolean {
-  const passes = recipePasses(m, resolution);
+function applyRecipePasses(g: Graph, m: ModelPlan, resolution: number, vaeScale: number, log: DiagnosticLog): boolean {
+  const passes = recipePasses(m, resolution, vaeScale);
   // Graph-only: prune-channels keeps the first channels of each group and says so; pricing does not care which.
   const quiet = new DiagnosticLog();
   const ok = !!runPasses(g, passes, quiet, m.source.file);
@@ -192,7 +195,7 @@ export async function baselineOf(plan: RecipePlan, profile: DeviceProfile, price
 export async function priceRecipe(plan: RecipePlan, profile: DeviceProfile, log: DiagnosticLog, opts: { extra?: BlockEdits; scheme?: Scheme; steps?: number } = {}): Promise<RecipePrice | undefined> {
   const tables: Partial<Record<Part, { table: CostTable; pending: BlockEdits }>> = {};
   for (const part of PARTS) {
-    const t = await modelTable(plan.models[part], plan.resolution, log);
+    const t = await modelTable(plan.models[part], plan.resolution, plan.vaeScale, log);
     if (!t) return undefined;
     tables[part] = t;
   }

@@ -106,7 +106,7 @@ export function renderReport(m: Manifest, r: ReportInput): string {
       comps.map((c) => [c, r.sources[c] ?? '', int(r.before[c]?.params ?? 0), int(r.after[c]?.params ?? 0), g(r.before[c]?.macs.total), g(r.after[c]?.macs.total), c === 'unet' ? kindCounts(r.after[c]) : String(r.after[c]?.blocks.length ?? '–')]),
     ),
     '',
-    `MACs are per call of each model, before and after alike${m.resolution ? ` at ${m.resolution}×${m.resolution}` : ' at a 512×512 image (64×64 latent)'}.${unetStep(m, r)}`,
+    `MACs are per call of each model, before and after alike${m.resolution ? ` at ${m.resolution}×${m.resolution}` : ` at a 512×512 image (${512 / (m.vae_scale_factor ?? 8)}×${512 / (m.vae_scale_factor ?? 8)} latent)`}.${unetStep(m, r)}`,
     '',
     '## Passes',
     '',

@@ -25,8 +25,9 @@ export function restoreIo(g: Graph, s: IoSnapshot): void {
 }
 
 /** The symbolic dims of SD exports, bound for one image at `resolution` pixels. */
-export function targetDims(resolution: number): Record<string, number> {
-  const latent = resolution / 8;
+export function targetDims(resolution: number, vaeScale = 8): Record<string, number> {
+  // The latent is the image over the decoder's upsampling: 8 for SD's VAE, whatever a recipe's decoder does.
+  const latent = resolution / vaeScale;
   return {
     batch_size: 1, batch: 1, steps: 1, sequence_length: 77, sequence: 77,
     height: latent, width: latent, height_latent: latent, width_latent: latent,

@@ -19,6 +19,7 @@ import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import type { ModelEntry } from '../artifact/manifest.ts';
 import { targetDims } from '../pipeline/specialize.ts';
+import { SD_VAE_SCALE } from '../pipeline/vae-scale.ts';
 import { scaleModelInput, schedulerStep, type Schedule } from '../schedule/index.ts';
 import { concreteShape, hostSchedule, readArtifact, type Artifact } from './artifact.ts';
 import { guide, initialLatents, toRgb, vaeInput, type RgbImage } from './latents.ts';
@@ -172,11 +173,13 @@ function runDims(a: Artifact, size: number | undefined, log: DiagnosticLog): Rec
     return undefined;
   }
   const px = size ?? res ?? 512;
-  if (!(Number.isInteger(px) && px > 0 && px % 8 === 0)) {
-    log.error(Code.Usage, `--size must be a positive multiple of 8 (pixels), not ${size}`);
+  // The latent is the image over the decoder's upsampling, and the UNet halves it three times.
+  const scale = a.manifest.vae_scale_factor ?? SD_VAE_SCALE;
+  if (!(Number.isInteger(px) && px > 0 && px % (8 * scale) === 0)) {
+    log.error(Code.Usage, `--size must be a positive multiple of ${8 * scale} pixels for this artifact (its VAE decoder upsamples ${scale}×), not ${size}`);
     return undefined;
   }
-  return targetDims(px);
+  return targetDims(px, scale);
 }
 
 const KNOWN_INPUTS: Record<string, string[]> = {

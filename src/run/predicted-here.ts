@@ -32,6 +32,7 @@ export function predictedHere(dir: string, m: Manifest, resolution: number, log:
       steps: m.schedule.steps,
       cfg: !guided ? 'none' : m.guidance.fold === 'batch' ? 'batch' : 'two-calls',
       resolution,
+      vaeScale: m.vae_scale_factor,
       batch: 1,
       text_encoder_runs: guided && m.guidance.uncond !== 'baked' ? 2 : 1,
     },

@@ -15,9 +15,9 @@ import type { Graph } from '../../ir/graph.ts';
 import { TABLE_VERSION, type CostTable } from './format.ts';
 import { PROJECT_ROOT } from '../../root.ts';
 
-/** Latent dims for a resolution in pixels (the VAE downsamples by 8). */
-export function latentDims(resolution: number): Record<string, number> {
-  const l = Math.round(resolution / 8);
+/** Latent dims for a resolution in pixels, over the decoder's upsampling (8 for SD's VAE). */
+export function latentDims(resolution: number, vaeScale = 8): Record<string, number> {
+  const l = Math.round(resolution / vaeScale);
   return { height: l, width: l, height_latent: l, width_latent: l };
 }
 

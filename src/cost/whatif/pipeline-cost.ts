@@ -25,8 +25,10 @@ export interface PipelineOptions {
   device: DeviceProfile;
   steps: number;
   cfg: CfgMode;
-  /** Image size in pixels; the latent is 1/8. Binds symbolic dims only. */
+  /** Image size in pixels; the latent is 1/vaeScale of it. Binds symbolic dims only. */
   resolution: number;
+  /** How much the VAE decoder upsamples (default 8, SD's). */
+  vaeScale?: number;
   batch: number;
   /** Text encoder runs per image; default 2 with guidance (cond + uncond), 1 without. */
   text_encoder_runs?: number;

@@ -25,7 +25,7 @@ export function predictPipeline(
   opts: PipelineOptions,
   log: DiagnosticLog,
 ): PipelinePrediction | undefined {
-  const dims = latentDims(opts.resolution);
+  const dims = latentDims(opts.resolution, opts.vaeScale);
   const table = (g: Graph, name: string) => (ensureShapes(g, [], dims, log, name) ? buildCostTable(g, { model: name, noWidth: true }, log, { file: name }) : undefined);
   const unet = table(models.unet, 'unet');
   const text_encoder = models.text_encoder && table(models.text_encoder, 'text_encoder');
