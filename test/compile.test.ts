@@ -87,18 +87,19 @@ test('a recipe without targets gives one generic artifact with dynamic dims', as
 test('a target gets static shapes and its own folder; fold_step adds step_index and prev_sample', async () => {
   const out = path.join(work, 'out-target');
   const body = TINY.replace('schedule: {steps: 4, spacing: trailing}', 'schedule: {steps: 4, fold_step: true, prediction_type: v_prediction}');
-  const file = recipe('target', `${body}targets:\n  - {device: iphone-14-pro, resolution: 256}\n  - {device: galaxy-s23, resolution: 128}\n`);
+  // The tiny decoder upsamples 2×: a 64-pixel image is a 32×32 latent.
+  const file = recipe('target', `${body}targets:\n  - {device: iphone-14-pro, resolution: 64}\n  - {device: galaxy-s23, resolution: 128}\n`);
   const artifacts = await mustCompile(file, out);
   assert.equal(artifacts.map((a) => a.device), ['iphone-14-pro', 'galaxy-s23']);
   const m = readManifest(artifacts[0].dir);
-  assert.is(m.resolution, 256);
+  assert.is(m.resolution, 64);
   assert.equal(m.models.unet!.inputs.find((i) => i.name === 'sample')!.shape, [1, 4, 32, 32]);
   assert.equal(m.models.unet!.inputs.map((i) => i.name), ['sample', 'step_index', 'encoder_hidden_states', 'uncond_encoder_hidden_states', 'guidance_scale']);
   assert.equal(m.models.unet!.outputs.map((o) => o.name), ['noise_pred', 'prev_sample']);
   assert.equal(m.models.vae_decoder!.inputs[0].shape, [1, 4, 32, 32]);
   assert.equal(m.models.text_encoder!.inputs[0].shape, [1, 77]);
   assert.is(m.schedule.folded_step, true);
-  assert.equal(readManifest(artifacts[1].dir).models.unet!.inputs[0].shape, [1, 4, 16, 16]);
+  assert.equal(readManifest(artifacts[1].dir).models.unet!.inputs[0].shape, [1, 4, 64, 64]);
   const session = await ort.InferenceSession.create(path.join(artifacts[0].dir, 'unet.onnx'));
   assert.equal(session.inputNames, ['sample', 'step_index', 'encoder_hidden_states', 'uncond_encoder_hidden_states', 'guidance_scale']);
 });

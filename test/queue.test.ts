@@ -134,7 +134,7 @@ test('a job from another version, or whose models hash differently, is refused w
   if (!HAVE_REDIS) return;
   const q = new Queue<ScoreJobData, { value: number }>(QUEUE_NAME, { connection: { host: '127.0.0.1', port } });
   const file = recipe(path.join(work, 'refuse'));
-  const setup = { recipe: file, device: DEVICE, resolution: 128, metric: 'latent', samples: 2, seed: 0 };
+  const setup = { recipe: file, device: DEVICE, resolution: 32, metric: 'latent', samples: 2, seed: 0 };
   const base: ScoreJobData = { version: TOOL_VERSION, context: 'f'.repeat(64), setup, gates: [], sample: 0, prompt: 'x', seed: 0 };
   const reason = async (data: ScoreJobData, id: string) => {
     await q.add('score', data, { jobId: id, attempts: 3 });

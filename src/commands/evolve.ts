@@ -58,9 +58,8 @@ export const evolveCommand: Command = {
     const samples = int('samples', v.samples, 4, 1, 1024);
     const seed = int('seed', v.seed, 0, 0, 2 ** 32 - 1);
     const group = int('group', v.group, 1, 1, 64);
-    const resolution = v.resolution === undefined ? undefined : int('resolution', v.resolution, 512, 64, 4096);
+    const resolution = v.resolution === undefined ? undefined : int('resolution', v.resolution, 512, 16, 4096);
     if (samples === undefined || seed === undefined || group === undefined || (v.resolution !== undefined && resolution === undefined)) return Exit.Usage;
-    if (resolution !== undefined && resolution % 8) return bad(`--resolution must be a multiple of 8 pixels (the latent is 1/8 of it), not ${resolution}`);
 
     const result = await evolve(
       file,

@@ -204,6 +204,17 @@ function readInputs(s: State): boolean {
   const target = s.recipe.recipe.targets.find((t) => t.device === s.o.device);
   s.resolution = s.o.resolution ?? target?.resolution ?? 512;
   s.plan = { ...planRecipe(s.recipe, s.o.device), resolution: s.resolution };
+  // Pixels over the decoder's upsampling give the latent, which the UNet halves three times.
+  const scale = s.plan.vaeScale;
+  if (s.resolution % scale || (s.resolution / scale) % 8) {
+    const fromRecipe = s.o.resolution === undefined && target;
+    s.log.error(
+      fromRecipe ? Code.RecipeConflict : Code.Usage,
+      `${fromRecipe ? 'resolution' : '--resolution'} ${s.resolution} does not fit the recipe's VAE decoder, which upsamples ${scale}×: the latent would be ${s.resolution / scale}, and the UNet needs a whole multiple of 8; use a multiple of ${8 * scale}`,
+      fromRecipe ? s.recipe.locate(['targets', s.recipe.recipe.targets.indexOf(target), 'resolution']) : undefined,
+    );
+    return false;
+  }
   s.prompts = loadPrompts(s.o.prompts, s.log);
   if (!s.prompts) return false;
   // Sample i: prompt i mod P, seed S + ⌊i / P⌋ (more samples than prompts reuse them with new noise).

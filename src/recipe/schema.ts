@@ -121,7 +121,14 @@ export const recipeSchema = z
         z.strictObject({
           device: z.string().regex(DEVICE_NAME, 'device names are kebab-case (iphone-14-pro)'),
           budget_ms: z.number().positive().optional().describe('Latency budget for one image (text encoder + all steps + decoder)'),
-          resolution: z.number().int().min(64).max(2048).multipleOf(64).default(512).describe('Image size in pixels; the latent is 1/8 and must halve cleanly through the UNet'),
+          resolution: z
+            .number()
+            .int()
+            .min(16)
+            .max(2048)
+            .multipleOf(8)
+            .default(512)
+            .describe("Image size in pixels; the latent is the image over the VAE decoder's upsampling (1/8 for SD's) and must halve cleanly through the UNet (compile checks it against the decoder)"),
         }),
       )
       .default([]),

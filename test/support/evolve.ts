@@ -24,7 +24,8 @@ export function narrowRecipe(dir: string, o: { textEncoder: string; unet?: strin
       `schedule: {scheduler: ddim, steps: ${o.steps ?? 2}}`,
       `guidance: {scale: ${o.scale ?? 1}}`,
       'targets:',
-      `  - {device: ${DEVICE}, resolution: 128}`,
+      // The tiny decoder upsamples 2×: a 16×16 latent.
+      `  - {device: ${DEVICE}, resolution: 32}`,
       '',
     ].join('\n'),
   );
