@@ -1,18 +1,31 @@
 #!/usr/bin/env node
 // Starts the CLI, so `npx pocketdiff` works right after `npm ci` with no build step
 // (lib/bundle.js says how the TypeScript sources are run).
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { bundled } from '../lib/bundle.js';
 
-const entry = await bundled('cli');
-let main;
-if (entry) {
-  // Stack traces of internal errors then name src/*.ts lines, not the bundle's.
-  process.setSourceMapsEnabled(true);
-  ({ main } = await import(pathToFileURL(entry).href));
+// Commands that write big files run in a child this process supervises, so Ctrl-C stops
+// them at once and what they half-wrote is removed (lib/supervise.js says why).
+const SUPERVISED = new Set(['compile', 'convert', 'models']);
+const argv = process.argv.slice(2);
+if (SUPERVISED.has(argv[0]) && !argv.includes('--help') && !argv.includes('-h') && !process.env.POCKETDIFF_SCRATCH_JOURNAL) {
+  const { supervise } = await import('../lib/supervise.js');
+  process.exitCode = await supervise(fileURLToPath(import.meta.url), argv);
 } else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  ({ main } = await import('../src/cli.ts'));
+  process.exitCode = await run(argv);
 }
-process.exitCode = await main(process.argv.slice(2));
+
+async function run(args) {
+  const entry = await bundled('cli');
+  let main;
+  if (entry) {
+    // Stack traces of internal errors then name src/*.ts lines, not the bundle's.
+    process.setSourceMapsEnabled(true);
+    ({ main } = await import(pathToFileURL(entry).href));
+  } else {
+    const { register } = await import('tsx/esm/api');
+    register();
+    ({ main } = await import('../src/cli.ts'));
+  }
+  return main(args);
+}

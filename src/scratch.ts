@@ -6,14 +6,30 @@
 // A signal is different: listening for SIGINT would defer it until the
 // synchronous work in progress ends (a compile is mostly synchronous), so
 // Ctrl-C would wait for the whole compile. Signals keep their default action
-// instead, and what a killed process leaves is swept later: a staging folder
-// by the next write to the same place, and a temp folder (its name carries its
-// process id) by the next pocketdiff process that makes one.
+// instead. The commands that write big files run under lib/supervise.js,
+// which removes what the journal below says was half-written; elsewhere what
+// a killed process leaves is swept later: a staging folder by the next write
+// to the same place, and a temp folder (its name carries its process id) by
+// the next pocketdiff process that makes one.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 const live = new Set<string>();
+// Under lib/supervise.js (compile, convert, models), every tracked path is also
+// written to a journal at once, synchronously: a Ctrl-C mid-write kills this
+// process before any handler could run, and the supervisor removes what the
+// journal says is still live.
+const JOURNAL = process.env.POCKETDIFF_SCRATCH_JOURNAL;
+
+function journal(mark: '+' | '-', p: string): void {
+  if (!JOURNAL) return;
+  try {
+    fs.appendFileSync(JOURNAL, `${mark}${p}\n`);
+  } catch {
+    // The supervisor is gone: nobody will read it.
+  }
+}
 let installed = false;
 let swept = false;
 
@@ -35,12 +51,14 @@ export function track(p: string): string {
     process.on('exit', removeAll);
   }
   live.add(path.resolve(p));
+  journal('+', path.resolve(p));
   return p;
 }
 
 /** The path was renamed into place or deleted: no longer ours to remove. */
 export function release(p: string): void {
   live.delete(path.resolve(p));
+  journal('-', path.resolve(p));
 }
 
 /** Deletes a tracked path now. */

@@ -39,6 +39,16 @@ async function mustCompile(file: string, out: string) {
   return artifacts!;
 }
 
+/** Whether any process of the group `pgid` still runs. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const readManifest = (dir: string): Manifest => JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
 const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 
@@ -156,15 +166,22 @@ test('a compile killed midway never leaves a folder that looks complete', async 
   // Kill at several moments after the artifact folder has started to be written.
   for (const delay of [0, 40, 120, 300, 700, 1500]) {
     fs.rmSync(out, { recursive: true, force: true });
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/pocketdiff.js'), 'compile', file, '--out', out], { stdio: 'ignore' });
+    // Its own process group, killed whole: the CLI runs compile in a child it supervises.
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/pocketdiff.js'), 'compile', file, '--out', out], { stdio: 'ignore', detached: true });
     const exited = new Promise((r) => child.on('exit', r));
     let running = true;
     void exited.then(() => (running = false));
     while (running && !fs.existsSync(partial)) await new Promise((r) => setTimeout(r, 10));
     await new Promise((r) => setTimeout(r, delay));
     if (running && fs.existsSync(partial)) sawPartial = true;
-    child.kill('SIGKILL');
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
     await exited;
+    // The group's other process (the compile itself) is gone too before the folder is looked at.
+    while (groupAlive(child.pid!)) await new Promise((r) => setTimeout(r, 10));
     if (!fs.existsSync(final)) continue;
     // If the final folder exists, it is complete: a valid manifest whose hashes all hold.
     const m = readManifest(final);
@@ -279,6 +296,33 @@ test('reports compare like with like: before and after at the target\'s resoluti
   assert.not.match(html, /\| --- \|/);
   assert.match(html, /<h2[^>]*>Prediction details<\/h2>[^]*<th>component<\/th><th>ms per image<\/th><th>how<\/th>/);
   assert.match(html, /two blocks out, for the report/);
+});
+
+test('Ctrl-C mid-compile stops within a second or two, removes what the run half-wrote, says so and exits 130; SIGTERM to the CLI alone, 143', async () => {
+  const out = path.join(work, 'out-interrupt');
+  const partial = path.join(out, 'snapfusion-iphone14pro', '.iphone-14-pro.partial');
+  for (const [signal, group, status] of [['SIGINT', true, 130], ['SIGTERM', false, 143]] as const) {
+    fs.rmSync(out, { recursive: true, force: true });
+    // The README's main job, writing 3.4 GB of weights: long enough to be interrupted mid-write.
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/pocketdiff.js'), 'compile', path.join(ROOT, 'recipes/snapfusion-iphone14pro.yaml'), '--out', out], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    while (!fs.existsSync(partial)) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500));
+    const t0 = performance.now();
+    // A terminal's Ctrl-C signals the whole foreground group; `kill PID` only the CLI.
+    process.kill(group ? -child.pid! : child.pid!, signal);
+    const code = await exited;
+    const seconds = (performance.now() - t0) / 1000;
+    while (groupAlive(child.pid!)) await new Promise((r) => setTimeout(r, 10));
+    assert.is(code, status, err);
+    assert.ok(seconds < 2, `stopped ${seconds.toFixed(2)} s after ${signal}`);
+    assert.match(err, new RegExp(`interrupted \\(${signal}\\): removed .*\\.iphone-14-pro\\.partial \\([\\d.]+ [KMG]iB\\), which the run had half-written; nothing else was changed`));
+    assert.not.ok(fs.existsSync(partial), 'the half-written folder is gone');
+    assert.not.ok(fs.existsSync(path.join(out, 'snapfusion-iphone14pro', 'iphone-14-pro')), 'no artifact');
+    console.log(`    ${signal}${group ? ' to the group' : ' to the CLI'}: stopped in ${seconds.toFixed(2)} s, exit ${code}`);
+  }
 });
 
 test('compile --json prints the artifacts; errors exit 2', async () => {
