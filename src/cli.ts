@@ -67,7 +67,9 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
   }
   const cmd = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    ctx.stdout(`usage: ${cmd.usage}\n\n${cmd.summary}`);
+    const { DETAILS, wrap } = await import('./commands/help-text.ts');
+    const details = DETAILS[cmd.name] && wrap(DETAILS[cmd.name]());
+    ctx.stdout(`usage: ${cmd.usage}\n\n${wrap(cmd.summary)}${details ? `\n\n${details}` : ''}`);
     return Exit.Ok;
   }
   let status: number;

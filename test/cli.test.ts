@@ -85,4 +85,42 @@ test('every command that reports takes --json; under --json the errors are JSON 
   assert.is(Math.round(ms * 1000) / 1000, ms);
 });
 
+test('inspect marks the sizes it assumed for dynamic dims, and shows a non-SD model by its top-level modules', async () => {
+  const r = await cli(['inspect', 'test/fixtures/unet-tiny/model.onnx']);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^  sample  float32 \[1\*, 4, 64\*, 64\*\]$/m);
+  assert.match(r.stdout, /^\* assumed for dynamic dims: .*height=64.*width=64 \(--input NAME=d0,d1,… sets them; MACs are for these sizes\)$/m);
+  // Sized by the user: no longer assumed.
+  const sized = JSON.parse((await cli(['inspect', 'test/fixtures/unet-tiny/model.onnx', '--input', 'sample=2,4,32,32', '--json'])).stdout);
+  assert.equal(sized.inputs[0].shape, [2, 4, 32, 32]);
+  assert.is(sized.inputs[0].assumed, undefined);
+  assert.not.ok('height' in sized.assumed_dims || 'width' in sized.assumed_dims);
+  const resnet = await cli(['inspect', 'models/calibration/tv-resnet18-224/model.onnx', '--json']);
+  const j = JSON.parse(resnet.stdout);
+  assert.equal(j.blocks, []);
+  assert.equal(j.modules.map((m: { name: string }) => m.name).filter((n: string) => /^layer\d$/.test(n)), ['layer1', 'layer2', 'layer3', 'layer4']);
+  assert.is(j.modules.reduce((s: number, m: { params: number }) => s + m.params, 0), j.params, 'every weight counted once');
+  assert.ok(Math.abs(j.modules.reduce((s: number, m: { macs: number }) => s + m.macs, 0) - j.macs.total) < 1, 'every MAC counted once');
+  assert.match((await cli(['inspect', 'models/calibration/tv-resnet18-224/model.onnx'])).stdout, /^layer4 +11 nodes +8,388,608 /m);
+});
+
+test('each command\'s --help explains its arguments: what --out writes, --graph-only, selectors, the schemes and devices there are', async () => {
+  const help = async (name: string) => (await cli([name, '--help'])).stdout;
+  const compile = await help('compile');
+  assert.match(compile, /--out DIR +where artifacts go \(default out\/\): one folder per target, DIR\/<recipe>\/<device>\//);
+  assert.match(compile, /--graph-only +write graphs without weights/);
+  assert.match(compile, /--force +rebuild artifacts that are up to date/);
+  const whatif = (await help('whatif')).replace(/\n\s+/g, ' ');
+  const { SCHEMES } = await import('../src/precision.ts');
+  const { deviceNames } = await import('../src/devices/index.ts');
+  for (const scheme of SCHEMES) assert.match(whatif, new RegExp(`\\b${scheme} \\(`), scheme);
+  for (const d of deviceNames()) assert.ok(whatif.includes(d), d);
+  assert.match(whatif, /`\*` globs one path segment/);
+  for (const name of ['compile', 'check', 'whatif', 'predict', 'diff', 'run', 'inspect', 'convert', 'calibrate', 'models', 'evolve', 'worker', 'devices']) {
+    const text = await help(name);
+    assert.ok(text.split('\n\n').length >= 3, `${name} --help has details beyond its usage and summary`);
+    assert.ok(text.split('\n').slice(1).every((l) => l.length <= 120), `${name} --help lines (after the usage) are wrapped`);
+  }
+});
+
 test.run();
