@@ -253,12 +253,12 @@ export interface ArtifactDiff {
 	/** False when the two artifacts are the same in every respect above. */
 	changed: boolean;
 }
-interface ProgressStream {
+export interface ProgressStream {
 	write(text: string): unknown;
 	isTTY?: boolean;
 	columns?: number;
 }
-type Part = "unet" | "vae_decoder" | "text_encoder";
+export type Part = "unet" | "vae_decoder" | "text_encoder";
 export interface CompiledArtifact {
 	device: string;
 	dir: string;
