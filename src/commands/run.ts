@@ -5,7 +5,7 @@ import { readManifest } from '../artifact/read.ts';
 import { Code } from '../codes.ts';
 import { DiagnosticLog } from '../diagnostics.ts';
 import { predictedHere } from '../run/predicted-here.ts';
-import { round } from '../text/numbers.ts';
+import { fmt, fmtInterval, round } from '../text/numbers.ts';
 import { encodePng } from '../run/png.ts';
 import { runArtifact } from '../run/pipeline.ts';
 import { parse, usageError } from './args.ts';
@@ -71,8 +71,8 @@ export const run: Command = {
         `wrote ${out} (${result.width}×${result.height}, seed ${seed}; text encoder ${s.text_encoder.toFixed(2)} s, unet ${s.unet.toFixed(2)} s, vae decoder ${s.vae_decoder.toFixed(2)} s, total ${s.total.toFixed(1)} s)`,
       );
       if (p) {
-        const iv = p.interval_80 ? ` (80%: ${(p.interval_80[0] / 1000).toFixed(2)}–${(p.interval_80[1] / 1000).toFixed(2)} s)` : '';
-        ctx.stdout(`predicted on ${p.device}: ${(p.total_ms / 1000).toFixed(2)} s${iv} with one onnxruntime thread (this run: ${s.total.toFixed(2)} s with onnxruntime's default threads)`);
+        const iv = p.interval_80 ? ` (80%: ${fmtInterval([p.interval_80[0] / 1000, p.interval_80[1] / 1000])} s)` : '';
+        ctx.stdout(`predicted on ${p.device}: ${fmt(p.total_ms / 1000)} s${iv} with one onnxruntime thread (this run: ${fmt(s.total)} s with onnxruntime's default threads)`);
       }
     }
     return Exit.Ok;
