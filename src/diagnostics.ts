@@ -2,6 +2,8 @@
 // keep going where they can, so a user sees every root cause in one run.
 // Only the CLI boundary turns an error-bearing log into an exit status.
 
+import { shownPath } from './text/paths.ts';
+
 export type Severity = 'error' | 'warning' | 'note';
 
 /** Where a diagnostic points: a source position, a graph node, or both. */
@@ -47,7 +49,8 @@ export class DiagnosticLog {
 
 export function formatLocation(loc: Location | undefined): string {
   if (!loc) return '';
-  let s = loc.file ?? '';
+  // Relative under the working directory (recipes/x.yaml:3:5), absolute elsewhere.
+  let s = loc.file ? shownPath(loc.file) : '';
   if (loc.line !== undefined) s += `:${loc.line}${loc.col !== undefined ? `:${loc.col}` : ''}`;
   if (loc.node !== undefined) s += `${s ? ' ' : ''}(node '${loc.node}')`;
   return s;
