@@ -126,6 +126,22 @@ test('widths on the decoder and quantize: entries change the price where the pro
   assert.match(log.items[0].message, /iphone-14-pro has no kernels for w8a8/);
 });
 
+test('a duplicated block is listed as the edited graph names it (`<block>+1`), whether the price is summed or read off the edited graph', async () => {
+  const log = new DiagnosticLog();
+  const profile = loadDevice('galaxy-s23', log)!;
+  const rows = async (body: string) => {
+    const loaded = loadRecipe(recipe(`dup-${body.length}`, `unet:\n  duplicate: [mid_block.attentions.0]\n${body}targets:\n  - {device: galaxy-s23, resolution: 256}\n`), log)!;
+    const p = await priceRecipe(planRecipe(loaded, 'galaxy-s23'), profile, log);
+    assert.ok(p, log.items.map(formatDiagnostic).join('\n'));
+    return new Map(p!.prediction.by_block.filter((b) => b.name.startsWith('unet/mid_block.attentions.0')).map((b) => [b.name, b.ms]));
+  };
+  // Summed: the copy's ms from the block's own. Widths elsewhere make the table come from the edited graph.
+  for (const m of [await rows(''), await rows('widths:\n  unet: {"up_blocks.*.resnets.*": 0.5}\n')]) {
+    assert.equal([...m.keys()], ['unet/mid_block.attentions.0', 'unet/mid_block.attentions.0+1']);
+    assert.ok(Math.abs(m.get('unet/mid_block.attentions.0')! - m.get('unet/mid_block.attentions.0+1')!) < 1e-9);
+  }
+});
+
 test('guidance.fold: auto prices one batch-2 call against two calls per target, and compile emits each choice', async () => {
   // The embedded default at 512×512: on the Galaxy S23 one batch-2 call is cheaper (the weights are read once);
   // local-cpu prices the two about level and picks two calls.

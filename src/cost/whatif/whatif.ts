@@ -77,11 +77,21 @@ export class WhatIf {
   }
 
   /** Per-block milliseconds of a variant (a removed block is 0, a duplicated one counts twice). */
+  /**
+   * Each block's ms as the edited graph names its blocks, so a price made by
+   * summing and one made from the edited graph list the same rows: the block,
+   * then each copy as `<block>+1`, `+2`…; a removed block only where its kept
+   * shortcut still costs something.
+   */
   byBlock(v: Variant): { name: string; ms: number }[] {
-    return this.names.map((name, i) => ({
-      name,
-      ms: v.counts[i] * (v.widths[i] === 1 ? this.blockMs[i] : this.widthMs(i, v.widths[i])) + (v.shortcut[i] ? this.shortcutMs[i] : 0),
-    }));
+    const out: { name: string; ms: number }[] = [];
+    this.names.forEach((name, i) => {
+      const one = v.widths[i] === 1 ? this.blockMs[i] : this.widthMs(i, v.widths[i]);
+      const shortcut = v.shortcut[i] ? this.shortcutMs[i] : 0;
+      if (v.counts[i] >= 1 || shortcut) out.push({ name, ms: (v.counts[i] >= 1 ? one : 0) + shortcut });
+      for (let k = 1; k < v.counts[i]; k++) out.push({ name: `${name}+${k}`, ms: one });
+    });
+    return out;
   }
 
   widthMs(i: number, ratio: number): number {
