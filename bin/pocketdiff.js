@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Starts the CLI, so `npx pocketdiff` works right after `npm ci` with no build step
 // (lib/bundle.js says how the TypeScript sources are run).
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { bundled } from '../lib/bundle.js';
+import { fileURLToPath } from 'node:url';
+import { load } from '../lib/bundle.js';
 
 // Commands that write big files run in a child this process supervises, so Ctrl-C stops
 // them at once and what they half-wrote is removed (lib/supervise.js says why).
@@ -12,20 +12,6 @@ if (SUPERVISED.has(argv[0]) && !argv.includes('--help') && !argv.includes('-h') 
   const { supervise } = await import('../lib/supervise.js');
   process.exitCode = await supervise(fileURLToPath(import.meta.url), argv);
 } else {
-  process.exitCode = await run(argv);
-}
-
-async function run(args) {
-  const entry = await bundled('cli');
-  let main;
-  if (entry) {
-    // Stack traces of internal errors then name src/*.ts lines, not the bundle's.
-    process.setSourceMapsEnabled(true);
-    ({ main } = await import(pathToFileURL(entry).href));
-  } else {
-    const { register } = await import('tsx/esm/api');
-    register();
-    ({ main } = await import('../src/cli.ts'));
-  }
-  return main(args);
+  const { main } = await load('cli');
+  process.exitCode = await main(argv);
 }

@@ -8,6 +8,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SRC = path.join(ROOT, 'src');
@@ -18,11 +19,24 @@ const LAYOUT = 'esm-splitting-2';
 const STALE_MS = 24 * 3600 * 1000;
 const ENTRIES = ['cli', 'api'];
 
+/** The module src/<entry>.ts (`cli` or `api`): from the bundled copy, else through tsx. */
+export async function load(entry) {
+  const file = await bundled(entry);
+  if (file) {
+    // Stack traces of internal errors then name src/*.ts lines, not the bundle's.
+    process.setSourceMapsEnabled(true);
+    return import(pathToFileURL(file).href);
+  }
+  const { register } = await import('tsx/esm/api');
+  register();
+  return import(pathToFileURL(path.join(SRC, `${entry}.ts`)).href);
+}
+
 /**
  * The bundled entry (`cli` or `api`) for the sources as they are now, built first if
  * needed; undefined where it cannot be, or with POCKETDIFF_TSX=1.
  */
-export async function bundled(entry) {
+async function bundled(entry) {
   if (process.env.POCKETDIFF_TSX === '1') return undefined;
   try {
     return await transpiled(entry);

@@ -101,8 +101,7 @@ interface State {
   log: DiagnosticLog;
   recipe?: LoadedRecipe;
   models: Partial<Record<Component, LoadedComponent>>;
-  before: Partial<Record<Component, ModelStats>>;
-  /** The same, at each target's resolution: a report compares before and after at one size. */
+  /** Each model's stats before the passes, at each target's resolution (512 px always): a report compares before and after at one size. */
   beforeAt: Map<number, Partial<Record<Component, ModelStats>>>;
   /** Each model's input/output types as declared and as inferred at a 512×512 image (the contracts step compares them). */
   interfaces: Partial<Record<Component, { declared: IoSnapshot; inferred: IoSnapshot }>>;
@@ -162,7 +161,7 @@ export async function checkRecipe(file: string, log: DiagnosticLog): Promise<Che
 }
 
 async function runSteps(file: string, opts: CompileOptions, log: DiagnosticLog): Promise<State | undefined> {
-  const s: State = { file, opts, log, models: {}, before: {}, beforeAt: new Map(), interfaces: {}, passes: {}, quantization: {}, widths: {}, targets: [], artifacts: [], inputFiles: new Set(), vaeScale: SD_VAE_SCALE };
+  const s: State = { file, opts, log, models: {}, beforeAt: new Map(), interfaces: {}, passes: {}, quantization: {}, widths: {}, targets: [], artifacts: [], inputFiles: new Set(), vaeScale: SD_VAE_SCALE };
   for (const step of PIPELINE) {
     if (opts.checkOnly && !step.check) continue;
     const before = log.errors().length;
@@ -206,7 +205,7 @@ function upToDate(s: State): boolean {
       continue;
     }
     const dir = path.join(artifactRoot(s), t.device);
-    const want = { tool: TOOL_VERSION, recipeHash: r.hash, deviceProfile: t.profileHash, graphOnlyRequested: !!s.opts.graphOnly };
+    const want = { tool: TOOL_VERSION, recipeHash: r.hash, deviceProfile: t.profileHash, graphOnly: !!s.opts.graphOnly };
     const found = staleReason(dir, want, s.hashes);
     if ('reason' in found) {
       t.because = found.reason;
@@ -279,7 +278,6 @@ function inferGeneric(s: State): boolean {
       s.beforeAt.set(size, at);
     }
     s.interfaces[c] = { declared: io, inferred: snapshotIo(g) };
-    s.before[c] = s.beforeAt.get(512)![c];
     // Intermediate types stay for the passes; the interface keeps its dynamic dims.
     restoreIo(g, io);
   }
@@ -364,7 +362,7 @@ function removeStep(s: State): Pass | undefined {
 function notRemoved(s: State): boolean {
   const r = s.recipe!;
   const now = new Set(findBlocks(s.models.unet!.graph).blocks.map((b) => b.name));
-  const removed = (s.before.unet?.blocks ?? []).map((b) => b.name).filter((n) => !now.has(n));
+  const removed = (s.beforeAt.get(512)?.unet?.blocks ?? []).map((b) => b.name).filter((n) => !now.has(n));
   let ok = true;
   r.recipe.unet.duplicate.forEach((selector, i) => {
     const re = globToRegExp(selector);
@@ -578,7 +576,6 @@ function emit(s: State): boolean {
       inputs: {
         files: inputFiles,
         ...(t.profileHash ? { device_profile: t.profileHash } : {}),
-        graph_only_requested: !!s.opts.graphOnly,
       },
     };
     const sources = Object.fromEntries(COMPONENTS.map((c) => [c, s.models[c]!.source]));

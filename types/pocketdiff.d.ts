@@ -172,7 +172,6 @@ declare const manifestSchema: z.ZodObject<{
 	inputs: z.ZodOptional<z.ZodObject<{
 		files: z.ZodRecord<z.ZodString, z.ZodString>;
 		device_profile: z.ZodOptional<z.ZodString>;
-		graph_only_requested: z.ZodBoolean;
 	}, z.core.$strict>>;
 	files: z.ZodRecord<z.ZodString, z.ZodObject<{
 		bytes: z.ZodNumber;

@@ -69,7 +69,8 @@ export interface Expected {
   tool: string;
   recipeHash: string;
   deviceProfile?: string;
-  graphOnlyRequested: boolean;
+  /** compile --graph-only: an artifact's graph_only is exactly that, since compile refuses weightless models otherwise. */
+  graphOnly: boolean;
 }
 
 /**
@@ -90,7 +91,7 @@ export function staleReason(dir: string, want: Expected, hashes: InputHashes): {
   const inputs = m.inputs;
   if (!inputs) return { reason: 'its manifest records no inputs (built before pocketdiff recorded them)' };
   if (inputs.device_profile !== want.deviceProfile) return { reason: 'the device profile changed' };
-  if (inputs.graph_only_requested !== want.graphOnlyRequested) return { reason: want.graphOnlyRequested ? '--graph-only was not given then' : 'it was built with --graph-only' };
+  if (m.graph_only !== want.graphOnly) return { reason: want.graphOnly ? '--graph-only was not given then' : 'it was built with --graph-only' };
   for (const [f, sha] of Object.entries(inputs.files)) {
     const now = hashes.sha256(f) ?? ABSENT;
     if (now !== sha) return { reason: now === ABSENT ? `${f} is gone` : sha === ABSENT ? `${f} appeared` : `${f} changed` };

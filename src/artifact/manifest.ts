@@ -79,7 +79,6 @@ export const manifestSchema = z.strictObject({
     .strictObject({
       files: z.record(z.string(), z.string()).describe('sha256 of every file compile read (models, weights, configs, tokenizer, embeddings, calibration), by path relative to the recipe'),
       device_profile: z.string().optional().describe("sha256 of the device profile's file"),
-      graph_only_requested: z.boolean().describe('compile --graph-only'),
     })
     .optional()
     .describe('What the artifact was built from: a compile finding the same (and the same recipe hash and tool version) says up to date'),

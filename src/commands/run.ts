@@ -1,9 +1,7 @@
 // pocketdiff run ARTIFACT_DIR --prompt TEXT [--seed N] [--out IMAGE.png] [--guidance-scale S] [--size PX]
 import fs from 'node:fs';
 import path from 'node:path';
-import { readManifest } from '../artifact/read.ts';
 import { Code } from '../codes.ts';
-import { DiagnosticLog } from '../diagnostics.ts';
 import { predictedHere } from '../run/predicted-here.ts';
 import { fmt, fmtInterval, round } from '../text/numbers.ts';
 import { encodePng } from '../run/png.ts';
@@ -60,9 +58,7 @@ export const run: Command = {
     }
     const s = result.seconds;
     // The cost model's word for this machine, beside what it measured.
-    const read = readManifest(dir, new DiagnosticLog());
-    // The size the run's latents were made for (the decoder's own scale may make the image another size).
-    const p = read && predictedHere(read.dir, read.manifest, size ?? read.manifest.resolution ?? 512, ctx.log);
+    const p = predictedHere(result.artifact.dir, result.artifact.manifest, result.size, ctx.log);
     const predicted = p && { device: p.device, seconds: round(p.total_ms / 1000), ...(p.interval_80 ? { interval_80: [round(p.interval_80[0] / 1000), round(p.interval_80[1] / 1000)] } : {}), threads: 1 };
     if (v.json) {
       ctx.stdout(JSON.stringify({ image: out, width: result.width, height: result.height, seed, tokens: result.tokens, generated_vocabulary: result.generatedVocabulary, seconds: s, ...(predicted ? { predicted } : {}) }, null, 2));

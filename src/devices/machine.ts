@@ -11,7 +11,14 @@ export interface Machine {
   cores: number;
 }
 
+let cached: Machine | undefined;
+
+/** Read once per process: loadDevice asks each time it loads a measured profile. */
 export function thisMachine(): Machine {
+  return (cached ??= readMachine());
+}
+
+function readMachine(): Machine {
   const cpu = os.cpus()[0]?.model?.trim() || 'unknown CPU';
   const m: Machine = { cpu, cores: os.availableParallelism?.() ?? os.cpus().length };
   try {

@@ -22,11 +22,15 @@ export interface ModelIo {
 
 type Dim = number | undefined;
 
-/** Dim `axis` of an input (by name) or output (by index): the declared size, else the inferred one. */
-function dim(m: ModelIo, side: 'inputs' | 'outputs', which: string | number, axis: number): Dim {
+/**
+ * Dim `axis` (negative from the end) of an input (by name) or output (by
+ * index): the declared size, else the inferred one; `declaredOnly` for a dim
+ * that must be fixed by the file itself (a symbolic one adapts).
+ */
+function dim(m: ModelIo, side: 'inputs' | 'outputs', which: string | number, axis: number, declaredOnly = false): Dim {
   const i = typeof which === 'number' ? which : m.graph[side].findIndex((v) => v.name === which);
   if (i < 0) return undefined;
-  for (const snap of [m.declared, m.inferred]) {
+  for (const snap of declaredOnly ? [m.declared] : [m.declared, m.inferred]) {
     const shape = snap[side][i]?.shape;
     const d = shape?.[axis < 0 ? shape.length + axis : axis];
     if (typeof d === 'number') return d;
@@ -34,36 +38,30 @@ function dim(m: ModelIo, side: 'inputs' | 'outputs', which: string | number, axi
   return undefined;
 }
 
-/** Only a dim both files fix: a symbolic one adapts. */
-function declared(m: ModelIo, side: 'inputs' | 'outputs', which: string | number, axis: number): Dim {
-  const i = typeof which === 'number' ? which : m.graph[side].findIndex((v) => v.name === which);
-  const d = i < 0 ? undefined : m.declared[side][i]?.shape?.[axis];
-  return typeof d === 'number' ? d : undefined;
-}
-
 export function checkContracts(models: Record<Component, ModelIo>, log: DiagnosticLog): boolean {
   const { text_encoder: te, unet, vae_decoder: vae } = models;
   let ok = true;
-  const mismatch = (at: ModelIo, other: ModelIo, otherName: string, message: string) => {
-    log.error(Code.ModelsMismatch, message, at.at, [`model.${otherName} is ${other.source}${other.at ? ` (${other.at.file}:${other.at.line}:${other.at.col})` : ''}`]);
+  // Every contract is with the UNet: the error sits at the other model's line and names the UNet's.
+  const mismatch = (at: ModelIo, message: string) => {
+    log.error(Code.ModelsMismatch, message, at.at, [`model.unet is ${unet.source}${unet.at ? ` (${unet.at.file}:${unet.at.line}:${unet.at.col})` : ''}`]);
     ok = false;
   };
   const hidden = dim(te, 'outputs', 0, -1);
   const cross = dim(unet, 'inputs', 'encoder_hidden_states', -1);
   if (hidden !== undefined && cross !== undefined && hidden !== cross) {
-    mismatch(te, unet, 'unet', `model.text_encoder (${te.source}) gives hidden states ${hidden} wide, but model.unet (${unet.source}) cross-attends to ${cross}: the text encoder's hidden size must be the UNet's cross_attention_dim`);
+    mismatch(te, `model.text_encoder (${te.source}) gives hidden states ${hidden} wide, but model.unet (${unet.source}) cross-attends to ${cross}: the text encoder's hidden size must be the UNet's cross_attention_dim`);
   }
-  const tokens = declared(te, 'outputs', 0, 1);
-  const attended = declared(unet, 'inputs', 'encoder_hidden_states', 1);
+  const tokens = dim(te, 'outputs', 0, 1, true);
+  const attended = dim(unet, 'inputs', 'encoder_hidden_states', 1, true);
   if (tokens !== undefined && attended !== undefined && tokens !== attended) {
-    mismatch(te, unet, 'unet', `model.text_encoder (${te.source}) gives ${tokens} tokens, but model.unet (${unet.source}) takes encoder_hidden_states of ${attended}`);
+    mismatch(te, `model.text_encoder (${te.source}) gives ${tokens} tokens, but model.unet (${unet.source}) takes encoder_hidden_states of ${attended}`);
   }
   const latent = dim(vae, 'inputs', 'latent_sample', 1);
   const takes = dim(unet, 'inputs', 'sample', 1);
   const gives = dim(unet, 'outputs', 0, 1);
   for (const [what, c] of [['takes latents of', takes], ['predicts', gives]] as const) {
     if (latent !== undefined && c !== undefined && c !== latent) {
-      mismatch(vae, unet, 'unet', `model.vae_decoder (${vae.source}) decodes latents of ${latent} channels, but model.unet (${unet.source}) ${what} ${c}`);
+      mismatch(vae, `model.vae_decoder (${vae.source}) decodes latents of ${latent} channels, but model.unet (${unet.source}) ${what} ${c}`);
       break;
     }
   }

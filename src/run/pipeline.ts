@@ -17,7 +17,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
-import type { ModelEntry } from '../artifact/manifest.ts';
+import type { Manifest, ModelEntry } from '../artifact/manifest.ts';
 import { targetDims } from '../pipeline/specialize.ts';
 import { SD_VAE_SCALE } from '../pipeline/vae-scale.ts';
 import { scaleModelInput, schedulerStep, type Schedule } from '../schedule/index.ts';
@@ -46,6 +46,9 @@ export interface RunResult extends RgbImage {
   tokens: number[];
   generatedVocabulary: boolean;
   seconds: { text_encoder: number; unet: number; vae_decoder: number; total: number };
+  /** The artifact that ran, and the image size its latents were made for (the decoder may upsample by other than 8). */
+  artifact: { dir: string; manifest: Manifest };
+  size: number;
 }
 
 export async function runArtifact(where: string, o: RunOptions, log: DiagnosticLog): Promise<RunResult | undefined> {
@@ -57,8 +60,9 @@ export async function runArtifact(where: string, o: RunOptions, log: DiagnosticL
   const schedule = hostSchedule(m, log, manifestFile);
   if (!schedule) return undefined;
   if (!checkInterface(a, log)) return undefined;
-  const dims = runDims(a, o.size, log);
-  if (!dims) return undefined;
+  const sized = runDims(a, o.size, log);
+  if (!sized) return undefined;
+  const { px, dims } = sized;
   const info = o.onInfo ?? (() => {});
 
   const seq = concreteShape(a.models.text_encoder.inputs[0].shape, dims, 'text encoder')[1];
@@ -106,6 +110,8 @@ export async function runArtifact(where: string, o: RunOptions, log: DiagnosticL
     tokens,
     generatedVocabulary: tok.generated,
     seconds: { text_encoder: teSeconds, unet: unetSeconds, vae_decoder: vaeSeconds, total: (performance.now() - started) / 1000 },
+    artifact: { dir: a.dir, manifest: m },
+    size: px,
   };
 }
 
@@ -166,7 +172,7 @@ async function withSession<T>(a: Artifact, c: 'text_encoder' | 'unet' | 'vae_dec
 const textOutput = (e: ModelEntry) => (e.outputs.find((o) => o.name === 'last_hidden_state') ?? e.outputs[0]).name;
 
 /** Symbolic dims: one image at `size` pixels (default 512), as compile's targets bind them. */
-function runDims(a: Artifact, size: number | undefined, log: DiagnosticLog): Record<string, number> | undefined {
+function runDims(a: Artifact, size: number | undefined, log: DiagnosticLog): { px: number; dims: Record<string, number> } | undefined {
   const res = a.manifest.resolution;
   if (size !== undefined && res !== undefined && size !== res) {
     log.error(Code.Usage, `the artifact is compiled for ${res}×${res} images (static shapes); --size ${size} cannot change that`);
@@ -179,7 +185,7 @@ function runDims(a: Artifact, size: number | undefined, log: DiagnosticLog): Rec
     log.error(Code.Usage, `--size must be a positive multiple of ${8 * scale} pixels for this artifact (its VAE decoder upsamples ${scale}×), not ${size}`);
     return undefined;
   }
-  return targetDims(px, scale);
+  return { px, dims: targetDims(px, scale) };
 }
 
 const KNOWN_INPUTS: Record<string, string[]> = {
