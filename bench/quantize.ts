@@ -23,7 +23,7 @@ import { loadModel } from '../src/onnx/model.ts';
 import { saveModel } from '../src/onnx/save.ts';
 import { runPasses } from '../src/passes/pass.ts';
 import { prepareQuantize, quantize, type QuantScheme } from '../src/passes/quantize/quantize.ts';
-import { bindAndInfer, restoreIo, snapshotIo, targetDims } from '../src/pipeline/specialize.ts';
+import { bindAndInfer, restoreIo, snapshotIo, targetDims } from '../src/ir/bind.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const RSS_TARGET = 1.5e9;

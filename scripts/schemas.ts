@@ -1,7 +1,8 @@
 // Writes schemas/*.json from the zod schemas (`npm run schemas`).
 import fs from 'node:fs';
 import path from 'node:path';
-import { SCHEMA_FILES, renderSchema } from '../src/recipe/json-schema.ts';
+import { SCHEMA_FILES } from '../src/schemas.ts';
+import { renderSchema } from '../src/schema/json-schema.ts';
 
 const dir = path.join(import.meta.dirname, '..', 'schemas');
 fs.mkdirSync(dir, { recursive: true });

@@ -13,7 +13,7 @@ import { DEFAULT_BUILD, planModel, writeModel } from '../src/builder/build.ts';
 import type { Manifest } from '../src/artifact/manifest.ts';
 import { literal } from '../src/codegen/literal.ts';
 import { renderPipelineTs } from '../src/codegen/pipeline.ts';
-import { runArtifact } from '../src/run/pipeline.ts';
+import { runArtifact } from '../src/run/run-artifact.ts';
 import { tempDir } from './support/ort.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');

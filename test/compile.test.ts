@@ -12,10 +12,10 @@ import * as ort from 'onnxruntime-node';
 import { main } from '../src/cli.ts';
 import { compile } from '../src/compile.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
-import { validateAgainst } from '../src/artifact/validate.ts';
+import { validateAgainst } from '../src/schema/validate.ts';
 import { computeSchedule, DEFAULT_SCHEDULE } from '../src/schedule/index.ts';
 import { inspectModel } from '../src/commands/inspect.ts';
-import type { Manifest } from '../src/artifact/manifest.ts';
+import { MANIFEST_SCHEMA, type Manifest } from '../src/artifact/manifest.ts';
 import { buildConfigFile, tinyTextEncoder } from './support/builder-fixtures.ts';
 import { tempDir } from './support/ort.ts';
 
@@ -65,7 +65,7 @@ test('a recipe without targets gives one generic artifact with dynamic dims', as
   assert.is(a.device, 'generic');
   assert.is(a.dir, path.join(out, 'tiny', 'generic'));
   const m = readManifest(a.dir);
-  assert.ok(validateAgainst('manifest.schema.json', m, new DiagnosticLog(), 'manifest'));
+  assert.ok(validateAgainst(MANIFEST_SCHEMA, m, new DiagnosticLog(), 'manifest'));
   assert.equal(m.models.unet!.inputs.map((i) => i.name), ['sample', 'timestep', 'encoder_hidden_states', 'uncond_encoder_hidden_states', 'guidance_scale']);
   assert.equal(m.models.unet!.outputs.map((o) => o.name), ['noise_pred']);
   assert.equal(m.models.unet!.inputs[0].shape, [1, 4, 'height', 'width']);

@@ -12,11 +12,11 @@ import { leastSquares } from '../src/cost/calibrate/fit.ts';
 import { discard } from '../src/cost/calibrate/local.ts';
 import { feedsFor, measureRounds, saveForRun, SESSION_OPTIONS } from '../src/cost/calibrate/measure.ts';
 import { MICROBENCHMARKS } from '../src/cost/calibrate/micro.ts';
-import { predictPipeline } from '../src/cost/whatif/pipeline.ts';
+import { predictImage } from '../src/cost/whatif/predict-image.ts';
 import { planCost } from '../src/cost/roofline/plan.ts';
 import { effectivePrecision, predictPlan, ratesOf, groupSeconds } from '../src/cost/roofline/roofline.ts';
-import { ensureShapes } from '../src/cost/table/shapes.ts';
-import { familyConfig, latentDims, sourceTable } from '../src/cost/table/sources.ts';
+import { ensureShapes, targetDims } from '../src/ir/bind.ts';
+import { familyConfig, sourceTable } from '../src/cost/table/sources.ts';
 import { buildCostTable, type CostTable } from '../src/cost/table/build.ts';
 import { WhatIf } from '../src/cost/whatif/whatif.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
@@ -214,24 +214,24 @@ test('what-if = predicting the edited graph; duplicates count twice; the passes\
   assert.ok(w.shortcutMs[r] > 0 && w.shortcutMs[r] < w.blockMs[r]);
 });
 
-test('predictPipeline on the graph-only full-size SD-v1.5 exports', async () => {
+test('predictImage on the graph-only full-size SD-v1.5 exports', async () => {
   const log = new DiagnosticLog();
   const unet = loadGraph('test/fixtures/unet-sd15-graph/model.onnx');
   const vae = loadGraph('test/fixtures/vae-decoder-sd15-graph/model.onnx');
   const s23 = device('galaxy-s23');
   const w8a16 = effectivePrecision(s23, 'w8a16').precision;
   const precision = { unet: w8a16, vae_decoder: w8a16 };
-  const p = predictPipeline({ unet, vae_decoder: vae }, { device: s23, steps: 20, cfg: 'two-calls', resolution: 512, batch: 1, precision }, log);
+  const p = predictImage({ unet, vae_decoder: vae }, { device: s23, steps: 20, cfg: 'two-calls', resolution: 512, batch: 1, precision }, log);
   assert.ok(p, log.items.map(formatDiagnostic).join('\n'));
   const c = p!.components;
   // torch.onnx's export prices as the builder's graph the profile was fitted on (node for node the same model).
   for (const [part, ms] of [['unet', c.unet.ms_per_call], ['vae_decoder', c.vae_decoder!.ms]] as const) {
-    const built = (await sourceTable({ kind: 'config', file: familyConfig(part) }, [], latentDims(512), log))!;
+    const built = (await sourceTable({ kind: 'config', file: familyConfig(part) }, [], targetDims(512), log))!;
     const fitted = predictPlan(planCost(built, s23, { precision: w8a16 })).ms;
     assert.ok(Math.abs(ms / fitted - 1) < 0.01, `${part}: export ${ms} vs builder ${fitted}`);
   }
   // The published S23 UNet row (111.9 ms, w8a16, one batch-1 call) lies inside the call's 80% interval.
-  const one = predictPipeline({ unet }, { device: s23, steps: 1, cfg: 'none', resolution: 512, batch: 1, precision }, log)!;
+  const one = predictImage({ unet }, { device: s23, steps: 1, cfg: 'none', resolution: 512, batch: 1, precision }, log)!;
   const [lo, hi] = one.interval_80!;
   assert.ok(lo <= 111.871 && 111.871 <= hi, `[${lo}, ${hi}]`);
   assert.ok(lo < one.total_ms && one.total_ms < hi);
@@ -242,7 +242,7 @@ test('predictPipeline on the graph-only full-size SD-v1.5 exports', async () => 
   // A pipeline's interval is its components' intervals added end to end.
   assert.ok(p!.interval_80![0] < p!.total_ms && p!.total_ms < p!.interval_80![1]);
   // The same graphs, now inferred, at batch 2 in one call: the UNet's work scales, its weights do not.
-  const b2 = predictPipeline({ unet, vae_decoder: vae }, { device: s23, steps: 20, cfg: 'batch', resolution: 512, batch: 1, precision }, log)!;
+  const b2 = predictImage({ unet, vae_decoder: vae }, { device: s23, steps: 20, cfg: 'batch', resolution: 512, batch: 1, precision }, log)!;
   assert.is(b2.components.unet.batch_per_call, 2);
   assert.ok(b2.components.unet.ms_per_call > c.unet.ms_per_call && b2.components.unet.ms_per_call < 2 * c.unet.ms_per_call);
 });

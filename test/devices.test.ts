@@ -15,7 +15,8 @@ import { DiagnosticLog } from '../src/diagnostics.ts';
 import { deviceNames, listDevices, loadDevice, loadProfileFile, profileFile } from '../src/devices/index.ts';
 import { loadMeasurements, selectRows } from '../src/devices/measurements.ts';
 import { paramsOf } from '../src/devices/schema.ts';
-import { SCHEMA_FILES, renderSchema } from '../src/recipe/json-schema.ts';
+import { SCHEMA_FILES } from '../src/schemas.ts';
+import { renderSchema } from '../src/schema/json-schema.ts';
 import { tempDir } from './support/temp.ts';
 
 const REQUIRED = ['galaxy-s23', 'galaxy-s24', 'galaxy-s24-2026-02', 'galaxy-s25', 'iphone-11-pro', 'iphone-14-pro', 'iphone-14-pro-max', 'local-cpu', 'snapdragon-8-elite'];

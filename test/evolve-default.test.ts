@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { whatIf } from '../src/pipeline/whatif.ts';
+import { whatIf } from '../src/steps/whatif.ts';
 import { compile } from '../src/compile.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import type { EvolveLog } from '../src/evolve/report.ts';

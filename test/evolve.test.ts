@@ -16,8 +16,8 @@ import { evolve, type EvolveOptions, type EvolveResult } from '../src/evolve/run
 import { exportGraph } from '../src/ir/export.ts';
 import { DataType } from '../src/onnx/dtype.ts';
 import { saveModel } from '../src/onnx/save.ts';
-import { bytesWeight } from '../src/passes/prune/weight-io.ts';
-import { whatIf } from '../src/pipeline/whatif.ts';
+import { bytesWeight } from '../src/ir/weight-io.ts';
+import { whatIf } from '../src/steps/whatif.ts';
 import { buildConfigFile, buildTestConfig, TEST_CONFIGS, tinyClipTowers } from './support/builder-fixtures.ts';
 import { DEVICE, evolveOptions, NARROW, narrowRecipe, outputs } from './support/evolve.ts';
 import { loadGraph, tempDir } from './support/ort.ts';

@@ -9,9 +9,9 @@ import * as assert from 'uvu/assert';
 import { compile } from '../src/compile.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import type { Manifest } from '../src/artifact/manifest.ts';
-import { renderHtmlReport } from '../src/pipeline/html.ts';
+import { renderHtmlReport } from '../src/steps/html.ts';
 import { barChart } from '../src/report/html-kit.ts';
-import type { ReportInput } from '../src/pipeline/report.ts';
+import type { ReportInput } from '../src/steps/report.ts';
 import { findChromium, screenshot } from '../scripts/screenshot-report.ts';
 import { tempDir } from './support/ort.ts';
 

@@ -17,7 +17,7 @@ import type { Graph } from '../src/ir/graph.ts';
 import { inferShapes } from '../src/ir/infer/index.ts';
 import { runPasses } from '../src/passes/pass.ts';
 import { describeChannelGroups, pruneChannels, type WidthSpec } from '../src/passes/prune-channels.ts';
-import { readFloats } from '../src/passes/prune/weight-io.ts';
+import { readFloats } from '../src/ir/weight-io.ts';
 import { quantize } from '../src/passes/quantize/quantize.ts';
 import { applyPass as apply, inferredGraph } from './support/passes.ts';
 import { loadGraph, relError, run, saveGraph, tempDir, testSet } from './support/ort.ts';

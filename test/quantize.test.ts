@@ -136,7 +136,7 @@ test('int4 covers Conv: 4-bit blocks reproduce the weights within the grid, the 
     probe.outputs.push(probe.add('DequantizeLinear', ins, { attrs: dq.attrs, origin: { kind: 'pass', pass: 'test', from: [] } }).output());
     const out = Object.values(await run(saveGraph(probe), {}))[0].data as Float32Array;
     const orig = fp32.weights.find((v) => v.name === name)!;
-    const { readFloats } = await import('../src/passes/prune/weight-io.ts');
+    const { readFloats } = await import('../src/ir/weight-io.ts');
     const x = readFloats(orig.weight!)!;
     let e = 0;
     let n = 0;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { whatIf } from '../src/pipeline/whatif.ts';
+import { whatIf } from '../src/steps/whatif.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { QUEUE_NAME, type ScoreJobData } from '../src/evolve/queue.ts';
 import { evolve, type EvolveOptions, type EvolveResult } from '../src/evolve/run.ts';

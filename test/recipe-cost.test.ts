@@ -1,5 +1,5 @@
 // One recipe plan: `whatif` and `compile` price a recipe through the same code
-// (pipeline/recipe-cost.ts), so they agree on every target, with widths on any
+// (steps/recipe-cost.ts), so they agree on every target, with widths on any
 // model, quantization, removals and duplications; widths and precision move
 // the price; guidance.fold: auto picks per target and compile emits what it
 // picked. Real files and real passes throughout: the test fixtures (with
@@ -11,11 +11,11 @@ import * as assert from 'uvu/assert';
 import type { Manifest } from '../src/artifact/manifest.ts';
 import { main } from '../src/cli.ts';
 import { predictModel } from '../src/cost/predict-model.ts';
-import { whatIf } from '../src/pipeline/whatif.ts';
+import { whatIf } from '../src/steps/whatif.ts';
 import { compile } from '../src/compile.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { loadDevice } from '../src/devices/index.ts';
-import { planRecipe, priceRecipe } from '../src/pipeline/recipe-cost.ts';
+import { planRecipe, priceRecipe } from '../src/steps/recipe-cost.ts';
 import { loadRecipe } from '../src/recipe/load.ts';
 import { tempDir } from './support/temp.ts';
 

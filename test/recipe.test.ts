@@ -11,7 +11,8 @@ import * as assert from 'uvu/assert';
 import { parse as parseYaml } from 'yaml';
 import { main } from '../src/cli.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
-import { SCHEMA_FILES, renderSchema } from '../src/recipe/json-schema.ts';
+import { SCHEMA_FILES } from '../src/schemas.ts';
+import { renderSchema } from '../src/schema/json-schema.ts';
 import { loadRecipe, type LoadedRecipe } from '../src/recipe/load.ts';
 import { tempDir } from './support/temp.ts';
 

@@ -4,7 +4,7 @@
 // step-by-step loop gives with two batch-1 UNet calls per step and guidance on
 // the host, for the same seed: max pixel difference ≤ 1/255.
 //
-// The reference loop is written out here, independent of src/run/pipeline.ts:
+// The reference loop is written out here, independent of src/run/run-artifact.ts:
 // the schedule from computeSchedule (not the manifest), ORT sessions opened
 // directly, guidance and pixels computed inline. It shares only what defines
 // "the same input": the tokenizer and the seeded noise.
@@ -22,7 +22,7 @@ import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { DEFAULT_BUILD, planModel, writeModel } from '../src/builder/build.ts';
 import { computeSchedule, DEFAULT_SCHEDULE, scaleModelInput, schedulerStep, type ScheduleConfig } from '../src/schedule/index.ts';
 import { initialLatents } from '../src/run/latents.ts';
-import { runArtifact } from '../src/run/pipeline.ts';
+import { runArtifact } from '../src/run/run-artifact.ts';
 import { ClipTokenizer } from '../src/run/tokenizer.ts';
 import { tempDir } from './support/ort.ts';
 

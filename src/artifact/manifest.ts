@@ -3,6 +3,7 @@
 // is generated from it, and every manifest is validated (ajv, against that
 // generated schema) before it is written.
 import { z } from 'zod';
+import type { SchemaFile } from '../schema/json-schema.ts';
 
 const signature = z.array(
   z.strictObject({
@@ -87,3 +88,5 @@ export const manifestSchema = z.strictObject({
 
 export type Manifest = z.output<typeof manifestSchema>;
 export type ModelEntry = z.output<typeof modelEntry>;
+
+export const MANIFEST_SCHEMA: SchemaFile = { file: 'manifest.schema.json', schema: manifestSchema, title: 'pocketdiff artifact manifest', io: 'output' };

@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
-import type { Manifest } from './manifest.ts';
-import { validateAgainst } from './validate.ts';
+import { MANIFEST_SCHEMA, type Manifest } from './manifest.ts';
+import { validateAgainst } from '../schema/validate.ts';
 
 export function readManifest(where: string, log: DiagnosticLog): { dir: string; file: string; manifest: Manifest } | undefined {
   const dir = path.basename(where) === 'manifest.json' ? path.dirname(where) : where;
@@ -25,6 +25,6 @@ export function readManifest(where: string, log: DiagnosticLog): { dir: string; 
     log.error(Code.ArtifactInvalid, `manifest.json is not JSON: ${(e as Error).message}`, { file });
     return undefined;
   }
-  if (!validateAgainst('manifest.schema.json', manifest, log, file)) return undefined;
+  if (!validateAgainst(MANIFEST_SCHEMA, manifest, log, file)) return undefined;
   return { dir, file, manifest };
 }

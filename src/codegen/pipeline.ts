@@ -11,8 +11,8 @@
 // It produces the same pixels as `pocketdiff run` for a seed (a test holds it to that).
 import type { SourceFile } from 'ts-morph';
 import type { Manifest, ModelEntry } from '../artifact/manifest.ts';
-import { targetDims } from '../pipeline/specialize.ts';
-import { SD_VAE_SCALE } from '../pipeline/vae-scale.ts';
+import { targetDims } from '../ir/bind.ts';
+import { SD_VAE_SCALE } from '../blocks/vae-scale.ts';
 import { addGenerate, prevAlphas } from './generate.ts';
 import { dimExpr, get, literal, prop, quote } from './literal.ts';
 import { addPortable, banner, tsMorph } from './portable.ts';

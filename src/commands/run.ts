@@ -5,7 +5,7 @@ import { Code } from '../codes.ts';
 import { predictedHere } from '../run/predicted-here.ts';
 import { fmt, fmtInterval, round } from '../text/numbers.ts';
 import { encodePng } from '../run/png.ts';
-import { runArtifact } from '../run/pipeline.ts';
+import { runArtifact } from '../run/run-artifact.ts';
 import { parse, usageError } from './args.ts';
 import { Exit, type Command } from './command.ts';
 

@@ -2,11 +2,11 @@
 // A recipe's image latency on a device, per component, with its 80% interval,
 // with extra edits, and the difference they make against the recipe's own
 // plan. It prices the recipe through the same plan compile does
-// (pipeline/recipe-cost.ts). Needs no weights.
+// (steps/recipe-cost.ts). Needs no weights.
 import * as api from '../api.ts';
 import { Code } from '../codes.ts';
 import { PARTS } from '../cost/table/sources.ts';
-import type { WhatIfReport } from '../pipeline/whatif.ts';
+import type { WhatIfReport } from '../steps/whatif.ts';
 import { fmt, fmtInterval } from '../text/numbers.ts';
 import { parse } from './args.ts';
 import { Exit, type Command } from './command.ts';

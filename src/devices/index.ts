@@ -5,7 +5,7 @@ import { describeMachine, sameCpu, thisMachine } from './machine.ts';
 import path from 'node:path';
 import { Code } from '../codes.ts';
 import { DiagnosticLog, type Location } from '../diagnostics.ts';
-import { pathText } from '../recipe/issues.ts';
+import { pathText } from '../schema/issues.ts';
 import { PROJECT_ROOT } from '../root.ts';
 import { closest } from '../text/did-you-mean.ts';
 import { deviceProfileSchema, type DeviceProfile } from './schema.ts';

@@ -9,7 +9,6 @@
 // parameter however many numbers it touches. A param without `fit` is a prior:
 // a published figure, or an assumption that says so.
 import { z } from 'zod';
-import { PATTERN_NAMES } from '../cost/table/patterns.ts';
 
 export const DEVICE_NAME = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
@@ -29,6 +28,7 @@ export const param = z.strictObject({
 export type Param = z.infer<typeof param>;
 
 import { precision, weightFormat } from '../precision.ts';
+import type { SchemaFile } from '../schema/json-schema.ts';
 export { PRECISIONS, precision, weightFormat, type Precision, type WeightFormat } from '../precision.ts';
 
 export const OP_CLASSES = ['conv', 'depthwise', 'linear', 'attention', 'norm', 'softmax', 'elementwise', 'reduce', 'movement', 'view', 'shape'] as const;
@@ -95,6 +95,10 @@ const interval = z
     basis: z.string().describe('What the interval was made from'),
   })
   .describe('The 80% prediction interval: quantiles of cross-validated errors, each scaled by how far its graph is from the others (locally weighted split-conformal)');
+
+/** The composite ops a profile can say its runtime fuses (cost/table/patterns.ts matches them in graphs). */
+export const PATTERN_NAMES = ['silu', 'gelu', 'layernorm', 'matmul-scale', 'groupnorm'] as const;
+export type PatternName = (typeof PATTERN_NAMES)[number];
 
 export const deviceProfileSchema = z
   .strictObject({
@@ -261,3 +265,5 @@ export function paramsOf(p: Pick<DeviceProfile, 'ceilings' | 'efficiency' | 'ove
   for (const [k, v] of Object.entries(p.overhead_us)) if (v) out.push([['overhead_us', k], v]);
   return out;
 }
+
+export const DEVICE_PROFILE_SCHEMA: SchemaFile = { file: 'device-profile.schema.json', schema: deviceProfileSchema, title: 'pocketdiff device profile', io: 'input' };

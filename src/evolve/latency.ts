@@ -1,14 +1,14 @@
 // ΔLatency for evolve: an architecture (a count per slot) priced on the
-// device through the recipe's own plan (pipeline/recipe-cost.ts), so evolve's
+// device through the recipe's own plan (steps/recipe-cost.ts), so evolve's
 // milliseconds are the ones compile's budget gate will check. Pricing a
 // variant is a sum over blocks, so every candidate of every round costs
 // microseconds; the tables are built once.
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import type { DeviceProfile } from '../devices/schema.ts';
-import type { CfgMode } from '../cost/whatif/pipeline-cost.ts';
+import type { CfgMode } from '../cost/whatif/image-cost.ts';
 import type { Variant } from '../cost/whatif/whatif.ts';
-import { priceRecipe, type RecipePlan, type RecipePrice } from '../pipeline/recipe-cost.ts';
+import { priceRecipe, type RecipePlan, type RecipePrice } from '../steps/recipe-cost.ts';
 import type { Arch, SlotMap } from './slots.ts';
 
 /** What the budget bounds: one image (a target's budget_ms), or one UNet step (SnapFusion's objective). */

@@ -15,7 +15,7 @@ import { findBlocks } from '../blocks/find.ts';
 import type { Graph } from '../ir/graph.ts';
 import type { GateRequest } from '../passes/gate-blocks.ts';
 import { bypassOf } from '../passes/remove-blocks.ts';
-import { findResidual } from '../passes/residual.ts';
+import { findResidual } from '../blocks/residual.ts';
 
 const KINDS = new Set(['resnet', 'cross_attention']);
 

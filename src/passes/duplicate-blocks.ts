@@ -12,8 +12,8 @@ import type { DiagnosticLog, Location } from '../diagnostics.ts';
 import { findBlocks, type Block } from '../blocks/find.ts';
 import type { Graph, Node, Value } from '../ir/graph.ts';
 import type { Pass } from './pass.ts';
-import { findResidual } from './residual.ts';
-import { selectBlocks } from './select.ts';
+import { findResidual } from '../blocks/residual.ts';
+import { selectBlocks } from '../blocks/select.ts';
 
 export interface DuplicateSpec {
   selector: string;

@@ -21,11 +21,11 @@ import { Code } from '../codes.ts';
 import { findBlocks } from '../blocks/find.ts';
 import type { Value } from '../ir/graph.ts';
 import { DataType } from '../onnx/dtype.ts';
-import { bytesWeight } from './prune/weight-io.ts';
+import { bytesWeight } from '../ir/weight-io.ts';
 import type { Pass } from './pass.ts';
 import { duplicateBlock } from './duplicate-blocks.ts';
 import { bypassOf, bypassValue } from './remove-blocks.ts';
-import { findResidual } from './residual.ts';
+import { findResidual } from '../blocks/residual.ts';
 
 export const GATES_INPUT = 'block_gates';
 

@@ -16,8 +16,8 @@ import { findBlocks } from '../blocks/find.ts';
 import { Code } from '../codes.ts';
 import { DiagnosticLog, type Location } from '../diagnostics.ts';
 import type { Graph, Node, Value } from '../ir/graph.ts';
-import { inferShapes, type ConstTensor } from '../ir/infer/index.ts';
-import { restoreIo, snapshotIo, targetDims } from '../pipeline/specialize.ts';
+import type { ConstTensor } from '../ir/infer/index.ts';
+import { bindAndInfer, restoreIo, snapshotIo, targetDims } from '../ir/bind.ts';
 import type { Pass } from './pass.ts';
 import { widthError, type WidthSpec } from './prune/width-value.ts';
 
@@ -27,7 +27,7 @@ import { findChannelGroups, type ChannelGroups } from './prune/groups.ts';
 import { channelImportance, type ImportanceKind } from './prune/importance.ts';
 import { chooseKeep, classCuts, unevenChunks, widthStep } from './prune/plan.ts';
 import type { SpaceId } from './prune/spaces.ts';
-import { narrowest, resolveSelector } from './prune/selector.ts';
+import { narrowest, resolveSelector } from '../blocks/selector.ts';
 
 export interface PruneOptions {
   /** How channels are ranked within a group (default 'l1'). */
@@ -117,15 +117,10 @@ function checkSpecs(specs: WidthSpec[], log: DiagnosticLog): boolean {
 
 /** Binds symbolic input dims (opts, else one 512×512 image) and infers; returns what shape arithmetic folds to. */
 function inferConstants(g: Graph, dims: Record<string, number> | undefined, log: DiagnosticLog): Map<Value, ConstTensor> | undefined {
-  const use = dims ?? targetDims(512);
-  const names = new Set(g.inputs.flatMap((v) => (v.type?.shape ?? []).filter((d): d is string => typeof d === 'string')));
   const tmp = new DiagnosticLog();
-  const { constants } = inferShapes(g, { dims: Object.fromEntries(Object.entries(use).filter(([k]) => names.has(k))) }, tmp);
-  if (tmp.hasErrors) {
-    for (const d of tmp.errors()) log.error(d.code, `prune-channels needs every shape: ${d.message}`, d.location, d.notes);
-    return undefined;
-  }
-  return constants;
+  const inferred = bindAndInfer(g, dims ?? targetDims(512), tmp);
+  for (const d of tmp.errors()) log.error(d.code, `prune-channels needs every shape: ${d.message}`, d.location, d.notes);
+  return inferred?.constants;
 }
 
 function prune(g: Graph, specs: WidthSpec[], opts: PruneOptions, log: DiagnosticLog) {

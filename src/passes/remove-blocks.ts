@@ -13,9 +13,9 @@ import type { DiagnosticLog, Location } from '../diagnostics.ts';
 import { findBlocks, type Block } from '../blocks/find.ts';
 import type { Graph, Value } from '../ir/graph.ts';
 import type { Pass } from './pass.ts';
-import { channels, findResidual, scalarValue, type Residual } from './residual.ts';
+import { channels, findResidual, scalarValue, type Residual } from '../blocks/residual.ts';
 import { DataType } from '../onnx/dtype.ts';
-import { selectBlocks } from './select.ts';
+import { selectBlocks } from '../blocks/select.ts';
 
 export interface RemoveSpec {
   selector: string;

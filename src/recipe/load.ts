@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog, Location } from '../diagnostics.ts';
-import { reportIssues } from './issues.ts';
+import { reportIssues } from '../schema/issues.ts';
 import { recipeSchema, type Recipe } from './schema.ts';
 import { YamlSource, type Path } from './source.ts';
 

@@ -3,6 +3,7 @@
 // `npm run schemas`) all come from it.
 import { z } from 'zod';
 import { QUANTIZE_SCHEMES } from '../precision.ts';
+import type { SchemaFile } from '../schema/json-schema.ts';
 
 const modelRef = z
   .string()
@@ -156,3 +157,5 @@ export const recipeSchema = z
 export type RecipeInput = z.input<typeof recipeSchema>;
 export type Recipe = z.output<typeof recipeSchema>;
 export type Removal = Recipe['unet']['remove'][number];
+
+export const RECIPE_SCHEMA: SchemaFile = { file: 'recipe.schema.json', schema: recipeSchema, title: 'pocketdiff recipe', io: 'input' };

@@ -2,8 +2,9 @@
 // (`['schedule', 'steps']`) maps back to file:line:col for diagnostics.
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode, type YAMLError } from 'yaml';
 import type { Location } from '../diagnostics.ts';
+import type { Path } from '../schema/shape.ts';
 
-export type Path = readonly (string | number)[];
+export type { Path };
 
 export class YamlSource {
   private constructor(

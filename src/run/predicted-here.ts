@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { DiagnosticLog } from '../diagnostics.ts';
 import { loadDevice } from '../devices/index.ts';
-import { predictPipeline, type PipelinePrediction } from '../cost/whatif/pipeline.ts';
+import { predictImage, type ImagePrediction } from '../cost/whatif/predict-image.ts';
 import { importGraph } from '../ir/import.ts';
 import { loadModel } from '../onnx/model.ts';
 import type { Manifest } from '../artifact/manifest.ts';
@@ -12,7 +12,7 @@ import type { Manifest } from '../artifact/manifest.ts';
 export const LOCAL_PROFILE = 'local-cpu';
 
 /** Undefined where the profile or a graph cannot be read; its warnings (another CPU: PD8013) go to `log`. */
-export function predictedHere(dir: string, m: Manifest, resolution: number, log: DiagnosticLog): PipelinePrediction | undefined {
+export function predictedHere(dir: string, m: Manifest, resolution: number, log: DiagnosticLog): ImagePrediction | undefined {
   const quiet = new DiagnosticLog();
   const profile = loadDevice(LOCAL_PROFILE, quiet);
   if (!profile) return undefined;
@@ -25,7 +25,7 @@ export function predictedHere(dir: string, m: Manifest, resolution: number, log:
   const unet = graph('unet');
   if (!unet) return undefined;
   const guided = m.guidance.scale > 1;
-  return predictPipeline(
+  return predictImage(
     { unet, vae_decoder: graph('vae_decoder'), text_encoder: graph('text_encoder') },
     {
       device: profile,

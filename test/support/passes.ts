@@ -5,7 +5,7 @@ import { DiagnosticLog, formatDiagnostic } from '../../src/diagnostics.ts';
 import type { Graph } from '../../src/ir/graph.ts';
 import { inferShapes } from '../../src/ir/infer/index.ts';
 import { runPasses, type Pass } from '../../src/passes/pass.ts';
-import { restoreIo, snapshotIo } from '../../src/pipeline/specialize.ts';
+import { restoreIo, snapshotIo } from '../../src/ir/bind.ts';
 import { loadGraph } from './ort.ts';
 
 export function inferredGraph(file: string, dims: Record<string, number>): Graph {

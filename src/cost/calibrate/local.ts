@@ -16,7 +16,7 @@ import { feedsFor, measureRounds, saveForRun, type Job, type Measurement } from 
 import { MICROBENCHMARKS, type Micro } from './micro.ts';
 import { planCost } from '../roofline/plan.ts';
 import { buildCostTable } from '../table/build.ts';
-import { ensureShapes } from '../table/shapes.ts';
+import { ensureShapes } from '../../ir/bind.ts';
 import { PROJECT_ROOT } from '../../root.ts';
 import { removeScratch, scratchDir } from '../../scratch.ts';
 

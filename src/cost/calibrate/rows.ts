@@ -7,19 +7,20 @@
 // Rows are grouped into architectures for cross-validation by what their
 // graphs compute, not by name: torch.onnx folds BatchNorm into the convs, so
 // VGG-11 and VGG-11-BN are one graph and must leave the fit together.
+import { targetDims } from '../../ir/bind.ts';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { Code } from '../../codes.ts';
 import type { DiagnosticLog } from '../../diagnostics.ts';
 import type { DeviceProfile } from '../../devices/schema.ts';
 import { loadMeasurements, selectRows, type Measurement } from '../../devices/measurements.ts';
-import { globToRegExp } from '../../passes/select.ts';
+import { globToRegExp } from '../../blocks/select.ts';
 import { PROJECT_ROOT } from '../../root.ts';
 import type { CalibrationRow } from './profile-fit.ts';
 import { planCost } from '../roofline/plan.ts';
 import { effectivePrecision } from '../roofline/roofline.ts';
 import type { CostTable } from '../table/format.ts';
-import { familyConfig, latentDims, sourceTable, type ModelSource, type Part } from '../table/sources.ts';
+import { familyConfig, sourceTable, type ModelSource, type Part } from '../table/sources.ts';
 
 export const CALIBRATION_DIR = path.join(PROJECT_ROOT, 'models', 'calibration');
 
@@ -28,7 +29,7 @@ export function rowSource(m: Pick<Measurement, 'graph' | 'latent'>): { src: Mode
   const built = /^builder:([a-z0-9-]+)\/(unet|vae_decoder|text_encoder)$/.exec(m.graph);
   if (built) {
     const part = built[2] as Part;
-    const dims = part !== 'text_encoder' && m.latent ? latentDims(m.latent[0] * 8) : {};
+    const dims = part !== 'text_encoder' && m.latent ? targetDims(m.latent[0] * 8) : {};
     return { src: { kind: 'config', file: familyConfig(part, built[1]) }, dims };
   }
   const folder = /^calibration\/([A-Za-z0-9_.-]+)$/.exec(m.graph);

@@ -13,13 +13,13 @@ import { inferShapes } from '../../ir/infer/index.ts';
 import { duplicateBlocks } from '../../passes/duplicate-blocks.ts';
 import { runPasses } from '../../passes/pass.ts';
 import { removeBlocks } from '../../passes/remove-blocks.ts';
-import { globToRegExp } from '../../passes/select.ts';
+import { globToRegExp } from '../../blocks/select.ts';
 import { discard } from './local.ts';
 import { feedsFor, saveForRun, type Job, type Measurement } from './measure.ts';
 import { planCost } from '../roofline/plan.ts';
 import { predictPlan } from '../roofline/roofline.ts';
 import { buildCostTable, Kind, valueKinds, type CostTable } from '../table/build.ts';
-import { ensureShapes } from '../table/shapes.ts';
+import { ensureShapes } from '../../ir/bind.ts';
 import { applyNarrow, narrowPlan } from '../table/width.ts';
 import { WhatIf, type BlockEdits } from '../whatif/whatif.ts';
 

@@ -20,7 +20,7 @@ import { nodeMacs } from '../../blocks/macs.ts';
 import { Code } from '../../codes.ts';
 import type { DiagnosticLog, Location } from '../../diagnostics.ts';
 import { OP_CLASSES, type OpClass } from '../../devices/schema.ts';
-import { findResidual } from '../../passes/residual.ts';
+import { findResidual } from '../../blocks/residual.ts';
 import type { Graph, Node, Value } from '../../ir/graph.ts';
 import { DataType } from '../../onnx/dtype.ts';
 import { toNumber } from '../../onnx/proto.ts';

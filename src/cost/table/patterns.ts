@@ -7,10 +7,10 @@
 //   layernorm     (x - mean) / √(var + ε) · γ + β, decomposed    ReduceMean … Div [Mul, Add]
 //   matmul-scale  MatMul(a, Transpose(b)) · s                    Transpose, MatMul, Mul
 //   groupnorm     GroupNorm as torch.onnx writes it              Reshape, InstanceNormalization, Reshape [Mul, Add]
+import type { PatternName } from '../../devices/schema.ts';
 import type { Node, Value } from '../../ir/graph.ts';
 
-export const PATTERN_NAMES = ['silu', 'gelu', 'layernorm', 'matmul-scale', 'groupnorm'] as const;
-export type PatternName = (typeof PATTERN_NAMES)[number];
+export type { PatternName };
 
 type Matcher = (anchor: Node, isConst: (v: Value | undefined) => boolean) => Node[] | undefined;
 

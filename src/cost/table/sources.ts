@@ -15,12 +15,6 @@ import type { Graph } from '../../ir/graph.ts';
 import { TABLE_VERSION, type CostTable } from './format.ts';
 import { PROJECT_ROOT } from '../../root.ts';
 
-/** Latent dims for a resolution in pixels, over the decoder's upsampling (8 for SD's VAE). */
-export function latentDims(resolution: number, vaeScale = 8): Record<string, number> {
-  const l = Math.round(resolution / vaeScale);
-  return { height: l, width: l, height_latent: l, width_latent: l };
-}
-
 export type Part = 'unet' | 'vae_decoder' | 'text_encoder';
 export const PARTS: readonly Part[] = ['text_encoder', 'unet', 'vae_decoder'];
 
@@ -49,7 +43,7 @@ export function sourceOf(ref: string, part: Part, family = 'sd15'): ModelSource 
 
 /** The graph of a source, shape-inferred with `dims` over the defaults. */
 export async function loadSourceGraph(src: ModelSource, bindings: InputBinding[], dims: Record<string, number>, log: DiagnosticLog, at?: Location): Promise<Graph | undefined> {
-  const { ensureShapes } = await import('./shapes.ts');
+  const { ensureShapes } = await import('../../ir/bind.ts');
   let g: Graph | undefined;
   if (src.kind === 'file') {
     const [{ loadModel }, { importGraph }] = await Promise.all([import('../../onnx/model.ts'), import('../../ir/import.ts')]);

@@ -10,8 +10,7 @@
 // R-polynomials), memoized per (block, ratio).
 import { Code } from '../../codes.ts';
 import type { DiagnosticLog, Location } from '../../diagnostics.ts';
-import { globToRegExp } from '../../passes/select.ts';
-import { closest } from '../../text/did-you-mean.ts';
+import { selectNames } from '../../blocks/select.ts';
 import { type CostPlan } from '../roofline/plan.ts';
 import { blockMs, groupSeconds, ratesOf, type Rates } from '../roofline/roofline.ts';
 
@@ -106,13 +105,9 @@ export class WhatIf {
 
   /** Block indices a selector names (globs as in recipes); PD5001 with a did-you-mean when none. */
   select(selector: string, log: DiagnosticLog, at?: Location): number[] | undefined {
-    const re = globToRegExp(selector);
-    const hits = this.names.flatMap((n, i) => (re.test(n) ? [i] : []));
-    if (hits.length) return hits;
-    const guess = closest(selector, this.names);
-    log.error(Code.UnknownBlock, `no block matches '${selector}'${guess ? `; did you mean '${guess}'?` : ''}`, at, guess ? undefined : [`blocks in this model: ${this.names.slice(0, 12).join(', ')}${this.names.length > 12 ? ', …' : ''}`]);
-    return undefined;
+    return selectNames(selector, this.names, log, at);
   }
+
 
   /**
    * Applies recipe-style edits to a variant, with the checks the passes make:

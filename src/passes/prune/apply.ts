@@ -14,7 +14,7 @@ import { onnx } from '../../onnx/proto.ts';
 import { resizedShape } from './layout.ts';
 import type { ChannelGroups } from './groups.ts';
 import type { SpaceId } from './spaces.ts';
-import { int64Weight, sliceWeight } from './weight-io.ts';
+import { int64Weight, sliceWeight } from '../../ir/weight-io.ts';
 
 export type KeepOf = (root: SpaceId) => readonly number[] | undefined;
 

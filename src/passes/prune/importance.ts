@@ -3,7 +3,7 @@
 // produce it and the columns of the ops that consume it (DepGraph's group
 // norm). L1 by default, L2 on request. Weights stream through one chunk at a
 // time; a class any of whose weights is absent (graph-only model) gets none.
-import { hasBytes, streamFloats } from './weight-io.ts';
+import { hasBytes, streamFloats } from '../../ir/weight-io.ts';
 import type { ChannelGroups } from './groups.ts';
 import type { SpaceId } from './spaces.ts';
 

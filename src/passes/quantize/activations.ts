@@ -8,7 +8,7 @@
 //   h ─ Conv         → h ─ QuantizeLinear(s, z):uint16 ─ DequantizeLinear(s, z) ─ Conv
 import type { Graph, Node, Value } from '../../ir/graph.ts';
 import { DataType } from '../../onnx/dtype.ts';
-import { bytesWeight } from '../prune/weight-io.ts';
+import { bytesWeight } from '../../ir/weight-io.ts';
 
 export interface Range {
   min: number;

@@ -14,8 +14,8 @@ import { DataType } from '../../onnx/dtype.ts';
 import { onnx, toNumber } from '../../onnx/proto.ts';
 import { saveModel } from '../../onnx/save.ts';
 import { removeScratch, scratchDir } from '../../scratch.ts';
-import { targetDims } from '../../pipeline/specialize.ts';
-import { hasBytes } from '../prune/weight-io.ts';
+import { targetDims } from '../../ir/bind.ts';
+import { hasBytes } from '../../ir/weight-io.ts';
 import type { ActivationRanges, Range } from './activations.ts';
 
 export interface CalibrationOptions {

@@ -12,7 +12,7 @@ import { protoValue } from '../../ir/infer/tensor-value.ts';
 import { DataType } from '../../onnx/dtype.ts';
 import { onnx } from '../../onnx/proto.ts';
 import { toHalf } from '../../onnx/half.ts';
-import { derivedWeight, streamFloats } from '../prune/weight-io.ts';
+import { derivedWeight, streamFloats } from '../../ir/weight-io.ts';
 import { intAttr } from './weights.ts';
 
 const F32 = DataType.FLOAT;

@@ -13,7 +13,7 @@ import { Code } from '../../codes.ts';
 import type { DiagnosticLog, Location } from '../../diagnostics.ts';
 import type { Graph, Node } from '../../ir/graph.ts';
 import { DataType } from '../../onnx/dtype.ts';
-import { bytesWeight, int64Weight } from '../prune/weight-io.ts';
+import { bytesWeight, int64Weight } from '../../ir/weight-io.ts';
 import { intAttr } from './weights.ts';
 
 export const QUANT_OPSET = 21;

@@ -10,7 +10,7 @@ import type { Graph, Node, Value, Weight } from '../../ir/graph.ts';
 import { DataType } from '../../onnx/dtype.ts';
 import { onnx } from '../../onnx/proto.ts';
 import { toHalf } from '../../onnx/half.ts';
-import { bytesWeight, countOf, derivedWeight, hasBytes, isFloat, readFloats, streamFloats } from '../prune/weight-io.ts';
+import { bytesWeight, countOf, derivedWeight, hasBytes, isFloat, readFloats, streamFloats } from '../../ir/weight-io.ts';
 
 const A = onnx.AttributeProto.AttributeType;
 export const intAttr = (name: string, i: number) => onnx.AttributeProto.create({ name, type: A.INT, i });

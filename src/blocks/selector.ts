@@ -4,10 +4,10 @@
 // everything. Each resolves to a predicate over nodes and a breadth (how many
 // nodes it covers), so that where selectors overlap the narrowest one wins.
 // An unknown selector gets PD5001 with a did-you-mean from the block names.
-import { findBlocks, type Block } from '../../blocks/find.ts';
-import type { DiagnosticLog, Location } from '../../diagnostics.ts';
-import type { Graph, Node } from '../../ir/graph.ts';
-import { globToRegExp, selectBlocks } from '../select.ts';
+import { findBlocks, type Block } from './find.ts';
+import type { DiagnosticLog, Location } from '../diagnostics.ts';
+import type { Graph, Node } from '../ir/graph.ts';
+import { globToRegExp, selectBlocks } from './select.ts';
 
 export interface NodeSelector {
   selector: string;

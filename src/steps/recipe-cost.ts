@@ -29,12 +29,12 @@ import { SCHEME_INFO, schemeName, type Scheme } from '../precision.ts';
 import type { LoadedRecipe } from '../recipe/load.ts';
 import type { Recipe } from '../recipe/schema.ts';
 import { effectivePrecision } from '../cost/roofline/roofline.ts';
-import { PipelineCost, type CfgMode, type PipelinePrediction } from '../cost/whatif/pipeline-cost.ts';
+import { ImageCost, type CfgMode, type ImagePrediction } from '../cost/whatif/image-cost.ts';
 import type { BlockEdits, Variant } from '../cost/whatif/whatif.ts';
 import type { CostTable } from '../cost/table/format.ts';
-import { latentDims, PARTS, sourceOf, sourceTable, type ModelSource, type Part } from '../cost/table/sources.ts';
-import { targetDims } from './specialize.ts';
-import { decoderScaleOf, SD_VAE_SCALE } from './vae-scale.ts';
+import { PARTS, sourceOf, sourceTable, type ModelSource, type Part } from '../cost/table/sources.ts';
+import { targetDims } from '../ir/bind.ts';
+import { decoderScaleOf, SD_VAE_SCALE } from '../blocks/vae-scale.ts';
 
 export type Guidance = CfgMode | 'auto';
 
@@ -118,7 +118,7 @@ function modelPlan(loaded: LoadedRecipe, part: Part): ModelPlan {
 
 /** A model's cost table as compile will emit it, and the UNet edits still to apply as a what-if. */
 async function modelTable(m: ModelPlan, resolution: number, vaeScale: number, log: DiagnosticLog): Promise<{ table: CostTable; pending: BlockEdits } | undefined> {
-  const dims = m.part === 'text_encoder' ? {} : latentDims(resolution, vaeScale);
+  const dims = m.part === 'text_encoder' ? {} : targetDims(resolution, vaeScale);
   if (!m.widths.length) {
     const table = await sourceTable(m.source, [], dims, log, m.at);
     return table && { table, pending: m.edits };
@@ -150,10 +150,10 @@ function applyRecipePasses(g: Graph, m: ModelPlan, resolution: number, vaeScale:
 }
 
 export interface RecipePrice {
-  cost: PipelineCost;
+  cost: ImageCost;
   /** The UNet as the recipe leaves it (its edits applied). */
   variant: Variant;
-  prediction: PipelinePrediction;
+  prediction: ImagePrediction;
   /** How guidance runs on this target, and for 'auto' the two prices it chose between. */
   guidance: { mode: CfgMode; auto?: { batch_ms: number; two_calls_ms: number } };
   /** Each model's precision as priced. */
@@ -215,7 +215,7 @@ export async function priceRecipe(plan: RecipePlan, profile: DeviceProfile, log:
     }
   }
   const build = (cfg: CfgMode) => {
-    const cost = new PipelineCost(
+    const cost = new ImageCost(
       { unet: tables.unet!.table, text_encoder: tables.text_encoder!.table, vae_decoder: tables.vae_decoder!.table },
       { device: profile, steps: plan.steps, cfg, resolution: plan.resolution, batch: plan.batch, text_encoder_runs: plan.textEncoderRuns, precision },
     );
@@ -231,7 +231,7 @@ export async function priceRecipe(plan: RecipePlan, profile: DeviceProfile, log:
   const batch = build('batch');
   const two = batch && build('two-calls');
   if (!batch || !two) return undefined;
-  const perStep = (p: PipelinePrediction) => p.components.unet.ms_per_step;
+  const perStep = (p: ImagePrediction) => p.components.unet.ms_per_step;
   const pick = perStep(batch.prediction) <= perStep(two.prediction) ? { ...batch, mode: 'batch' as const } : { ...two, mode: 'two-calls' as const };
   return {
     cost: pick.cost,

@@ -4,7 +4,7 @@
 // where residual is the block's input, or conv_shortcut(input) when the block
 // changes channels. Finding that Add is what lets a pass bypass a block
 // ("uses of its exit become uses of its entry") or stack a copy after it.
-import type { Block } from '../blocks/find.ts';
+import type { Block } from './find.ts';
 import type { Node, Value } from '../ir/graph.ts';
 import { protoValue, weightValue } from '../ir/infer/tensor-value.ts';
 

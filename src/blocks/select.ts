@@ -3,7 +3,7 @@
 // unknown path gets a did-you-mean from the real block names.
 import { Code } from '../codes.ts';
 import type { DiagnosticLog, Location } from '../diagnostics.ts';
-import type { Block } from '../blocks/find.ts';
+import type { Block } from './find.ts';
 import { closest } from '../text/did-you-mean.ts';
 
 export function globToRegExp(glob: string): RegExp {
@@ -15,11 +15,11 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-export function selectBlocks(selector: string, blocks: readonly Block[], log: DiagnosticLog, at?: Location): Block[] | undefined {
+/** Indices of the names a selector matches; PD5001 with a did-you-mean when none. */
+export function selectNames(selector: string, names: readonly string[], log: DiagnosticLog, at?: Location): number[] | undefined {
   const re = globToRegExp(selector);
-  const hits = blocks.filter((b) => re.test(b.name));
+  const hits = names.flatMap((n, i) => (re.test(n) ? [i] : []));
   if (hits.length) return hits;
-  const names = blocks.map((b) => b.name);
   const guess = closest(selector, names);
   log.error(
     Code.UnknownBlock,
@@ -28,4 +28,8 @@ export function selectBlocks(selector: string, blocks: readonly Block[], log: Di
     guess ? undefined : [`blocks in this model: ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', …' : ''}`],
   );
   return undefined;
+}
+
+export function selectBlocks(selector: string, blocks: readonly Block[], log: DiagnosticLog, at?: Location): Block[] | undefined {
+  return selectNames(selector, blocks.map((b) => b.name), log, at)?.map((i) => blocks[i]!);
 }

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import { hashFile } from '../artifact/hash.ts';
-import type { Manifest } from '../artifact/manifest.ts';
-import { validateAgainst } from '../artifact/validate.ts';
+import { MANIFEST_SCHEMA, type Manifest } from '../artifact/manifest.ts';
+import { validateAgainst } from '../schema/validate.ts';
 import type { Graph } from '../ir/graph.ts';
 import { exportGraph } from '../ir/export.ts';
 import { saveModel } from '../onnx/save.ts';
@@ -75,7 +75,7 @@ export function emitArtifact(plan: ArtifactPlan, log: DiagnosticLog): Manifest |
   if (plan.html) fs.writeFileSync(path.join(tmp, 'report.html'), plan.html({ ...plan.manifest, files }));
   for (const f of ['report.md', ...(plan.html ? ['report.html'] : [])]) files[f] = hashFile(path.join(tmp, f));
   const manifest: Manifest = { ...plan.manifest, files };
-  if (!validateAgainst('manifest.schema.json', manifest, log, 'manifest.json')) return fail();
+  if (!validateAgainst(MANIFEST_SCHEMA, manifest, log, 'manifest.json')) return fail();
   fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   const old = path.join(parent, `.${path.basename(plan.dir)}.old`);
   try {

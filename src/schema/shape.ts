@@ -2,6 +2,9 @@
 // path accepts, for did-you-mean on unknown keys.
 import type { z } from 'zod';
 
+/** Where a value sits in a document: keys and list indices from the root. */
+export type Path = readonly (string | number)[];
+
 type Def = { type: string; innerType?: z.ZodType; shape?: Record<string, z.ZodType>; element?: z.ZodType; options?: z.ZodType[]; in?: z.ZodType };
 
 function def(s: z.ZodType): Def {

@@ -3,7 +3,7 @@
 import type { ModelStats } from '../blocks/analyze.ts';
 import type { Manifest } from '../artifact/manifest.ts';
 import type { PassRecord } from '../passes/pass.ts';
-import type { PipelinePrediction } from '../cost/whatif/pipeline-cost.ts';
+import type { ImagePrediction } from '../cost/whatif/image-cost.ts';
 import type { Baseline } from './recipe-cost.ts';
 import type { Component } from './models.ts';
 
@@ -16,7 +16,7 @@ export interface ReportInput {
   after: Partial<Record<Component, ModelStats>>;
   passes: Partial<Record<Component, PassRecord[]>>;
   /** The cost model's prediction for this target, with its budget, how guidance runs and each model's precision. */
-  prediction?: PipelinePrediction & { budget_ms?: number; guidance?: string; precision?: Record<string, string>; interval_basis?: string; baseline?: Baseline };
+  prediction?: ImagePrediction & { budget_ms?: number; guidance?: string; precision?: Record<string, string>; interval_basis?: string; baseline?: Baseline };
 }
 
 const int = (n: number) => n.toLocaleString('en-US');

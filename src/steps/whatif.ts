@@ -5,7 +5,7 @@
 import { Code } from '../codes.ts';
 import { DiagnosticLog } from '../diagnostics.ts';
 import { loadDevice } from '../devices/index.ts';
-import type { PipelinePrediction } from '../cost/whatif/pipeline-cost.ts';
+import type { ImagePrediction } from '../cost/whatif/image-cost.ts';
 import type { BlockEdits } from '../cost/whatif/whatif.ts';
 import { PARTS, type Part } from '../cost/table/sources.ts';
 import { checkRole, COMPONENTS } from './models.ts';
@@ -50,7 +50,7 @@ export interface WhatIfRequest {
   quantize?: string;
 }
 
-export async function whatIf(recipeFile: string, req: WhatIfRequest, log: DiagnosticLog): Promise<{ report: WhatIfReport; prediction: PipelinePrediction } | undefined> {
+export async function whatIf(recipeFile: string, req: WhatIfRequest, log: DiagnosticLog): Promise<{ report: WhatIfReport; prediction: ImagePrediction } | undefined> {
   const loaded = loadRecipe(recipeFile, log);
   if (!loaded) return undefined;
   // A ResNet-50 named as the UNet would be priced as one: refuse it as check does.

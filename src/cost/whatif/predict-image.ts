@@ -1,16 +1,15 @@
-// predictPipeline: one image's latency on a device from the pipeline's graphs
+// predictImage: one image's latency on a device from the pipeline's graphs
 // themselves (text encoder runs + steps × UNet calls + decoder), for callers
 // that hold graphs rather than a recipe: a search scoring candidate graphs, a
-// test pricing real exports. Recipes are priced through pipeline/recipe-cost.ts
-// (compile and whatif). See pipeline-cost.ts for the pricing.
+// test pricing real exports. Recipes are priced through steps/recipe-cost.ts
+// (compile and whatif). See image-cost.ts for the pricing.
 import type { DiagnosticLog } from '../../diagnostics.ts';
 import type { Graph } from '../../ir/graph.ts';
-import { PipelineCost, type PipelineOptions, type PipelinePrediction } from './pipeline-cost.ts';
-import { ensureShapes } from '../table/shapes.ts';
-import { latentDims } from '../table/sources.ts';
+import { ImageCost, type ImageCostOptions, type ImagePrediction } from './image-cost.ts';
+import { ensureShapes, targetDims } from '../../ir/bind.ts';
 import { buildCostTable } from '../table/build.ts';
 
-export { PipelineCost, type CfgMode, type PipelineComponents, type PipelineOptions, type PipelinePrediction } from './pipeline-cost.ts';
+export { ImageCost, type CfgMode, type ImageComponents, type ImageCostOptions, type ImagePrediction } from './image-cost.ts';
 
 /**
  * Predicts one image's latency from the pipeline's graphs. The graphs may come
@@ -20,16 +19,16 @@ export { PipelineCost, type CfgMode, type PipelineComponents, type PipelineOptio
  * The UNet's batch is scaled from the graph's own to what `cfg` and `batch`
  * ask. Undefined, with the reasons in `log`, when some shape stays unknown.
  */
-export function predictPipeline(
+export function predictImage(
   models: { unet: Graph; vae_decoder?: Graph; text_encoder?: Graph },
-  opts: PipelineOptions,
+  opts: ImageCostOptions,
   log: DiagnosticLog,
-): PipelinePrediction | undefined {
-  const dims = latentDims(opts.resolution, opts.vaeScale);
+): ImagePrediction | undefined {
+  const dims = targetDims(opts.resolution, opts.vaeScale);
   const table = (g: Graph, name: string) => (ensureShapes(g, [], dims, log, name) ? buildCostTable(g, { model: name, noWidth: true }, log, { file: name }) : undefined);
   const unet = table(models.unet, 'unet');
   const text_encoder = models.text_encoder && table(models.text_encoder, 'text_encoder');
   const vae_decoder = models.vae_decoder && table(models.vae_decoder, 'vae_decoder');
   if (!unet || (models.text_encoder && !text_encoder) || (models.vae_decoder && !vae_decoder)) return undefined;
-  return new PipelineCost({ unet, text_encoder, vae_decoder }, opts).predict();
+  return new ImageCost({ unet, text_encoder, vae_decoder }, opts).predict();
 }

@@ -8,11 +8,11 @@
 // rewrites keep that state: same dims rules, data still missing, so `inspect`
 // works and saving reports the missing file (PD1006) as it would before.
 import fs from 'node:fs';
-import type { Weight } from '../../ir/graph.ts';
-import type { TensorData } from '../../onnx/model.ts';
-import { byteSize, DataType } from '../../onnx/dtype.ts';
-import { fromHalf } from '../../onnx/half.ts';
-import { toNumber } from '../../onnx/proto.ts';
+import type { Weight } from './graph.ts';
+import type { TensorData } from '../onnx/model.ts';
+import { byteSize, DataType } from '../onnx/dtype.ts';
+import { fromHalf } from '../onnx/half.ts';
+import { toNumber } from '../onnx/proto.ts';
 
 const CHUNK = 4 << 20;
 

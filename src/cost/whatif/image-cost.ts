@@ -21,7 +21,7 @@ import { WhatIf, type Variant } from './whatif.ts';
 
 export type CfgMode = 'batch' | 'two-calls' | 'none';
 
-export interface PipelineOptions {
+export interface ImageCostOptions {
   device: DeviceProfile;
   steps: number;
   cfg: CfgMode;
@@ -36,24 +36,24 @@ export interface PipelineOptions {
   precision?: Partial<Record<Part, EffectivePrecision>>;
 }
 
-export interface PipelineComponents {
+export interface ImageComponents {
   text_encoder?: { ms: number; runs: number };
   unet: { ms_per_call: number; calls_per_step: number; ms_per_step: number; steps: number; batch_per_call: number };
   vae_decoder?: { ms: number };
 }
 
-export interface PipelinePrediction {
+export interface ImagePrediction {
   device: string;
   total_ms: number;
   /** 80% interval of total_ms, when the profile has one. */
   interval_80?: [number, number];
-  components: PipelineComponents;
+  components: ImageComponents;
   /** Every block's share of the image latency (component/block), largest first. */
   by_block: { name: string; ms: number }[];
 }
 
 /** The priced components of a pipeline, ready for variants of the UNet. */
-export class PipelineCost {
+export class ImageCost {
   readonly unet: WhatIf;
   readonly textEncoder?: WhatIf;
   readonly vaeDecoder?: WhatIf;
@@ -61,7 +61,7 @@ export class PipelineCost {
 
   constructor(
     tables: { unet: CostTable; text_encoder?: CostTable; vae_decoder?: CostTable },
-    readonly opts: PipelineOptions,
+    readonly opts: ImageCostOptions,
   ) {
     const own = effectivePrecision(opts.device).precision;
     const plan = (t: CostTable, part: Part, batch: number) => {
@@ -80,12 +80,12 @@ export class PipelineCost {
     return iv && applyInterval(iv, this.unet.variantMs(unetVariant), this.mixes.get(this.unet)!);
   }
 
-  predict(unetVariant: Variant = this.unet.variant(), steps = this.opts.steps): PipelinePrediction {
+  predict(unetVariant: Variant = this.unet.variant(), steps = this.opts.steps): ImagePrediction {
     const o = this.opts;
     const calls = o.cfg === 'two-calls' ? 2 : 1;
     const runs = o.text_encoder_runs ?? (o.cfg === 'none' ? 1 : 2);
     const perCall = this.unet.variantMs(unetVariant);
-    const components: PipelineComponents = {
+    const components: ImageComponents = {
       unet: { ms_per_call: perCall, calls_per_step: calls, ms_per_step: perCall * calls, steps, batch_per_call: o.batch * (o.cfg === 'batch' ? 2 : 1) },
     };
     const by_block: { name: string; ms: number }[] = [];

@@ -8,7 +8,7 @@
 import { Code } from '../codes.ts';
 import type { DiagnosticLog, Location } from '../diagnostics.ts';
 import type { Graph } from '../ir/graph.ts';
-import type { IoSnapshot } from './specialize.ts';
+import { IoSnapshot } from '../ir/bind.ts';
 import type { Component } from './models.ts';
 
 export interface ModelIo {

@@ -7,7 +7,7 @@ import { DiagnosticLog } from '../diagnostics.ts';
 import type { Graph } from '../ir/graph.ts';
 import { importGraph } from '../ir/import.ts';
 import { loadModel } from '../onnx/model.ts';
-import { bindAndInfer, restoreIo, snapshotIo, targetDims } from './specialize.ts';
+import { bindAndInfer, restoreIo, snapshotIo, targetDims } from '../ir/bind.ts';
 
 /** SD's decoder, and what is assumed where no decoder can be read. */
 export const SD_VAE_SCALE = 8;

@@ -5,8 +5,7 @@ import type { z } from 'zod';
 import { Code } from '../codes.ts';
 import { DiagnosticLog, type Location } from '../diagnostics.ts';
 import { closest } from '../text/did-you-mean.ts';
-import type { Path } from './source.ts';
-import { keysAt } from './shape.ts';
+import { keysAt, type Path } from './shape.ts';
 
 type Issue = z.core.$ZodIssue;
 
