@@ -19,7 +19,7 @@ import { pruneChannels, type WidthSpec } from './passes/prune-channels.ts';
 import { widthSpec } from './passes/prune/width-value.ts';
 import { prepareQuantize, quantize, type QuantizeSpec } from './passes/quantize/quantize.ts';
 import { emitArtifact, type ArtifactModel } from './steps/emit.ts';
-import { COMPONENTS, loadComponent, type Component, type LoadedComponent } from './steps/models.ts';
+import { loadRecipeModel, type LoadedModel } from './steps/models.ts';
 import { checkContracts, type ModelIo } from './steps/contracts.ts';
 import { decoderScale, SD_VAE_SCALE } from './blocks/vae-scale.ts';
 import { renderHtmlReport } from './steps/html.ts';
@@ -37,6 +37,7 @@ import { round } from './text/numbers.ts';
 import { shownPath } from './text/paths.ts';
 import { TOOL_VERSION } from './version.ts';
 import type { ProgressStream } from './builder/progress.ts';
+import { MODEL_NAMES, type ModelName } from './model-names.ts';
 
 export interface CompileOptions {
   /** Artifact root; artifacts go to `<out>/<recipe>/<device>/`. */
@@ -78,9 +79,9 @@ interface Target {
   resolution?: number;
   budget_ms?: number;
   index?: number;
-  stats: Partial<Record<Component, ModelStats>>;
+  stats: Partial<Record<ModelName, ModelStats>>;
   /** Each model's input/output types for this target (static), set by specialize. */
-  io: Partial<Record<Component, IoSnapshot>>;
+  io: Partial<Record<ModelName, IoSnapshot>>;
   /** The cost model's price of the recipe on this target (the plan whatif prices). */
   price?: RecipePrice;
   /** The same pipeline on the source models unedited: what the recipe saves. */
@@ -101,14 +102,14 @@ interface State {
   opts: CompileOptions;
   log: DiagnosticLog;
   recipe?: LoadedRecipe;
-  models: Partial<Record<Component, LoadedComponent>>;
+  models: Partial<Record<ModelName, LoadedModel>>;
   /** Each model's stats before the passes, at each target's resolution (512 px always): a report compares before and after at one size. */
-  beforeAt: Map<number, Partial<Record<Component, ModelStats>>>;
+  beforeAt: Map<number, Partial<Record<ModelName, ModelStats>>>;
   /** Each model's input/output types as declared and as inferred at a 512×512 image (the contracts step compares them). */
-  interfaces: Partial<Record<Component, { declared: IoSnapshot; inferred: IoSnapshot }>>;
-  passes: Partial<Record<Component, PassRecord[]>>;
-  quantization: Partial<Record<Component, string>>;
-  widths: Partial<Record<Component, Record<string, number>>>;
+  interfaces: Partial<Record<ModelName, { declared: IoSnapshot; inferred: IoSnapshot }>>;
+  passes: Partial<Record<ModelName, PassRecord[]>>;
+  quantization: Partial<Record<ModelName, string>>;
+  widths: Partial<Record<ModelName, Record<string, number>>>;
   schedule?: Schedule;
   targets: Target[];
   artifacts: CompiledArtifact[];
@@ -229,15 +230,15 @@ function upToDate(s: State): boolean {
 
 function load(s: State): boolean {
   const r = s.recipe!;
-  for (const c of COMPONENTS) {
-    const m = loadComponent(c, r.recipe.model[c], s.log, r.locate(['model', c]), { graphOnly: s.opts.graphOnly, progress: s.opts.progress });
+  for (const c of MODEL_NAMES) {
+    const m = loadRecipeModel(c, r.recipe.model[c], s.log, r.locate(['model', c]), { graphOnly: s.opts.graphOnly, progress: s.opts.progress });
     if (!m) return false;
     s.models[c] = m;
     for (const f of m.inputs) s.inputFiles.add(f);
   }
   // A model without weights would leave the artifact without any: only --graph-only asks for that.
   let ok = true;
-  for (const c of COMPONENTS) {
+  for (const c of MODEL_NAMES) {
     const m = s.models[c]!;
     if (!m.graphOnly || s.opts.graphOnly || s.opts.checkOnly) continue;
     const absent = [...new Set(m.graph.weights.flatMap((v) => (v.weight?.data.kind === 'external' && !v.weight.data.ref.exists ? [v.weight.data.ref.location] : [])))];
@@ -269,7 +270,7 @@ function inferGeneric(s: State): boolean {
   if (!fits) return false;
   // Each target's resolution first, 512 last: the passes read the types it leaves.
   const sizes = [...new Set(s.targets.map((t) => t.resolution ?? 512).filter((r) => r !== 512)), 512];
-  for (const c of COMPONENTS) {
+  for (const c of MODEL_NAMES) {
     const g = s.models[c]!.graph;
     const io = snapshotIo(g);
     for (const size of sizes) {
@@ -287,7 +288,7 @@ function inferGeneric(s: State): boolean {
 
 function contracts(s: State): boolean {
   const r = s.recipe!;
-  const io = (c: Component): ModelIo => ({ graph: s.models[c]!.graph, source: s.models[c]!.source, ...s.interfaces[c]!, at: r.locate(['model', c]) });
+  const io = (c: ModelName): ModelIo => ({ graph: s.models[c]!.graph, source: s.models[c]!.source, ...s.interfaces[c]!, at: r.locate(['model', c]) });
   return checkContracts({ text_encoder: io('text_encoder'), unet: io('unet'), vae_decoder: io('vae_decoder') }, s.log);
 }
 
@@ -295,7 +296,7 @@ function unetPass(s: State, pass: Pass | undefined): boolean {
   return modelPass(s, 'unet', pass);
 }
 
-function modelPass(s: State, c: Component, pass: Pass | undefined): boolean {
+function modelPass(s: State, c: ModelName, pass: Pass | undefined): boolean {
   if (!pass) return true;
   const records = runPasses(s.models[c]!.graph, [pass], s.log, s.models[c]!.source);
   if (!records) return false;
@@ -306,7 +307,7 @@ function modelPass(s: State, c: Component, pass: Pass | undefined): boolean {
 function prune(s: State): boolean {
   const w = s.recipe!.recipe.widths;
   if (!w) return true;
-  for (const c of COMPONENTS) {
+  for (const c of MODEL_NAMES) {
     const map = w[c];
     if (!map || !Object.keys(map).length) continue;
     const specs: WidthSpec[] = Object.entries(map).map(([selector, v]) => widthSpec(selector, v, s.recipe!.locate(['widths', c, selector])));
@@ -319,7 +320,7 @@ function prune(s: State): boolean {
 async function quantizeModels(s: State): Promise<boolean> {
   const q = s.recipe!.recipe.quantize;
   if (!q) return true;
-  for (const c of COMPONENTS) {
+  for (const c of MODEL_NAMES) {
     const entry = q[c];
     if (!entry) continue;
     const at = s.recipe!.locate(['quantize', c]);
@@ -463,7 +464,7 @@ function fold(s: State): boolean {
 }
 
 /** The graph a target emits for a model: its own UNet where it has one. */
-function graphOf(s: State, t: Target, c: Component): Graph {
+function graphOf(s: State, t: Target, c: ModelName): Graph {
   return (c === 'unet' && t.unet) || s.models[c]!.graph;
 }
 
@@ -471,8 +472,8 @@ function specialize(s: State): boolean {
   let ok = true;
   for (const t of s.targets) {
     const at = t.index !== undefined ? s.recipe!.locate(['targets', t.index, 'device']) : undefined;
-    const dynamic = COMPONENTS.map((c) => snapshotIo(graphOf(s, t, c)));
-    COMPONENTS.forEach((c, i) => {
+    const dynamic = MODEL_NAMES.map((c) => snapshotIo(graphOf(s, t, c)));
+    MODEL_NAMES.forEach((c, i) => {
       const g = graphOf(s, t, c);
       // The generic artifact's sizes are reported at a 512x512 image.
       if (!bindAndInfer(g, targetDims(t.resolution ?? 512, s.vaeScale), s.log, s.models[c]!.source)) ok = false;
@@ -520,10 +521,10 @@ function emit(s: State): boolean {
       continue;
     }
     const dir = path.join(root, t.device);
-    const entries: Partial<Record<Component, ModelEntry>> = {};
+    const entries: Partial<Record<ModelName, ModelEntry>> = {};
     // A target that keeps two calls per step emits the UNet as it was before fold-cfg.
-    const passesOf = (c: Component) => (s.passes[c] ?? []).filter((p) => !(c === 'unet' && t.fold === 'none' && p.pass === 'fold-cfg'));
-    const models: ArtifactModel[] = COMPONENTS.map((c) => {
+    const passesOf = (c: ModelName) => (s.passes[c] ?? []).filter((p) => !(c === 'unet' && t.fold === 'none' && p.pass === 'fold-cfg'));
+    const models: ArtifactModel[] = MODEL_NAMES.map((c) => {
       const g = graphOf(s, t, c);
       const dynamic = snapshotIo(g);
       const bound = t.io[c]!;
@@ -579,9 +580,9 @@ function emit(s: State): boolean {
         ...(t.profileHash ? { device_profile: t.profileHash } : {}),
       },
     };
-    const sources = Object.fromEntries(COMPONENTS.map((c) => [c, s.models[c]!.source]));
+    const sources = Object.fromEntries(MODEL_NAMES.map((c) => [c, s.models[c]!.source]));
     const reportInput: ReportInput = {
-      recipeFile: shownPath(r.file), description: r.recipe.description, sources, before: s.beforeAt.get(t.resolution ?? 512)!, after: t.stats, passes: Object.fromEntries(COMPONENTS.map((c) => [c, passesOf(c)])),
+      recipeFile: shownPath(r.file), description: r.recipe.description, sources, before: s.beforeAt.get(t.resolution ?? 512)!, after: t.stats, passes: Object.fromEntries(MODEL_NAMES.map((c) => [c, passesOf(c)])),
       ...(t.price ? { prediction: { ...t.price.prediction, budget_ms: t.budget_ms, baseline: t.baseline, guidance: guidanceWhy(t.price.guidance, t.device), precision: t.price.precision, interval_basis: t.profile?.calibration?.interval?.basis } } : {}),
     };
     const done = emitArtifact(

@@ -65,7 +65,7 @@ function attention(heads: number, tokens: number, d: number): Graph {
   const s = g.add('MatMul', [q, kt], { origin }).output();
   const scaled = g.add('Mul', [s, weight(g, 'scale', [])], { origin }).output();
   const p = g.add('Softmax', [scaled], { origin, attrs: [attr.int('axis', -1)] }).output();
-  g.outputs.push(g.add('MatMul', [p, v], { origin }).output());
+  g.addOutput(g.add('MatMul', [p, v], { origin }).output());
   return g;
 }
 
@@ -93,7 +93,7 @@ test('weights are counted at their stored precision, or at the runtime\'s', () =
   const g = new Graph();
   const x = g.addInput('x', { dtype: F32, shape: [1, 16, 64] });
   const w = weight(g, 'w', [64, 128]);
-  g.outputs.push(g.add('MatMul', [x, w], { origin }).output());
+  g.addOutput(g.add('MatMul', [x, w], { origin }).output());
   const t = table(g);
   assert.is(t.nodes.wElems[0], 64 * 128);
   assert.is(t.nodes.wBits[0], 32);
@@ -114,7 +114,7 @@ test('a Gather from an embedding table reads only the rows it gathers', () => {
   const g = new Graph();
   const ids = g.addInput('ids', { dtype: 7, shape: [1, 7] });
   const emb = weight(g, 'emb', [1000, 32]);
-  g.outputs.push(g.add('Gather', [emb, ids], { origin }).output());
+  g.addOutput(g.add('Gather', [emb, ids], { origin }).output());
   const t = table(g);
   assert.is(t.nodes.wElems[0], 7 * 32);
 });
@@ -126,7 +126,7 @@ test('fusion: bias adds and activations join their conv on a fusing runtime', ()
   const c = g.add('Conv', [x, weight(g, 'w', [32, 32, 3, 3])], { origin, attrs: [attr.ints('pads', [1, 1, 1, 1])] }).output();
   const b = g.add('Add', [c, weight(g, 'b', [32, 1, 1])], { origin }).output();
   const s = g.add('Sigmoid', [b], { origin }).output();
-  g.outputs.push(g.add('Mul', [b, s], { origin }).output());
+  g.addOutput(g.add('Mul', [b, s], { origin }).output());
   const t = table(g);
   assert.equal(t.patterns, ['silu']);
   const s23 = device('galaxy-s23');
@@ -306,7 +306,7 @@ test('a transpose and its inverse cancel; a nearest resize only moves data, a li
   const g = new Graph();
   const x = g.addInput('x', { dtype: F32, shape: [1, 8, 4, 4] });
   const t = g.add('Transpose', [x], { origin, attrs: [attr.ints('perm', [0, 2, 3, 1])] }).output();
-  g.outputs.push(g.add('Transpose', [t], { origin, attrs: [attr.ints('perm', [0, 2, 1, 3])] }).output()); // not the inverse
+  g.addOutput(g.add('Transpose', [t], { origin, attrs: [attr.ints('perm', [0, 2, 1, 3])] }).output()); // not the inverse
   const moved = table(g);
   assert.equal(classes(moved), [MOVEMENT, MOVEMENT]);
   // The first moves the innermost axis (a blocked 2-D transpose: no rows); the second keeps it and
@@ -317,7 +317,7 @@ test('a transpose and its inverse cancel; a nearest resize only moves data, a li
     const r = new Graph();
     const input = r.addInput('x', { dtype: F32, shape: [1, 4, 8, 8] });
     const scales = r.addWeight('scales', { dtype: F32, dims: [4], data: { kind: 'raw', bytes: new Uint8Array(new Float32Array([1, 1, 2, 2]).buffer) } });
-    r.outputs.push(r.add('Resize', [input, undefined, scales], { origin, attrs: mode ? [attr.string('mode', mode)] : [] }).output());
+    r.addOutput(r.add('Resize', [input, undefined, scales], { origin, attrs: mode ? [attr.string('mode', mode)] : [] }).output());
     const rt = table(r);
     return rt.nodes.vec[rt.nodes.op.indexOf('Resize')];
   };
@@ -380,7 +380,7 @@ function microGraph(inputs: Record<string, number[]>, body: (g: Graph, x: Record
   const g = new Graph();
   g.model = { irVersion: 8, opsets: [{ domain: '', version: 17 }], producerName: 'test', metadata: [] };
   const x = Object.fromEntries(Object.entries(inputs).map(([name, shape]) => [name, g.addInput(name, { dtype: F32, shape })]));
-  g.outputs.push(g.add('ReduceMean', [body(g, x)], { origin, attrs: [attr.int('keepdims', 0)] }).output());
+  g.addOutput(g.add('ReduceMean', [body(g, x)], { origin, attrs: [attr.int('keepdims', 0)] }).output());
   return g;
 }
 

@@ -253,13 +253,13 @@ function foldErrors(edit: (g: Graph) => void, opts: FoldCfgOptions = {}): Diagno
 
 test('errors: a graph without the UNet interface names what is missing', () => {
   let log = foldErrors((g) => {
-    g.inputs[2].name = 'text';
+    g.rename(g.inputs[2], 'text');
   });
   assert.equal(log.codes(), ['PD6001', 'PD6001']);
   assert.match(log.items[0].message, /missing input 'encoder_hidden_states' \(inputs are 'sample', 'timestep', 'text'\)/);
   assert.match(log.items[1].message, /unexpected input 'text'/);
   log = foldErrors((g) => {
-    g.outputs[0].name = 'y';
+    g.rename(g.outputs[0], 'y');
   });
   assert.equal(log.codes(), ['PD6001']);
   assert.match(log.items[0].message, /missing output 'out_sample' \(outputs are 'y'\)/);

@@ -84,7 +84,7 @@ async function agree(b: Build): Promise<void> {
   const values = g.nodes().flatMap((n) => n.outputs.filter((v): v is Value => !!v));
   const inferred = new Map(values.map((v) => [v.name, v.type!]));
   for (const v of values) {
-    g.outputs.push(v);
+    g.addOutput(v);
     v.type = { dtype: v.type!.dtype };
   }
   const dir = tempDir('pocketdiff-infer-ops-');

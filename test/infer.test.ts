@@ -104,7 +104,7 @@ for (const model of ['unet-tiny', 'vae-decoder-tiny']) {
       const values = nodeOutputs(g);
       const inferred = new Map(values.map((v) => [v.name, v.type!]));
       for (const v of values) {
-        if (!g.outputs.includes(v)) g.outputs.push(v);
+        if (!g.outputs.includes(v)) g.addOutput(v);
         // ORT gets only the element type; the dims it computes are the oracle.
         v.type = { dtype: v.type!.dtype };
       }
@@ -177,7 +177,7 @@ test('an unknown op is PD2006 at the node, and nothing downstream repeats it', (
   const x = g.addInput('x', { dtype: F32, shape: [2, 3] });
   const odd = g.add('Frobnicate', [x], { name: 'frob_1', origin, outputs: ['y'] });
   const relu = g.add('Relu', [odd.output()], { origin, outputs: ['z'] });
-  g.outputs.push(relu.output());
+  g.addOutput(relu.output());
   const log = new DiagnosticLog();
   inferShapes(g, {}, log, 'hand.onnx');
   assert.equal(log.codes(), ['PD2006']);

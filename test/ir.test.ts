@@ -22,7 +22,7 @@ function diamond() {
   const relu = g.add('Relu', [x], { origin, outputs: ['a'] });
   const neg = g.add('Neg', [relu.output()], { origin, outputs: ['b'] });
   const add = g.add('Add', [relu.output(), neg.output()], { origin, outputs: ['y'] });
-  g.outputs.push(add.output());
+  g.addOutput(add.output());
   return { g, x, relu, neg, add };
 }
 

@@ -21,7 +21,7 @@ const FLOORS: readonly (readonly string[])[] = [
   ['blocks', 'schedule', 'recipe', 'devices'],
   ['ir', 'schema', 'precision'],
   ['onnx'],
-  ['codes', 'diagnostics', 'scratch', 'root', 'version', 'text'],
+  ['codes', 'diagnostics', 'scratch', 'root', 'version', 'text', 'model-names'],
 ];
 
 interface Import {

@@ -133,7 +133,7 @@ test('int4 covers Conv: 4-bit blocks reproduce the weights within the grid, the 
     const probe = new (g.constructor as new () => Graph)();
     probe.model = { ...g.model, template: undefined };
     const ins = dq.inputs.map((v) => probe.addWeight(v!.name, v!.weight!));
-    probe.outputs.push(probe.add('DequantizeLinear', ins, { attrs: dq.attrs, origin: { kind: 'pass', pass: 'test', from: [] } }).output());
+    probe.addOutput(probe.add('DequantizeLinear', ins, { attrs: dq.attrs, origin: { kind: 'pass', pass: 'test', from: [] } }).output());
     const out = Object.values(await run(saveGraph(probe), {}))[0].data as Float32Array;
     const orig = fp32.weights.find((v) => v.name === name)!;
     const { readFloats } = await import('../src/ir/weight-io.ts');

@@ -8,8 +8,8 @@ import type { DiagnosticLog } from '../diagnostics.ts';
 import { fmt, round } from '../text/numbers.ts';
 import type { Manifest, ModelEntry } from './manifest.ts';
 import { readManifest } from './read.ts';
+import { MODEL_NAMES } from '../model-names.ts';
 
-const MODELS = ['text_encoder', 'unet', 'vae_decoder'] as const;
 
 /** A number on each side; null where that side has no such number (a model or prediction absent). */
 export interface Change {
@@ -20,7 +20,7 @@ export interface Change {
 }
 
 export interface ModelDiff {
-  model: (typeof MODELS)[number];
+  model: (typeof MODEL_NAMES)[number];
   params: Change;
   macs: Change;
   /** The model's files on disk (graph and weights). */
@@ -66,7 +66,7 @@ export function diffArtifacts(oldPath: string, newPath: string, log: DiagnosticL
 }
 
 export function diffManifests(a: Manifest, b: Manifest, oldName: string, newName: string): ArtifactDiff {
-  const models = MODELS.filter((c) => a.models[c] || b.models[c]).map((c) => modelDiff(c, a, b));
+  const models = MODEL_NAMES.filter((c) => a.models[c] || b.models[c]).map((c) => modelDiff(c, a, b));
   const iv = (x: [number, number] | undefined): [number, number] | null => (x ? [round(x[0]), round(x[1])] : null);
   const latency = a.prediction && b.prediction ? { ...change(round(a.prediction.total_ms), round(b.prediction.total_ms)), old_interval_80: iv(a.prediction.interval_80), new_interval_80: iv(b.prediction.interval_80) } : null;
   const names = new Set([...Object.keys(a.files), ...Object.keys(b.files)]);
@@ -107,7 +107,7 @@ function side(m: Manifest, name: string): DiffSide {
   };
 }
 
-function modelDiff(c: (typeof MODELS)[number], a: Manifest, b: Manifest): ModelDiff {
+function modelDiff(c: (typeof MODEL_NAMES)[number], a: Manifest, b: Manifest): ModelDiff {
   const x = a.models[c];
   const y = b.models[c];
   const d: ModelDiff = {

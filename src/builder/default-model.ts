@@ -9,19 +9,18 @@ import type { DiagnosticLog } from '../diagnostics.ts';
 import { PROJECT_ROOT } from '../root.ts';
 import { DEFAULT_BUILD, planModel, writeModel, type BuildOptions } from './build.ts';
 import { ProgressBar, type ProgressStream } from './progress.ts';
+import type { ModelName } from '../model-names.ts';
 
 export const MODELS_DIR = path.join(PROJECT_ROOT, 'models');
 
-export const DEFAULT_PARTS = ['unet', 'vae_decoder', 'text_encoder'] as const;
-export type DefaultPart = (typeof DEFAULT_PARTS)[number];
 
-const CONFIG: Record<DefaultPart, string> = { unet: 'unet.json', vae_decoder: 'vae.json', text_encoder: 'text_encoder.json' };
+const CONFIG: Record<ModelName, string> = { unet: 'unet.json', vae_decoder: 'vae.json', text_encoder: 'text_encoder.json' };
 
-export function defaultConfig(part: DefaultPart, model = 'sd15'): string {
+export function defaultConfig(part: ModelName, model = 'sd15'): string {
   return path.join(MODELS_DIR, model, CONFIG[part]);
 }
 
-export function defaultModelDir(part: DefaultPart, model = 'sd15', root = path.join(MODELS_DIR, '.built')): string {
+export function defaultModelDir(part: ModelName, model = 'sd15', root = path.join(MODELS_DIR, '.built')): string {
   return path.join(root, model, part);
 }
 
@@ -38,7 +37,7 @@ export interface EnsureOptions {
  * The path of a default part's model.onnx, building it first when it is
  * missing or stale. `built` tells whether this call wrote it.
  */
-export function ensureDefaultModel(part: DefaultPart, log: DiagnosticLog, opts: EnsureOptions = {}): { file: string; built: boolean } | undefined {
+export function ensureDefaultModel(part: ModelName, log: DiagnosticLog, opts: EnsureOptions = {}): { file: string; built: boolean } | undefined {
   const build: BuildOptions = { ...DEFAULT_BUILD, ...opts.build };
   const planned = planModel(defaultConfig(part), log);
   if (!planned) return undefined;

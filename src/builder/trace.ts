@@ -189,9 +189,9 @@ export class Tracer {
 
   /** Makes `v` a graph output named `name` (the exporter renames the last value). */
   output(v: Value, name: string, type: TensorType): void {
-    v.name = name;
+    this.g.rename(v, name);
     v.type = type;
-    this.g.outputs.push(v);
+    this.g.addOutput(v);
   }
 
   /** Final touches the exporter makes: positional names, initializer order, model fields. */
@@ -201,7 +201,7 @@ export class Tracer {
     });
     // Named parameters in state_dict (module registration) order, then folded ones in graph order.
     const named = [...this.named].sort((a, b) => compareRank(registrationRank(a.name), registrationRank(b.name)));
-    this.g.weights.splice(0, this.g.weights.length, ...named, ...this.folded);
+    this.g.orderWeights([...named, ...this.folded]);
     this.g.name = 'main_graph';
     this.g.model = {
       irVersion: this.opset >= 17 ? 8 : 7,

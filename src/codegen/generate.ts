@@ -11,16 +11,6 @@ import { banner } from './portable.ts';
 type ArtifactManifest = Omit<Manifest, 'files'>;
 type Sig = ModelEntry['inputs'][number];
 
-/** ᾱ each DDIM step goes to: the next listed timestep's, or the final one (as src/run/artifact.ts derives it). */
-export function prevAlphas(m: ArtifactManifest): number[] {
-  const s = m.schedule;
-  const written = (s as { prev_alphas_cumprod?: number[] }).prev_alphas_cumprod;
-  if (written) return written;
-  if (s.sigmas) return s.sigmas.slice(1).map((x) => 1 / (1 + x * x));
-  const ratio = Math.floor(s.train_timesteps / s.steps);
-  return s.timesteps.map((t) => (t - ratio < 0 ? s.final_alpha_cumprod : (s.alphas_cumprod[s.timesteps.indexOf(t - ratio)] ?? NaN)));
-}
-
 /** What generate() feeds for a value held as float32 numbers (arrays) or one number. */
 function convert(s: Sig | undefined, expr: string, scalar: boolean): string {
   const dtype = s?.dtype ?? 'float32';
@@ -163,10 +153,6 @@ function undrivable(m: ArtifactManifest): string | undefined {
         };
   if (names.length !== want.inputs.length || !want.inputs.every((n) => names.includes(n)) || !outs.includes(want.output)) {
     return `the UNet's interface (${names.join(', ')} → ${outs.join(', ')}) is not the one guidance.fold '${m.guidance.fold}' makes`;
-  }
-  const ps = prevAlphas(m);
-  if (!m.schedule.folded_step && m.schedule.scheduler === 'ddim' && ps.some((x) => Number.isNaN(x))) {
-    return 'a DDIM step goes to a timestep whose ᾱ the manifest does not list';
   }
   return undefined;
 }

@@ -13,18 +13,16 @@ import type { SourceFile } from 'ts-morph';
 import type { Manifest, ModelEntry } from '../artifact/manifest.ts';
 import { targetDims } from '../ir/bind.ts';
 import { SD_VAE_SCALE } from '../blocks/vae-scale.ts';
-import { addGenerate, prevAlphas } from './generate.ts';
+import { addGenerate } from './generate.ts';
 import { dimExpr, get, literal, prop, quote } from './literal.ts';
 import { addPortable, banner, tsMorph } from './portable.ts';
+import { MODEL_NAMES } from '../model-names.ts';
 
 type ArtifactManifest = Omit<Manifest, 'files'>;
 type Sig = ModelEntry['inputs'][number];
 
-const COMPONENTS = [
-  ['text_encoder', 'TextEncoder'],
-  ['unet', 'Unet'],
-  ['vae_decoder', 'VaeDecoder'],
-] as const;
+/** Each model with the type-name stem of its generated signatures (vae_decoder → VaeDecoderInputs). */
+const COMPONENTS = MODEL_NAMES.map((c) => [c, c.replace(/(^|_)(\w)/g, (_, _s: string, ch: string) => ch.toUpperCase())] as const);
 
 const ARRAY: Record<string, string> = { float32: 'Float32Array', float16: 'Uint16Array', int64: 'BigInt64Array', int32: 'Int32Array' };
 const arrayOf = (dtype: string) => ARRAY[dtype] ?? 'Uint8Array';
@@ -231,7 +229,7 @@ function addConstants(f: SourceFile, m: ArtifactManifest): void {
     timesteps: s.timesteps,
     alphas_cumprod: s.alphas_cumprod,
     // Not listed (linspace DDIM): only a folded step can run it, and it does not read them.
-    prev_alphas_cumprod: prevAlphas(m).some(Number.isNaN) ? [] : prevAlphas(m),
+    prev_alphas_cumprod: m.schedule.prev_alphas_cumprod,
     final_alpha_cumprod: s.final_alpha_cumprod,
     ...(s.sigmas ? { sigmas: s.sigmas } : {}),
     init_noise_sigma: s.init_noise_sigma,

@@ -2,7 +2,7 @@
 //                        [--dtype float32|float16] [--opset 14|17] [--external-data FILE] [--json]
 // pocketdiff models build-default [--force] [--weights random|none] [--json]
 import path from 'node:path';
-import { ensureDefaultModel, DEFAULT_PARTS } from '../builder/default-model.ts';
+import { ensureDefaultModel } from '../builder/default-model.ts';
 import { DEFAULT_BUILD, planModel, writeModel, type BuildOptions } from '../builder/build.ts';
 import { MODEL_CLASSES } from '../builder/config/detect.ts';
 import { ProgressBar } from '../builder/progress.ts';
@@ -10,6 +10,7 @@ import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import { parse, usageError } from './args.ts';
 import { Exit, type Command } from './command.ts';
+import { MODEL_NAMES } from '../model-names.ts';
 
 const usage = [
   'pocketdiff models build CONFIG.json --out DIR [--weights random|none] [--seed N] [--dtype float32|float16] [--opset 14|17] [--external-data FILE] [--json]',
@@ -81,7 +82,7 @@ function buildDefault(argv: string[], log: DiagnosticLog, stdout: (t: string) =>
   const opts = buildOptions({ weights: args.values.weights }, log);
   if (!opts) return Exit.Usage;
   const parts: { part: string; file: string; status: 'built' | 'up to date' }[] = [];
-  for (const part of DEFAULT_PARTS) {
+  for (const part of MODEL_NAMES) {
     const r = ensureDefaultModel(part, log, { build: opts, force: args.values.force });
     if (!r) return Exit.Error;
     parts.push({ part, file: r.file, status: r.built ? 'built' : 'up to date' });

@@ -5,11 +5,12 @@
 // (steps/recipe-cost.ts). Needs no weights.
 import * as api from '../api.ts';
 import { Code } from '../codes.ts';
-import { PARTS } from '../cost/table/sources.ts';
+
 import type { WhatIfReport } from '../steps/whatif.ts';
 import { fmt, fmtInterval } from '../text/numbers.ts';
 import { parse } from './args.ts';
 import { Exit, type Command } from './command.ts';
+import { MODEL_NAMES } from '../model-names.ts';
 
 const usage = 'pocketdiff whatif RECIPE.yaml --device D [--remove SEL]… [--duplicate SEL]… [--width [MODEL/]SEL=R]… [--steps N] [--quantize SCHEME] [--json]';
 
@@ -67,7 +68,7 @@ export function formatWhatIf(file: string, r: WhatIfReport): string {
     `  ${'total'.padEnd(48)} ${fmt(r.total_ms).padStart(9)} ms${r.interval_80 ? ` (80%: ${fmtInterval(r.interval_80)})` : ''}  (${sign}${fmt(Math.abs(r.delta_ms))} ms vs the recipe's plan)`,
     `  ${'uncompressed'.padEnd(13)} ${'source models, same steps'.padEnd(34)} ${fmt(r.baseline.total_ms).padStart(9)} ms  (${r.baseline.saved_ms >= 0 ? `saves ${fmt(r.baseline.saved_ms)} ms, −${r.baseline.saved_pct.toFixed(1)}%` : `costs ${fmt(-r.baseline.saved_ms)} ms more`})`,
     '',
-    `guidance: ${r.guidance}; precision: ${precisions.length === 1 ? precisions[0] : PARTS.map((k) => `${k.replace('_', ' ')} ${r.precision[k]}`).join(', ')}`,
+    `guidance: ${r.guidance}; precision: ${precisions.length === 1 ? precisions[0] : MODEL_NAMES.map((k) => `${k.replace('_', ' ')} ${r.precision[k]}`).join(', ')}`,
     '',
     'top blocks:',
     ...r.top_blocks.map((b) => `  ${b.name.padEnd(48)} ${fmt(b.ms).padStart(9)} ms`),

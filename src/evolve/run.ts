@@ -16,7 +16,7 @@ import { saveModel } from '../onnx/save.ts';
 import { gateBlocks } from '../passes/gate-blocks.ts';
 import { runPasses } from '../passes/pass.ts';
 import { readEmbedding } from '../steps/embedding.ts';
-import { loadComponent, type Component, type LoadedComponent } from '../steps/models.ts';
+import { loadRecipeModel, type LoadedModel } from '../steps/models.ts';
 import { planRecipe, priceRecipe, recipePasses, type RecipePlan } from '../steps/recipe-cost.ts';
 import { bindAndInfer, targetDims } from '../ir/bind.ts';
 import { loadRecipe, type LoadedRecipe } from '../recipe/load.ts';
@@ -40,6 +40,7 @@ import { METRICS, Scorer, type Metric, type Sample } from './score.ts';
 import { checkFloor, search, type SearchResult } from './search.ts';
 import { gateVector, slotsOf, startArch, type SlotMap } from './slots.ts';
 import { contextWidth, encodePrompts } from './text.ts';
+import { MODEL_NAMES, type ModelName } from '../model-names.ts';
 
 export interface EvolveOptions {
   device: string;
@@ -88,7 +89,7 @@ interface State {
   plan?: RecipePlan;
   prompts?: Prompt[];
   samples?: Sample[];
-  models: Partial<Record<Component, LoadedComponent>>;
+  models: Partial<Record<ModelName, LoadedModel>>;
   unet?: Graph;
   slots?: SlotMap;
   gatedFile?: string;
@@ -225,8 +226,8 @@ function readInputs(s: State): boolean {
 
 function load(s: State): boolean {
   const r = s.recipe!;
-  for (const c of ['unet', 'text_encoder', ...(s.metric === 'clip' ? ['vae_decoder' as const] : [])] as Component[]) {
-    const m = loadComponent(c, r.recipe.model[c], s.log, r.locate(['model', c]));
+  for (const c of ['unet', 'text_encoder', ...(s.metric === 'clip' ? ['vae_decoder' as const] : [])] as ModelName[]) {
+    const m = loadRecipeModel(c, r.recipe.model[c], s.log, r.locate(['model', c]));
     if (!m) return false;
     if (m.graphOnly) {
       s.log.error(Code.EvolveNoWeights, `the ${c.replace('_', ' ')}'s weights are absent (a graph-only model): evolve scores candidates by running it`, r.locate(['model', c]), [`model: ${m.source}`]);
@@ -332,7 +333,7 @@ async function scorer(s: State): Promise<boolean> {
     return out;
   };
   s.o.onProgress?.('hashing the models for the score cache');
-  const files = (['unet', 'text_encoder', 'vae_decoder'] as const).flatMap((c) => (s.models[c] ? [modelFiles(s.models[c]!.source, s.models[c]!.graph)] : []));
+  const files = MODEL_NAMES.flatMap((c) => (s.models[c] ? [modelFiles(s.models[c]!.source, s.models[c]!.graph)] : []));
   if (clip) files.push([s.o.clipText!], [s.o.clipVision!]);
   if (typeof baked === 'object') files.push([baked.baked]);
   const context = hashJson({

@@ -54,7 +54,17 @@ export class Value {
   _producer?: Node;
   /** @internal maintained by Graph */
   _uses: Use[] = [];
-  constructor(readonly id: number, public name: string) {}
+  /** @internal changed only through Graph.rename, which keeps the graph's names unique */
+  _name: string;
+  constructor(
+    readonly id: number,
+    name: string,
+  ) {
+    this._name = name;
+  }
+  get name(): string {
+    return this._name;
+  }
   get producer(): Node | undefined {
     return this._producer;
   }
@@ -67,7 +77,7 @@ export class Node {
   /** @internal */ _inputs: (Value | undefined)[] = [];
   /** @internal */ _outputs: (Value | undefined)[] = [];
   /** @internal */ _implicit: Value[] = [];
-  /** @internal position in the graph's order; -1 once erased */ _alive = true;
+  /** @internal false once erased; nodes() drops it from the order on the next read */ _alive = true;
   /** The imported NodeProto: fields the IR does not model (doc_string, metadata) come back from it. */
   proto?: NodeProto;
   constructor(
@@ -122,13 +132,25 @@ export class Graph {
   name = 'main';
   /** Model-level fields (opset imports, IR version, metadata) carried to export. */
   model: ModelMeta = { irVersion: 8, opsets: [{ domain: '', version: 17 }], producerName: 'pocketdiff', metadata: [] };
-  readonly inputs: Value[] = [];
-  readonly outputs: Value[] = [];
-  /** Weights (initializers), in import order. */
-  readonly weights: Value[] = [];
+  // Read-only outside: every change goes through a method, so use-lists and
+  // the unique-name set can never drift from what the graph holds.
+  private _inputs: Value[] = [];
+  private _outputs: Value[] = [];
+  private _weights: Value[] = [];
   private order: Node[] = [];
   private nextId = 1;
   private names = new Set<string>();
+
+  get inputs(): readonly Value[] {
+    return this._inputs;
+  }
+  get outputs(): readonly Value[] {
+    return this._outputs;
+  }
+  /** Weights (initializers), in import order. */
+  get weights(): readonly Value[] {
+    return this._weights;
+  }
 
   nodes(): readonly Node[] {
     if (this.order.some((n) => !n._alive)) this.order = this.order.filter((n) => n._alive);
@@ -153,7 +175,7 @@ export class Graph {
   addInput(name: string, type?: TensorType): Value {
     const v = this.newValue(name);
     v.type = type;
-    this.inputs.push(v);
+    this._inputs.push(v);
     return v;
   }
 
@@ -161,8 +183,33 @@ export class Graph {
     const v = this.newValue(name);
     v.weight = weight;
     v.type = { dtype: weight.dtype, shape: [...weight.dims] };
-    this.weights.push(v);
+    this._weights.push(v);
     return v;
+  }
+
+  /** Makes an existing value (a node's output, a weight, an input) the next graph output. */
+  addOutput(v: Value): void {
+    this._outputs.push(v);
+  }
+
+  /** Gives a value a new name; the name must be free in this graph. */
+  rename(v: Value, name: string): void {
+    if (v.name === name) return;
+    if (this.names.has(name)) throw new Error(`cannot rename ${v.name} to ${name}: the name is taken`);
+    this.names.delete(v.name);
+    v._name = name;
+    this.names.add(name);
+  }
+
+  /** Two values trade names: a graph output keeps its name when a pass puts another value behind it. */
+  swapNames(a: Value, b: Value): void {
+    [a._name, b._name] = [b._name, a._name];
+  }
+
+  /** Puts the same weights in a new order (an exporter's initializer order). */
+  orderWeights(values: Value[]): void {
+    if (values.length !== this._weights.length || values.some((v) => !this._weights.includes(v))) throw new Error('orderWeights must be given exactly the graph\'s weights');
+    this._weights = [...values];
   }
 
   add(op: string, inputs: (Value | undefined)[], opts: AddOptions): Node {
@@ -215,7 +262,7 @@ export class Graph {
       if (u.index === -1) throw new Error(`value ${old.name} is captured by a subgraph of ${u.node.name}; it cannot be replaced`);
       this.setInput(u.node, u.index, replacement);
     }
-    for (let i = 0; i < this.outputs.length; i++) if (this.outputs[i] === old) this.outputs[i] = replacement;
+    for (let i = 0; i < this._outputs.length; i++) if (this._outputs[i] === old) this._outputs[i] = replacement;
   }
 
   /**
@@ -226,11 +273,11 @@ export class Graph {
     for (const v of this.inputs) {
       if (!values.includes(v) && v.uses.length) throw new Error(`input ${v.name} is still used`);
     }
-    this.inputs.splice(0, this.inputs.length, ...values);
+    this._inputs = [...values];
   }
 
   setOutput(index: number, value: Value): void {
-    this.outputs[index] = value;
+    this._outputs[index] = value;
   }
 
   /** Removes a node whose outputs are unused. Use-lists of its inputs shrink accordingly. */
@@ -252,8 +299,8 @@ export class Graph {
   /** Drops a weight that nothing reads any more. */
   removeWeight(v: Value): void {
     if (v._uses.length || this.outputs.includes(v)) throw new Error(`weight ${v.name} is still used`);
-    const i = this.weights.indexOf(v);
-    if (i >= 0) this.weights.splice(i, 1);
+    const i = this._weights.indexOf(v);
+    if (i >= 0) this._weights.splice(i, 1);
     this.names.delete(v.name);
   }
 
@@ -281,8 +328,8 @@ export class Graph {
       return c;
     };
     const nodes = this.nodes();
-    for (const v of this.inputs) g.inputs.push(copy(v));
-    for (const v of this.weights) g.weights.push(copy(v));
+    g._inputs = this._inputs.map(copy);
+    g._weights = this._weights.map(copy);
     const copies = nodes.map((n) => {
       const c = new Node(n.id, n.op, n.domain, n.name, [...n.attrs], n.scope, n.origin);
       c.proto = n.proto;
@@ -306,7 +353,7 @@ export class Graph {
       c._implicit = n._implicit.map(mapped);
       for (const v of c._implicit) v._uses.push({ node: c, index: -1 });
     });
-    for (const v of this.outputs) g.outputs.push(map.get(v) ?? copy(v));
+    g._outputs = this._outputs.map((v) => map.get(v) ?? copy(v));
     g.order = copies;
     g.nextId = this.nextId;
     g.names = new Set(this.names);

@@ -94,7 +94,7 @@ export function importGraph(model: OnnxModel, log: DiagnosticLog): Graph | undef
       continue;
     }
     if (!v.type) v.type = typeOf(vi.type as TypeProto | undefined);
-    g.outputs.push(v);
+    g.addOutput(v);
   }
   return log.errors().length > before ? undefined : g;
 }

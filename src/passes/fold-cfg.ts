@@ -90,7 +90,7 @@ function checkUnet(g: Graph, opts: FoldCfgOptions, log: DiagnosticLog): Unet | u
   const at = opts.at;
   const before = log.errors().length;
   const input = (name: string) => g.inputs.find((v) => v.name === name);
-  const list = (vs: Value[]) => vs.map((v) => `'${v.name}'`).join(', ') || 'none';
+  const list = (vs: readonly Value[]) => vs.map((v) => `'${v.name}'`).join(', ') || 'none';
 
   const clash = [CFG_NAMES.uncond, CFG_NAMES.scale, CFG_NAMES.stepIndex].filter((n) => input(n));
   const outClash = [CFG_NAMES.noisePred, CFG_NAMES.prevSample].filter((n) => g.outputs.some((v) => v.name === n));

@@ -13,7 +13,7 @@ export interface PassResult {
 }
 
 export interface Pass {
-  /** Kebab-case, matching the recipe key it implements. */
+  /** Kebab-case; what reports, the manifest's pass list and verify's blame call it (not a recipe key: remove-blocks implements `blocks.remove`). */
   name: string;
   run(g: Graph, log: DiagnosticLog): PassResult | undefined;
 }

@@ -9,6 +9,7 @@ import type { DiagnosticLog, Location } from '../diagnostics.ts';
 import { reportIssues } from '../schema/issues.ts';
 import { recipeSchema, type Recipe } from './schema.ts';
 import { YamlSource, type Path } from './source.ts';
+import { MODEL_NAMES } from '../model-names.ts';
 
 export interface LoadedRecipe {
   recipe: Recipe;
@@ -23,8 +24,9 @@ export interface LoadedRecipe {
 
 // Fields holding file paths, resolved against the recipe that wrote them.
 const PATH_FIELDS: Path[] = [
-  ['model', 'unet'], ['model', 'vae_decoder'], ['model', 'text_encoder'], ['guidance', 'uncond', 'baked'],
-  ...(['unet', 'vae_decoder', 'text_encoder'] as const).map((c) => ['quantize', c, 'calibration', 'inputs']),
+  ...MODEL_NAMES.map((c) => ['model', c]),
+  ['guidance', 'uncond', 'baked'],
+  ...MODEL_NAMES.map((c) => ['quantize', c, 'calibration', 'inputs']),
 ];
 
 export function loadRecipe(file: string, log: DiagnosticLog): LoadedRecipe | undefined {

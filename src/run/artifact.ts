@@ -9,14 +9,13 @@ import type { Manifest, ModelEntry } from '../artifact/manifest.ts';
 import { hashFile } from '../artifact/hash.ts';
 import { readManifest } from '../artifact/read.ts';
 import type { Schedule } from '../schedule/index.ts';
+import { MODEL_NAMES, type ModelName } from '../model-names.ts';
 
-export const RUN_COMPONENTS = ['text_encoder', 'unet', 'vae_decoder'] as const;
-export type RunComponent = (typeof RUN_COMPONENTS)[number];
 
 export interface Artifact {
   dir: string;
   manifest: Manifest;
-  models: Record<RunComponent, ModelEntry>;
+  models: Record<ModelName, ModelEntry>;
 }
 
 export function readArtifact(where: string, log: DiagnosticLog): Artifact | undefined {
@@ -27,7 +26,7 @@ export function readArtifact(where: string, log: DiagnosticLog): Artifact | unde
     log.error(Code.ArtifactInvalid, 'the artifact holds graphs only (compiled with --graph-only): there are no weights to run; compile without --graph-only to run it', { file });
     return undefined;
   }
-  const missing = RUN_COMPONENTS.filter((c) => !manifest.models[c]);
+  const missing = MODEL_NAMES.filter((c) => !manifest.models[c]);
   if (missing.length) {
     log.error(Code.ArtifactInvalid, `the artifact has no ${missing.join(', ')}: running needs the text encoder, the UNet and the VAE decoder`, { file });
     return undefined;
@@ -48,44 +47,12 @@ export function readArtifact(where: string, log: DiagnosticLog): Artifact | unde
       return undefined;
     }
   }
-  return { dir, manifest, models: manifest.models as Record<RunComponent, ModelEntry> };
+  return { dir, manifest, models: manifest.models as Record<ModelName, ModelEntry> };
 }
 
-/**
- * The schedule as src/schedule's scheduler step takes it. The manifest lists ᾱ
- * at each run timestep; DDIM steps from t to t − train_timesteps // steps, which
- * is the next listed timestep for leading spacing (and for trailing when steps
- * divides train_timesteps), or the final ᾱ past the end. Other schedules need
- * the step's target ᾱ written in the manifest (`prev_alphas_cumprod`) or a
- * folded step (the graph has the table).
- */
-export function hostSchedule(m: Manifest, log: DiagnosticLog, file?: string): Schedule | undefined {
+/** The manifest's schedule as src/schedule's scheduler step takes it (the manifest lists every ᾱ a step reads or moves to). */
+export function hostSchedule(m: Manifest): Schedule {
   const s = m.schedule;
-  const written = (s as { prev_alphas_cumprod?: number[] }).prev_alphas_cumprod;
-  let prev: number[] | undefined = written;
-  if (!prev && s.scheduler === 'ddim') {
-    const ratio = Math.floor(s.train_timesteps / s.steps);
-    prev = [];
-    for (const t of s.timesteps) {
-      const target = t - ratio;
-      const j = s.timesteps.indexOf(target);
-      const a = target < 0 ? s.final_alpha_cumprod : j >= 0 ? s.alphas_cumprod[j] : undefined;
-      if (a === undefined) {
-        if (s.folded_step) {
-          prev = undefined;
-          break;
-        }
-        log.error(
-          Code.ArtifactInvalid,
-          `the DDIM step from timestep ${t} goes to ${target}, whose ᾱ the manifest does not list (${s.spacing} spacing, ${s.steps} steps); compile with schedule.fold_step or a leading schedule`,
-          { file },
-        );
-        return undefined;
-      }
-      prev.push(a);
-    }
-  }
-  if (!prev && s.sigmas) prev = s.sigmas.slice(1).map((x) => 1 / (1 + x * x));
   return {
     scheduler: s.scheduler,
     steps: s.steps,
@@ -94,7 +61,7 @@ export function hostSchedule(m: Manifest, log: DiagnosticLog, file?: string): Sc
     timesteps: s.timesteps,
     alphas_cumprod: s.alphas_cumprod,
     final_alpha_cumprod: s.final_alpha_cumprod,
-    prev_alphas_cumprod: prev ?? [],
+    prev_alphas_cumprod: s.prev_alphas_cumprod,
     ...(s.sigmas ? { sigmas: s.sigmas } : {}),
     init_noise_sigma: s.init_noise_sigma,
   };

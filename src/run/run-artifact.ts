@@ -56,9 +56,7 @@ export async function runArtifact(where: string, o: RunOptions, log: DiagnosticL
   const a = readArtifact(where, log);
   if (!a) return undefined;
   const m = a.manifest;
-  const manifestFile = path.join(a.dir, 'manifest.json');
-  const schedule = hostSchedule(m, log, manifestFile);
-  if (!schedule) return undefined;
+  const schedule = hostSchedule(m);
   if (!checkInterface(a, log)) return undefined;
   const sized = runDims(a, o.size, log);
   if (!sized) return undefined;

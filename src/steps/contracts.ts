@@ -9,7 +9,7 @@ import { Code } from '../codes.ts';
 import type { DiagnosticLog, Location } from '../diagnostics.ts';
 import type { Graph } from '../ir/graph.ts';
 import { IoSnapshot } from '../ir/bind.ts';
-import type { Component } from './models.ts';
+import type { ModelName } from '../model-names.ts';
 
 export interface ModelIo {
   graph: Graph;
@@ -38,7 +38,7 @@ function dim(m: ModelIo, side: 'inputs' | 'outputs', which: string | number, axi
   return undefined;
 }
 
-export function checkContracts(models: Record<Component, ModelIo>, log: DiagnosticLog): boolean {
+export function checkContracts(models: Record<ModelName, ModelIo>, log: DiagnosticLog): boolean {
   const { text_encoder: te, unet, vae_decoder: vae } = models;
   let ok = true;
   // Every contract is with the UNet: the error sits at the other model's line and names the UNet's.

@@ -7,9 +7,10 @@
 // one, the same charts show MACs, which is what the prediction is built on.
 import type { BlockStats, ModelStats } from '../blocks/analyze.ts';
 import type { Manifest } from '../artifact/manifest.ts';
-import type { Component } from './models.ts';
+
 import { baselineLine, predictionTables, type ReportInput } from './report.ts';
 import { barChart, card, COLORS, esc, lineChart, page, section, table, type Row } from '../report/html-kit.ts';
+import type { ModelName } from '../model-names.ts';
 
 const int = (n: number) => n.toLocaleString('en-US');
 const gmacs = (n: number) => `${(n / 1e9).toFixed(n >= 1e10 ? 0 : 2)} G`;
@@ -80,9 +81,9 @@ function blockRows(before: ModelStats | undefined, after: ModelStats | undefined
 // ── the page ──
 
 export function renderHtmlReport(m: Manifest, r: ReportInput): string {
-  const comps = (Object.keys(m.models) as Component[]).filter((c) => m.models[c]);
+  const comps = (Object.keys(m.models) as ModelName[]).filter((c) => m.models[c]);
   const lat = latencyOf(m, r);
-  const perImage = (s: Partial<Record<Component, ModelStats>>, c: Component) => (s[c]?.macs.total ?? 0) * callsPerImage(m, c) * (c === 'unet' && s === r.before && m.guidance.fold === 'batch' ? 2 : 1);
+  const perImage = (s: Partial<Record<ModelName, ModelStats>>, c: ModelName) => (s[c]?.macs.total ?? 0) * callsPerImage(m, c) * (c === 'unet' && s === r.before && m.guidance.fold === 'batch' ? 2 : 1);
   const sections: string[] = [];
 
   // Summary cards.

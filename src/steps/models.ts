@@ -14,11 +14,10 @@ import type { ProgressStream } from '../builder/progress.ts';
 import type { Graph } from '../ir/graph.ts';
 import { importGraph } from '../ir/import.ts';
 import { loadModel } from '../onnx/model.ts';
+import type { ModelName } from '../model-names.ts';
 
-export const COMPONENTS = ['text_encoder', 'unet', 'vae_decoder'] as const;
-export type Component = (typeof COMPONENTS)[number];
 
-export interface LoadedComponent {
+export interface LoadedModel {
   graph: Graph;
   /** Where it came from, for the report. */
   source: string;
@@ -34,7 +33,7 @@ export interface LoadOptions {
   progress?: ProgressStream;
 }
 
-export function loadComponent(c: Component, ref: string, log: DiagnosticLog, at: Location | undefined, opts: LoadOptions = {}): LoadedComponent | undefined {
+export function loadRecipeModel(c: ModelName, ref: string, log: DiagnosticLog, at: Location | undefined, opts: LoadOptions = {}): LoadedModel | undefined {
   if (ref === 'default') {
     const built = ensureDefaultModel(c, log, {
       progress: opts.progress,
@@ -60,7 +59,7 @@ export function loadComponent(c: Component, ref: string, log: DiagnosticLog, at:
  * A recipe's model checked for its role, reading no more than its graph: for
  * whatif, which prices the recipe's models without compiling them.
  */
-export function checkRole(c: Component, ref: string, log: DiagnosticLog, at: Location | undefined): boolean {
+export function checkRole(c: ModelName, ref: string, log: DiagnosticLog, at: Location | undefined): boolean {
   if (ref === 'default') return true;
   if (!fs.existsSync(ref)) {
     log.error(Code.RecipeModelMissing, `model file not found: ${ref}`, at);
@@ -72,13 +71,13 @@ export function checkRole(c: Component, ref: string, log: DiagnosticLog, at: Loc
 }
 
 // The inputs each component must have (the names diffusers/optimum exports use).
-const ROLE_INPUTS: Record<Component, string[]> = {
+const ROLE_INPUTS: Record<ModelName, string[]> = {
   unet: ['sample', 'timestep', 'encoder_hidden_states'],
   vae_decoder: ['latent_sample'],
   text_encoder: ['input_ids'],
 };
 
-function hasRole(c: Component, g: Graph, file: string, log: DiagnosticLog, at?: Location): boolean {
+function hasRole(c: ModelName, g: Graph, file: string, log: DiagnosticLog, at?: Location): boolean {
   const names = new Set(g.inputs.map((v) => v.name));
   const missing = ROLE_INPUTS[c].filter((n) => !names.has(n));
   if (!missing.length) return true;
@@ -91,7 +90,7 @@ function hasRole(c: Component, g: Graph, file: string, log: DiagnosticLog, at?: 
   return false;
 }
 
-function fromFile(file: string, log: DiagnosticLog): LoadedComponent | undefined {
+function fromFile(file: string, log: DiagnosticLog): LoadedModel | undefined {
   const m = loadModel(file, log);
   if (!m) return undefined;
   const g = importGraph(m, log);

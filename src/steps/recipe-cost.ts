@@ -32,14 +32,15 @@ import { effectivePrecision } from '../cost/roofline/roofline.ts';
 import { ImageCost, type CfgMode, type ImagePrediction } from '../cost/whatif/image-cost.ts';
 import type { BlockEdits, Variant } from '../cost/whatif/whatif.ts';
 import type { CostTable } from '../cost/table/format.ts';
-import { PARTS, sourceOf, sourceTable, type ModelSource, type Part } from '../cost/table/sources.ts';
+import { sourceOf, sourceTable, type ModelSource } from '../cost/table/sources.ts';
 import { targetDims } from '../ir/bind.ts';
 import { decoderScaleOf, SD_VAE_SCALE } from '../blocks/vae-scale.ts';
+import { MODEL_NAMES, type ModelName } from '../model-names.ts';
 
 export type Guidance = CfgMode | 'auto';
 
 export interface ModelPlan {
-  part: Part;
+  part: ModelName;
   source: ModelSource;
   at: Location;
   /** UNet only: the recipe's removals and duplications. */
@@ -62,7 +63,7 @@ export interface RecipePlan {
   steps: number;
   guidance: Guidance;
   textEncoderRuns: number;
-  models: Record<Part, ModelPlan>;
+  models: Record<ModelName, ModelPlan>;
 }
 
 /** How a recipe's guidance runs at a scale: none at ≤ 1, else as `fold` says. */
@@ -80,11 +81,11 @@ export function planRecipe(loaded: LoadedRecipe, device: string): RecipePlan {
   const r = loaded.recipe;
   const target = r.targets.find((t) => t.device === device);
   const resolution = target?.resolution ?? 512;
-  const models = Object.fromEntries(PARTS.map((part) => [part, modelPlan(loaded, part)])) as Record<Part, ModelPlan>;
+  const models = Object.fromEntries(MODEL_NAMES.map((part) => [part, modelPlan(loaded, part)])) as Record<ModelName, ModelPlan>;
   return { device, resolution, vaeScale: decoderScaleOf(r.model.vae_decoder), batch: 1, steps: r.schedule.steps, guidance: guidanceMode(r), textEncoderRuns: textEncoderRuns(r), models };
 }
 
-function modelPlan(loaded: LoadedRecipe, part: Part): ModelPlan {
+function modelPlan(loaded: LoadedRecipe, part: ModelName): ModelPlan {
   const r = loaded.recipe;
   const edits: BlockEdits =
     part === 'unet'
@@ -157,7 +158,7 @@ export interface RecipePrice {
   /** How guidance runs on this target, and for 'auto' the two prices it chose between. */
   guidance: { mode: CfgMode; auto?: { batch_ms: number; two_calls_ms: number } };
   /** Each model's precision as priced. */
-  precision: Record<Part, string>;
+  precision: Record<ModelName, string>;
 }
 
 /**
@@ -193,15 +194,15 @@ export async function baselineOf(plan: RecipePlan, profile: DeviceProfile, price
 }
 
 export async function priceRecipe(plan: RecipePlan, profile: DeviceProfile, log: DiagnosticLog, opts: { extra?: BlockEdits; scheme?: Scheme; steps?: number } = {}): Promise<RecipePrice | undefined> {
-  const tables: Partial<Record<Part, { table: CostTable; pending: BlockEdits }>> = {};
-  for (const part of PARTS) {
+  const tables: Partial<Record<ModelName, { table: CostTable; pending: BlockEdits }>> = {};
+  for (const part of MODEL_NAMES) {
     const t = await modelTable(plan.models[part], plan.resolution, plan.vaeScale, log);
     if (!t) return undefined;
     tables[part] = t;
   }
-  const precision = {} as Record<Part, ReturnType<typeof effectivePrecision>['precision']>;
-  const named = {} as Record<Part, string>;
-  for (const part of PARTS) {
+  const precision = {} as Record<ModelName, ReturnType<typeof effectivePrecision>['precision']>;
+  const named = {} as Record<ModelName, string>;
+  for (const part of MODEL_NAMES) {
     const m = plan.models[part];
     const scheme = opts.scheme ?? m.scheme;
     const eff = effectivePrecision(profile, scheme);

@@ -5,16 +5,16 @@ import type { Manifest } from '../artifact/manifest.ts';
 import type { PassRecord } from '../passes/pass.ts';
 import type { ImagePrediction } from '../cost/whatif/image-cost.ts';
 import type { Baseline } from './recipe-cost.ts';
-import type { Component } from './models.ts';
+import type { ModelName } from '../model-names.ts';
 
 export interface ReportInput {
   recipeFile: string;
   /** The recipe's `description:`. */
   description?: string;
-  sources: Partial<Record<Component, string>>;
-  before: Partial<Record<Component, ModelStats>>;
-  after: Partial<Record<Component, ModelStats>>;
-  passes: Partial<Record<Component, PassRecord[]>>;
+  sources: Partial<Record<ModelName, string>>;
+  before: Partial<Record<ModelName, ModelStats>>;
+  after: Partial<Record<ModelName, ModelStats>>;
+  passes: Partial<Record<ModelName, PassRecord[]>>;
   /** The cost model's prediction for this target, with its budget, how guidance runs and each model's precision. */
   prediction?: ImagePrediction & { budget_ms?: number; guidance?: string; precision?: Record<string, string>; interval_basis?: string; baseline?: Baseline };
 }
@@ -92,7 +92,7 @@ export function predictionLines(p: NonNullable<ReportInput['prediction']>): stri
 }
 
 export function renderReport(m: Manifest, r: ReportInput): string {
-  const comps = Object.keys(m.models) as Component[];
+  const comps = Object.keys(m.models) as ModelName[];
   const lines = [
     `# ${m.recipe.name} → ${m.device}`,
     '',

@@ -7,14 +7,15 @@ import { DiagnosticLog } from '../diagnostics.ts';
 import { loadDevice } from '../devices/index.ts';
 import type { ImagePrediction } from '../cost/whatif/image-cost.ts';
 import type { BlockEdits } from '../cost/whatif/whatif.ts';
-import { PARTS, type Part } from '../cost/table/sources.ts';
-import { checkRole, COMPONENTS } from './models.ts';
+
+import { checkRole } from './models.ts';
 import { baselineOf, guidanceWhy, planRecipe, priceRecipe, type Baseline, type RecipePrice } from './recipe-cost.ts';
 import { widthError, widthSpec } from '../passes/prune/width-value.ts';
 import { SCHEMES, type Scheme } from '../precision.ts';
 import { loadRecipe } from '../recipe/load.ts';
 import { closest } from '../text/did-you-mean.ts';
 import { round } from '../text/numbers.ts';
+import { MODEL_NAMES, type ModelName } from '../model-names.ts';
 
 export interface WhatIfReport {
   device: string;
@@ -33,7 +34,7 @@ export interface WhatIfReport {
   /** How guidance runs (fold: auto says which it chose). */
   guidance: string;
   /** Each model's precision as priced. */
-  precision: Record<Part, string>;
+  precision: Record<ModelName, string>;
   /** The costliest blocks, `model/block`, ms per image. */
   top_blocks: { name: string; ms: number }[];
   /** The source models unedited (no removals or copies, every channel, float weights), same steps and guidance: what this plan saves against them. */
@@ -54,7 +55,7 @@ export async function whatIf(recipeFile: string, req: WhatIfRequest, log: Diagno
   const loaded = loadRecipe(recipeFile, log);
   if (!loaded) return undefined;
   // A ResNet-50 named as the UNet would be priced as one: refuse it as check does.
-  if (!COMPONENTS.every((c) => checkRole(c, loaded.recipe.model[c], log, loaded.locate(['model', c])))) return undefined;
+  if (!MODEL_NAMES.every((c) => checkRole(c, loaded.recipe.model[c], log, loaded.locate(['model', c])))) return undefined;
   const profile = loadDevice(req.device, log);
   if (!profile) return undefined;
   let scheme: Scheme | undefined;
@@ -71,7 +72,7 @@ export async function whatIf(recipeFile: string, req: WhatIfRequest, log: Diagno
   for (const text of req.width ?? []) {
     const m = /^(?:(unet|vae_decoder|text_encoder)\/)?(.+)=([^=]+)$/.exec(text);
     if (!m) {
-      log.error(Code.BadWidth, `--width '${text}' is not [MODEL/]SEL=W (e.g. --width 'up_blocks.*.resnets.*=0.75', --width 'vae_decoder/*=0.5' or a channel count, =160)`, undefined, [`models: ${PARTS.join(', ')}`]);
+      log.error(Code.BadWidth, `--width '${text}' is not [MODEL/]SEL=W (e.g. --width 'up_blocks.*.resnets.*=0.75', --width 'vae_decoder/*=0.5' or a channel count, =160)`, undefined, [`models: ${MODEL_NAMES.join(', ')}`]);
       continue;
     }
     const v = /^\d*\.?\d+$/.test(m[3]) ? Number(m[3]) : NaN;
@@ -80,7 +81,7 @@ export async function whatIf(recipeFile: string, req: WhatIfRequest, log: Diagno
       log.error(Code.BadWidth, `--width '${text}': ${why.replace(/^width NaN/, `width '${m[3]}'`)}`);
       continue;
     }
-    const part = (m[1] ?? 'unet') as Part;
+    const part = (m[1] ?? 'unet') as ModelName;
     const widths = edited.models[part].widths.filter((w) => w.selector !== m[2]);
     edited.models[part].widths = [...widths, widthSpec(m[2], v)];
   }

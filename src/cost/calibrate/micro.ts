@@ -43,7 +43,7 @@ class Net {
     return this.g.add(op, inputs, { attrs, origin: { kind: 'builder', module: 'micro' }, name: `${op}_${this.k++}` }).output();
   }
   out(v: Value): Graph {
-    this.g.outputs.push(v);
+    this.g.addOutput(v);
     return this.g;
   }
   /** A large activation made inside the graph from a small input (big inputs and outputs cost copies a model does not have). */

@@ -20,7 +20,8 @@ import type { CalibrationRow } from './profile-fit.ts';
 import { planCost } from '../roofline/plan.ts';
 import { effectivePrecision } from '../roofline/roofline.ts';
 import type { CostTable } from '../table/format.ts';
-import { familyConfig, sourceTable, type ModelSource, type Part } from '../table/sources.ts';
+import { familyConfig, sourceTable, type ModelSource } from '../table/sources.ts';
+import type { ModelName } from '../../model-names.ts';
 
 export const CALIBRATION_DIR = path.join(PROJECT_ROOT, 'models', 'calibration');
 
@@ -28,7 +29,7 @@ export const CALIBRATION_DIR = path.join(PROJECT_ROOT, 'models', 'calibration');
 export function rowSource(m: Pick<Measurement, 'graph' | 'latent'>): { src: ModelSource; dims: Record<string, number> } | undefined {
   const built = /^builder:([a-z0-9-]+)\/(unet|vae_decoder|text_encoder)$/.exec(m.graph);
   if (built) {
-    const part = built[2] as Part;
+    const part = built[2] as ModelName;
     const dims = part !== 'text_encoder' && m.latent ? targetDims(m.latent[0] * 8) : {};
     return { src: { kind: 'config', file: familyConfig(part, built[1]) }, dims };
   }

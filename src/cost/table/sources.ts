@@ -14,9 +14,8 @@ import type { InputBinding } from '../../ir/bind.ts';
 import type { Graph } from '../../ir/graph.ts';
 import { TABLE_VERSION, type CostTable } from './format.ts';
 import { PROJECT_ROOT } from '../../root.ts';
+import type { ModelName } from '../../model-names.ts';
 
-export type Part = 'unet' | 'vae_decoder' | 'text_encoder';
-export const PARTS: readonly Part[] = ['text_encoder', 'unet', 'vae_decoder'];
 
 export type ModelSource =
   | { kind: 'file'; file: string }
@@ -25,19 +24,19 @@ export type ModelSource =
 
 const ROOT = PROJECT_ROOT;
 /** The builder's file for each part of a model family (as in builder/default-model.ts). */
-const CONFIG_FILES: Record<Part, string> = { unet: 'unet.json', vae_decoder: 'vae.json', text_encoder: 'text_encoder.json' };
+const CONFIG_FILES: Record<ModelName, string> = { unet: 'unet.json', vae_decoder: 'vae.json', text_encoder: 'text_encoder.json' };
 
 export function cacheDir(): string {
   return process.env.POCKETDIFF_CACHE ?? path.join(ROOT, 'node_modules', '.cache', 'pocketdiff', 'cost');
 }
 
 /** The config of one part of a model family (models/sd15/unet.json). */
-export function familyConfig(part: Part, family = 'sd15'): string {
+export function familyConfig(part: ModelName, family = 'sd15'): string {
   return path.join(ROOT, 'models', family, CONFIG_FILES[part]);
 }
 
 /** A recipe's model reference ('default' or a path) for one part. */
-export function sourceOf(ref: string, part: Part, family = 'sd15'): ModelSource {
+export function sourceOf(ref: string, part: ModelName, family = 'sd15'): ModelSource {
   return ref === 'default' ? { kind: 'config', file: familyConfig(part, family) } : { kind: 'file', file: ref };
 }
 

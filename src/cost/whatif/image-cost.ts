@@ -16,8 +16,9 @@ import type { CostTable } from '../table/format.ts';
 import { applyInterval, mixOf, type Mix } from '../roofline/interval.ts';
 import { planCost } from '../roofline/plan.ts';
 import { effectivePrecision } from '../roofline/roofline.ts';
-import type { Part } from '../table/sources.ts';
+
 import { WhatIf, type Variant } from './whatif.ts';
+import type { ModelName } from '../../model-names.ts';
 
 export type CfgMode = 'batch' | 'two-calls' | 'none';
 
@@ -33,7 +34,7 @@ export interface ImageCostOptions {
   /** Text encoder runs per image; default 2 with guidance (cond + uncond), 1 without. */
   text_encoder_runs?: number;
   /** Precision each model is deployed at, instead of the profile's own. */
-  precision?: Partial<Record<Part, EffectivePrecision>>;
+  precision?: Partial<Record<ModelName, EffectivePrecision>>;
 }
 
 export interface ImageComponents {
@@ -64,7 +65,7 @@ export class ImageCost {
     readonly opts: ImageCostOptions,
   ) {
     const own = effectivePrecision(opts.device).precision;
-    const plan = (t: CostTable, part: Part, batch: number) => {
+    const plan = (t: CostTable, part: ModelName, batch: number) => {
       const w = new WhatIf(planCost(t, opts.device, { batch, precision: opts.precision?.[part] ?? own }));
       this.mixes.set(w, mixOf(w.plan));
       return w;
@@ -91,7 +92,7 @@ export class ImageCost {
     const by_block: { name: string; ms: number }[] = [];
     const ends: [number, number][] = [];
     const iv = o.device.calibration?.interval;
-    const add = (prefix: Part, w: WhatIf, v: Variant, ms: number, times: number) => {
+    const add = (prefix: ModelName, w: WhatIf, v: Variant, ms: number, times: number) => {
       for (const b of w.byBlock(v)) by_block.push({ name: `${prefix}/${b.name}`, ms: b.ms * times });
       by_block.push({ name: `${prefix}/(glue)`, ms: w.glueMs * times });
       if (iv) {

@@ -133,7 +133,7 @@ export function convertToFloat16(g: Graph, computesInFp16: (n: Node) => boolean,
       const out = node.output();
       out.type = { dtype: F32, shape: v.type.shape };
       g.setOutput(i, out);
-      [v.name, out.name] = [out.name, v.name];
+      g.swapNames(v, out);
       res.casts++;
     });
   }

@@ -282,5 +282,5 @@ export function matMulNBits(g: Graph, node: Node, bs: number): Quantized {
 export function replaceKeepingName(g: Graph, old: Value, next: Value): void {
   const isOutput = g.outputs.includes(old);
   g.replaceAllUses(old, next);
-  if (isOutput) [old.name, next.name] = [next.name, old.name];
+  if (isOutput) g.swapNames(old, next);
 }
