@@ -18,7 +18,7 @@
 // CPU seconds (user + sys) are reported beside wall time.
 //
 // Then, one after the other, the benches in bench/*.ts: fold-cfg, evolve, queue, cost,
-// recipe-check. `npm run bench -- NAME…` runs only the named ones (convert is this one).
+// recipe-check, local-cpu. `npm run bench -- NAME…` runs only the named ones (convert is this one).
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -29,6 +29,7 @@ import { decodeModel, encodeModel, onnx } from '../src/onnx/proto.ts';
 import { benchFoldCfg } from './fold-cfg.ts';
 import { benchCost } from './cost.ts';
 import { benchEvolve } from './evolve.ts';
+import { benchLocalCpu } from './local-cpu.ts';
 import { benchQueue } from './queue.ts';
 import { benchRecipeCheck } from './recipe-check.ts';
 import { median } from './stats.ts';
@@ -292,6 +293,9 @@ const PARTS: Record<string, () => Promise<unknown>> = {
     if (!(await benchCost()).pass) process.exitCode = 1;
   },
   'recipe-check': benchRecipeCheck,
+  'local-cpu': async () => {
+    if (!(await benchLocalCpu()).pass) process.exitCode = 1;
+  },
 };
 const only = process.argv.slice(2);
 const unknown = only.filter((name) => !(name in PARTS));
