@@ -16,6 +16,9 @@
 // a warm source and write into the cache alike. Each output is deleted right after its run.
 // Timings on a busy 2-core machine are noisy: the load average is printed and recorded, and
 // CPU seconds (user + sys) are reported beside wall time.
+//
+// Then, one after the other, the benches in bench/*.ts: fold-cfg, evolve, queue, cost,
+// recipe-check, local-cpu. `npm run bench -- NAME…` runs only the named ones (convert is this one).
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -26,7 +29,9 @@ import { decodeModel, encodeModel, onnx } from '../src/onnx/proto.ts';
 import { benchFoldCfg } from './fold-cfg.ts';
 import { benchCost } from './cost.ts';
 import { benchEvolve } from './evolve.ts';
+import { benchLocalCpu } from './local-cpu.ts';
 import { benchQueue } from './queue.ts';
+import { benchRecipeCheck } from './recipe-check.ts';
 import { median } from './stats.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -279,8 +284,23 @@ function main(): void {
 }
 
 // One after the other: benchmarks that share the machine would time each other.
-await main();
-await benchFoldCfg();
-await benchEvolve();
-await benchQueue();
-if (!(await benchCost()).pass) process.exitCode = 1;
+const PARTS: Record<string, () => Promise<unknown>> = {
+  convert: async () => main(),
+  'fold-cfg': benchFoldCfg,
+  evolve: benchEvolve,
+  queue: benchQueue,
+  cost: async () => {
+    if (!(await benchCost()).pass) process.exitCode = 1;
+  },
+  'recipe-check': benchRecipeCheck,
+  'local-cpu': async () => {
+    if (!(await benchLocalCpu()).pass) process.exitCode = 1;
+  },
+};
+const only = process.argv.slice(2);
+const unknown = only.filter((name) => !(name in PARTS));
+if (unknown.length) {
+  console.error(`bench: no part named ${unknown.join(', ')}; the parts: ${Object.keys(PARTS).join(', ')}`);
+  process.exit(2);
+}
+for (const [name, run] of Object.entries(PARTS)) if (!only.length || only.includes(name)) await run();

@@ -4,10 +4,10 @@
 // float16 builds run; the default model is built once and then reused.
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ensureDefaultModel } from '../src/builder/default-model.ts';
 import { toHalf } from '../src/onnx/half.ts';
 import { ProgressBar } from '../src/builder/progress.ts';
 import { randomWeights } from '../src/builder/weights.ts';
@@ -16,7 +16,7 @@ import { inspectModel } from '../src/commands/inspect.ts';
 import { models } from '../src/commands/models.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { loadModel } from '../src/onnx/model.ts';
-import { runModel, TEST_CONFIGS, uniform, values, type Feeds } from './support/builder-fixtures.ts';
+import { ROOT, runModel, TEST_CONFIGS, uniform, values, type Feeds } from './support/builder-fixtures.ts';
 import { tempDir } from './support/temp.ts';
 
 const test = suite('builder run');
@@ -186,7 +186,25 @@ test('progress bar: one redrawn line on a terminal, quarter lines in logs, nothi
   assert.equal(quiet, []);
 });
 
-test('the default model (SD v1.5) is built once into its folder, then reused until its inputs change', () => {
+// ensureDefaultModel builds whatever models/sd15/ holds, so its cache is proved on a copy of the
+// project whose models/sd15/ holds the tiny test configs: src/ is imported from the copy, where
+// PROJECT_ROOT, and so the default configs, are the copy's. That models/sd15/ builds SD v1.5
+// (859,520,964 UNet parameters) is builder-fidelity.test.ts's to prove.
+async function tinyDefaultModels(): Promise<typeof import('../src/builder/default-model.ts')> {
+  const p = path.join(tmp, 'project');
+  fs.cpSync(path.join(ROOT, 'src'), path.join(p, 'src'), { recursive: true });
+  fs.cpSync(path.join(ROOT, 'package.json'), path.join(p, 'package.json'));
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(p, 'node_modules'), 'dir');
+  for (const [file, tiny] of [['unet.json', 'unet-tiny'], ['vae.json', 'vae-decoder-tiny'], ['text_encoder.json', 'text-encoder-tiny']]) {
+    fs.cpSync(config(tiny), path.join(p, 'models', 'sd15', file));
+  }
+  const copy: typeof import('../src/builder/default-model.ts') = await import(pathToFileURL(path.join(p, 'src', 'builder', 'default-model.ts')).href);
+  assert.is(copy.defaultConfig('unet'), path.join(p, 'models', 'sd15', 'unet.json'), 'the copy reads its own models/');
+  return copy;
+}
+
+test('the default model is built once into its folder, then reused until its inputs change', async () => {
+  const { ensureDefaultModel } = await tinyDefaultModels();
   const root = path.join(tmp, 'built');
   const log = new DiagnosticLog();
   const quiet = { write: () => true };
@@ -199,8 +217,9 @@ test('the default model (SD v1.5) is built once into its folder, then reused unt
   assert.is(ensureDefaultModel('vae_decoder', log, { root, build: { weights: 'none' }, progress: quiet })?.built, true);
   assert.is(ensureDefaultModel('unet', log, { root, build: { weights: 'none', seed: 1 }, progress: quiet })?.built, true);
   assert.is(ensureDefaultModel('unet', log, { root, build: { weights: 'none', seed: 1 }, force: true, progress: quiet })?.built, true);
-  const params = first.map((r) => inspectModel(r!.file, [], log)?.params);
-  assert.equal(params, [859_520_964, 49_490_199, 123_060_480]);
+  // Each part from its own config: as many parameters as that config's fixture (the UNet's and VAE's exported by torch).
+  const params = (files: string[]) => files.map((f) => inspectModel(f, [], log)?.params);
+  assert.equal(params(first.map((r) => r!.file)), params(['unet-tiny', 'vae-decoder-tiny', 'text-encoder-tiny'].map((f) => path.join(ROOT, 'test', 'fixtures', f, 'model.onnx'))));
 });
 
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -25,7 +25,7 @@ import { runPasses, type Pass } from '../src/passes/pass.ts';
 import { pruneChannels } from '../src/passes/prune-channels.ts';
 import { quantize } from '../src/passes/quantize/quantize.ts';
 import { removeBlocks } from '../src/passes/remove-blocks.ts';
-import { restoreIo, snapshotIo } from '../src/pipeline/specialize.ts';
+import { restoreIo, snapshotIo } from '../src/ir/bind.ts';
 import { run, saveGraph } from './support/ort.ts';
 
 const GOLDENS = 'test/goldens';
@@ -107,7 +107,7 @@ function microUnet(): Graph {
   const out = conv(op('Add', [back, res], a, 'attn.out'), 'conv_out', 'out_sample', [8, 4]);
 
   out.type = { dtype: F32, shape: ['batch_size', 4, 8, 8] };
-  g.outputs.push(out);
+  g.addOutput(out);
   // Shapes as compile leaves them before its passes: inferred at bound sizes, the interface still symbolic.
   const log = new DiagnosticLog();
   const io = snapshotIo(g);
