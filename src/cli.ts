@@ -16,6 +16,7 @@ const commands: { name: string; load: () => Promise<Command> }[] = [
   { name: 'predict', load: async () => (await import('./commands/predict.ts')).predict },
   { name: 'whatif', load: async () => (await import('./commands/whatif.ts')).whatif },
   { name: 'evolve', load: async () => (await import('./commands/evolve.ts')).evolveCommand },
+  { name: 'distill', load: async () => (await import('./commands/distill.ts')).distill },
   { name: 'worker', load: async () => (await import('./commands/worker.ts')).workerCommand },
   { name: 'calibrate', load: async () => (await import('./commands/calibrate.ts')).calibrateCommand },
   { name: 'devices', load: async () => (await import('./commands/devices.ts')).devices },

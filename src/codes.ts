@@ -10,6 +10,7 @@
 //   PD8xxx  cost model: device profiles, predictions, what-ifs, calibration
 //   PD9xxx  channel widths (prune-channels) and quantization (quantize)
 //   PD10xxx evolve: the architecture search, its scoring and metrics
+//   PD11xxx distill: plans, teacher targets and checks for step and decoder distillation
 export const Code = {
   FileNotFound: 'PD1001',
   CorruptModel: 'PD1002',
@@ -119,4 +120,8 @@ export const Code = {
   EvolveJobFailed: 'PD10009',
   EvolveQueueUnreachable: 'PD10010',
   EvolveQueueLost: 'PD10011',
+
+  DistillGridNotNested: 'PD11001',
+  DistillTeacherSteps: 'PD11002',
+  DistillScheduler: 'PD11003',
 } as const;

@@ -116,3 +116,24 @@ function alive(pid: number): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * Writes several files as one: each to a partial file first, renamed into
+ * place only once all are written, so a reader never sees a mix of old and
+ * new. Returns the error message when a write failed (nothing is renamed then).
+ */
+export function writeTogether(files: readonly [file: string, text: string][]): string | undefined {
+  const partial = files.map(([f]) => track(`${f}.${process.pid}.partial`));
+  try {
+    for (const [f] of files) fs.mkdirSync(path.dirname(path.resolve(f)), { recursive: true });
+    files.forEach(([, text], i) => fs.writeFileSync(partial[i]!, text));
+  } catch (e) {
+    for (const p of partial) removeScratch(p);
+    return (e as Error).message;
+  }
+  files.forEach(([f], i) => {
+    fs.renameSync(partial[i]!, f);
+    release(partial[i]!);
+  });
+  return undefined;
+}

@@ -7,7 +7,6 @@
 // rewrites them; without it a missing or stale golden fails with a line diff.
 // int8/int4 and the QDQ schemes rewrite graphs too; fp16 stands for
 // quantize here because it retypes every edge it crosses.
-import fs from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { test } from 'uvu';
@@ -26,10 +25,9 @@ import { pruneChannels } from '../src/passes/prune-channels.ts';
 import { quantize } from '../src/passes/quantize/quantize.ts';
 import { removeBlocks } from '../src/passes/remove-blocks.ts';
 import { restoreIo, snapshotIo } from '../src/ir/bind.ts';
+import { checkGolden, GOLDENS } from './support/golden.ts';
 import { run, saveGraph } from './support/ort.ts';
 
-const GOLDENS = 'test/goldens';
-const UPDATE = process.env.UPDATE_GOLDENS === '1';
 const F32 = DataType.FLOAT;
 const I64 = DataType.INT64;
 /** Sizes for the symbolic dims, where shape inference, prune or onnxruntime needs them. */
@@ -174,47 +172,13 @@ function golden(c: Case): string {
   ].join('\n');
 }
 
-/**
- * The changed lines of `b` against `a`, as hunks of a unified diff with two
- * lines of context ('' when equal): uvu's fixture diff prints every line.
- */
-function lineDiff(a: string, b: string): string {
-  const x = a.split('\n');
-  const y = b.split('\n');
-  // lcs[i][j]: the longest common subsequence of x[i..] and y[j..].
-  const lcs = Array.from({ length: x.length + 1 }, () => new Array<number>(y.length + 1).fill(0));
-  for (let i = x.length - 1; i >= 0; i--) for (let j = y.length - 1; j >= 0; j--) lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-  const ops: { mark: ' ' | '-' | '+'; line: string; at: number }[] = [];
-  let [i, j] = [0, 0];
-  while (i < x.length || j < y.length) {
-    if (i < x.length && j < y.length && x[i] === y[j]) ops.push({ mark: ' ', line: x[i++], at: j++ });
-    else if (i < x.length && (j === y.length || lcs[i + 1][j] >= lcs[i][j + 1])) ops.push({ mark: '-', line: x[i++], at: j });
-    else ops.push({ mark: '+', line: y[j++], at: j });
-  }
-  const near = (k: number) => ops.slice(Math.max(0, k - 2), k + 3).some((o) => o.mark !== ' ');
-  const out: string[] = [];
-  ops.forEach((o, k) => {
-    if (!near(k)) return;
-    if (!near(k - 1) || k === 0) out.push(`@@ line ${o.at + 1}`);
-    out.push(`${o.mark} ${o.line}`);
-  });
-  return ops.some((o) => o.mark !== ' ') ? out.join('\n') : '';
-}
-
 for (const c of CASES) {
   test(`golden: ${c.pass}`, () => {
     const file = path.join(GOLDENS, `${c.pass}.txt`);
     const text = golden(c);
     // Two builds of the same graph must print the same, or the golden could never hold.
     assert.fixture(golden(c), text, `${c.pass} prints differently on a second run`);
-    if (UPDATE) {
-      fs.mkdirSync(GOLDENS, { recursive: true });
-      fs.writeFileSync(file, text);
-      return;
-    }
-    if (!fs.existsSync(file)) assert.unreachable(`${file} is missing; write it with UPDATE_GOLDENS=1 and review it`);
-    const diff = lineDiff(fs.readFileSync(file, 'utf8'), text);
-    assert.ok(!diff, `${file} is stale (- golden, + now); if the change is intended, rewrite it with UPDATE_GOLDENS=1 and review it\n${diff}`);
+    checkGolden(file, text);
   });
 }
 

@@ -12,7 +12,7 @@ const FLOORS: readonly (readonly string[])[] = [
   ['cli'],
   ['commands'],
   ['api'],
-  ['compile', 'evolve', 'schemas'],
+  ['compile', 'evolve', 'distill', 'schemas'],
   ['run'],
   ['steps'],
   ['codegen', 'report', 'artifact'],

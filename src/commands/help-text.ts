@@ -94,5 +94,13 @@ export const DETAILS: Record<string, () => string> = {
       '--out EVOLVED.yaml           the evolved recipe (extends the input); its .log.json and .html beside it.',
       JSON_OUT,
     ].join('\n'),
+  distill: () =>
+    [
+      "plan RECIPE.yaml   writes DIR/plan.json (schemas/distill-plan.schema.json) and DIR/plan.md: per student step t, t′, t″, ᾱ/α/σ, the loss weight and the target's coefficients; the losses; every choice, with where it comes from. The recipe's schedule must be DDIM with trailing spacing, the only spacing whose grids nest (PD11001).",
+      "--teacher-steps N  the recipe's steps × 2, 4, 8, …: one stage per halving (default × 2).",
+      '--out DIR          where plan.json and plan.md go (default out/<recipe>/distill).',
+      "--seed N, --gamma G, --cfg-probability P, --guidance-range LO,HI, --stage-teacher previous-student|source, --vae-guidance W|LO,HI, --vae-count N: the paper's values and pocketdiff's recorded choices, overridden; the plan says which were given.",
+      JSON_OUT,
+    ].join('\n'),
   worker: () => ['REDIS_URL        redis://HOST:PORT[/DB], the queue evolve --queue fills.', '--concurrency N  jobs at once (default 1).', '--stalled-ms MS  a job whose worker stops renewing its lock this long goes to another.'].join('\n'),
 };

@@ -21,7 +21,7 @@ import { planRecipe, priceRecipe, recipePasses, type RecipePlan } from '../steps
 import { bindAndInfer, targetDims } from '../ir/bind.ts';
 import { loadRecipe, type LoadedRecipe } from '../recipe/load.ts';
 import { computeSchedule } from '../schedule/index.ts';
-import { removeScratch, scratchDir, release, track } from '../scratch.ts';
+import { removeScratch, scratchDir, writeTogether } from '../scratch.ts';
 import { closest } from '../text/did-you-mean.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { ScoreCache } from './cache.ts';
@@ -422,20 +422,12 @@ async function write(s: State): Promise<boolean> {
     [files.log, JSON.stringify(summary, null, 2) + '\n'],
     [files.report, evolveHtml(summary)],
   ];
-  // All three or none: each goes to a partial file first, renamed once all are written.
-  const partial = texts.map(([f]) => track(`${f}.${process.pid}.partial`));
-  try {
-    fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-    texts.forEach(([, text], i) => fs.writeFileSync(partial[i], text));
-  } catch (e) {
-    s.log.error(Code.WriteFailed, `cannot write the evolved recipe: ${(e as Error).message}`, { file: out });
-    for (const p of partial) fs.rmSync(p, { force: true });
+  // All three or none: a reader never sees a recipe without its log and report.
+  const failed = writeTogether(texts);
+  if (failed) {
+    s.log.error(Code.WriteFailed, `cannot write the evolved recipe: ${failed}`, { file: out });
     return false;
   }
-  texts.forEach(([f], i) => {
-    fs.renameSync(partial[i], f);
-    release(partial[i]);
-  });
   // The evolved recipe, read back and priced as compile will price it.
   const back = loadRecipe(files.recipe, s.log);
   const price = back && (await priceRecipe({ ...planRecipe(back, s.o.device), resolution: s.resolution! }, s.profile!, s.log));
