@@ -14,6 +14,7 @@ import { inferShapes } from '../src/ir/infer/index.ts';
 import { foldCfg, type DdimStep, type FoldCfgOptions } from '../src/passes/fold-cfg.ts';
 import { runPasses, type PassRecord } from '../src/passes/pass.ts';
 import { saveModel } from '../src/onnx/save.ts';
+import { mulberry32 } from '../src/random.ts';
 import { loadGraph, relError, saveGraph, tempDir, testSet, type Feeds } from './support/ort.ts';
 
 const FIXTURES = ['unet-tiny', 'unet-sd15shape-narrow'];
@@ -32,16 +33,8 @@ test.after(async () => {
 
 /** Deterministic pseudo-random floats in [-1, 1) (mulberry32). */
 function noise(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  }
-  return out;
+  const next = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => next() / 2 ** 31 - 1);
 }
 
 /** SD's scaled-linear training schedule and a 10-step DDIM ("leading", offset 1) over it, per step. */

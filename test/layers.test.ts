@@ -18,10 +18,10 @@ const FLOORS: readonly (readonly string[])[] = [
   ['codegen', 'report', 'artifact'],
   ['cost'],
   ['passes', 'builder'],
-  ['blocks', 'schedule', 'recipe', 'devices'],
+  ['blocks', 'schedule', 'recipe', 'devices', 'runtime'],
   ['ir', 'schema', 'precision'],
   ['onnx'],
-  ['codes', 'diagnostics', 'scratch', 'root', 'version', 'text', 'model-names'],
+  ['codes', 'diagnostics', 'scratch', 'root', 'version', 'text', 'model-names', 'random'],
 ];
 
 interface Import {

@@ -15,6 +15,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { main } from '../src/cli.ts';
 import { DiagnosticLog, formatDiagnostic, type Diagnostic } from '../src/diagnostics.ts';
+import { mulberry32, uniform32 } from '../src/random.ts';
 import { loadRecipe } from '../src/recipe/load.ts';
 import { tempDir } from './support/temp.ts';
 
@@ -40,15 +41,15 @@ const SEEDS = [
   'test/recipes/broken/78-block-typo-in-mapping.yaml',
 ];
 
-// ---- a small seeded PRNG (mulberry32) ---------------------------------------
+// ---- seeded choices (src/random.ts's mulberry32) -------------------------------
 
 class Rng {
-  constructor(private s: number) {}
+  private readonly draw: () => number;
+  constructor(seed: number) {
+    this.draw = mulberry32(seed);
+  }
   next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) | 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return uniform32(this.draw);
   }
   int(n: number): number {
     return Math.floor(this.next() * n);

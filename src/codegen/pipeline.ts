@@ -42,7 +42,8 @@ export function renderPipelineTs(m: ArtifactManifest): string {
   }
   addConstants(f, m);
   addPortable(f, { file: 'run/tokenizer.ts' });
-  addPortable(f, { file: 'run/latents.ts' });
+  addPortable(f, { file: 'random.ts' });
+  addPortable(f, { file: 'run/latents.ts', copied: ['random.ts'] });
   addPortable(f, { file: 'schedule/step.ts', providedTypes: ['Schedule'] });
   if (half) {
     addPortable(f, { file: 'onnx/half.ts' });

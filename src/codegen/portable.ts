@@ -1,8 +1,9 @@
 // Copying pocketdiff's own host code into a generated file, so an app runs the
 // very functions `pocketdiff run` runs (the tokenizer, the noise, the scheduler
 // step): same source, same numbers. A portable source imports nothing but types
-// that the generated file declares itself; anything else is refused here, at
-// generation time, rather than left to fail in the app.
+// that the generated file declares itself and other portable sources it copies
+// too; anything else is refused here, at generation time, rather than left to
+// fail in the app.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as TsMorph from 'ts-morph';
@@ -31,6 +32,8 @@ export interface Portable {
   file: string;
   /** Type names its imports may bring in, because the generated file declares them. */
   providedTypes?: string[];
+  /** Portable sources (paths under src/) it may import from, because the generated file copies them before it. */
+  copied?: string[];
   /** Only these top-level declarations (default: all). */
   only?: string[];
 }
@@ -43,7 +46,10 @@ export function portableText(p: Portable): string {
   for (const s of f.getStatements()) {
     if (Node.isImportDeclaration(s)) {
       const names = s.getNamedImports().map((n) => n.getName());
-      const allowed = (s.isTypeOnly() || s.getNamedImports().every((n) => n.isTypeOnly())) && names.every((n) => p.providedTypes?.includes(n));
+      const from = path.relative(SRC_ROOT, path.resolve(path.dirname(f.getFilePath()), s.getModuleSpecifierValue()));
+      const allowed =
+        ((s.isTypeOnly() || s.getNamedImports().every((n) => n.isTypeOnly())) && names.every((n) => p.providedTypes?.includes(n))) ||
+        (!s.getDefaultImport() && !s.getNamespaceImport() && !!p.copied?.includes(from.split(path.sep).join('/')));
       if (!allowed) throw new Error(`src/${p.file} is not portable: it imports ${s.getText()}`);
       continue;
     }

@@ -5,7 +5,6 @@
 // decoder's output as a saved 8-bit RGB image, prepared as
 // CLIPImageProcessor does: bicubic resize of the shorter side to the tower's
 // input size, center crop, /255, then CLIP's per-channel mean and std.
-import * as ort from 'onnxruntime-node';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import type { Graph, Value } from '../ir/graph.ts';
@@ -13,8 +12,8 @@ import { importGraph } from '../ir/import.ts';
 import { DataType, dataTypeName } from '../onnx/dtype.ts';
 import { loadModel } from '../onnx/model.ts';
 import { toRgb, vaeInput } from '../run/latents.ts';
-import { floats } from '../run/tensors.ts';
 import { tokenizerOf } from '../run/tokenizer-files.ts';
+import { floats, openSession, tensor, withSession, type Session } from '../runtime/ort.ts';
 import { resizeBicubic } from './resize.ts';
 
 const MEAN = [0.48145466, 0.4578275, 0.40821073];
@@ -64,8 +63,8 @@ export interface ClipFiles {
 
 export class ClipScorer {
   private constructor(
-    private readonly vae: ort.InferenceSession,
-    private readonly vision: ort.InferenceSession,
+    private readonly vae: Session,
+    private readonly vision: Session,
     private readonly tower: Tower,
     private readonly text: Float32Array[],
   ) {}
@@ -87,29 +86,26 @@ export class ClipScorer {
     const seq = text.input.type!.shape![1];
     const tok = tokenizerOf(text.graph, files.text, typeof seq === 'number' ? seq : 77, log);
     if (!tok) return undefined;
-    const session = await ort.InferenceSession.create(files.text);
     const embeds: Float32Array[] = [];
-    try {
+    await withSession(files.text, {}, async (session) => {
       for (const p of prompts) {
         const ids = tok.tokenizer.encode(p);
-        const r = await session.run({ [text.input.name]: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]) });
+        const r = await session.run({ [text.input.name]: tensor('int64', ids, [1, ids.length]) });
         embeds.push(unit(floats(r[text.output.name])));
       }
-    } finally {
-      await session.release();
-    }
-    const vae = await ort.InferenceSession.create(files.vae);
-    return new ClipScorer(vae, await ort.InferenceSession.create(files.vision), vision, embeds);
+    });
+    const vae = await openSession(files.vae);
+    return new ClipScorer(vae, await openSession(files.vision), vision, embeds);
   }
 
   /** 100 × cos(image, prompt) of the image these latents decode to. */
   async score(latents: Float32Array, latent: [number, number, number], prompt: number): Promise<number> {
     const [c, h, w] = latent;
-    const decoded = Object.values(await this.vae.run({ [this.vae.inputNames[0]]: new ort.Tensor('float32', vaeInput(latents), [1, c, h, w]) }))[0];
+    const decoded = Object.values(await this.vae.run({ [this.vae.inputNames[0]]: tensor('float32', vaeInput(latents), [1, c, h, w]) }))[0];
     const image = toRgb(floats(decoded), decoded.dims);
     const size = this.tower.input.type!.shape![2] as number;
     const pixels = preprocess(image.pixels, image.width, image.height, size);
-    const r = await this.vision.run({ [this.tower.input.name]: new ort.Tensor('float32', pixels, [1, 3, size, size]) });
+    const r = await this.vision.run({ [this.tower.input.name]: tensor('float32', pixels, [1, 3, size, size]) });
     const img = unit(floats(r[this.tower.output.name]));
     const txt = this.text[prompt];
     let dot = 0;

@@ -6,12 +6,11 @@
 //   x ← randn(seed) × init_noise_sigma
 //   each step i:  e = UNet([x_in; x_in], t_i, [uncond; cond] [, gates])
 //                 x ← step(i, e_u + s·(e_c − e_u), x)
-import * as ort from 'onnxruntime-node';
 import type { Graph } from '../ir/graph.ts';
 import { DataType, dataTypeName } from '../onnx/dtype.ts';
 import { guide, initialLatents } from '../run/latents.ts';
-import { floats, tensor } from '../run/tensors.ts';
 import { GATES_INPUT } from '../passes/gate-blocks.ts';
+import { floats, openSession, tensor, type Feeds, type Session } from '../runtime/ort.ts';
 import { scaleModelInput, schedulerStep, type Schedule } from '../schedule/index.ts';
 
 /** A text encoder's last_hidden_state for one prompt. */
@@ -32,14 +31,14 @@ export interface Sampling {
 /** A UNet session and what its inputs want. */
 export class UnetRunner {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: Session,
     private readonly timestepType: string,
     readonly gated: boolean,
   ) {}
 
   /** `g`: the graph in the file, or one with the same interface (the timestep's type). */
   static async open(file: string, g: Graph, threads?: number): Promise<UnetRunner> {
-    const session = await ort.InferenceSession.create(file, { ...(threads ? { intraOpNumThreads: threads } : {}) });
+    const session = await openSession(file, { ...(threads ? { intraOpNumThreads: threads } : {}) });
     const t = g.inputs.find((v) => v.name === 'timestep');
     return new UnetRunner(session, dataTypeName(t?.type?.dtype ?? DataType.FLOAT), session.inputNames.includes(GATES_INPUT));
   }
@@ -50,16 +49,16 @@ export class UnetRunner {
     const n = c * h * w;
     const guided = s.scale > 1;
     const batch = guided ? 2 : 1;
-    const ehs = new ort.Tensor('float32', guided ? concat(uncond.data, cond.data) : cond.data, [batch, cond.tokens, cond.hidden]);
+    const ehs = tensor('float32', guided ? concat(uncond.data, cond.data) : cond.data, [batch, cond.tokens, cond.hidden]);
     let x = initialLatents(seed, n, s.schedule.init_noise_sigma);
     for (let i = 0; i < s.schedule.timesteps.length; i++) {
       const xin = scaleModelInput(s.schedule, i, x);
-      const feeds: Record<string, ort.Tensor> = {
-        sample: new ort.Tensor('float32', guided ? concat(xin, xin) : xin, [batch, c, h, w]),
+      const feeds: Feeds = {
+        sample: tensor('float32', guided ? concat(xin, xin) : xin, [batch, c, h, w]),
         timestep: tensor(this.timestepType, [s.schedule.timesteps[i]], [1]),
         encoder_hidden_states: ehs,
       };
-      if (this.gated) feeds[GATES_INPUT] = new ort.Tensor('float32', gates!, [gates!.length]);
+      if (this.gated) feeds[GATES_INPUT] = tensor('float32', gates!, [gates!.length]);
       const out = floats(Object.values(await this.session.run(feeds))[0]);
       const e = guided ? guide(out.subarray(0, n), out.subarray(n), s.scale) : out;
       x = schedulerStep(s.schedule, i, e, x);

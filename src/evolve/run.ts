@@ -11,8 +11,6 @@ import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import { loadDevice, type DeviceProfile } from '../devices/index.ts';
 import type { Graph } from '../ir/graph.ts';
-import { exportGraph } from '../ir/export.ts';
-import { saveModel } from '../onnx/save.ts';
 import { gateBlocks } from '../passes/gate-blocks.ts';
 import { runPasses } from '../passes/pass.ts';
 import { readEmbedding } from '../steps/embedding.ts';
@@ -20,6 +18,7 @@ import { loadRecipeModel, type LoadedModel } from '../steps/models.ts';
 import { planRecipe, priceRecipe, recipePasses, type RecipePlan } from '../steps/recipe-cost.ts';
 import { bindAndInfer, targetDims } from '../ir/bind.ts';
 import { loadRecipe, type LoadedRecipe } from '../recipe/load.ts';
+import { writeGraph } from '../runtime/ort.ts';
 import { computeSchedule } from '../schedule/index.ts';
 import { removeScratch, scratchDir, writeTogether } from '../scratch.ts';
 import { closest } from '../text/did-you-mean.ts';
@@ -272,7 +271,7 @@ function gate(s: State): boolean {
   s.scratch = scratchDir('evolve');
   s.gatedFile = path.join(s.scratch, 'unet-gated.onnx');
   s.o.onProgress?.(`gated UNet: ${s.slots!.gates.remove.length} remove and ${s.slots!.gates.copy.length} copy gates over ${s.slots!.slots.length} blocks`);
-  return saveModel(exportGraph(s.unet!), s.gatedFile, { externalData: 'unet-gated.onnx.data' }, s.log);
+  return writeGraph(s.unet!, s.gatedFile, s.log);
 }
 
 async function latency(s: State): Promise<boolean> {

@@ -1,11 +1,10 @@
 // Prompt embeddings for scoring: each prompt and the empty prompt through
 // the recipe's text encoder, once per run (the text encoder is not searched).
-import * as ort from 'onnxruntime-node';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog, Location } from '../diagnostics.ts';
 import type { Graph } from '../ir/graph.ts';
-import { floats } from '../run/tensors.ts';
 import { tokenizerOf } from '../run/tokenizer-files.ts';
+import { floats, tensor, withSession } from '../runtime/ort.ts';
 import type { Embedding } from './denoise.ts';
 
 export interface Encoded {
@@ -31,18 +30,15 @@ export async function encodePrompts(file: string, g: Graph, prompts: string[], u
   }
   const tok = tokenizerOf(g, file, tokens, log);
   if (!tok) return undefined;
-  const session = await ort.InferenceSession.create(file);
-  try {
+  return withSession(file, {}, async (session) => {
     const encode = async (text: string): Promise<Embedding> => {
       const t = tok.tokenizer.encode(text);
-      const r = await session.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(t, BigInt), [1, t.length]) });
+      const r = await session.run({ input_ids: tensor('int64', t, [1, t.length]) });
       const h = r[out.name];
       return { data: floats(h), tokens: h.dims[1], hidden: h.dims[2] };
     };
     const encoded: Embedding[] = [];
     for (const p of prompts) encoded.push(await encode(p));
     return { prompts: encoded, empty: await encode('') };
-  } finally {
-    await session.release();
-  }
+  });
 }

@@ -2,42 +2,26 @@
 // seeded initial noise, guidance, and latents → VAE input → RGB pixels. All in
 // float64 with float32 results, as Float32Array stores them.
 //
-// The noise is reproducible everywhere JavaScript runs:
-//   Mulberry32 (Tommy Ettinger, public domain): state += 0x6D2B79F5, then two
-//     xorshift-multiply rounds give one uint32.
-//   Two uint32 draws make a 53-bit uniform u in [0, 1) (a >>> 5, b >>> 6, as
-//     Mersenne Twister's genrand_res53).
-//   Box–Muller: u1 = 1 − u (so ln u1 is finite), u2 = u, then
-//     z0 = √(−2 ln u1)·cos(2π u2), z1 = √(−2 ln u1)·sin(2π u2), used in that order.
-// It is not torch's generator: the same seed gives other noise than diffusers.
+// The noise is src/random.ts's: Mulberry32 draws, two to a 53-bit uniform, and
+// Box–Muller's pair z0, z1 used in that order. It is not torch's generator:
+// the same seed gives other noise than diffusers.
 //
-// This file imports nothing: the generated pipeline.ts copies it verbatim.
+// It imports only src/random.ts: the generated pipeline.ts copies both
+// verbatim, that one first.
+import { boxMuller, mulberry32, uniform53 } from '../random.ts';
 
 /** SD's VAE scaling_factor (SD 1.x and 2.x): latents are divided by it before decoding. */
 export const VAE_SCALING_FACTOR = 0.18215;
 
-/** Mulberry32: a generator of uint32 values from a 32-bit seed. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return (z ^ (z >>> 14)) >>> 0;
-  };
-}
-
 /** `n` standard normal samples for a seed (an integer in [0, 2^32)). */
 export function randn(seed: number, n: number): Float32Array {
   const next = mulberry32(seed);
-  const uniform = () => ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992;
+  const uniform = () => uniform53(next);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(1 - uniform()));
-    const theta = 2 * Math.PI * uniform();
-    out[i] = r * Math.cos(theta);
-    if (i + 1 < n) out[i + 1] = r * Math.sin(theta);
+    const [z0, z1] = boxMuller(uniform);
+    out[i] = z0;
+    if (i + 1 < n) out[i + 1] = z1;
   }
   return out;
 }

@@ -14,16 +14,15 @@
 // fractional timesteps (linspace spacing) rounded, where diffusers would pass
 // the float to a torch UNet.
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import type { Manifest, ModelEntry } from '../artifact/manifest.ts';
 import { targetDims } from '../ir/bind.ts';
 import { SD_VAE_SCALE } from '../blocks/vae-scale.ts';
+import { floats, tensor, withSession, type Data, type Feeds } from '../runtime/ort.ts';
 import { scaleModelInput, schedulerStep, type Schedule } from '../schedule/index.ts';
 import { concreteShape, hostSchedule, readArtifact, type Artifact } from './artifact.ts';
 import { guide, initialLatents, toRgb, vaeInput, type RgbImage } from './latents.ts';
-import { floats, tensor, type Data } from './tensors.ts';
 import { loadTokenizer } from './tokenizer-files.ts';
 
 export interface RunOptions {
@@ -72,7 +71,7 @@ export async function runArtifact(where: string, o: RunOptions, log: DiagnosticL
 
   // Text encoder: the prompt, and "" for the unconditional embedding.
   let t0 = performance.now();
-  const [cond, uncond] = await withSession(a, 'text_encoder', async (run) => {
+  const [cond, uncond] = await withComponent(a, 'text_encoder', async (run) => {
     const encode = async (ids: number[]) => (await run({ [a.models.text_encoder.inputs[0].name]: ids }, dims))[textOutput(a.models.text_encoder)].data;
     return [await encode(tokens), needUncond ? await encode(tok.tokenizer.encode('')) : undefined];
   });
@@ -85,7 +84,7 @@ export async function runArtifact(where: string, o: RunOptions, log: DiagnosticL
   const latentSize = sample.slice(1).reduce((x, y) => x * y, 1);
   let latents = initialLatents(o.seed, latentSize, schedule.init_noise_sigma);
   t0 = performance.now();
-  await withSession(a, 'unet', async (run) => {
+  await withComponent(a, 'unet', async (run) => {
     for (let i = 0; i < schedule.timesteps.length; i++) {
       const stepStart = performance.now();
       latents = await unetStep(run, a, schedule, i, latents, cond, uncond, scale, dims);
@@ -97,7 +96,7 @@ export async function runArtifact(where: string, o: RunOptions, log: DiagnosticL
   // VAE decoder.
   t0 = performance.now();
   const vae = a.models.vae_decoder;
-  const decoded = await withSession(a, 'vae_decoder', (run) => run({ [vae.inputs[0].name]: vaeInput(latents) }, dims));
+  const decoded = await withComponent(a, 'vae_decoder', (run) => run({ [vae.inputs[0].name]: vaeInput(latents) }, dims));
   const vaeSeconds = (performance.now() - t0) / 1000;
   const out = decoded[vae.outputs[0].name];
   const image = toRgb(out.data, out.dims);
@@ -146,25 +145,21 @@ async function unetStep(
 
 type Runner = (feeds: Record<string, Data>, dims: Record<string, number>) => Promise<Record<string, { data: Float32Array; dims: number[] }>>;
 
-/** Opens a component's session, runs `body` with a typed runner, and releases the session. */
-async function withSession<T>(a: Artifact, c: 'text_encoder' | 'unet' | 'vae_decoder', body: (run: Runner) => Promise<T>): Promise<T> {
+/** Opens a component's session (the runtime's default options), runs `body` with a typed runner, and releases the session. */
+function withComponent<T>(a: Artifact, c: 'text_encoder' | 'unet' | 'vae_decoder', body: (run: Runner) => Promise<T>): Promise<T> {
   const entry = a.models[c];
-  const session = await ort.InferenceSession.create(path.join(a.dir, entry.file));
-  const run: Runner = async (feeds, dims) => {
-    const input: Record<string, ort.Tensor> = {};
-    for (const sig of entry.inputs) {
-      const data = feeds[sig.name];
-      if (data === undefined) throw new Error(`${c}: no feed for input '${sig.name}'`);
-      input[sig.name] = tensor(sig.dtype, data, concreteShape(sig.shape, dims, `${c} input ${sig.name}`));
-    }
-    const result = await session.run(input);
-    return Object.fromEntries(Object.entries(result).map(([k, t]) => [k, { data: floats(t), dims: [...t.dims] }]));
-  };
-  try {
-    return await body(run);
-  } finally {
-    await session.release();
-  }
+  return withSession(path.join(a.dir, entry.file), {}, (session) =>
+    body(async (feeds, dims) => {
+      const input: Feeds = {};
+      for (const sig of entry.inputs) {
+        const data = feeds[sig.name];
+        if (data === undefined) throw new Error(`${c}: no feed for input '${sig.name}'`);
+        input[sig.name] = tensor(sig.dtype, data, concreteShape(sig.shape, dims, `${c} input ${sig.name}`));
+      }
+      const result = await session.run(input);
+      return Object.fromEntries(Object.entries(result).map(([k, t]) => [k, { data: floats(t), dims: [...t.dims] }]));
+    }),
+  );
 }
 
 const textOutput = (e: ModelEntry) => (e.outputs.find((o) => o.name === 'last_hidden_state') ?? e.outputs[0]).name;

@@ -7,15 +7,13 @@
 // same graph up to those anonymous numbers.
 import fs from 'node:fs';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { findBlocks } from '../../src/blocks/find.ts';
 import { DEFAULT_BUILD, planModel, writeModel } from '../../src/builder/build.ts';
 import { DiagnosticLog, formatDiagnostic } from '../../src/diagnostics.ts';
 import type { Graph, Node, Value } from '../../src/ir/graph.ts';
-import { importGraph } from '../../src/ir/import.ts';
-import { fromHalf } from '../../src/onnx/half.ts';
-import { loadModel } from '../../src/onnx/model.ts';
 import { toNumber, type AttributeProto } from '../../src/onnx/proto.ts';
+import { floats, runOnce, type Feeds, type Tensor } from '../../src/runtime/ort.ts';
+import { loadGraph } from './ort.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
@@ -25,13 +23,7 @@ export function fixtureJson(name: string): Record<string, any> {
   return JSON.parse(fs.readFileSync(path.join(FIXTURES, name, 'fixture.json'), 'utf8'));
 }
 
-export function loadGraph(file: string): Graph {
-  const log = new DiagnosticLog();
-  const m = loadModel(file, log);
-  const g = m && importGraph(m, log);
-  if (!g) throw new Error(`cannot load ${file}:\n${log.items.map(formatDiagnostic).join('\n')}`);
-  return g;
-}
+export { loadGraph };
 
 const anonymous = (name: string) => name.startsWith('onnx::') || /^Constant_\d+$/.test(name);
 
@@ -108,15 +100,10 @@ export function blockHistograms(g: Graph): Record<string, Record<string, number>
   return out;
 }
 
-export type Feeds = Record<string, ort.Tensor>;
+export type { Feeds };
 
-export async function runModel(file: string, feeds: Feeds, optimize = false): Promise<Record<string, ort.Tensor>> {
-  const session = await ort.InferenceSession.create(file, { graphOptimizationLevel: optimize ? 'all' : 'disabled' });
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
+export function runModel(file: string, feeds: Feeds, optimize = false): Promise<Record<string, Tensor>> {
+  return runOnce(file, feeds, { graphOptimizationLevel: optimize ? 'all' : 'disabled' });
 }
 
 /** Deterministic inputs in [-1, 1). */
@@ -129,9 +116,8 @@ export function uniform(n: number, seed = 1): Float32Array {
 }
 
 /** Output values as numbers (float32 or float16 tensors). */
-export function values(t: ort.Tensor): number[] {
-  if (t.type === 'float16') return Array.from(t.data as Uint16Array, fromHalf);
-  return Array.from(t.data as Float32Array);
+export function values(t: Tensor): number[] {
+  return Array.from(floats(t));
 }
 
 /** The tiny CLIP text encoder (models/test/text-encoder-tiny.json) built with weights into `dir`: its model.onnx. */

@@ -1,70 +1,55 @@
-// Running graphs in onnxruntime-node for tests: load a fixture test set, save
-// a Graph to a temp folder, run it, compare outputs.
+// Running graphs in onnxruntime-node for tests, through the product's harness
+// (src/runtime/ort.ts) with the tests' defaults: graphs saved into test temp
+// folders, and run as written (no graph optimization), so a rewrite is
+// checked rather than the runtime's fusions. Plus a fixture test set and the
+// acceptance criteria's error measure.
 import fs from 'node:fs';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { DiagnosticLog, formatDiagnostic } from '../../src/diagnostics.ts';
-import { exportGraph } from '../../src/ir/export.ts';
 import type { Graph } from '../../src/ir/graph.ts';
 import { importGraph } from '../../src/ir/import.ts';
 import { loadModel } from '../../src/onnx/model.ts';
-import { onnx, toNumber } from '../../src/onnx/proto.ts';
-import { saveModel } from '../../src/onnx/save.ts';
+import { readTensorPb, runOnce, saveGraph as save, type Feeds, type Tensor } from '../../src/runtime/ort.ts';
 import { tempDir } from './temp.ts';
 
-export type Feeds = Record<string, ort.Tensor>;
+export type { Feeds };
+export { tempDir };
 
-export function readTensorPb(file: string): { name: string; tensor: ort.Tensor } {
-  const t = onnx.TensorProto.decode(fs.readFileSync(file));
-  const raw = t.rawData!;
-  const buf = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
-  const dims = (t.dims ?? []).map(toNumber);
-  const tensor =
-    t.dataType === 7
-      ? new ort.Tensor('int64', new BigInt64Array(buf), dims)
-      : new ort.Tensor('float32', new Float32Array(buf), dims);
-  return { name: t.name ?? '', tensor };
+function fixtureTensor(file: string): { name: string; tensor: Tensor } {
+  const { name, tensor } = readTensorPb(file);
+  if (!tensor) throw new Error(`${file}: a fixture tensor is float32, int64 or int32`);
+  return { name, tensor };
 }
 
 /** Inputs and the reference output of `dir/test_data_set_N`. */
-export function testSet(dir: string): { feeds: Feeds; expected: ort.Tensor } {
+export function testSet(dir: string): { feeds: Feeds; expected: Tensor } {
   const feeds: Feeds = {};
   for (const f of fs.readdirSync(dir).filter((f) => f.startsWith('input_')).sort()) {
-    const { name, tensor } = readTensorPb(path.join(dir, f));
+    const { name, tensor } = fixtureTensor(path.join(dir, f));
     feeds[name] = tensor;
   }
-  return { feeds, expected: readTensorPb(path.join(dir, 'output_0.pb')).tensor };
+  return { feeds, expected: fixtureTensor(path.join(dir, 'output_0.pb')).tensor };
 }
 
 export function loadGraph(file: string): Graph {
   const log = new DiagnosticLog();
   const m = loadModel(file, log);
   const g = m && importGraph(m, log);
-  if (!g) throw new Error(log.items.map(formatDiagnostic).join('\n'));
+  if (!g) throw new Error(`cannot load ${file}:\n${log.items.map(formatDiagnostic).join('\n')}`);
   return g;
 }
 
-export { tempDir };
-
 /** Saves the graph (weights external) into a fresh temp folder and returns the model path. */
 export function saveGraph(g: Graph, dir = tempDir()): string {
-  const log = new DiagnosticLog();
-  const file = path.join(dir, 'model.onnx');
-  if (!saveModel(exportGraph(g), file, { externalData: 'model.onnx.data' }, log)) throw new Error(log.items.map(formatDiagnostic).join('\n'));
-  return file;
+  return save(g, dir);
 }
 
-export async function run(file: string, feeds: Feeds): Promise<Record<string, ort.Tensor>> {
-  const session = await ort.InferenceSession.create(file, { graphOptimizationLevel: 'disabled' });
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
+export function run(file: string, feeds: Feeds): Promise<Record<string, Tensor>> {
+  return runOnce(file, feeds, { graphOptimizationLevel: 'disabled' });
 }
 
 /** max |a - b| / max |b|: the relative error measure the acceptance criteria use. */
-export function relError(a: ort.Tensor, b: ort.Tensor): number {
+export function relError(a: Tensor, b: Tensor): number {
   const x = a.data as Float32Array;
   const y = b.data as Float32Array;
   if (x.length !== y.length) return Infinity;

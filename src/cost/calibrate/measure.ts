@@ -4,13 +4,9 @@
 // one core for as long as it computes, so its CPU time is the latency an idle
 // machine would show, even while other processes share the cores. Each
 // measurement is the fastest of many windows of runs (measureRounds).
-import path from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { DiagnosticLog, formatDiagnostic } from '../../diagnostics.ts';
 import type { Graph, Value } from '../../ir/graph.ts';
-import { exportGraph } from '../../ir/export.ts';
 import { byteSize, DataType } from '../../onnx/dtype.ts';
-import { saveModel } from '../../onnx/save.ts';
+import { fillFeeds, openSession, saveGraph, type Feeds, type Session, type SessionOptions } from '../../runtime/ort.ts';
 import { scratchDir } from '../../scratch.ts';
 
 export interface Measurement {
@@ -22,7 +18,7 @@ export interface Measurement {
   runs: number;
 }
 
-export const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
+export const SESSION_OPTIONS: SessionOptions = {
   intraOpNumThreads: 1,
   interOpNumThreads: 1,
   executionMode: 'sequential',
@@ -65,39 +61,33 @@ export function fillMissingWeights(g: Graph): void {
  */
 export function saveForRun(g: Graph, dir = scratchDir('measure')): string {
   fillMissingWeights(g);
-  const log = new DiagnosticLog();
-  const file = path.join(dir, 'model.onnx');
-  if (!saveModel(exportGraph(g), file, { externalData: 'model.onnx.data' }, log)) throw new Error(log.items.map(formatDiagnostic).join('\n'));
-  return file;
+  return saveGraph(g, dir);
 }
 
 /** Inputs for a run: deterministic values of each input's type and (numeric) shape. */
-export function feedsFor(inputs: readonly Value[], shapes: Record<string, number[]> = {}): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const v of inputs) {
-    const dims = shapes[v.name] ?? (v.type!.shape as number[]);
-    const n = dims.reduce((a, b) => a * b, 1);
-    switch (v.type!.dtype) {
-      case DataType.INT64:
-        feeds[v.name] = new ort.Tensor('int64', new BigInt64Array(n).fill(v.name === 'timestep' ? 500n : 1n), dims);
-        break;
-      case DataType.INT32:
-        feeds[v.name] = new ort.Tensor('int32', new Int32Array(n).fill(1), dims);
-        break;
-      case DataType.FLOAT16:
-        feeds[v.name] = new ort.Tensor('float16', new Uint16Array(n).map((_, i) => 0x3000 + (i % 512)), dims);
-        break;
-      default:
-        feeds[v.name] = new ort.Tensor('float32', new Float32Array(n).map((_, i) => Math.sin(i) * 0.5), dims);
-    }
-  }
-  return feeds;
+export function feedsFor(inputs: readonly Value[], shapes: Record<string, number[]> = {}): Feeds {
+  return fillFeeds(
+    inputs,
+    (v) => shapes[v.name] ?? (v.type!.shape as number[]),
+    (v, n) => {
+      switch (v.type!.dtype) {
+        case DataType.INT64:
+          return new BigInt64Array(n).fill(v.name === 'timestep' ? 500n : 1n);
+        case DataType.INT32:
+          return new Int32Array(n).fill(1);
+        case DataType.FLOAT16:
+          return new Uint16Array(n).map((_, i) => 0x3000 + (i % 512));
+        default:
+          return new Float32Array(n).map((_, i) => Math.sin(i) * 0.5);
+      }
+    },
+  );
 }
 
 export interface Job {
   name: string;
   file: string;
-  feeds: Record<string, ort.Tensor>;
+  feeds: Feeds;
 }
 
 /**
@@ -121,16 +111,16 @@ export async function measureRounds(
 ): Promise<Map<string, Measurement>> {
   const windowMs = opts.window_ms ?? 100;
   const perJob = Math.max(1, opts.sessions ?? 2);
-  const sessions = new Map<string, ort.InferenceSession[]>();
+  const sessions = new Map<string, Session[]>();
   const cpu = new Map<string, number[]>();
   const wall = new Map<string, number[]>();
   const runs = new Map<string, number>();
   try {
     for (const j of jobs) {
-      const own: ort.InferenceSession[] = [];
+      const own: Session[] = [];
       sessions.set(j.name, own);
       for (let k = 0; k < perJob; k++) {
-        const s = await ort.InferenceSession.create(j.file, SESSION_OPTIONS);
+        const s = await openSession(j.file, SESSION_OPTIONS);
         own.push(s);
         await s.run(j.feeds);
       }

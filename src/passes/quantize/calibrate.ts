@@ -8,11 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Code } from '../../codes.ts';
 import type { DiagnosticLog, Location } from '../../diagnostics.ts';
-import { exportGraph } from '../../ir/export.ts';
 import type { Graph, Value } from '../../ir/graph.ts';
 import { DataType } from '../../onnx/dtype.ts';
-import { onnx, toNumber } from '../../onnx/proto.ts';
-import { saveModel } from '../../onnx/save.ts';
+import { boxMuller, mulberry32, uniform32 } from '../../random.ts';
+import type { Feeds, Session } from '../../runtime/ort.ts';
 import { removeScratch, scratchDir } from '../../scratch.ts';
 import { targetDims } from '../../ir/bind.ts';
 import { hasBytes } from '../../ir/weight-io.ts';
@@ -30,30 +29,24 @@ export interface CalibrationOptions {
   budgetBytes?: number;
 }
 
-type Ort = typeof import('onnxruntime-node');
-type Tensor = import('onnxruntime-node').Tensor;
+type Runtime = typeof import('../../runtime/ort.ts');
 
 export async function calibrate(g: Graph, targets: Value[], opts: CalibrationOptions, log: DiagnosticLog, at?: Location): Promise<ActivationRanges | undefined> {
   if (g.weights.some((w) => !hasBytes(w.weight!))) {
     log.error(Code.CalibrationMissing, 'activation calibration (w8a16, w8a8) runs the model, but its weights file is absent (a graph-only model); give a model with weights', at);
     return undefined;
   }
-  const ort: Ort = await import('onnxruntime-node');
-  const samples = opts.inputs ? readSamples(ort, g, opts.inputs, log, at) : randomSamples(ort, g, opts);
+  // Loaded here, not with the module: compile imports this file, and most compiles run no model.
+  const rt: Runtime = await import('../../runtime/ort.ts');
+  const samples = opts.inputs ? readSamples(rt, g, opts.inputs, log, at) : randomSamples(rt, g, opts);
   if (!samples) return undefined;
   const dir = scratchDir('calibrate');
   try {
     const file = path.join(dir, 'model.onnx');
-    const m = exportGraph(g);
-    const declared = new Set(g.outputs.map((v) => v.name));
-    for (const v of targets) {
-      if (declared.has(v.name)) continue;
-      m.proto.graph!.output!.push(onnx.ValueInfoProto.create({ name: v.name, type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: DataType.FLOAT }) }) }));
-    }
-    if (!saveModel(m, file, { externalData: 'model.onnx.data' }, log)) return undefined;
-    let session: import('onnxruntime-node').InferenceSession;
+    if (!rt.writeGraph(g, file, log, targets)) return undefined;
+    let session: Session;
     try {
-      session = await ort.InferenceSession.create(file, { graphOptimizationLevel: 'disabled' });
+      session = await rt.openSession(file, { graphOptimizationLevel: 'disabled' });
     } catch (e) {
       log.error(Code.CalibrationRun, `onnxruntime could not load the model for calibration: ${(e as Error).message}`, at);
       return undefined;
@@ -109,35 +102,29 @@ function batch(values: Value[], budget: number): string[][] {
 }
 
 /** Seeded samples: standard normal floats (latents, embeddings), integers in [0, 1000) (timesteps). */
-function randomSamples(ort: Ort, g: Graph, opts: CalibrationOptions): Record<string, Tensor>[] {
+function randomSamples(rt: Runtime, g: Graph, opts: CalibrationOptions): Feeds[] {
   const dims = opts.dims ?? targetDims(256);
-  let state = (opts.seed ?? 0) >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const normal = () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
-  const out: Record<string, Tensor>[] = [];
+  const next = mulberry32(opts.seed ?? 0);
+  const uniform = () => uniform32(next);
+  // One normal per two draws: Box–Muller's second (sine) normal is not used.
+  const normal = () => boxMuller(uniform)[0];
+  const dimsOf = (v: Value) => (v.type?.shape ?? []).map((d) => (typeof d === 'number' ? d : (dims[d] ?? 1)));
+  const out: Feeds[] = [];
   for (let k = 0; k < (opts.samples ?? 4); k++) {
-    const feeds: Record<string, Tensor> = {};
-    for (const v of g.inputs) {
-      const shape = (v.type?.shape ?? []).map((d) => (typeof d === 'number' ? d : (dims[d] ?? 1)));
-      const n = shape.reduce((a, b) => a * b, 1);
-      const dtype = v.type?.dtype;
-      if (dtype === DataType.INT64) feeds[v.name] = new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(Math.floor(next() * 1000))), shape);
-      else if (dtype === DataType.INT32) feeds[v.name] = new ort.Tensor('int32', Int32Array.from({ length: n }, () => Math.floor(next() * 1000)), shape);
-      else feeds[v.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, normal), shape);
-    }
-    out.push(feeds);
+    out.push(
+      rt.fillFeeds(g.inputs, dimsOf, (v, n) => {
+        const dtype = v.type?.dtype;
+        if (dtype === DataType.INT64) return BigInt64Array.from({ length: n }, () => BigInt(Math.floor(uniform() * 1000)));
+        if (dtype === DataType.INT32) return Int32Array.from({ length: n }, () => Math.floor(uniform() * 1000));
+        return Float32Array.from({ length: n }, normal);
+      }),
+    );
   }
   return out;
 }
 
 /** Samples from .pb TensorProtos named after the graph inputs (else taken in input order). */
-function readSamples(ort: Ort, g: Graph, dir: string, log: DiagnosticLog, at?: Location): Record<string, Tensor>[] | undefined {
+function readSamples(rt: Runtime, g: Graph, dir: string, log: DiagnosticLog, at?: Location): Feeds[] | undefined {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -147,19 +134,13 @@ function readSamples(ort: Ort, g: Graph, dir: string, log: DiagnosticLog, at?: L
   }
   const folders = entries.filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name)).sort();
   const sets = folders.length ? folders : [dir];
-  const out: Record<string, Tensor>[] = [];
+  const out: Feeds[] = [];
   for (const set of sets) {
     const files = fs.readdirSync(set).filter((f) => f.endsWith('.pb') && !f.startsWith('output')).sort();
-    const feeds: Record<string, Tensor> = {};
+    const feeds: Feeds = {};
     files.forEach((f, i) => {
-      const t = onnx.TensorProto.decode(fs.readFileSync(path.join(set, f)));
-      const name = t.name || g.inputs[i]?.name || '';
-      const dims = (t.dims ?? []).map(toNumber);
-      const raw = t.rawData ?? new Uint8Array(0);
-      const buf = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
-      if (t.dataType === DataType.INT64) feeds[name] = new ort.Tensor('int64', new BigInt64Array(buf), dims);
-      else if (t.dataType === DataType.INT32) feeds[name] = new ort.Tensor('int32', new Int32Array(buf), dims);
-      else if (t.dataType === DataType.FLOAT) feeds[name] = new ort.Tensor('float32', raw.length ? new Float32Array(buf) : Float32Array.from(t.floatData ?? []), dims);
+      const { name, tensor } = rt.readTensorPb(path.join(set, f));
+      if (tensor) feeds[name || g.inputs[i]?.name || ''] = tensor;
     });
     const missing = g.inputs.filter((v) => !feeds[v.name]).map((v) => v.name);
     if (missing.length) {
