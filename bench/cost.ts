@@ -41,7 +41,9 @@ export async function benchCost(): Promise<CostBench> {
   const w = new WhatIf(planCost(table, profile, { batch: 2 }));
   const n = w.names.length;
   // Random variants made up front, so the loop times the evaluation alone.
-  const variants = Array.from({ length: 4096 }, (_, k) => Float64Array.from({ length: n }, (_, i) => ((k * 2654435761 + i * 40503) >>> 7) % 3));
+  const variants = Array.from({ length: 4096 }, (_, k) =>
+    Float64Array.from({ length: n }, (_, i) => ((k * 2654435761 + i * 40503) >>> 7) % 3),
+  );
   let sink = 0;
   const rate = (f: (i: number) => number) => {
     for (let i = 0; i < 10_000; i++) sink += f(i); // warm-up
@@ -75,11 +77,22 @@ export async function benchCost(): Promise<CostBench> {
     cli_ms: cliTimes(),
   };
   const line = (s: string) => process.stdout.write(s + '\n');
-  line(`what-if API (${n} blocks of the SD-v1.5 UNet on ${profile.name}): ${result.whatifs_per_s.toLocaleString('en-US')} block-set what-ifs/s (target ≥ ${TARGET.toLocaleString('en-US')}): ${result.pass ? 'PASS' : 'FAIL'}`);
+  line(
+    `what-if API (${n} blocks of the SD-v1.5 UNet on ${profile.name}): ${result.whatifs_per_s.toLocaleString('en-US')} block-set what-ifs/s (target ≥ ${TARGET.toLocaleString('en-US')}): ${result.pass ? 'PASS' : 'FAIL'}`,
+  );
   line(`  with one block narrowed per what-if: ${result.width_whatifs_per_s.toLocaleString('en-US')}/s`);
-  if (result.cli_ms) for (const [d, ms] of Object.entries(result.cli_ms)) line(`  pocketdiff whatif <snapfusion recipe> --device ${d} --json: ${ms.toFixed(0)} ms end to end (warm cache)`);
+  if (result.cli_ms)
+    for (const [d, ms] of Object.entries(result.cli_ms))
+      line(`  pocketdiff whatif <snapfusion recipe> --device ${d} --json: ${ms.toFixed(0)} ms end to end (warm cache)`);
   fs.mkdirSync(path.join(ROOT, 'out'), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, 'out', 'bench-cost.json'), JSON.stringify({ date: new Date().toISOString(), cpus: os.cpus().length, loadavg: os.loadavg(), ...result }, null, 2) + '\n');
+  fs.writeFileSync(
+    path.join(ROOT, 'out', 'bench-cost.json'),
+    JSON.stringify(
+      { date: new Date().toISOString(), cpus: os.cpus().length, loadavg: os.loadavg(), ...result },
+      null,
+      2,
+    ) + '\n',
+  );
   return result;
 }
 

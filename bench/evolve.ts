@@ -52,7 +52,8 @@ function build(dir: string, name: string, passes: Pass[]): { file: string; g: Gr
   const file = path.join(dir, name, 'model.onnx');
   if (!g) throw new Error(log.items.map(formatDiagnostic).join('\n'));
   inferShapes(g, { dims: DIMS }, log);
-  if (!runPasses(g, passes, log) || !saveModel(exportGraph(g), file, { externalData: 'model.onnx.data' }, log)) throw new Error(log.items.map(formatDiagnostic).join('\n'));
+  if (!runPasses(g, passes, log) || !saveModel(exportGraph(g), file, { externalData: 'model.onnx.data' }, log))
+    throw new Error(log.items.map(formatDiagnostic).join('\n'));
   return { file, g };
 }
 
@@ -64,7 +65,11 @@ export async function benchEvolve(): Promise<EvolveBench> {
     const plain = importGraph(m, log)!;
     inferShapes(plain, { dims: DIMS }, log);
     const slots = slotsOf(plain);
-    const sampling: Sampling = { schedule: computeSchedule({ ...DEFAULT_SCHEDULE, scheduler: 'ddim', steps: 2, set_alpha_to_one: false }), scale: 1, latent: [4, 16, 16] };
+    const sampling: Sampling = {
+      schedule: computeSchedule({ ...DEFAULT_SCHEDULE, scheduler: 'ddim', steps: 2, set_alpha_to_one: false }),
+      scale: 1,
+      latent: [4, 16, 16],
+    };
     const cond: Embedding = { data: seededFloats(77 * 64, 5), tokens: 77, hidden: 64 };
 
     const t0 = performance.now();
@@ -105,8 +110,12 @@ export async function benchEvolve(): Promise<EvolveBench> {
       ratio: recompile_ms / gated_ms,
       gated_setup_ms: setup,
     };
-    console.log(`evolve: scoring one candidate (${out.score}; unet-sd15shape-narrow, onnxruntime-node CPU, median of ${picks.length} candidates)`);
-    console.log(`  by gate ${gated_ms.toFixed(1).padStart(8)} ms   recompiled ${recompile_ms.toFixed(1).padStart(8)} ms   recompiled / gate ${out.ratio.toFixed(1)}×   (gated UNet, once: ${setup.toFixed(0)} ms)`);
+    console.log(
+      `evolve: scoring one candidate (${out.score}; unet-sd15shape-narrow, onnxruntime-node CPU, median of ${picks.length} candidates)`,
+    );
+    console.log(
+      `  by gate ${gated_ms.toFixed(1).padStart(8)} ms   recompiled ${recompile_ms.toFixed(1).padStart(8)} ms   recompiled / gate ${out.ratio.toFixed(1)}×   (gated UNet, once: ${setup.toFixed(0)} ms)`,
+    );
     return out;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

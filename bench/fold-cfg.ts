@@ -48,9 +48,14 @@ export async function benchFoldCfg(): Promise<FoldCfgBench> {
     for (const side of SIZES) sizes.push(await measure(folded, original, side));
     await folded.release();
     await original.release();
-    console.log('fold-cfg: one folded call vs two calls (unet-sd15shape-narrow, onnxruntime-node CPU, median of %d)', ROUNDS);
+    console.log(
+      'fold-cfg: one folded call vs two calls (unet-sd15shape-narrow, onnxruntime-node CPU, median of %d)',
+      ROUNDS,
+    );
     for (const t of sizes) {
-      console.log(`  ${t.size.padEnd(6)} folded ${t.folded_ms.toFixed(1).padStart(7)} ms   two calls ${t.two_calls_ms.toFixed(1).padStart(7)} ms   ratio ${t.ratio.toFixed(3)}`);
+      console.log(
+        `  ${t.size.padEnd(6)} folded ${t.folded_ms.toFixed(1).padStart(7)} ms   two calls ${t.two_calls_ms.toFixed(1).padStart(7)} ms   ratio ${t.ratio.toFixed(3)}`,
+      );
     }
     return { ...sizes[0], sizes };
   } finally {
@@ -63,19 +68,28 @@ function foldedModel(dir: string): string {
   const m = loadModel(MODEL, log);
   const g = m && importGraph(m, log);
   const file = path.join(dir, 'model.onnx');
-  if (!g || !runPasses(g, [foldCfg()], log) || !saveModel(exportGraph(g), file, { externalData: 'model.onnx.data' }, log)) {
+  if (
+    !g ||
+    !runPasses(g, [foldCfg()], log) ||
+    !saveModel(exportGraph(g), file, { externalData: 'model.onnx.data' }, log)
+  ) {
     throw new Error(log.items.map(formatDiagnostic).join('\n'));
   }
   return file;
 }
 
-async function measure(folded: ort.InferenceSession, original: ort.InferenceSession, side: number): Promise<FoldCfgTiming> {
+async function measure(
+  folded: ort.InferenceSession,
+  original: ort.InferenceSession,
+  side: number,
+): Promise<FoldCfgTiming> {
   const sample = random([1, 4, side, side], 1);
   const timestep = new ort.Tensor('int64', BigInt64Array.of(999n), [1]);
   const cond = random([1, SEQ, WIDTH], 2);
   const uncond = random([1, SEQ, WIDTH], 3);
   const guidance_scale = new ort.Tensor('float32', Float32Array.of(7.5), [1]);
-  const runFolded = () => folded.run({ sample, timestep, encoder_hidden_states: cond, uncond_encoder_hidden_states: uncond, guidance_scale });
+  const runFolded = () =>
+    folded.run({ sample, timestep, encoder_hidden_states: cond, uncond_encoder_hidden_states: uncond, guidance_scale });
   const runTwo = async () => {
     await original.run({ sample, timestep, encoder_hidden_states: uncond });
     await original.run({ sample, timestep, encoder_hidden_states: cond });
@@ -87,7 +101,10 @@ async function measure(folded: ort.InferenceSession, original: ort.InferenceSess
   const a: number[] = [];
   const b: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const order: [() => Promise<unknown>, number[]][] = [[runFolded, a], [runTwo, b]];
+    const order: [() => Promise<unknown>, number[]][] = [
+      [runFolded, a],
+      [runTwo, b],
+    ];
     if (r % 2) order.reverse();
     for (const [fn, into] of order) {
       const t0 = performance.now();
@@ -101,7 +118,14 @@ async function measure(folded: ort.InferenceSession, original: ort.InferenceSess
 }
 
 function random(dims: number[], seed: number): ort.Tensor {
-  return new ort.Tensor('float32', seededFloats(dims.reduce((x, y) => x * y, 1), seed), dims);
+  return new ort.Tensor(
+    'float32',
+    seededFloats(
+      dims.reduce((x, y) => x * y, 1),
+      seed,
+    ),
+    dims,
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {

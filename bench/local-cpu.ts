@@ -62,25 +62,52 @@ export async function benchLocalCpu(): Promise<LocalCpuBench> {
   const lines: LocalCpuLine[] = [];
   // One microbenchmark's time itself, loosely: within a factor of two.
   const linear = measured.linear / predicted.linear;
-  lines.push({ what: 'linear-t1024-c64, ms', predicted: predicted.linear, measured: measured.linear, within: '2x', pass: linear < 2 && linear > 0.5 });
+  lines.push({
+    what: 'linear-t1024-c64, ms',
+    predicted: predicted.linear,
+    measured: measured.linear,
+    within: '2x',
+    pass: linear < 2 && linear > 0.5,
+  });
   // Sixteen times the elements: the chain streams from memory instead of cache, so more than 8x slower.
   const grew = measured.big / measured.small;
-  lines.push({ what: 'elementwise chain, 4,194,304 / 262,144 elements', measured: grew, within: '8x to 64x', pass: grew > 8 && grew < 64 });
+  lines.push({
+    what: 'elementwise chain, 4,194,304 / 262,144 elements',
+    measured: grew,
+    within: '8x to 64x',
+    pass: grew > 8 && grew < 64,
+  });
   COMPARISONS.forEach((c, i) => {
-    const of = (ms: Record<string, number>) => c.ratio(Object.fromEntries(Object.keys(c.graphs()).map((k) => [k, ms[`${i}/${k}`]])));
+    const of = (ms: Record<string, number>) =>
+      c.ratio(Object.fromEntries(Object.keys(c.graphs()).map((k) => [k, ms[`${i}/${k}`]])));
     const [p, m] = [of(predicted), of(measured)];
-    lines.push({ what: c.what, predicted: p, measured: m, within: `${c.factor}x`, pass: Math.abs(Math.log(p / m)) < Math.log(c.factor) });
+    lines.push({
+      what: c.what,
+      predicted: p,
+      measured: m,
+      within: `${c.factor}x`,
+      pass: Math.abs(Math.log(p / m)) < Math.log(c.factor),
+    });
   });
 
   const result: LocalCpuBench = { lines, pass: lines.every((l) => l.pass) };
   const num = (x: number) => x.toFixed(x >= 10 ? 1 : 2);
-  console.log(`local-cpu profile vs onnxruntime here (CPU time, fastest of ${MEASURE.rounds * MEASURE.windows} interleaved ${MEASURE.window_ms} ms windows; load average ${load0.toFixed(2)} → ${load1.toFixed(2)})`);
+  console.log(
+    `local-cpu profile vs onnxruntime here (CPU time, fastest of ${MEASURE.rounds * MEASURE.windows} interleaved ${MEASURE.window_ms} ms windows; load average ${load0.toFixed(2)} → ${load1.toFixed(2)})`,
+  );
   for (const l of lines) {
     const p = l.predicted === undefined ? '' : `predicted ${num(l.predicted)}, `;
     console.log(`  ${l.what}: ${p}measured ${num(l.measured)} (within ${l.within}): ${l.pass ? 'PASS' : 'FAIL'}`);
   }
   fs.mkdirSync(path.join(ROOT, 'out'), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, 'out', 'bench-local-cpu.json'), JSON.stringify({ date: new Date().toISOString(), cpus: os.cpus().length, loadavg: [load0, load1], ...MEASURE, ...result }, null, 2) + '\n');
+  fs.writeFileSync(
+    path.join(ROOT, 'out', 'bench-local-cpu.json'),
+    JSON.stringify(
+      { date: new Date().toISOString(), cpus: os.cpus().length, loadavg: [load0, load1], ...MEASURE, ...result },
+      null,
+      2,
+    ) + '\n',
+  );
   return result;
 }
 

@@ -46,10 +46,21 @@ async function child(scheme: QuantScheme): Promise<void> {
   if (!records) throw new Error(log.items.map(formatDiagnostic).join('\n'));
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketdiff-bench-quantize-'));
   try {
-    if (!saveModel(exportGraph(g), path.join(out, 'model.onnx'), { externalData: 'weights.pb' }, log)) throw new Error(log.items.map(formatDiagnostic).join('\n'));
+    if (!saveModel(exportGraph(g), path.join(out, 'model.onnx'), { externalData: 'weights.pb' }, log))
+      throw new Error(log.items.map(formatDiagnostic).join('\n'));
     const bytes = fs.readdirSync(out).reduce((s, f) => s + fs.statSync(path.join(out, f)).size, 0);
     const t2 = performance.now();
-    process.stdout.write(JSON.stringify({ scheme, built: built.built, build_s: (t1 - t0) / 1e3, quantize_and_save_s: (t2 - t1) / 1e3, bytes, stats: records[0].stats, max_rss: process.resourceUsage().maxRSS * 1024 }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        scheme,
+        built: built.built,
+        build_s: (t1 - t0) / 1e3,
+        quantize_and_save_s: (t2 - t1) / 1e3,
+        bytes,
+        stats: records[0].stats,
+        max_rss: process.resourceUsage().maxRSS * 1024,
+      }) + '\n',
+    );
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
@@ -62,7 +73,10 @@ function main(): void {
   if (!ensureDefaultModel('unet', log)) throw new Error(log.items.map(formatDiagnostic).join('\n'));
   let ok = true;
   for (const scheme of schemes) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', SELF, '--child', scheme], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', SELF, '--child', scheme], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+    });
     if (r.status !== 0) {
       process.stdout.write(`${scheme}: failed\n${r.stderr}\n`);
       ok = false;
@@ -73,7 +87,9 @@ function main(): void {
     const held = scheme !== 'w8a16';
     const pass = !held || res.max_rss <= RSS_TARGET;
     ok &&= pass;
-    process.stdout.write(`${scheme}: peak RSS ${gb(res.max_rss)} GB${held ? ` (target ≤ ${gb(RSS_TARGET)} GB: ${pass ? 'ok' : 'OVER'})` : ''}, ${res.quantize_and_save_s.toFixed(1)} s load+quantize+save, files ${gb(res.bytes)} GB\n`);
+    process.stdout.write(
+      `${scheme}: peak RSS ${gb(res.max_rss)} GB${held ? ` (target ≤ ${gb(RSS_TARGET)} GB: ${pass ? 'ok' : 'OVER'})` : ''}, ${res.quantize_and_save_s.toFixed(1)} s load+quantize+save, files ${gb(res.bytes)} GB\n`,
+    );
   }
   process.exitCode = ok ? 0 : 1;
 }

@@ -66,8 +66,17 @@ export async function benchQueue(): Promise<QueueBench | undefined> {
       const r = await evolve(
         file,
         {
-          device: 'galaxy-s23', budget: 3.3, objective: 'image', samples: 2, seed: 0, metric: 'latent', group: 3, resolution: 128,
-          cache: path.join(dir, `cache-${i}`), out: path.join(dir, `out-${i}`, 'e.yaml'), queue: url,
+          device: 'galaxy-s23',
+          budget: 3.3,
+          objective: 'image',
+          samples: 2,
+          seed: 0,
+          metric: 'latent',
+          group: 3,
+          resolution: 128,
+          cache: path.join(dir, `cache-${i}`),
+          out: path.join(dir, `out-${i}`, 'e.yaml'),
+          queue: url,
           onProgress: (line) => {
             if (!first && line.startsWith('hashing')) first = performance.now();
           },
@@ -80,9 +89,18 @@ export async function benchQueue(): Promise<QueueBench | undefined> {
       rates[n].push(jobs / ((t1 - (first || t0)) / 1000));
       for (const w of workers) await stop(w);
     }
-    const out: QueueBench = { jobs, one_worker: median(rates[1]), two_workers: median(rates[2]), ratio: median(rates[2]) / median(rates[1]) };
-    console.log(`queue: evolve scoring on workers (unet-sd15shape-narrow, 128 px, 4 steps, ${jobs} jobs per run, redis-server on loopback, ${os.cpus().length} cores)`);
-    console.log(`  1 worker ${out.one_worker.toFixed(1).padStart(6)} jobs/s   2 workers ${out.two_workers.toFixed(1).padStart(6)} jobs/s   ratio ${out.ratio.toFixed(2)}`);
+    const out: QueueBench = {
+      jobs,
+      one_worker: median(rates[1]),
+      two_workers: median(rates[2]),
+      ratio: median(rates[2]) / median(rates[1]),
+    };
+    console.log(
+      `queue: evolve scoring on workers (unet-sd15shape-narrow, 128 px, 4 steps, ${jobs} jobs per run, redis-server on loopback, ${os.cpus().length} cores)`,
+    );
+    console.log(
+      `  1 worker ${out.one_worker.toFixed(1).padStart(6)} jobs/s   2 workers ${out.two_workers.toFixed(1).padStart(6)} jobs/s   ratio ${out.ratio.toFixed(2)}`,
+    );
     return out;
   } finally {
     await stop(redis, 'SIGKILL');

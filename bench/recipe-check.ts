@@ -28,7 +28,10 @@ export interface RecipeCheckBench {
 }
 
 export async function benchRecipeCheck(): Promise<RecipeCheckBench> {
-  const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
+  const files = fs
+    .readdirSync(DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
   const codes: Record<string, number> = {};
   const check = async (name: string, count: boolean) => {
     const log = new DiagnosticLog();
@@ -38,7 +41,10 @@ export async function benchRecipeCheck(): Promise<RecipeCheckBench> {
     const status = await main(['check', path.join(DIR, name)], { log, stdout: sink, stderr: sink });
     const ms = performance.now() - t0;
     const errors = log.errors();
-    if (status !== 2 || errors.length !== 1) throw new Error(`${name}: exit ${status}, ${errors.length} errors (test/recipe-errors.test.ts says why)\n${log.items.map(formatDiagnostic).join('\n') || out.join('\n')}`);
+    if (status !== 2 || errors.length !== 1)
+      throw new Error(
+        `${name}: exit ${status}, ${errors.length} errors (test/recipe-errors.test.ts says why)\n${log.items.map(formatDiagnostic).join('\n') || out.join('\n')}`,
+      );
     if (count) codes[errors[0].code] = (codes[errors[0].code] ?? 0) + 1;
     return ms;
   };
@@ -52,8 +58,14 @@ export async function benchRecipeCheck(): Promise<RecipeCheckBench> {
     slowest: [...medians].sort((a, b) => b.ms - a.ms).slice(0, 3),
     codes: Object.fromEntries(Object.entries(codes).sort()),
   };
-  console.log(`recipe check: ${result.recipes} broken recipes, ${(result.total_ms / 1000).toFixed(2)} s in all (median of ${ROUNDS} after a warm-up pass); slowest ${result.slowest.map((t) => `${t.name} ${t.ms.toFixed(0)} ms`).join(', ')}`);
-  console.log(`  one coded error each: ${Object.entries(result.codes).map(([c, n]) => `${c}×${n}`).join(' ')}`);
+  console.log(
+    `recipe check: ${result.recipes} broken recipes, ${(result.total_ms / 1000).toFixed(2)} s in all (median of ${ROUNDS} after a warm-up pass); slowest ${result.slowest.map((t) => `${t.name} ${t.ms.toFixed(0)} ms`).join(', ')}`,
+  );
+  console.log(
+    `  one coded error each: ${Object.entries(result.codes)
+      .map(([c, n]) => `${c}×${n}`)
+      .join(' ')}`,
+  );
   return result;
 }
 

@@ -77,7 +77,10 @@ function generate(): void {
     offset += GAP;
     for (let done = 0; done < TENSOR_BYTES; done += zeros.length) fs.writeSync(fd, cipher.update(zeros));
     initializer.push({
-      name: `W${i}`, dims: [n], dataType: 1, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      name: `W${i}`,
+      dims: [n],
+      dataType: 1,
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
       externalData: [
         { key: 'location', value: 'weights.pb' },
         { key: 'offset', value: String(offset) },
@@ -89,22 +92,38 @@ function generate(): void {
   fs.closeSync(fd);
   // Y = X + W0 + W1 + … : a valid graph, small inline tensors included.
   const vi = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: n }] } } } });
-  const node = initializer.map((t, i) => ({ name: `add${i}`, opType: 'Add', input: [i ? `Y${i - 1}` : 'X', t.name], output: [i === TENSORS - 1 ? 'Y' : `Y${i}`] }));
+  const node = initializer.map((t, i) => ({
+    name: `add${i}`,
+    opType: 'Add',
+    input: [i ? `Y${i - 1}` : 'X', t.name],
+    output: [i === TENSORS - 1 ? 'Y' : `Y${i}`],
+  }));
   const small = { name: 'bias', dims: [16], dataType: 1, rawData: new Uint8Array(64) };
   const model = onnx.ModelProto.create({
-    irVersion: 8, producerName: 'pocketdiff-bench', opsetImport: [{ domain: '', version: 17 }],
+    irVersion: 8,
+    producerName: 'pocketdiff-bench',
+    opsetImport: [{ domain: '', version: 17 }],
     graph: { name: 'bench', node, input: [vi('X')], output: [vi('Y')], initializer: [...initializer, small] },
   } as never);
   fs.writeFileSync(MODEL, encodeModel(model as never));
   fs.writeFileSync(marker, JSON.stringify(SPEC));
-  log(`model: generated ${fmtBytes(fs.statSync(WEIGHTS).size)} of weights in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  log(
+    `model: generated ${fmtBytes(fs.statSync(WEIGHTS).size)} of weights in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
 }
 
 // ------------------------------------------------------------------ methods
 
 /** Wall seconds, CPU seconds (user + sys, of the child where there is one) and peak RSS. */
-interface Run { seconds: number; cpuSeconds: number; maxRssBytes?: number }
-interface ChildUsage { cpuSeconds: number; maxRssBytes: number }
+interface Run {
+  seconds: number;
+  cpuSeconds: number;
+  maxRssBytes?: number;
+}
+interface ChildUsage {
+  cpuSeconds: number;
+  maxRssBytes: number;
+}
 
 /** Times fn; its CPU time is the child's when fn reports one, else this process's. */
 function timed(fn: () => ChildUsage | undefined): Run {
@@ -150,11 +169,17 @@ function child(cmd: string, args: string[]): ChildUsage | undefined {
 const nodeChild = (args: string[]) => child(process.execPath, args)!;
 
 const METHODS: Record<string, () => Run> = {
-  copyFileSync: () => timed(() => { fs.copyFileSync(WEIGHTS, path.join(OUT, 'copy.pb')); return undefined; }),
+  copyFileSync: () =>
+    timed(() => {
+      fs.copyFileSync(WEIGHTS, path.join(OUT, 'copy.pb'));
+      return undefined;
+    }),
   cp: () => timed(() => child('cp', [WEIGHTS, path.join(OUT, 'cp.pb')])),
-  convert: () => timed(() => nodeChild([BIN, 'convert', MODEL, path.join(OUT, 'model.onnx'), '--external-data', 'weights.bin'])),
+  convert: () =>
+    timed(() => nodeChild([BIN, 'convert', MODEL, path.join(OUT, 'model.onnx'), '--external-data', 'weights.bin'])),
   // Not a copy the target is measured against: the user-space floor convert's copying sits on.
-  nodeLoop: () => timed(() => nodeChild([path.join(ROOT, 'bench', 'copy-loop.mjs'), WEIGHTS, path.join(OUT, 'loop.pb')])),
+  nodeLoop: () =>
+    timed(() => nodeChild([path.join(ROOT, 'bench', 'copy-loop.mjs'), WEIGHTS, path.join(OUT, 'loop.pb')])),
 };
 
 function clearOut(): void {
@@ -200,7 +225,9 @@ function main(): void {
   generate();
   const weightBytes = fs.statSync(WEIGHTS).size;
   const load0 = os.loadavg();
-  log(`weights: ${fmtBytes(weightBytes)} (${weightBytes} bytes) in ${TENSORS} tensors; ${os.cpus().length} CPUs, node ${process.version}; load average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
+  log(
+    `weights: ${fmtBytes(weightBytes)} (${weightBytes} bytes) in ${TENSORS} tensors; ${os.cpus().length} CPUs, node ${process.version}; load average ${load0.map((x) => x.toFixed(2)).join(' ')}`,
+  );
   log(`CPU time and peak RSS from: ${hasTime ? '/usr/bin/time -v' : 'process.resourceUsage() (bench/rss-child.mjs)'}`);
 
   // Baseline RSS: a node that does nothing.
@@ -214,7 +241,10 @@ function main(): void {
 
   // `pocketdiff convert --help` runs in every round too: the fixed cost of starting pocketdiff
   // (node, loading the bundled modules) under the same conditions as the convert beside it.
-  const rounds: Record<string, () => Run> = { ...METHODS, startup: () => timed(() => nodeChild([BIN, 'convert', '--help'])) };
+  const rounds: Record<string, () => Run> = {
+    ...METHODS,
+    startup: () => timed(() => nodeChild([BIN, 'convert', '--help'])),
+  };
   const runs: Record<string, Run[]> = Object.fromEntries(Object.keys(rounds).map((k) => [k, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, m] of Object.entries(rounds)) {
@@ -238,10 +268,17 @@ function main(): void {
   log(`| method | wall, ${ROUNDS} runs (s) | median (s) | throughput | × fastest copy | CPU median (s) |`);
   log('| --- | --- | --- | --- | --- | --- |');
   for (const [name, v] of Object.entries(runs)) {
-    const label = name === 'startup' ? 'startup (pocketdiff convert --help)' : name === 'nodeLoop' ? 'node read/write loop (bench/copy-loop.mjs)' : name;
+    const label =
+      name === 'startup'
+        ? 'startup (pocketdiff convert --help)'
+        : name === 'nodeLoop'
+          ? 'node read/write loop (bench/copy-loop.mjs)'
+          : name;
     const tp = name === 'startup' ? '' : gbps(med[name]);
     const x = name === 'startup' ? '' : (med[name] / copy).toFixed(2);
-    log(`| ${label} | ${v.map((r) => r.seconds.toFixed(3)).join(', ')} | ${med[name].toFixed(3)} | ${tp} | ${x} | ${cpu[name].toFixed(3)} |`);
+    log(
+      `| ${label} | ${v.map((r) => r.seconds.toFixed(3)).join(', ')} | ${med[name].toFixed(3)} | ${tp} | ${x} | ${cpu[name].toFixed(3)} |`,
+    );
   }
   log('');
   log('| peak RSS | |');
@@ -253,29 +290,59 @@ function main(): void {
   log('');
   const ratioOk = ratio <= RATIO_TARGET;
   const rssOk = overIdle <= RSS_TARGET_BYTES;
-  log(`convert / fastest copy = ${ratio.toFixed(2)} (target ≤ ${RATIO_TARGET}): ${ratioOk ? 'PASS' : 'FAIL'}` +
-    `; less pocketdiff's startup: ${ratioNoStartup.toFixed(2)}; convert / node read/write loop = ${(med.convert / med.nodeLoop).toFixed(2)}`);
-  log(`peak RSS over idle node = ${fmtBytes(overIdle)} (target ≤ ${fmtBytes(RSS_TARGET_BYTES)}): ${rssOk ? 'PASS' : 'FAIL'}`);
-  log(`page cache: warm for every method (not dropped; one warm-up run each, then ${ROUNDS} alternating rounds); load average ${load0[0].toFixed(2)} → ${load1[0].toFixed(2)}`);
+  log(
+    `convert / fastest copy = ${ratio.toFixed(2)} (target ≤ ${RATIO_TARGET}): ${ratioOk ? 'PASS' : 'FAIL'}` +
+      `; less pocketdiff's startup: ${ratioNoStartup.toFixed(2)}; convert / node read/write loop = ${(med.convert / med.nodeLoop).toFixed(2)}`,
+  );
+  log(
+    `peak RSS over idle node = ${fmtBytes(overIdle)} (target ≤ ${fmtBytes(RSS_TARGET_BYTES)}): ${rssOk ? 'PASS' : 'FAIL'}`,
+  );
+  log(
+    `page cache: warm for every method (not dropped; one warm-up run each, then ${ROUNDS} alternating rounds); load average ${load0[0].toFixed(2)} → ${load1[0].toFixed(2)}`,
+  );
 
   const results = {
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memBytes: os.totalmem(), node: process.version, platform: `${os.platform()} ${os.release()}`, loadAverageBefore: load0, loadAverageAfter: load1 },
-    model: { weightBytes, tensors: TENSORS, tensorBytes: TENSOR_BYTES, sourceOffsets: `unaligned (${GAP}-byte gaps)`, dir: DIR },
-    pageCache: 'warm for every method: not dropped; one untimed warm-up run each, then rounds alternate copyFileSync, cp, convert, node read/write loop, startup',
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      memBytes: os.totalmem(),
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+      loadAverageBefore: load0,
+      loadAverageAfter: load1,
+    },
+    model: {
+      weightBytes,
+      tensors: TENSORS,
+      tensorBytes: TENSOR_BYTES,
+      sourceOffsets: `unaligned (${GAP}-byte gaps)`,
+      dir: DIR,
+    },
+    pageCache:
+      'warm for every method: not dropped; one untimed warm-up run each, then rounds alternate copyFileSync, cp, convert, node read/write loop, startup',
     rounds: ROUNDS,
     wallSeconds: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.map((r) => r.seconds)])),
     cpuSeconds: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.map((r) => r.cpuSeconds)])),
     medianWallSeconds: med,
     medianCpuSeconds: cpu,
     ratio: {
-      convertOverFastestCopy: ratio, convertOverCopyFileSync: med.convert / med.copyFileSync, convertOverCp: med.convert / med.cp,
-      convertLessStartupOverFastestCopy: ratioNoStartup, convertOverNodeLoop: med.convert / med.nodeLoop, target: RATIO_TARGET, pass: ratioOk,
+      convertOverFastestCopy: ratio,
+      convertOverCopyFileSync: med.convert / med.copyFileSync,
+      convertOverCp: med.convert / med.cp,
+      convertLessStartupOverFastestCopy: ratioNoStartup,
+      convertOverNodeLoop: med.convert / med.nodeLoop,
+      target: RATIO_TARGET,
+      pass: ratioOk,
     },
     rss: {
       source: hasTime ? '/usr/bin/time -v' : 'process.resourceUsage().maxRSS',
-      idleNodeBytes: idleNode, pocketdiffHelpBytes: runs.startup.map((r) => r.maxRssBytes),
-      convertPeakBytes: runs.convert.map((r) => r.maxRssBytes), overIdleNodeBytes: overIdle, targetBytes: RSS_TARGET_BYTES, pass: rssOk,
+      idleNodeBytes: idleNode,
+      pocketdiffHelpBytes: runs.startup.map((r) => r.maxRssBytes),
+      convertPeakBytes: runs.convert.map((r) => r.maxRssBytes),
+      overIdleNodeBytes: overIdle,
+      targetBytes: RSS_TARGET_BYTES,
+      pass: rssOk,
     },
   };
   fs.writeFileSync(RESULTS, JSON.stringify(results, null, 2) + '\n');

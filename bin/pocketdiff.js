@@ -8,7 +8,12 @@ import { load } from '../lib/bundle.js';
 // them at once and what they half-wrote is removed (lib/supervise.js says why).
 const SUPERVISED = new Set(['compile', 'convert', 'models']);
 const argv = process.argv.slice(2);
-if (SUPERVISED.has(argv[0]) && !argv.includes('--help') && !argv.includes('-h') && !process.env.POCKETDIFF_SCRATCH_JOURNAL) {
+if (
+  SUPERVISED.has(argv[0]) &&
+  !argv.includes('--help') &&
+  !argv.includes('-h') &&
+  !process.env.POCKETDIFF_SCRATCH_JOURNAL
+) {
   const { supervise } = await import('../lib/supervise.js');
   process.exitCode = await supervise(fileURLToPath(import.meta.url), argv);
 } else {

@@ -3,4 +3,5 @@
 // sources the CLI runs (lib/bundle.js).
 import { load } from './bundle.js';
 
-export const { compile, check, whatif, predict, diff, diffMarkdown, diffText, formatDiagnostic, version } = await load('api');
+export const { compile, check, whatif, predict, diff, diffMarkdown, diffText, formatDiagnostic, version } =
+  await load('api');

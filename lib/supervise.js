@@ -20,9 +20,15 @@ const OTHER = { SIGKILL: 137 };
 /** Runs `bin/pocketdiff.js argv` in a child; resolves to the exit status to use. */
 export function supervise(bin, argv) {
   // Named as src/scratch.ts names temp folders, so one a killed supervisor leaves is swept later.
-  const journal = path.join(os.tmpdir(), `pocketdiff-journal-p${process.pid}-${crypto.randomBytes(6).toString('base64url').slice(0, 6).replace(/[-_]/g, 'x')}`);
+  const journal = path.join(
+    os.tmpdir(),
+    `pocketdiff-journal-p${process.pid}-${crypto.randomBytes(6).toString('base64url').slice(0, 6).replace(/[-_]/g, 'x')}`,
+  );
   fs.writeFileSync(journal, '');
-  const child = spawn(process.execPath, [bin, ...argv], { stdio: 'inherit', env: { ...process.env, POCKETDIFF_SCRATCH_JOURNAL: journal } });
+  const child = spawn(process.execPath, [bin, ...argv], {
+    stdio: 'inherit',
+    env: { ...process.env, POCKETDIFF_SCRATCH_JOURNAL: journal },
+  });
   let caught;
   const stop = (signal) => {
     caught ??= signal;
@@ -41,7 +47,9 @@ export function supervise(bin, argv) {
         fs.rmSync(p, { recursive: true, force: true });
       }
       const shown = live.map(shownPath);
-      process.stderr.write(`interrupted (${by}): ${live.length ? `removed ${shown.join(', ')} (${gb(bytes)}), which the run had half-written` : 'nothing was half-written'}; nothing else was changed\n`);
+      process.stderr.write(
+        `interrupted (${by}): ${live.length ? `removed ${shown.join(', ')} (${gb(bytes)}), which the run had half-written` : 'nothing was half-written'}; nothing else was changed\n`,
+      );
       resolve(STATUS[by] ?? OTHER[by] ?? 1);
     });
   });
@@ -81,4 +89,9 @@ function sizeOf(p) {
   }
 }
 
-const gb = (b) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
+const gb = (b) =>
+  b >= 2 ** 30
+    ? `${(b / 2 ** 30).toFixed(2)} GiB`
+    : b >= 2 ** 20
+      ? `${(b / 2 ** 20).toFixed(1)} MiB`
+      : `${(b / 1024).toFixed(1)} KiB`;

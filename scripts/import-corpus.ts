@@ -80,18 +80,30 @@ function graphOf(g: string): string {
  */
 function reading(r: Published): { batch?: number; note?: string } {
   if (r.device_id === 'iphone-14-pro' && r.graph === 'builder:sd15/unet') {
-    return { batch: 2, note: "read as one batch-2 call (one guided step): the paper's Table 1 multiplies this latency by the 50 steps into its 85,000 ms total, and 230 ms by 8 into 1,840 ms, while it runs the text encoder twice for classifier-free guidance" };
+    return {
+      batch: 2,
+      note: "read as one batch-2 call (one guided step): the paper's Table 1 multiplies this latency by the 50 steps into its 85,000 ms total, and 230 ms by 8 into 1,840 ms, while it runs the text encoder twice for classifier-free guidance",
+    };
   }
   return {};
 }
 
-const corpus = JSON.parse(fs.readFileSync(path.join(shared, 'data', 'phone-latency.json'), 'utf8')) as { about: string; rows: Published[] };
+const corpus = JSON.parse(fs.readFileSync(path.join(shared, 'data', 'phone-latency.json'), 'utf8')) as {
+  about: string;
+  rows: Published[];
+};
 const rows: Record<string, unknown>[] = [];
 for (const r of corpus.rows) {
   const runtime = runtimeId(r);
   const scheme = schemeOf(r, runtime);
   const snapshot = r.commit_date;
-  const id = [r.device_id, runtime, scheme ?? r.precision.replace(/[^a-z0-9]+/gi, '-').toLowerCase(), r.graph.replace(/^builder:/, ''), snapshot ?? 'unversioned'].join('/');
+  const id = [
+    r.device_id,
+    runtime,
+    scheme ?? r.precision.replace(/[^a-z0-9]+/gi, '-').toLowerCase(),
+    r.graph.replace(/^builder:/, ''),
+    snapshot ?? 'unversioned',
+  ].join('/');
   rows.push({
     id,
     device: r.device_id,
@@ -117,9 +129,18 @@ for (const r of corpus.rows) {
 
 // Apple's own Stable Diffusion rows on A16 phones: the Neural Engine with attention
 // written for it (split_einsum_v2), the one published look at SD on that hardware.
-const apple = JSON.parse(fs.readFileSync(path.join(shared, 'data', 'device-latency.json'), 'utf8')) as { rows: Record<string, unknown>[]; hardware: Record<string, unknown>[] };
+const apple = JSON.parse(fs.readFileSync(path.join(shared, 'data', 'device-latency.json'), 'utf8')) as {
+  rows: Record<string, unknown>[];
+  hardware: Record<string, unknown>[];
+};
 for (const r of apple.rows) {
-  if (typeof r.runtime !== 'string' || !r.runtime.startsWith('coreml-ane split_einsum_v2') || r.component !== 'unet' || r.model !== 'sd-2.1-base') continue;
+  if (
+    typeof r.runtime !== 'string' ||
+    !r.runtime.startsWith('coreml-ane split_einsum_v2') ||
+    r.component !== 'unet' ||
+    r.model !== 'sd-2.1-base'
+  )
+    continue;
   rows.push({
     id: `${r.device}/coreml-ane-split-einsum/fp16/sd21-base/unet/2023-08`,
     device: r.device,
@@ -148,9 +169,9 @@ for (const r of rows) {
 }
 
 const about = [
-  'Published on-device latencies the device profiles are calibrated on, copied with their sources from the project\'s shared corpus (phone-latency.json; Apple\'s SD rows from device-latency.json) by scripts/import-corpus.ts, so that pocketdiff never reads outside itself.',
+  "Published on-device latencies the device profiles are calibrated on, copied with their sources from the project's shared corpus (phone-latency.json; Apple's SD rows from device-latency.json) by scripts/import-corpus.ts, so that pocketdiff never reads outside itself.",
   "Each row: one model's inference on one device with one runtime, precision and toolchain snapshot, as its source published it. `graph` names what ran: `calibration/<folder>` (a graph-only ONNX export in models/calibration/) or `builder:<family>/<part>` (built from models/<family>/ configs). `scheme` is the precision in pocketdiff's vocabulary (src/precision.ts), null where the source does not state one pocketdiff has.",
-  'A profile is (device, runtime, snapshot): rows of different snapshots are never fitted together (the same phone\'s numbers moved 2-11x between Qualcomm AI Hub releases).',
+  "A profile is (device, runtime, snapshot): rows of different snapshots are never fitted together (the same phone's numbers moved 2-11x between Qualcomm AI Hub releases).",
   `Corpus note: ${corpus.about}`,
 ].join(' ');
 
@@ -164,8 +185,14 @@ const dest = path.join(PROJECT_ROOT, 'models', 'calibration');
 fs.mkdirSync(dest, { recursive: true });
 for (const f of folders) {
   fs.mkdirSync(path.join(dest, f), { recursive: true });
-  for (const name of ['model.onnx', 'model.json']) fs.copyFileSync(path.join(shared, 'calibration-models', f, name), path.join(dest, f, name));
+  for (const name of ['model.onnx', 'model.json'])
+    fs.copyFileSync(path.join(shared, 'calibration-models', f, name), path.join(dest, f, name));
 }
 fs.copyFileSync(path.join(shared, 'calibration-models', 'README.md'), path.join(dest, 'README.md'));
-fs.copyFileSync(path.join(shared, 'calibration-models', 'export_torchvision.py'), path.join(dest, 'export_torchvision.py'));
-process.stdout.write(`wrote ${rows.length} rows to ${path.relative(process.cwd(), file)} and ${folders.length} graphs to ${path.relative(process.cwd(), dest)}/\n`);
+fs.copyFileSync(
+  path.join(shared, 'calibration-models', 'export_torchvision.py'),
+  path.join(dest, 'export_torchvision.py'),
+);
+process.stdout.write(
+  `wrote ${rows.length} rows to ${path.relative(process.cwd(), file)} and ${folders.length} graphs to ${path.relative(process.cwd(), dest)}/\n`,
+);

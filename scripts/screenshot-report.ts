@@ -24,7 +24,12 @@ export function findChromium(): string | undefined {
 }
 
 /** Screenshots `html` into `png`; returns Chromium's output on failure. */
-export function screenshot(html: string, png: string, size = '1200,1600', chromium = findChromium()): { ok: boolean; log: string } {
+export function screenshot(
+  html: string,
+  png: string,
+  size = '1200,1600',
+  chromium = findChromium(),
+): { ok: boolean; log: string } {
   if (!chromium) return { ok: false, log: 'chromium not found: apt-get install -y chromium' };
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketdiff-chromium-'));
   fs.mkdirSync(path.dirname(path.resolve(png)), { recursive: true });
@@ -46,17 +51,25 @@ export function screenshot(html: string, png: string, size = '1200,1600', chromi
       ],
       { encoding: 'utf8', timeout: 120_000 },
     );
-    return { ok: r.status === 0 && fs.existsSync(png), log: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
+    return {
+      ok: r.status === 0 && fs.existsSync(png),
+      log: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`,
+    };
   } finally {
     fs.rmSync(profile, { recursive: true, force: true });
   }
 }
 
 function main(): number {
-  const { values, positionals } = parseArgs({ options: { out: { type: 'string' }, size: { type: 'string' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    options: { out: { type: 'string' }, size: { type: 'string' } },
+    allowPositionals: true,
+  });
   const [target] = positionals;
   if (!target) {
-    console.error('usage: node --import tsx scripts/screenshot-report.ts ARTIFACT_DIR|report.html [--out FILE.png] [--size W,H]');
+    console.error(
+      'usage: node --import tsx scripts/screenshot-report.ts ARTIFACT_DIR|report.html [--out FILE.png] [--size W,H]',
+    );
     return 2;
   }
   const html = target.endsWith('.html') ? target : path.join(target, 'report.html');
@@ -65,7 +78,9 @@ function main(): number {
     return 2;
   }
   const artifact = path.dirname(path.resolve(html));
-  const png = values.out ?? path.join(ROOT, 'out', 'screenshots', `${path.basename(path.dirname(artifact))}-${path.basename(artifact)}.png`);
+  const png =
+    values.out ??
+    path.join(ROOT, 'out', 'screenshots', `${path.basename(path.dirname(artifact))}-${path.basename(artifact)}.png`);
   const r = screenshot(html, png, values.size);
   if (!r.ok) {
     console.error(r.log.trim());

@@ -67,15 +67,23 @@ const ACCEPT = new Set(['galaxy-s23', 'galaxy-s24', 'snapdragon-8-elite']);
 for (const profile of listDevices(log)) {
   if (opt.only && profile.name !== opt.only) continue;
   say(`${profile.name}: refitting and cross-validating (${secs()}) …`);
-  const done = await calibrateProfile(profile, log, { reuse: !profile.calibration?.select, date: profile.calibration?.fitted?.date });
+  const done = await calibrateProfile(profile, log, {
+    reuse: !profile.calibration?.select,
+    date: profile.calibration?.fitted?.date,
+  });
   if (!done) {
     verdicts.push({ what: `${profile.name}: calibrates`, ok: false });
     continue;
   }
   const cal = done.profile.calibration!;
   const cv = cal.cross_validation;
-  const fresh = JSON.stringify(cal.fitted?.residuals) === JSON.stringify(profile.calibration?.fitted?.residuals) && JSON.stringify(cv) === JSON.stringify(profile.calibration?.cross_validation);
-  if (!fresh) say(`  the shipped ${profile.name}.json differs from what calibrate computes now: run pocketdiff calibrate --device ${profile.name}${profile.calibration?.select ? '' : ' --reuse'}`);
+  const fresh =
+    JSON.stringify(cal.fitted?.residuals) === JSON.stringify(profile.calibration?.fitted?.residuals) &&
+    JSON.stringify(cv) === JSON.stringify(profile.calibration?.cross_validation);
+  if (!fresh)
+    say(
+      `  the shipped ${profile.name}.json differs from what calibrate computes now: run pocketdiff calibrate --device ${profile.name}${profile.calibration?.select ? '' : ' --reuse'}`,
+    );
   verdicts.push({ what: `${profile.name}: the shipped profile is what calibrate computes`, ok: fresh });
   if (!cv) {
     say(`  no cross-validation: ${cal.interval ? cal.interval.basis : 'too few rows'}`);
@@ -89,9 +97,23 @@ for (const profile of listDevices(log)) {
       flops: { median_abs_error: NaN, within_10: NaN, within_25: NaN },
       previous: prev && { ...scores(done.report.residuals.map((r) => prev.errors.get(r.row)!)), file: prev.file },
       coverage_80: NaN,
-      interval: cal.interval && { lo: cal.interval.lo, hi: cal.interval.hi, transfer: cal.interval.transfer, basis: cal.interval.basis },
+      interval: cal.interval && {
+        lo: cal.interval.lo,
+        hi: cal.interval.hi,
+        transfer: cal.interval.transfer,
+        basis: cal.interval.basis,
+      },
       fresh,
-      residuals: done.report.residuals.map((r) => ({ row: r.row, architecture: '', measured_ms: r.measured_ms, predicted_ms: r.predicted_ms, error: r.error, interval_80: [NaN, NaN], flops_error: NaN, previous_error: prev?.errors.get(r.row) })),
+      residuals: done.report.residuals.map((r) => ({
+        row: r.row,
+        architecture: '',
+        measured_ms: r.measured_ms,
+        predicted_ms: r.predicted_ms,
+        error: r.error,
+        interval_80: [NaN, NaN],
+        flops_error: NaN,
+        previous_error: prev?.errors.get(r.row),
+      })),
       inherited: profile.calibration?.inherit?.profile,
     });
     continue;
@@ -107,25 +129,47 @@ for (const profile of listDevices(log)) {
     flops: cv.flops,
     previous: prev && { ...scores(cv.residuals.map((r) => prev.errors.get(r.row)!)), file: prev.file },
     coverage_80: cv.coverage_80,
-    interval: cal.interval && { lo: cal.interval.lo, hi: cal.interval.hi, transfer: cal.interval.transfer, basis: cal.interval.basis },
+    interval: cal.interval && {
+      lo: cal.interval.lo,
+      hi: cal.interval.hi,
+      transfer: cal.interval.transfer,
+      basis: cal.interval.basis,
+    },
     fresh,
-    residuals: cv.residuals.map((r) => ({ ...r, flops_error: done.report.cross_validation!.rows.find((h) => h.row === r.row)!.flops_error, previous_error: prev?.errors.get(r.row) })),
+    residuals: cv.residuals.map((r) => ({
+      ...r,
+      flops_error: done.report.cross_validation!.rows.find((h) => h.row === r.row)!.flops_error,
+      previous_error: prev?.errors.get(r.row),
+    })),
   };
   reports.push(report);
-  say(`  ${cv.rows} rows, ${cv.architectures} architectures: median |error| ${share(model.median_abs_error)}, within ±25% ${share(model.within_25)}; FLOPs ${share(cv.flops.median_abs_error)}, ${share(cv.flops.within_25)}${report.previous ? `; three-row ${share(report.previous.median_abs_error)}, ${share(report.previous.within_25)}` : ''}; interval coverage ${share(cv.coverage_80)}`);
+  say(
+    `  ${cv.rows} rows, ${cv.architectures} architectures: median |error| ${share(model.median_abs_error)}, within ±25% ${share(model.within_25)}; FLOPs ${share(cv.flops.median_abs_error)}, ${share(cv.flops.within_25)}${report.previous ? `; three-row ${share(report.previous.median_abs_error)}, ${share(report.previous.within_25)}` : ''}; interval coverage ${share(cv.coverage_80)}`,
+  );
   if (ACCEPT.has(profile.name)) {
-    verdicts.push({ what: `${profile.name}: median |error| ≤ 20% (${share(model.median_abs_error)}) and ≥ 70% within ±25% (${share(model.within_25)})`, ok: model.median_abs_error <= 0.2 && model.within_25 >= 0.7 });
+    verdicts.push({
+      what: `${profile.name}: median |error| ≤ 20% (${share(model.median_abs_error)}) and ≥ 70% within ±25% (${share(model.within_25)})`,
+      ok: model.median_abs_error <= 0.2 && model.within_25 >= 0.7,
+    });
     const better = (b: Scores) => model.median_abs_error < b.median_abs_error && model.within_25 > b.within_25;
-    verdicts.push({ what: `${profile.name}: better than the FLOPs baseline${report.previous ? ' and the three-row profile' : ''} on both`, ok: better(cv.flops) && (!report.previous || better(report.previous)) });
+    verdicts.push({
+      what: `${profile.name}: better than the FLOPs baseline${report.previous ? ' and the three-row profile' : ''} on both`,
+      ok: better(cv.flops) && (!report.previous || better(report.previous)),
+    });
   }
-  verdicts.push({ what: `${profile.name}: 80% intervals cover 70–90% of the held-out rows (${share(cv.coverage_80)})`, ok: cv.coverage_80 >= 0.7 && cv.coverage_80 <= 0.9 });
+  verdicts.push({
+    what: `${profile.name}: 80% intervals cover 70–90% of the held-out rows (${share(cv.coverage_80)})`,
+    ok: cv.coverage_80 >= 0.7 && cv.coverage_80 <= 0.9,
+  });
 }
 
 /**
  * The three-row profile this one replaced (models/devices/previous/), priced as
  * it shipped on every row of this profile: its errors by row id.
  */
-async function previousErrors(profile: DeviceProfile): Promise<{ file: string; errors: Map<string, number> } | undefined> {
+async function previousErrors(
+  profile: DeviceProfile,
+): Promise<{ file: string; errors: Map<string, number> } | undefined> {
   const file = path.join(DEVICES_DIR, 'previous', `${profile.name}.json`);
   if (!fs.existsSync(file)) return undefined;
   const old = loadProfileFile(file, log);
@@ -133,7 +177,10 @@ async function previousErrors(profile: DeviceProfile): Promise<{ file: string; e
   // Its own fusions and precision plan the rows; the rows are this profile's selection.
   const rows = await publishedRows({ ...old, calibration: { ...profile.calibration!, inherit: undefined } }, log);
   if (!rows) return undefined;
-  return { file: path.relative(ROOT, file), errors: new Map(rows.map((r: CalibrationRow) => [r.id, predictRow(r, old) / r.measured_ms - 1])) };
+  return {
+    file: path.relative(ROOT, file),
+    errors: new Map(rows.map((r: CalibrationRow) => [r.id, predictRow(r, old) / r.measured_ms - 1])),
+  };
 }
 
 // ------------------------------------------------------------------ report
@@ -165,19 +212,43 @@ md.push('', 'Acceptance (issue: phone cost model fitted on a published corpus):'
 for (const v of verdicts) md.push(`- ${v.ok ? 'PASS' : 'FAIL'} ${v.what}`);
 for (const r of reports) {
   md.push('', `## ${r.name}`, '', r.display, '');
-  if (r.interval) md.push(`80% interval: measured/predicted from ×${Math.exp(Math.min(0, r.interval.lo)).toFixed(2)} to ×${Math.exp(Math.max(0, r.interval.hi)).toFixed(2)} for a graph as typical as the rows${r.interval.transfer ? `, widened ×${Math.exp(r.interval.transfer).toFixed(2)} each way` : ''} (${r.interval.basis}).`, '');
+  if (r.interval)
+    md.push(
+      `80% interval: measured/predicted from ×${Math.exp(Math.min(0, r.interval.lo)).toFixed(2)} to ×${Math.exp(Math.max(0, r.interval.hi)).toFixed(2)} for a graph as typical as the rows${r.interval.transfer ? `, widened ×${Math.exp(r.interval.transfer).toFixed(2)} each way` : ''} (${r.interval.basis}).`,
+      '',
+    );
   if (r.architectures === 0) {
-    md.push(`Not cross-validated: ${r.rows} row${r.rows === 1 ? '' : 's'} for its free parameters${r.inherited ? `; the rest of its shape is inherited from ${r.inherited}` : ''}. The fit on its own rows:`, '');
+    md.push(
+      `Not cross-validated: ${r.rows} row${r.rows === 1 ? '' : 's'} for its free parameters${r.inherited ? `; the rest of its shape is inherited from ${r.inherited}` : ''}. The fit on its own rows:`,
+      '',
+    );
     md.push('| row | measured ms | fitted ms | error | three-row profile |', '| --- | --- | --- | --- | --- |');
-    for (const x of r.residuals) md.push(`| ${short(x.row)} | ${num(x.measured_ms)} | ${num(x.predicted_ms)} | ${pct(x.error)} | ${x.previous_error === undefined ? '–' : pct(x.previous_error)} |`);
+    for (const x of r.residuals)
+      md.push(
+        `| ${short(x.row)} | ${num(x.measured_ms)} | ${num(x.predicted_ms)} | ${pct(x.error)} | ${x.previous_error === undefined ? '–' : pct(x.previous_error)} |`,
+      );
     continue;
   }
-  md.push('| row | architecture | measured ms | predicted ms | error | 80% interval ms | inside | FLOPs baseline | three-row profile |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  md.push(
+    '| row | architecture | measured ms | predicted ms | error | 80% interval ms | inside | FLOPs baseline | three-row profile |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
   for (const x of r.residuals) {
     const inside = x.measured_ms >= x.interval_80[0] && x.measured_ms <= x.interval_80[1];
-    md.push(`| ${short(x.row)} | ${x.architecture.replace(/^calibration\//, '')} | ${num(x.measured_ms)} | ${num(x.predicted_ms)} | ${pct(x.error)} | ${num(x.interval_80[0])}–${num(x.interval_80[1])} | ${inside ? 'yes' : '**no**'} | ${pct(x.flops_error)} | ${x.previous_error === undefined ? '–' : pct(x.previous_error)} |`);
+    md.push(
+      `| ${short(x.row)} | ${x.architecture.replace(/^calibration\//, '')} | ${num(x.measured_ms)} | ${num(x.predicted_ms)} | ${pct(x.error)} | ${num(x.interval_80[0])}–${num(x.interval_80[1])} | ${inside ? 'yes' : '**no**'} | ${pct(x.flops_error)} | ${x.previous_error === undefined ? '–' : pct(x.previous_error)} |`,
+    );
   }
-  md.push('', `Median |error| ${share(r.model.median_abs_error)} (FLOPs ${share(r.flops.median_abs_error)}${r.previous ? `, three-row ${share(r.previous.median_abs_error)}` : ''}); the largest misses: ${[...r.residuals].sort((a, b) => Math.abs(b.error) - Math.abs(a.error)).slice(0, 3).map((x) => `${short(x.row)} ${pct(x.error)}`).join(', ')}.`);
+  md.push(
+    '',
+    `Median |error| ${share(r.model.median_abs_error)} (FLOPs ${share(r.flops.median_abs_error)}${r.previous ? `, three-row ${share(r.previous.median_abs_error)}` : ''}); the largest misses: ${[
+      ...r.residuals,
+    ]
+      .sort((a, b) => Math.abs(b.error) - Math.abs(a.error))
+      .slice(0, 3)
+      .map((x) => `${short(x.row)} ${pct(x.error)}`)
+      .join(', ')}.`,
+  );
 }
 
 /** A row id without the device and snapshot its section already says. */
@@ -191,6 +262,17 @@ for (const v of verdicts) say(`${v.ok ? 'PASS' : 'FAIL'}  ${v.what}`);
 say(`(${secs()})`);
 if (!opt.only) fs.writeFileSync(path.join(DEVICES_DIR, 'validation.md'), md.join('\n') + '\n');
 fs.mkdirSync(path.join(ROOT, 'out'), { recursive: true });
-fs.writeFileSync(path.join(ROOT, 'out', 'validate-cost.json'), JSON.stringify({ profiles: reports, verdicts, median_coverage: median(reports.filter((r) => r.architectures).map((r) => r.coverage_80)) }, null, 2) + '\n');
+fs.writeFileSync(
+  path.join(ROOT, 'out', 'validate-cost.json'),
+  JSON.stringify(
+    {
+      profiles: reports,
+      verdicts,
+      median_coverage: median(reports.filter((r) => r.architectures).map((r) => r.coverage_80)),
+    },
+    null,
+    2,
+  ) + '\n',
+);
 for (const d of log.items) process.stderr.write(formatDiagnostic(d) + '\n');
 if (opt.check && verdicts.some((v) => !v.ok)) process.exitCode = 1;

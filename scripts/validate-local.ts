@@ -25,7 +25,15 @@ import { prepareVariants, VALIDATION_SET, variantResults, type VariantResult } f
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { loadDevice, writeProfile } from '../src/devices/index.ts';
 
-const { values: opt } = parseArgs({ options: { write: { type: 'boolean' }, check: { type: 'boolean' }, rounds: { type: 'string' }, only: { type: 'string' }, reuse: { type: 'string' } } });
+const { values: opt } = parseArgs({
+  options: {
+    write: { type: 'boolean' },
+    check: { type: 'boolean' },
+    rounds: { type: 'string' },
+    only: { type: 'string' },
+    reuse: { type: 'string' },
+  },
+});
 const reuse = opt.reuse?.split(',');
 const ROOT = path.resolve(import.meta.dirname, '..');
 const log = new DiagnosticLog();
@@ -64,12 +72,17 @@ say(
 );
 let measured: Map<string, Measurement>;
 try {
-  measured = reuse ? reuseMeasurements(reuse) : await measureRounds([...varPrepared, ...calPrepared].map((p) => p.job), {
-    rounds: Number(opt.rounds ?? 20),
-    windows: 2,
-    budget_ms: 3000,
-    onRound: (r) => say(`  round ${r + 1} (${secs()})`),
-  });
+  measured = reuse
+    ? reuseMeasurements(reuse)
+    : await measureRounds(
+        [...varPrepared, ...calPrepared].map((p) => p.job),
+        {
+          rounds: Number(opt.rounds ?? 20),
+          windows: 2,
+          budget_ms: 3000,
+          onRound: (r) => say(`  round ${r + 1} (${secs()})`),
+        },
+      );
 } finally {
   discard(calPrepared);
   discard(varPrepared);
@@ -84,8 +97,14 @@ const calRows = rowsFrom(calPrepared, measured);
 function reuseMeasurements(files: string[]): Map<string, Measurement> {
   const m = new Map<string, Measurement>();
   for (const file of files) {
-    const prior = JSON.parse(fs.readFileSync(file, 'utf8')) as { calibration: { residuals: { row: string; measured_ms: number }[] }; variants: { name: string; measured_ms: number }[] };
-    const mine = new Map([...prior.calibration.residuals.map((r) => [r.row, r.measured_ms] as const), ...prior.variants.map((v) => [v.name, v.measured_ms] as const)]);
+    const prior = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+      calibration: { residuals: { row: string; measured_ms: number }[] };
+      variants: { name: string; measured_ms: number }[];
+    };
+    const mine = new Map([
+      ...prior.calibration.residuals.map((r) => [r.row, r.measured_ms] as const),
+      ...prior.variants.map((v) => [v.name, v.measured_ms] as const),
+    ]);
     for (const [name, ms] of mine) {
       const had = m.get(name);
       if (!had || ms < had.ms) m.set(name, { ms, median_ms: ms, wall_ms: ms, runs: 0 });
@@ -95,11 +114,23 @@ function reuseMeasurements(files: string[]): Map<string, Measurement> {
   }
   return m;
 }
-const fit = fitProfile(local, calRows, { tool: reuse && reuse.length > 1 ? `npm run validate:cost (the fastest of ${reuse.length} runs' measurements)` : 'npm run validate:cost' });
-say(`  fitted ${fit.groups.length} groups on ${calRows.length} rows: ${fit.groups.map((g) => `${g.id} ×${g.factor}`).join(', ')}`);
+const fit = fitProfile(local, calRows, {
+  tool:
+    reuse && reuse.length > 1
+      ? `npm run validate:cost (the fastest of ${reuse.length} runs' measurements)`
+      : 'npm run validate:cost',
+});
+say(
+  `  fitted ${fit.groups.length} groups on ${calRows.length} rows: ${fit.groups.map((g) => `${g.id} ×${g.factor}`).join(', ')}`,
+);
 const calErr = fit.residuals.map((r) => r.error);
-verdicts.push({ what: `local-cpu: reproduces its ${calErr.length} calibration rows within ±10%`, ok: calErr.every((e) => Math.abs(e) <= 0.1) });
-say(`  calibration residuals: median |e| ${(median(calErr.map(Math.abs)) * 100).toFixed(1)}%, within ±10% ${(share(calErr) * 100).toFixed(0)}%, worst ${pct(calErr.reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a)))}`);
+verdicts.push({
+  what: `local-cpu: reproduces its ${calErr.length} calibration rows within ±10%`,
+  ok: calErr.every((e) => Math.abs(e) <= 0.1),
+});
+say(
+  `  calibration residuals: median |e| ${(median(calErr.map(Math.abs)) * 100).toFixed(1)}%, within ±10% ${(share(calErr) * 100).toFixed(0)}%, worst ${pct(calErr.reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a)))}`,
+);
 if (opt.write) {
   writeProfile(fit.profile);
   say('  wrote models/devices/local-cpu.json');
@@ -137,12 +168,26 @@ const summary = {
   flops_best_median_abs_error: median(results.map((r) => Math.abs(flops(r, kOracle)))),
 };
 say('');
-say(`  cost model:          ${(summary.within_10pct * 100).toFixed(0)}% within ±10%, median |error| ${(summary.median_abs_error * 100).toFixed(1)}%`);
-say(`  what-if (base+edit): ${(summary.whatif_within_10pct * 100).toFixed(0)}% within ±10%, median |error| ${(summary.whatif_median_abs_error * 100).toFixed(1)}%`);
-say(`  FLOPs baseline:      ${(summary.flops_cal_within_10pct * 100).toFixed(0)}% within ±10%, median |error| ${(summary.flops_cal_median_abs_error * 100).toFixed(1)}% (constant from calibration)`);
-say(`                       ${(summary.flops_best_within_10pct * 100).toFixed(0)}% within ±10%, median |error| ${(summary.flops_best_median_abs_error * 100).toFixed(1)}% (best constant for these variants)`);
-verdicts.push({ what: `local-cpu: ≥ 90% of ${results.length} held-out variants within ±10%`, ok: summary.within_10pct >= 0.9 });
-verdicts.push({ what: 'local-cpu: better than the FLOPs-proportional baseline', ok: summary.median_abs_error < summary.flops_best_median_abs_error });
+say(
+  `  cost model:          ${(summary.within_10pct * 100).toFixed(0)}% within ±10%, median |error| ${(summary.median_abs_error * 100).toFixed(1)}%`,
+);
+say(
+  `  what-if (base+edit): ${(summary.whatif_within_10pct * 100).toFixed(0)}% within ±10%, median |error| ${(summary.whatif_median_abs_error * 100).toFixed(1)}%`,
+);
+say(
+  `  FLOPs baseline:      ${(summary.flops_cal_within_10pct * 100).toFixed(0)}% within ±10%, median |error| ${(summary.flops_cal_median_abs_error * 100).toFixed(1)}% (constant from calibration)`,
+);
+say(
+  `                       ${(summary.flops_best_within_10pct * 100).toFixed(0)}% within ±10%, median |error| ${(summary.flops_best_median_abs_error * 100).toFixed(1)}% (best constant for these variants)`,
+);
+verdicts.push({
+  what: `local-cpu: ≥ 90% of ${results.length} held-out variants within ±10%`,
+  ok: summary.within_10pct >= 0.9,
+});
+verdicts.push({
+  what: 'local-cpu: better than the FLOPs-proportional baseline',
+  ok: summary.median_abs_error < summary.flops_best_median_abs_error,
+});
 
 say('');
 for (const v of verdicts) say(`${v.ok ? 'PASS' : 'FAIL'}  ${v.what}`);
@@ -150,7 +195,18 @@ say(`(${secs()})`);
 fs.mkdirSync(path.join(ROOT, 'out'), { recursive: true });
 fs.writeFileSync(
   path.join(ROOT, 'out', 'validate-local.json'),
-  JSON.stringify({ date: new Date().toISOString(), reused_from: opt.reuse, calibration: { groups: fit.groups, residuals: fit.residuals }, variants: results, summary, verdicts }, null, 2) + '\n',
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      reused_from: opt.reuse,
+      calibration: { groups: fit.groups, residuals: fit.residuals },
+      variants: results,
+      summary,
+      verdicts,
+    },
+    null,
+    2,
+  ) + '\n',
 );
 for (const d of log.items) process.stderr.write(formatDiagnostic(d) + '\n');
 if (opt.check && verdicts.some((v) => !v.ok)) process.exitCode = 1;

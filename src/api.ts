@@ -50,7 +50,17 @@ export interface CompileResult {
 
 export async function compile(recipe: string, options: CompileApiOptions = {}): Promise<Outcome<CompileResult>> {
   return collect(async (log) => {
-    const artifacts = await runCompile(recipe, { out: options.out, force: options.force, graphOnly: options.graphOnly, onProgress: options.onProgress, progress: options.progress ?? quiet }, log);
+    const artifacts = await runCompile(
+      recipe,
+      {
+        out: options.out,
+        force: options.force,
+        graphOnly: options.graphOnly,
+        onProgress: options.onProgress,
+        progress: options.progress ?? quiet,
+      },
+      log,
+    );
     return artifacts && { artifacts, budget_exceeded: overBudget(artifacts, log) };
   });
 }
@@ -75,7 +85,10 @@ export async function check(recipe: string): Promise<Outcome<CheckResult>> {
 function overBudget(targets: (CheckedTarget & { dir?: string })[], log: DiagnosticLog): string[] {
   const over = targets.filter((a) => a.within_budget === false);
   for (const a of over) {
-    log.warn(Code.BudgetExceeded, `${a.device}: predicted ${fmt(a.predicted_ms!)} ms exceeds budget_ms ${a.budget_ms}${a.dir ? `; see ${a.dir}/report.md for the top offenders` : ''}`);
+    log.warn(
+      Code.BudgetExceeded,
+      `${a.device}: predicted ${fmt(a.predicted_ms!)} ms exceeds budget_ms ${a.budget_ms}${a.dir ? `; see ${a.dir}/report.md for the top offenders` : ''}`,
+    );
   }
   return over.map((a) => a.device);
 }
@@ -104,7 +117,11 @@ export interface DiffOptions {
   failOverMs?: number;
 }
 
-export async function diff(oldArtifact: string, newArtifact: string, options: DiffOptions = {}): Promise<Outcome<ArtifactDiff & { exceeded: boolean }>> {
+export async function diff(
+  oldArtifact: string,
+  newArtifact: string,
+  options: DiffOptions = {},
+): Promise<Outcome<ArtifactDiff & { exceeded: boolean }>> {
   return collect(async (log) => {
     const d = diffArtifacts(oldArtifact, newArtifact, log);
     return d && { ...d, exceeded: options.failOverMs !== undefined && latencyGrewPast(d, options.failOverMs, log) };

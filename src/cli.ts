@@ -33,13 +33,19 @@ async function help(): Promise<string> {
     '',
     ...loaded.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'Run `pocketdiff help <command>` (or `pocketdiff <command> --help`) for a command\'s usage; `pocketdiff --version` for the version.',
+    "Run `pocketdiff help <command>` (or `pocketdiff <command> --help`) for a command's usage; `pocketdiff --version` for the version.",
   ].join('\n');
 }
 
 /** A diagnostic as --json prints it: code, severity, message, where (file, line, col, node) and notes. */
 function jsonDiagnostic(d: Diagnostic): Record<string, unknown> {
-  return { code: d.code, severity: d.severity, message: d.message, ...(d.location ? { location: d.location } : {}), ...(d.notes?.length ? { notes: d.notes } : {}) };
+  return {
+    code: d.code,
+    severity: d.severity,
+    message: d.message,
+    ...(d.location ? { location: d.location } : {}),
+    ...(d.notes?.length ? { notes: d.notes } : {}),
+  };
 }
 
 export async function main(argv: string[], io: Partial<CommandContext> = {}): Promise<number> {
@@ -62,8 +68,13 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
   }
   const entry = commands.find((c) => c.name === name);
   if (!entry) {
-    const guess = closest(name, commands.map((c) => c.name));
-    ctx.stderr(`error PD3001: unknown command '${name}'${guess ? `; did you mean '${guess}'?` : ''}\n\n${await help()}`);
+    const guess = closest(
+      name,
+      commands.map((c) => c.name),
+    );
+    ctx.stderr(
+      `error PD3001: unknown command '${name}'${guess ? `; did you mean '${guess}'?` : ''}\n\n${await help()}`,
+    );
     return Exit.Usage;
   }
   const cmd = await entry.load();

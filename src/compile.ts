@@ -31,7 +31,14 @@ import { loadRecipe, type LoadedRecipe } from './recipe/load.ts';
 import { readEmbedding } from './steps/embedding.ts';
 import { computeSchedule, type Schedule } from './schedule/index.ts';
 import { loadDevice, profileFile, type DeviceProfile } from './devices/index.ts';
-import { baselineOf, guidanceWhy, planRecipe, priceRecipe, type Baseline, type RecipePrice } from './steps/recipe-cost.ts';
+import {
+  baselineOf,
+  guidanceWhy,
+  planRecipe,
+  priceRecipe,
+  type Baseline,
+  type RecipePrice,
+} from './steps/recipe-cost.ts';
 import type { Graph } from './ir/graph.ts';
 import { round } from './text/numbers.ts';
 import { shownPath } from './text/paths.ts';
@@ -132,29 +139,101 @@ interface Step {
 }
 
 export const PIPELINE: Step[] = [
-  { name: 'parse', why: 'read the YAML with positions, follow extends, validate against the schema', check: true, run: parse },
+  {
+    name: 'parse',
+    why: 'read the YAML with positions, follow extends, validate against the schema',
+    check: true,
+    run: parse,
+  },
   { name: 'targets', why: 'every target names a known device profile', check: true, run: resolveTargets },
-  { name: 'up-to-date', why: 'an artifact built from the same recipe, inputs, profile and version is left as it is (--force rebuilds)', check: false, run: upToDate },
-  { name: 'load', why: 'load the three models (the embedded default is traced from its configs)', check: true, run: load },
-  { name: 'infer-shapes', why: 'removal rules need ranks and channel counts; sizes before the passes go in the report', check: true, run: inferGeneric },
-  { name: 'contracts', why: "the models fit together: the text encoder's width and length are what the UNet cross-attends to, the UNet's latents the decoder's", check: true, run: contracts },
-  { name: 'remove-blocks', why: "SnapFusion's '-' action on the UNet", check: true, run: (s) => unetPass(s, removeStep(s)) },
-  { name: 'duplicate-blocks', why: "SnapFusion's '+' action on the UNet", check: true, run: (s) => notRemoved(s) && unetPass(s, duplicateStep(s)) },
-  { name: 'prune-channels', why: 'channel widths per block (SnapFusion prunes the decoder to 50%)', check: true, run: prune },
-  { name: 'schedule', why: "timesteps and alphas exactly as diffusers' scheduler computes them", check: true, run: schedule },
-  { name: 'quantize', why: 'weight precision per model and block, before fold-cfg so calibration sees the plain UNet', check: false, run: quantizeModels },
-  { name: 'price', why: "each target's latency from the cost model, through the recipe plan whatif prices (a budget_ms under it makes compile and check exit 3); fold: auto picks the faster guidance per target", check: true, run: price },
-  { name: 'fold-cfg', why: 'cond and uncond in one batch-2 UNet call (and optionally the DDIM step), for the targets that run guidance that way', check: true, run: fold },
-  { name: 'specialize', why: 'static shapes per target, shape-checked, only ops the target runtime supports', check: true, run: specialize },
+  {
+    name: 'up-to-date',
+    why: 'an artifact built from the same recipe, inputs, profile and version is left as it is (--force rebuilds)',
+    check: false,
+    run: upToDate,
+  },
+  {
+    name: 'load',
+    why: 'load the three models (the embedded default is traced from its configs)',
+    check: true,
+    run: load,
+  },
+  {
+    name: 'infer-shapes',
+    why: 'removal rules need ranks and channel counts; sizes before the passes go in the report',
+    check: true,
+    run: inferGeneric,
+  },
+  {
+    name: 'contracts',
+    why: "the models fit together: the text encoder's width and length are what the UNet cross-attends to, the UNet's latents the decoder's",
+    check: true,
+    run: contracts,
+  },
+  {
+    name: 'remove-blocks',
+    why: "SnapFusion's '-' action on the UNet",
+    check: true,
+    run: (s) => unetPass(s, removeStep(s)),
+  },
+  {
+    name: 'duplicate-blocks',
+    why: "SnapFusion's '+' action on the UNet",
+    check: true,
+    run: (s) => notRemoved(s) && unetPass(s, duplicateStep(s)),
+  },
+  {
+    name: 'prune-channels',
+    why: 'channel widths per block (SnapFusion prunes the decoder to 50%)',
+    check: true,
+    run: prune,
+  },
+  {
+    name: 'schedule',
+    why: "timesteps and alphas exactly as diffusers' scheduler computes them",
+    check: true,
+    run: schedule,
+  },
+  {
+    name: 'quantize',
+    why: 'weight precision per model and block, before fold-cfg so calibration sees the plain UNet',
+    check: false,
+    run: quantizeModels,
+  },
+  {
+    name: 'price',
+    why: "each target's latency from the cost model, through the recipe plan whatif prices (a budget_ms under it makes compile and check exit 3); fold: auto picks the faster guidance per target",
+    check: true,
+    run: price,
+  },
+  {
+    name: 'fold-cfg',
+    why: 'cond and uncond in one batch-2 UNet call (and optionally the DDIM step), for the targets that run guidance that way',
+    check: true,
+    run: fold,
+  },
+  {
+    name: 'specialize',
+    why: 'static shapes per target, shape-checked, only ops the target runtime supports',
+    check: true,
+    run: specialize,
+  },
   { name: 'emit', why: 'write each artifact folder atomically with its manifest and report', check: false, run: emit },
 ];
 
-export async function compile(file: string, opts: CompileOptions, log: DiagnosticLog): Promise<CompiledArtifact[] | undefined> {
+export async function compile(
+  file: string,
+  opts: CompileOptions,
+  log: DiagnosticLog,
+): Promise<CompiledArtifact[] | undefined> {
   return (await runSteps(file, opts, log))?.artifacts;
 }
 
 /** A target as `check` sees it: its prediction against its budget, nothing written. */
-export type CheckedTarget = { device: string } & Pick<CompiledArtifact, 'predicted_ms' | 'interval_80' | 'budget_ms' | 'within_budget'>;
+export type CheckedTarget = { device: string } & Pick<
+  CompiledArtifact,
+  'predicted_ms' | 'interval_80' | 'budget_ms' | 'within_budget'
+>;
 
 /** The steps marked `check`, on the models without their weights (structure and prices need none). */
 export async function checkRecipe(file: string, log: DiagnosticLog): Promise<CheckedTarget[] | undefined> {
@@ -163,7 +242,21 @@ export async function checkRecipe(file: string, log: DiagnosticLog): Promise<Che
 }
 
 async function runSteps(file: string, opts: CompileOptions, log: DiagnosticLog): Promise<State | undefined> {
-  const s: State = { file, opts, log, models: {}, beforeAt: new Map(), interfaces: {}, passes: {}, quantization: {}, widths: {}, targets: [], artifacts: [], inputFiles: new Set(), vaeScale: SD_VAE_SCALE };
+  const s: State = {
+    file,
+    opts,
+    log,
+    models: {},
+    beforeAt: new Map(),
+    interfaces: {},
+    passes: {},
+    quantization: {},
+    widths: {},
+    targets: [],
+    artifacts: [],
+    inputFiles: new Set(),
+    vaeScale: SD_VAE_SCALE,
+  };
   for (const step of PIPELINE) {
     if (opts.checkOnly && !step.check) continue;
     const before = log.errors().length;
@@ -188,7 +281,15 @@ function resolveTargets(s: State): boolean {
   r.recipe.targets.forEach((t, i) => {
     const profile = loadDevice(t.device, s.log, r.locate(['targets', i, 'device']));
     if (!profile) ok = false;
-    s.targets.push({ device: t.device, profile, resolution: t.resolution, budget_ms: t.budget_ms, index: i, stats: {}, io: {} });
+    s.targets.push({
+      device: t.device,
+      profile,
+      resolution: t.resolution,
+      budget_ms: t.budget_ms,
+      index: i,
+      stats: {},
+      io: {},
+    });
   });
   return ok;
 }
@@ -207,7 +308,12 @@ function upToDate(s: State): boolean {
       continue;
     }
     const dir = path.join(artifactRoot(s), t.device);
-    const want = { tool: TOOL_VERSION, recipeHash: r.hash, deviceProfile: t.profileHash, graphOnly: !!s.opts.graphOnly };
+    const want = {
+      tool: TOOL_VERSION,
+      recipeHash: r.hash,
+      deviceProfile: t.profileHash,
+      graphOnly: !!s.opts.graphOnly,
+    };
     const found = staleReason(dir, want, s.hashes);
     if ('reason' in found) {
       t.because = found.reason;
@@ -231,7 +337,10 @@ function upToDate(s: State): boolean {
 function load(s: State): boolean {
   const r = s.recipe!;
   for (const c of MODEL_NAMES) {
-    const m = loadRecipeModel(c, r.recipe.model[c], s.log, r.locate(['model', c]), { graphOnly: s.opts.graphOnly, progress: s.opts.progress });
+    const m = loadRecipeModel(c, r.recipe.model[c], s.log, r.locate(['model', c]), {
+      graphOnly: s.opts.graphOnly,
+      progress: s.opts.progress,
+    });
     if (!m) return false;
     s.models[c] = m;
     for (const f of m.inputs) s.inputFiles.add(f);
@@ -241,7 +350,13 @@ function load(s: State): boolean {
   for (const c of MODEL_NAMES) {
     const m = s.models[c]!;
     if (!m.graphOnly || s.opts.graphOnly || s.opts.checkOnly) continue;
-    const absent = [...new Set(m.graph.weights.flatMap((v) => (v.weight?.data.kind === 'external' && !v.weight.data.ref.exists ? [v.weight.data.ref.location] : [])))];
+    const absent = [
+      ...new Set(
+        m.graph.weights.flatMap((v) =>
+          v.weight?.data.kind === 'external' && !v.weight.data.ref.exists ? [v.weight.data.ref.location] : [],
+        ),
+      ),
+    ];
     s.log.error(
       Code.ModelWithoutWeights,
       `model.${c} (${m.source}) has no weights: ${absent.length === 1 ? `its weights file '${absent[0]}' is` : `its weights files ${absent.map((f) => `'${f}'`).join(', ')} are`} missing beside it`,
@@ -259,7 +374,8 @@ function inferGeneric(s: State): boolean {
   // A resolution is pixels: over the decoder's upsampling it must give a latent the UNet halves three times.
   let fits = true;
   for (const t of s.targets) {
-    if (t.resolution === undefined || (t.resolution % s.vaeScale === 0 && (t.resolution / s.vaeScale) % 8 === 0)) continue;
+    if (t.resolution === undefined || (t.resolution % s.vaeScale === 0 && (t.resolution / s.vaeScale) % 8 === 0))
+      continue;
     s.log.error(
       Code.RecipeConflict,
       `resolution ${t.resolution} does not fit this VAE decoder, which upsamples ${s.vaeScale}×: the latent would be ${t.resolution / s.vaeScale}, and the UNet needs a whole multiple of 8; use a multiple of ${8 * s.vaeScale}`,
@@ -288,7 +404,12 @@ function inferGeneric(s: State): boolean {
 
 function contracts(s: State): boolean {
   const r = s.recipe!;
-  const io = (c: ModelName): ModelIo => ({ graph: s.models[c]!.graph, source: s.models[c]!.source, ...s.interfaces[c]!, at: r.locate(['model', c]) });
+  const io = (c: ModelName): ModelIo => ({
+    graph: s.models[c]!.graph,
+    source: s.models[c]!.source,
+    ...s.interfaces[c]!,
+    at: r.locate(['model', c]),
+  });
   return checkContracts({ text_encoder: io('text_encoder'), unet: io('unet'), vae_decoder: io('vae_decoder') }, s.log);
 }
 
@@ -310,8 +431,21 @@ function prune(s: State): boolean {
   for (const c of MODEL_NAMES) {
     const map = w[c];
     if (!map || !Object.keys(map).length) continue;
-    const specs: WidthSpec[] = Object.entries(map).map(([selector, v]) => widthSpec(selector, v, s.recipe!.locate(['widths', c, selector])));
-    if (!modelPass(s, c, pruneChannels(specs, { importance: w.importance, dims: targetDims(512, s.vaeScale), structureOnly: s.opts.checkOnly }))) return false;
+    const specs: WidthSpec[] = Object.entries(map).map(([selector, v]) =>
+      widthSpec(selector, v, s.recipe!.locate(['widths', c, selector])),
+    );
+    if (
+      !modelPass(
+        s,
+        c,
+        pruneChannels(specs, {
+          importance: w.importance,
+          dims: targetDims(512, s.vaeScale),
+          structureOnly: s.opts.checkOnly,
+        }),
+      )
+    )
+      return false;
     s.widths[c] = map;
   }
   return true;
@@ -336,7 +470,8 @@ async function quantizeModels(s: State): Promise<boolean> {
       calibration: 'calibration' in e ? e.calibration : undefined,
       at: Array.isArray(entry) ? s.recipe!.locate(['quantize', c, i]) : at,
     }));
-    for (const sp of specs) if (sp.calibration?.inputs) for (const f of filesUnder(sp.calibration.inputs)) s.inputFiles.add(f);
+    for (const sp of specs)
+      if (sp.calibration?.inputs) for (const f of filesUnder(sp.calibration.inputs)) s.inputFiles.add(f);
     const g = s.models[c]!.graph;
     if (s.models[c]!.graphOnly) {
       s.log.error(Code.RecipeConflict, `cannot quantize the ${c}: its weights are absent (a graph-only model)`, at);
@@ -371,7 +506,11 @@ function notRemoved(s: State): boolean {
     if ([...now].some((n) => re.test(n))) return;
     const gone = removed.find((n) => re.test(n));
     if (!gone) return;
-    s.log.error(Code.RemovedAndDuplicated, `'${gone}' is removed by unet.remove, so it cannot also be duplicated`, r.locate(['unet', 'duplicate', i]));
+    s.log.error(
+      Code.RemovedAndDuplicated,
+      `'${gone}' is removed by unet.remove, so it cannot also be duplicated`,
+      r.locate(['unet', 'duplicate', i]),
+    );
     ok = false;
   });
   return ok;
@@ -523,7 +662,8 @@ function emit(s: State): boolean {
     const dir = path.join(root, t.device);
     const entries: Partial<Record<ModelName, ModelEntry>> = {};
     // A target that keeps two calls per step emits the UNet as it was before fold-cfg.
-    const passesOf = (c: ModelName) => (s.passes[c] ?? []).filter((p) => !(c === 'unet' && t.fold === 'none' && p.pass === 'fold-cfg'));
+    const passesOf = (c: ModelName) =>
+      (s.passes[c] ?? []).filter((p) => !(c === 'unet' && t.fold === 'none' && p.pass === 'fold-cfg'));
     const models: ArtifactModel[] = MODEL_NAMES.map((c) => {
       const g = graphOf(s, t, c);
       const dynamic = snapshotIo(g);
@@ -572,7 +712,14 @@ function emit(s: State): boolean {
         scale: r.recipe.guidance.scale,
         fold: t.fold ?? (r.recipe.guidance.fold === 'none' ? 'none' : 'batch'),
         uncond: typeof r.recipe.guidance.uncond === 'object' ? 'baked' : 'input',
-        ...(r.recipe.guidance.fold === 'auto' && t.price?.guidance.auto ? { auto: { batch_ms_per_step: t.price.guidance.auto.batch_ms, two_calls_ms_per_step: t.price.guidance.auto.two_calls_ms } } : {}),
+        ...(r.recipe.guidance.fold === 'auto' && t.price?.guidance.auto
+          ? {
+              auto: {
+                batch_ms_per_step: t.price.guidance.auto.batch_ms,
+                two_calls_ms_per_step: t.price.guidance.auto.two_calls_ms,
+              },
+            }
+          : {}),
       },
       ...(t.price ? { prediction: predictionEntry(t) } : {}),
       inputs: {
@@ -582,8 +729,24 @@ function emit(s: State): boolean {
     };
     const sources = Object.fromEntries(MODEL_NAMES.map((c) => [c, s.models[c]!.source]));
     const reportInput: ReportInput = {
-      recipeFile: shownPath(r.file), description: r.recipe.description, sources, before: s.beforeAt.get(t.resolution ?? 512)!, after: t.stats, passes: Object.fromEntries(MODEL_NAMES.map((c) => [c, passesOf(c)])),
-      ...(t.price ? { prediction: { ...t.price.prediction, budget_ms: t.budget_ms, baseline: t.baseline, guidance: guidanceWhy(t.price.guidance, t.device), precision: t.price.precision, interval_basis: t.profile?.calibration?.interval?.basis } } : {}),
+      recipeFile: shownPath(r.file),
+      description: r.recipe.description,
+      sources,
+      before: s.beforeAt.get(t.resolution ?? 512)!,
+      after: t.stats,
+      passes: Object.fromEntries(MODEL_NAMES.map((c) => [c, passesOf(c)])),
+      ...(t.price
+        ? {
+            prediction: {
+              ...t.price.prediction,
+              budget_ms: t.budget_ms,
+              baseline: t.baseline,
+              guidance: guidanceWhy(t.price.guidance, t.device),
+              precision: t.price.precision,
+              interval_basis: t.profile?.calibration?.interval?.basis,
+            },
+          }
+        : {}),
     };
     const done = emitArtifact(
       {
@@ -599,24 +762,50 @@ function emit(s: State): boolean {
       s.log,
     );
     if (!done) return false;
-    s.artifacts.push({ device: t.device, dir, manifest: path.join(dir, 'manifest.json'), status: 'built', because: t.because, graph_only: graphOnly, ...artifactPrediction(predictionEntry(t)) });
+    s.artifacts.push({
+      device: t.device,
+      dir,
+      manifest: path.join(dir, 'manifest.json'),
+      status: 'built',
+      because: t.because,
+      graph_only: graphOnly,
+      ...artifactPrediction(predictionEntry(t)),
+    });
   }
   return true;
 }
 
 /** The blocks remove-blocks and duplicate-blocks named, for the manifest (diff compares them). */
 function blockLists(records: PassRecord[]): Pick<ModelEntry, 'blocks_removed' | 'blocks_duplicated'> {
-  const named = (pass: string) => records.filter((p) => p.pass === pass).flatMap((p) => String(p.stats.blocks ?? '').split(', ').filter(Boolean));
+  const named = (pass: string) =>
+    records
+      .filter((p) => p.pass === pass)
+      .flatMap((p) =>
+        String(p.stats.blocks ?? '')
+          .split(', ')
+          .filter(Boolean),
+      );
   const removed = named('remove-blocks');
   const duplicated = named('duplicate-blocks');
-  return { ...(removed.length ? { blocks_removed: removed } : {}), ...(duplicated.length ? { blocks_duplicated: duplicated } : {}) };
-}
-
-function artifactPrediction(p: Manifest['prediction']): Pick<CompiledArtifact, 'predicted_ms' | 'interval_80' | 'budget_ms' | 'within_budget'> {
   return {
-    // Rounded to the microsecond, as every --json prints milliseconds (the manifest keeps them whole).
-    ...(p ? { predicted_ms: round(p.total_ms), ...(p.interval_80 ? { interval_80: [round(p.interval_80[0]), round(p.interval_80[1])] as [number, number] } : {}) } : {}),
-    ...(p?.budget_ms !== undefined ? { budget_ms: p.budget_ms, within_budget: p.within_budget } : {}),
+    ...(removed.length ? { blocks_removed: removed } : {}),
+    ...(duplicated.length ? { blocks_duplicated: duplicated } : {}),
   };
 }
 
+function artifactPrediction(
+  p: Manifest['prediction'],
+): Pick<CompiledArtifact, 'predicted_ms' | 'interval_80' | 'budget_ms' | 'within_budget'> {
+  return {
+    // Rounded to the microsecond, as every --json prints milliseconds (the manifest keeps them whole).
+    ...(p
+      ? {
+          predicted_ms: round(p.total_ms),
+          ...(p.interval_80
+            ? { interval_80: [round(p.interval_80[0]), round(p.interval_80[1])] as [number, number] }
+            : {}),
+        }
+      : {}),
+    ...(p?.budget_ms !== undefined ? { budget_ms: p.budget_ms, within_budget: p.within_budget } : {}),
+  };
+}

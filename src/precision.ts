@@ -37,11 +37,22 @@ export interface EffectivePrecision {
   weights: WeightFormat;
 }
 
-export const SCHEME_INFO: Record<Scheme, { summary: string; weights: Exclude<WeightFormat, 'stored'>; activations: Precision | 'float' }> = {
+export const SCHEME_INFO: Record<
+  Scheme,
+  { summary: string; weights: Exclude<WeightFormat, 'stored'>; activations: Precision | 'float' }
+> = {
   fp32: { summary: 'float32 weights and arithmetic', weights: 'float32', activations: 'float32' },
   fp16: { summary: 'float16 weights and arithmetic', weights: 'float16', activations: 'float16' },
-  int8: { summary: "8-bit weights, dequantized to the runtime's float arithmetic", weights: 'int8', activations: 'float' },
-  int4: { summary: "4-bit weights, dequantized to the runtime's float arithmetic", weights: 'int4', activations: 'float' },
+  int8: {
+    summary: "8-bit weights, dequantized to the runtime's float arithmetic",
+    weights: 'int8',
+    activations: 'float',
+  },
+  int4: {
+    summary: "4-bit weights, dequantized to the runtime's float arithmetic",
+    weights: 'int4',
+    activations: 'float',
+  },
   w8a16: { summary: '8-bit weights, 16-bit integer activations and arithmetic', weights: 'int8', activations: 'int16' },
   w8a8: { summary: '8-bit weights, 8-bit integer activations and arithmetic', weights: 'int8', activations: 'int8' },
 };
@@ -56,7 +67,13 @@ export function schemePrecision(s: Scheme, float: 'float32' | 'float16'): Effect
   return { compute: act, activations: act, weights: info.weights };
 }
 
-const WEIGHT_BITS: Record<Exclude<WeightFormat, 'stored'>, number> = { float32: 32, float16: 16, int8: 8, 'int6-palettized': 6, int4: 4 };
+const WEIGHT_BITS: Record<Exclude<WeightFormat, 'stored'>, number> = {
+  float32: 32,
+  float16: 16,
+  int8: 8,
+  'int6-palettized': 6,
+  int4: 4,
+};
 const PRECISION_BITS: Record<Precision, number> = { float32: 32, float16: 16, int16: 16, int8: 8 };
 
 export function weightBits(w: Exclude<WeightFormat, 'stored'>): number {

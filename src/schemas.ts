@@ -6,4 +6,9 @@ import { DISTILL_PLAN_SCHEMA } from './distill/plan-schema.ts';
 import { RECIPE_SCHEMA } from './recipe/schema.ts';
 import type { SchemaFile } from './schema/json-schema.ts';
 
-export const SCHEMA_FILES: readonly SchemaFile[] = [RECIPE_SCHEMA, MANIFEST_SCHEMA, DEVICE_PROFILE_SCHEMA, DISTILL_PLAN_SCHEMA];
+export const SCHEMA_FILES: readonly SchemaFile[] = [
+  RECIPE_SCHEMA,
+  MANIFEST_SCHEMA,
+  DEVICE_PROFILE_SCHEMA,
+  DISTILL_PLAN_SCHEMA,
+];

@@ -30,7 +30,10 @@ function project(): string {
 }
 
 function cli(p: string, args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [path.join(p, 'bin', 'pocketdiff.js'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [path.join(p, 'bin', 'pocketdiff.js'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -55,7 +58,12 @@ test('the bundled copy prints what the sources under tsx print, follows edits, a
 
   // A source edit gives a new copy that carries it.
   const convert = path.join(p, 'src', 'commands', 'convert.ts');
-  fs.writeFileSync(convert, fs.readFileSync(convert, 'utf8').replace("const usage = 'pocketdiff convert", "const usage = 'EDITED pocketdiff convert"));
+  fs.writeFileSync(
+    convert,
+    fs
+      .readFileSync(convert, 'utf8')
+      .replace("const usage = 'pocketdiff convert", "const usage = 'EDITED pocketdiff convert"),
+  );
   const edited = cli(p, ['convert', '--help']);
   assert.match(edited.stdout, /EDITED pocketdiff convert/);
   assert.equal(copies(p).length, 2);
@@ -90,7 +98,11 @@ test('a source that does not compile still gets its error, through the tsx fallb
   const r = cli(p, ['convert', '--help']);
   assert.not.equal(r.status, 0);
   assert.match(r.stderr, /broken\.ts/);
-  assert.equal(copies(p).filter((c) => c.includes('.tmp-')), [], 'a failed build leaves no partial copy');
+  assert.equal(
+    copies(p).filter((c) => c.includes('.tmp-')),
+    [],
+    'a failed build leaves no partial copy',
+  );
 });
 
 test.run();

@@ -50,14 +50,21 @@ const norm = (c: number) => 2 * c;
 /** CLIPEncoder: per layer layer_norm1, q/k/v/out_proj (with bias), layer_norm2, fc1, fc2. */
 function encoderParams(cfg: Record<string, number>): number {
   const d = cfg.hidden_size;
-  const layer = norm(d) + 4 * linear(d, d) + norm(d) + linear(d, cfg.intermediate_size) + linear(cfg.intermediate_size, d);
+  const layer =
+    norm(d) + 4 * linear(d, d) + norm(d) + linear(d, cfg.intermediate_size) + linear(cfg.intermediate_size, d);
   return cfg.num_hidden_layers * layer;
 }
 
 /** CLIPTextModelWithProjection: token + position embeddings, encoder, final_layer_norm, text_projection (no bias). */
 function textParams(cfg: Record<string, number>): number {
   const d = cfg.hidden_size;
-  return cfg.vocab_size * d + cfg.max_position_embeddings * d + encoderParams(cfg) + norm(d) + linear(d, cfg.projection_dim, false);
+  return (
+    cfg.vocab_size * d +
+    cfg.max_position_embeddings * d +
+    encoderParams(cfg) +
+    norm(d) +
+    linear(d, cfg.projection_dim, false)
+  );
 }
 
 /**
@@ -73,7 +80,7 @@ function visionParams(cfg: Record<string, number>): number {
 
 const paramCount = (g: Graph) => g.weights.reduce((s, w) => s + w.weight!.dims.reduce((a, b) => a * b, 1), 0);
 
-test('ViT-L/14 towers built graph-only have the formula\'s parameter counts (304.0M vision, 123.7M text)', () => {
+test("ViT-L/14 towers built graph-only have the formula's parameter counts (304.0M vision, 123.7M text)", () => {
   // Published: CLIP ViT-L/14's vision tower with projection ≈ 304.0M, its text tower with projection
   // ≈ 123.7M; transformers' CLIPModel for openai/clip-vit-large-patch14 (both towers + the scalar
   // logit_scale) counts 427,616,513, and without the 768×768 projection the text tower is the SD v1.5
@@ -96,12 +103,18 @@ test('ViT-L/14 interface: names and shapes of inputs and outputs, state_dict nam
   const vision = graphOnly(path.join(L14, 'vision.json'));
   assert.equal(io(vision), {
     inputs: [['pixel_values', ['batch_size', 3, 224, 224]]],
-    outputs: [['image_embeds', ['batch_size', 768]], ['last_hidden_state', ['batch_size', 257, 1024]]],
+    outputs: [
+      ['image_embeds', ['batch_size', 768]],
+      ['last_hidden_state', ['batch_size', 257, 1024]],
+    ],
   });
   const text = graphOnly(path.join(L14, 'text_encoder.json'));
   assert.equal(io(text), {
     inputs: [['input_ids', ['batch_size', 'sequence_length']]],
-    outputs: [['text_embeds', ['batch_size', 768]], ['last_hidden_state', ['batch_size', 'sequence_length', 768]]],
+    outputs: [
+      ['text_embeds', ['batch_size', 768]],
+      ['last_hidden_state', ['batch_size', 'sequence_length', 768]],
+    ],
   });
   // Named initializers in state_dict order; Linear weights are folded (transposed) `onnx::MatMul_n` as torch.onnx writes them.
   const named = vision.weights.map((w) => w.name).filter((s) => !s.startsWith('onnx::'));
@@ -117,7 +130,14 @@ test('ViT-L/14 interface: names and shapes of inputs and outputs, state_dict nam
   assert.equal(named.slice(-2), ['vision_model.post_layernorm.weight', 'vision_model.post_layernorm.bias']);
   assert.is(vision.weights.filter((w) => w.name.startsWith('onnx::MatMul_')).length, 24 * 6 + 1);
   const nodes = (g: Graph) => new Set(g.nodes().map((x) => x.name));
-  for (const name of ['/vision_model/embeddings/patch_embedding/Conv', '/vision_model/pre_layrnorm/ReduceMean', '/vision_model/encoder/layers.23/self_attn/q_proj/MatMul', '/vision_model/encoder/layers.23/mlp/activation_fn/Sigmoid', '/vision_model/post_layernorm/Sqrt', '/visual_projection/MatMul']) {
+  for (const name of [
+    '/vision_model/embeddings/patch_embedding/Conv',
+    '/vision_model/pre_layrnorm/ReduceMean',
+    '/vision_model/encoder/layers.23/self_attn/q_proj/MatMul',
+    '/vision_model/encoder/layers.23/mlp/activation_fn/Sigmoid',
+    '/vision_model/post_layernorm/Sqrt',
+    '/visual_projection/MatMul',
+  ]) {
     assert.ok(nodes(vision).has(name), name);
   }
   assert.ok(nodes(text).has('/text_projection/MatMul'));
@@ -125,7 +145,10 @@ test('ViT-L/14 interface: names and shapes of inputs and outputs, state_dict nam
   const attnAdds = (g: Graph) => g.nodes().filter((x) => x.op === 'Add' && x.scope.endsWith('self_attn')).length;
   assert.is(attnAdds(vision), 0);
   assert.is(attnAdds(text), 12);
-  assert.is(vision.nodes().filter((x) => x.op === 'Add' && /self_attn\.(q|k|v|out)_proj$/.test(x.scope)).length, 24 * 4);
+  assert.is(
+    vision.nodes().filter((x) => x.op === 'Add' && /self_attn\.(q|k|v|out)_proj$/.test(x.scope)).length,
+    24 * 4,
+  );
 });
 
 // ---- numerics against the numpy reference ----
@@ -246,7 +269,11 @@ interface Case {
 }
 
 function reference(cases: Case[]): Record<string, number[]>[] {
-  const r = spawnSync(PYTHON, ['-c', REFERENCE], { input: JSON.stringify(cases), encoding: 'utf8', maxBuffer: 256 << 20 });
+  const r = spawnSync(PYTHON, ['-c', REFERENCE], {
+    input: JSON.stringify(cases),
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+  });
   if (r.error) throw new Error(`cannot run ${PYTHON}: ${r.error.message} (apt-get install python3-numpy python3-onnx)`);
   assert.is(r.status, 0, r.stderr);
   return JSON.parse(r.stdout);
@@ -300,17 +327,27 @@ test('tiny towers match the numpy transformers forward (max relative error ≤ 1
   ];
   const want = reference(cases);
   const shapes: Record<string, number[][]> = {
-    text: [[2, 16], [2, 16, 32]],
-    vision: [[2, 16], [2, 17, 48]],
+    text: [
+      [2, 16],
+      [2, 16, 32],
+    ],
+    vision: [
+      [2, 16],
+      [2, 17, 48],
+    ],
   };
   for (const [i, c] of cases.entries()) {
-    const feeds: Record<string, ort.Tensor> = c.kind === 'text'
-      ? { input_ids: new ort.Tensor('int64', BigInt64Array.from(c.input, BigInt), c.dims) }
-      : { pixel_values: new ort.Tensor('float32', Float32Array.from(c.input), c.dims) };
+    const feeds: Record<string, ort.Tensor> =
+      c.kind === 'text'
+        ? { input_ids: new ort.Tensor('int64', BigInt64Array.from(c.input, BigInt), c.dims) }
+        : { pixel_values: new ort.Tensor('float32', Float32Array.from(c.input), c.dims) };
     const got = await runModel(c.model, feeds);
     const names = c.kind === 'text' ? ['text_embeds', 'last_hidden_state'] : ['image_embeds', 'last_hidden_state'];
     assert.equal(Object.keys(got), names);
-    assert.equal(names.map((k) => got[k].dims), shapes[c.kind]);
+    assert.equal(
+      names.map((k) => got[k].dims),
+      shapes[c.kind],
+    );
     assert.equal(Object.keys(want[i]), names);
     for (const k of names) {
       const ref = want[i][k];
@@ -332,24 +369,59 @@ test('vision configs: heads that do not divide hidden_size (PD4006) and image_si
   const heads = writeConfig({ ...tiny, num_attention_heads: 5 });
   let r = plan(heads);
   assert.is(r.kind, undefined);
-  assert.equal(r.items.map((d) => d.code), ['PD4006']);
-  const lineOf = (file: string, key: string) => fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(`"${key}"`)) + 1;
-  assert.ok(r.text.includes(`${heads}:${lineOf(heads, 'num_attention_heads')}:3: error PD4006: 5 attention heads do not divide hidden_size 48`), r.text);
+  assert.equal(
+    r.items.map((d) => d.code),
+    ['PD4006'],
+  );
+  const lineOf = (file: string, key: string) =>
+    fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .findIndex((l) => l.includes(`"${key}"`)) + 1;
+  assert.ok(
+    r.text.includes(
+      `${heads}:${lineOf(heads, 'num_attention_heads')}:3: error PD4006: 5 attention heads do not divide hidden_size 48`,
+    ),
+    r.text,
+  );
   const image = writeConfig({ ...tiny, image_size: 30 });
   r = plan(image);
-  assert.equal(r.items.map((d) => d.code), ['PD4004']);
-  assert.ok(r.text.includes(`${image}:${lineOf(image, 'image_size')}:3: error PD4004: image_size 30 is not a multiple of patch_size 8`), r.text);
+  assert.equal(
+    r.items.map((d) => d.code),
+    ['PD4004'],
+  );
+  assert.ok(
+    r.text.includes(
+      `${image}:${lineOf(image, 'image_size')}:3: error PD4004: image_size 30 is not a multiple of patch_size 8`,
+    ),
+    r.text,
+  );
   // Both at once: both reported.
-  assert.equal(plan(writeConfig({ ...tiny, num_attention_heads: 5, image_size: 30 })).items.map((d) => d.code), ['PD4006', 'PD4004']);
+  assert.equal(
+    plan(writeConfig({ ...tiny, num_attention_heads: 5, image_size: 30 })).items.map((d) => d.code),
+    ['PD4006', 'PD4004'],
+  );
   // Keys are checked against CLIPVisionConfig: a text key is unknown here, a bad activation unsupported.
   r = plan(writeConfig({ ...tiny, vocab_size: 1000 }));
-  assert.equal(r.items.map((d) => d.code), ['PD4005']);
+  assert.equal(
+    r.items.map((d) => d.code),
+    ['PD4005'],
+  );
   assert.match(r.text, /unknown CLIPVisionModelWithProjection config key 'vocab_size'/);
-  assert.match(plan(writeConfig({ ...tiny, hidden_act: 'relu' })).text, /PD4004: CLIPVisionModelWithProjection config key 'hidden_act' = "relu"/);
+  assert.match(
+    plan(writeConfig({ ...tiny, hidden_act: 'relu' })).text,
+    /PD4004: CLIPVisionModelWithProjection config key 'hidden_act' = "relu"/,
+  );
   // The text tower with projection refuses as CLIPTextModel does, under its own class name.
   const text = readJson(path.join(TEST_CONFIGS, 'clip-text-tiny.json'));
-  assert.match(plan(writeConfig({ ...text, num_attention_heads: 5 })).text, /PD4006: 5 attention heads do not divide hidden_size 32/);
-  assert.match(plan(writeConfig({ ...text, image_size: 224 })).text, /PD4005: unknown CLIPTextModelWithProjection config key 'image_size'/);
+  assert.match(
+    plan(writeConfig({ ...text, num_attention_heads: 5 })).text,
+    /PD4006: 5 attention heads do not divide hidden_size 32/,
+  );
+  assert.match(
+    plan(writeConfig({ ...text, image_size: 224 })).text,
+    /PD4005: unknown CLIPTextModelWithProjection config key 'image_size'/,
+  );
 });
 
 // ---- detection ----
@@ -374,9 +446,18 @@ test('detects both classes from architectures, and from model_type or the keys w
     assert.is(r.kind, kind, `${JSON.stringify(cfg).slice(0, 120)}\n${r.text}`);
   }
   const refused = plan(writeConfig({ ...vision, architectures: ['CLIPVisionModel'] }));
-  assert.equal(refused.items.map((d) => d.code), ['PD4003']);
-  assert.match(refused.text, /architectures \["CLIPVisionModel"\] name no model the builder implements; .*CLIPVisionModelWithProjection \(clip_vision\)/);
-  assert.match(plan(writeConfig({ ...vision, architectures: undefined, model_type: 'clip' })).text, /PD4003: model_type "clip"/);
+  assert.equal(
+    refused.items.map((d) => d.code),
+    ['PD4003'],
+  );
+  assert.match(
+    refused.text,
+    /architectures \["CLIPVisionModel"\] name no model the builder implements; .*CLIPVisionModelWithProjection \(clip_vision\)/,
+  );
+  assert.match(
+    plan(writeConfig({ ...vision, architectures: undefined, model_type: 'clip' })).text,
+    /PD4003: model_type "clip"/,
+  );
 });
 
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -59,10 +59,16 @@ test('detects the model from _class_name, architectures, model_type or the keys 
 test('an unknown model class is refused (PD4003), naming the class and where it is written', () => {
   const r = plan(writeConfig({ _class_name: 'UNet3DConditionModel', in_channels: 4 }));
   assert.not.ok(r.ok);
-  assert.equal(r.items.map((d) => d.code), ['PD4003']);
+  assert.equal(
+    r.items.map((d) => d.code),
+    ['PD4003'],
+  );
   assert.match(r.text, /config-\d+\.json:2:3: error PD4003: model class "UNet3DConditionModel"/);
   // The vision class without a projection is not built (CLIPVisionModelWithProjection is: test/builder-clip.test.ts).
-  assert.match(plan(writeConfig({ ...clip(), architectures: ['CLIPVisionModel'] })).text, /PD4003: architectures \["CLIPVisionModel"\] name no model/);
+  assert.match(
+    plan(writeConfig({ ...clip(), architectures: ['CLIPVisionModel'] })).text,
+    /PD4003: architectures \["CLIPVisionModel"\] name no model/,
+  );
   assert.match(plan(writeConfig({ foo: 1 })).text, /PD4003: cannot tell which model/);
 });
 
@@ -71,16 +77,32 @@ test('values the builder does not implement are refused (PD4004) with key, value
   const file = writeConfig(cfg);
   const r = plan(file);
   assert.not.ok(r.ok);
-  assert.equal(r.items.map((d) => d.code), ['PD4004', 'PD4004']);
+  assert.equal(
+    r.items.map((d) => d.code),
+    ['PD4004', 'PD4004'],
+  );
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   const line = (key: string) => lines.findIndex((l) => l.includes(`"${key}"`)) + 1;
-  assert.ok(r.text.includes(`${file}:${line('resnet_time_scale_shift')}:3: error PD4004: UNet2DConditionModel config key 'resnet_time_scale_shift' = "scale_shift": only "default" is implemented`), r.text);
-  assert.ok(r.text.includes(`${file}:${line('upcast_attention')}:3: error PD4004: UNet2DConditionModel config key 'upcast_attention' = true`), r.text);
+  assert.ok(
+    r.text.includes(
+      `${file}:${line('resnet_time_scale_shift')}:3: error PD4004: UNet2DConditionModel config key 'resnet_time_scale_shift' = "scale_shift": only "default" is implemented`,
+    ),
+    r.text,
+  );
+  assert.ok(
+    r.text.includes(
+      `${file}:${line('upcast_attention')}:3: error PD4004: UNet2DConditionModel config key 'upcast_attention' = true`,
+    ),
+    r.text,
+  );
 });
 
 test('more refused values: block types, activations, SDXL-style keys, VAE and CLIP variants', () => {
   const refused: [unknown, RegExp][] = [
-    [{ ...tiny(), down_block_types: ['DownBlock2D', 'SimpleCrossAttnDownBlock2D'] }, /'down_block_types'.*block type "SimpleCrossAttnDownBlock2D" is not implemented/],
+    [
+      { ...tiny(), down_block_types: ['DownBlock2D', 'SimpleCrossAttnDownBlock2D'] },
+      /'down_block_types'.*block type "SimpleCrossAttnDownBlock2D" is not implemented/,
+    ],
     [{ ...tiny(), act_fn: 'gelu' }, /'act_fn' = "gelu": only "silu" or "swish"/],
     [{ ...tiny(), addition_embed_type: 'text_time' }, /'addition_embed_type'/],
     [{ ...tiny(), time_embedding_type: 'fourier' }, /'time_embedding_type'/],
@@ -93,7 +115,10 @@ test('more refused values: block types, activations, SDXL-style keys, VAE and CL
   for (const [cfg, re] of refused) {
     const r = plan(writeConfig(cfg));
     assert.not.ok(r.ok);
-    assert.ok(r.items.every((d) => d.code === 'PD4004'), r.text);
+    assert.ok(
+      r.items.every((d) => d.code === 'PD4004'),
+      r.text,
+    );
     assert.match(r.text, re);
   }
 });
@@ -102,17 +127,25 @@ test('an unknown key is refused, not ignored (PD4005), with a did-you-mean', () 
   const cfg = tiny();
   cfg.cross_attention_dims = cfg.cross_attention_dim;
   const r = plan(writeConfig(cfg));
-  assert.equal(r.items.map((d) => d.code), ['PD4005']);
+  assert.equal(
+    r.items.map((d) => d.code),
+    ['PD4005'],
+  );
   assert.match(r.text, /unknown UNet2DConditionModel config key 'cross_attention_dims'/);
   assert.match(r.text, /note: did you mean 'cross_attention_dim'\?/);
   // Keys starting with `_` are metadata, and PretrainedConfig's generic fields are inert.
   assert.ok(plan(writeConfig({ ...tiny(), _diffusers_version: '0.27.2', _name_or_path: 'x' })).ok);
-  assert.ok(plan(writeConfig({ ...clip(), torch_dtype: 'float16', transformers_version: '4.38.0', return_dict: true })).ok);
+  assert.ok(
+    plan(writeConfig({ ...clip(), torch_dtype: 'float16', transformers_version: '4.38.0', return_dict: true })).ok,
+  );
 });
 
 test('values that are not valid at all (PD4006): wrong types, mismatched lengths, groups that do not divide', () => {
   const cases: [unknown, RegExp][] = [
-    [{ ...tiny(), block_out_channels: 'wide' }, /'block_out_channels' = "wide": must be a non-empty list of positive integers/],
+    [
+      { ...tiny(), block_out_channels: 'wide' },
+      /'block_out_channels' = "wide": must be a non-empty list of positive integers/,
+    ],
     [{ ...tiny(), up_block_types: ['UpBlock2D'] }, /up_block_types has 1 entries but block_out_channels has 2/],
     [{ ...tiny(), attention_head_dim: [8, 8, 8] }, /attention_head_dim has 3 entries but there are 2 blocks/],
     [{ ...tiny(), norm_num_groups: 24 }, /norm_num_groups = 24 does not divide the channel count\(s\) 32, 64, 128 /],
@@ -122,7 +155,10 @@ test('values that are not valid at all (PD4006): wrong types, mismatched lengths
   for (const [cfg, re] of cases) {
     const r = plan(writeConfig(cfg));
     assert.not.ok(r.ok);
-    assert.ok(r.items.every((d) => d.code === 'PD4006'), r.text);
+    assert.ok(
+      r.items.every((d) => d.code === 'PD4006'),
+      r.text,
+    );
     assert.match(r.text, re);
   }
 });
@@ -130,7 +166,10 @@ test('values that are not valid at all (PD4006): wrong types, mismatched lengths
 test('bad JSON points at file:line:col (PD4002); a missing file is PD4001', () => {
   const file = writeConfig(undefined, '{\n  "in_channels": 4,\n  "out_channels": ,\n}\n');
   const r = plan(file);
-  assert.equal(r.items.map((d) => d.code), ['PD4002']);
+  assert.equal(
+    r.items.map((d) => d.code),
+    ['PD4002'],
+  );
   assert.ok(r.text.startsWith(`${file}:3:19: error PD4002: config is not valid JSON`), r.text);
   assert.match(plan(writeConfig(undefined, '[1, 2]')).text, /PD4002: config must be a JSON object/);
   assert.match(plan(path.join(tmp, 'absent.json')).text, /PD4001: config file not found/);
@@ -172,7 +211,10 @@ test('a write failure leaves no partial files (PD1012)', async () => {
   const r = await cli('build', path.join(TEST_CONFIGS, 'vae-decoder-tiny.json'), '--out', path.join(blocker, 'sub'));
   assert.is(r.status, Exit.Error);
   assert.equal(r.codes, ['PD1012']);
-  assert.equal(fs.readdirSync(tmp).filter((f) => f.includes('partial')), []);
+  assert.equal(
+    fs.readdirSync(tmp).filter((f) => f.includes('partial')),
+    [],
+  );
 });
 
 test('through the CLI: `pocketdiff models build` prints located diagnostics and exits with the error status', async () => {
@@ -181,9 +223,20 @@ test('through the CLI: `pocketdiff models build` prints located diagnostics and 
   const io = { stdout: (t: string) => (out += t), stderr: (t: string) => (err += t + '\n') };
   const bad = writeConfig({ ...tiny(), resnet_time_scale_shift: 'scale_shift' });
   assert.is(await main(['models', 'build', bad, '--out', path.join(tmp, 'cli-bad')], io), Exit.Error);
-  assert.match(err, new RegExp(`${bad.replace(/[.\\/]/g, '\\$&')}:\\d+:3: error PD4004: UNet2DConditionModel config key 'resnet_time_scale_shift'`));
+  assert.match(
+    err,
+    new RegExp(
+      `${bad.replace(/[.\\/]/g, '\\$&')}:\\d+:3: error PD4004: UNet2DConditionModel config key 'resnet_time_scale_shift'`,
+    ),
+  );
   const dir = path.join(tmp, 'cli-ok');
-  assert.is(await main(['models', 'build', path.join(TEST_CONFIGS, 'vae-decoder-tiny.json'), '--out', dir, '--weights', 'none'], io), Exit.Ok);
+  assert.is(
+    await main(
+      ['models', 'build', path.join(TEST_CONFIGS, 'vae-decoder-tiny.json'), '--out', dir, '--weights', 'none'],
+      io,
+    ),
+    Exit.Ok,
+  );
   assert.match(out, /wrote .*cli-ok\/model\.onnx \(AutoencoderKL, weights none/);
 });
 

@@ -13,7 +13,16 @@ import { buildGraph, planModel } from '../src/builder/build.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import type { Graph } from '../src/ir/graph.ts';
 import { inferShapes } from '../src/ir/infer/index.ts';
-import { blockHistograms, canonicalLines, FIXTURES, fixtureJson, lineDiffs, loadGraph, ROOT, TEST_CONFIGS } from './support/builder-fixtures.ts';
+import {
+  blockHistograms,
+  canonicalLines,
+  FIXTURES,
+  fixtureJson,
+  lineDiffs,
+  loadGraph,
+  ROOT,
+  TEST_CONFIGS,
+} from './support/builder-fixtures.ts';
 
 const test = suite('builder fidelity');
 
@@ -71,7 +80,8 @@ for (const { fixture: name, dims } of cases) {
     const expected = fixtureJson(name).blocks as { name: string; params: number }[];
     const key = (b: { name: string }) => b.name;
     assert.equal(built.blocks.map(key).sort(), expected.map(key).sort(), 'block list = fixture.json blocks');
-    for (const b of expected) assert.is(built.blocks.find((x) => x.name === b.name)!.params, b.params, `params of ${b.name}`);
+    for (const b of expected)
+      assert.is(built.blocks.find((x) => x.name === b.name)!.params, b.params, `params of ${b.name}`);
     assert.equal(built.blocks, real.blocks, 'params and MACs per block');
     assert.equal(built.macs, real.macs);
     assert.is(built.params, real.params);
@@ -92,7 +102,12 @@ for (const { fixture: name, dims } of cases) {
     const io = (vs: readonly { name: string; type?: unknown }[]) => vs.map((v) => ({ name: v.name, type: v.type }));
     assert.equal(io(g.inputs), io(f.inputs));
     assert.equal(io(g.outputs), io(f.outputs));
-    const named = (x: Graph) => x.weights.map((w) => (w.name.startsWith('onnx::') ? `onnx::${w.name.split('::')[1].replace(/_\d+$/, '')}` : w.name) + `[${w.weight!.dims}]`);
+    const named = (x: Graph) =>
+      x.weights.map(
+        (w) =>
+          (w.name.startsWith('onnx::') ? `onnx::${w.name.split('::')[1].replace(/_\d+$/, '')}` : w.name) +
+          `[${w.weight!.dims}]`,
+      );
     assert.equal(named(g), named(f));
   });
 }
@@ -108,8 +123,18 @@ test('unet-tiny at opset 17: LayerNormalization, same graph as the opset-17 expo
 });
 
 const full: { fixture: string; config: string; params: number; dims: Record<string, number> }[] = [
-  { fixture: 'unet-sd15-graph', config: 'unet.json', params: 859_520_964, dims: { batch_size: 1, steps: 1, height: 64, width: 64, sequence_length: 77 } },
-  { fixture: 'vae-decoder-sd15-graph', config: 'vae.json', params: 49_490_199, dims: { batch_size: 1, height_latent: 64, width_latent: 64 } },
+  {
+    fixture: 'unet-sd15-graph',
+    config: 'unet.json',
+    params: 859_520_964,
+    dims: { batch_size: 1, steps: 1, height: 64, width: 64, sequence_length: 77 },
+  },
+  {
+    fixture: 'vae-decoder-sd15-graph',
+    config: 'vae.json',
+    params: 49_490_199,
+    dims: { batch_size: 1, height_latent: 64, width_latent: 64 },
+  },
 ];
 
 for (const { fixture, config, params, dims } of full) {
@@ -133,13 +158,22 @@ test('SD v1.5 text encoder (CLIP ViT-L/14): 123,060,480 params, 12 layers as blo
   const g = build(path.join(ROOT, 'models', 'sd15', 'text_encoder.json'));
   const s = stats(g, { batch_size: 1, sequence_length: 77 });
   assert.is(s.params, 123_060_480);
-  assert.equal(s.blocks.map((b) => b.name), [
-    'text_model.embeddings',
-    ...Array.from({ length: 12 }, (_, i) => `text_model.encoder.layers.${i}`),
-    'text_model.final_layer_norm',
-  ]);
-  assert.equal(g.inputs.map((v) => v.name), ['input_ids']);
-  assert.equal(g.outputs.map((v) => v.name), ['last_hidden_state', 'pooler_output']);
+  assert.equal(
+    s.blocks.map((b) => b.name),
+    [
+      'text_model.embeddings',
+      ...Array.from({ length: 12 }, (_, i) => `text_model.encoder.layers.${i}`),
+      'text_model.final_layer_norm',
+    ],
+  );
+  assert.equal(
+    g.inputs.map((v) => v.name),
+    ['input_ids'],
+  );
+  assert.equal(
+    g.outputs.map((v) => v.name),
+    ['last_hidden_state', 'pooler_output'],
+  );
   // Every initializer is a parameter: the position_ids buffer is a Constant node.
   assert.ok(g.weights.every((w) => w.weight!.dtype === 1));
 });

@@ -19,7 +19,14 @@ const linear = (i: number, o: number, bias = true) => i * o + (bias ? o : 0);
 const norm = (c: number) => 2 * c;
 
 function resnet(cin: number, cout: number, temb: number): number {
-  return norm(cin) + conv(cin, cout, 3) + linear(temb, cout) + norm(cout) + conv(cout, cout, 3) + (cin !== cout ? conv(cin, cout, 1) : 0);
+  return (
+    norm(cin) +
+    conv(cin, cout, 3) +
+    linear(temb, cout) +
+    norm(cout) +
+    conv(cout, cout, 3) +
+    (cin !== cout ? conv(cin, cout, 1) : 0)
+  );
 }
 
 function transformer(c: number, cross: number, linearProjection: boolean): number {
@@ -81,7 +88,10 @@ function builtBlocks(model: string): Map<string, number> {
   const planned = planModel(path.join(ROOT, 'models', model, 'unet.json'), log);
   assert.ok(planned, log.items.map(formatDiagnostic).join('\n'));
   const g = buildGraph(planned, { weights: 'none', seed: 0, dtype: 'float32', opset: 14 });
-  assert.is(g.weights.reduce((s, w) => s + w.weight!.dims.reduce((a, b) => a * b, 1), 0), sum(unetParams(config(model))));
+  assert.is(
+    g.weights.reduce((s, w) => s + w.weight!.dims.reduce((a, b) => a * b, 1), 0),
+    sum(unetParams(config(model))),
+  );
   return new Map(findBlocks(g).blocks.map((b) => [b.name, b.params]));
 }
 
@@ -95,7 +105,10 @@ test('the formula gives SD 2.1-base UNet 865,910,724, what diffusers reports', (
   // Cross-check: only attn2's to_k/to_v grow (768 → 1024 inputs); linear proj_in/out have the conv's count.
   const transformers = [...sd21.keys()].filter((k) => k.includes('attentions'));
   const widths = transformers.map((k) => sd21.get(k)! - unetParams(config('sd15')).get(k)!);
-  assert.is(widths.reduce((a, b) => a + b, 0), 865_910_724 - 859_520_964);
+  assert.is(
+    widths.reduce((a, b) => a + b, 0),
+    865_910_724 - 859_520_964,
+  );
 });
 
 for (const model of ['sd15', 'sd21-base']) {
@@ -116,7 +129,10 @@ test('SD 2.1-base: 23-layer OpenCLIP ViT-H text encoder has 340,387,840 params',
   const layer = norm(d) + 4 * linear(d, d) + norm(d) + linear(d, 4096) + linear(4096, d);
   const expected = 49408 * d + 77 * d + 23 * layer + norm(d);
   assert.is(expected, 340_387_840);
-  assert.is(findBlocks(g).blocks.reduce((s, b) => s + b.params, 0), expected);
+  assert.is(
+    findBlocks(g).blocks.reduce((s, b) => s + b.params, 0),
+    expected,
+  );
   // gelu (exact, Erf) rather than quick_gelu
   assert.is(g.nodes().filter((n) => n.op === 'Erf').length, 23);
 });

@@ -25,7 +25,11 @@ const config = (name: string) => path.join(TEST_CONFIGS, `${name}.json`);
 
 async function build(name: string, out: string, ...flags: string[]): Promise<string> {
   const log = new DiagnosticLog();
-  const status = await models.run(['build', config(name), '--out', out, ...flags], { log, stdout: () => {}, stderr: () => {} });
+  const status = await models.run(['build', config(name), '--out', out, ...flags], {
+    log,
+    stdout: () => {},
+    stderr: () => {},
+  });
   assert.is(status, Exit.Ok, log.items.map(formatDiagnostic).join('\n'));
   return path.join(out, 'model.onnx');
 }
@@ -35,13 +39,21 @@ const unetFeeds = (batch: number, h: number, w: number, cross: number, half = fa
   const type = half ? 'float16' : 'float32';
   return {
     sample: new ort.Tensor(type, f(batch * 4 * h * w, 1), [batch, 4, h, w]),
-    timestep: new ort.Tensor('int64', BigInt64Array.from({ length: batch }, (_, i) => BigInt(1 + 499 * i)), [batch]),
+    timestep: new ort.Tensor(
+      'int64',
+      BigInt64Array.from({ length: batch }, (_, i) => BigInt(1 + 499 * i)),
+      [batch],
+    ),
     encoder_hidden_states: new ort.Tensor(type, f(batch * 77 * cross, 2), [batch, 77, cross]),
   };
 };
 const vaeFeeds = (batch: number, h: number, w: number, half = false): Feeds => {
   const x = uniform(batch * 4 * h * w, 3);
-  return { latent_sample: half ? new ort.Tensor('float16', new Uint16Array(x.map(toHalf)), [batch, 4, h, w]) : new ort.Tensor('float32', x, [batch, 4, h, w]) };
+  return {
+    latent_sample: half
+      ? new ort.Tensor('float16', new Uint16Array(x.map(toHalf)), [batch, 4, h, w])
+      : new ort.Tensor('float32', x, [batch, 4, h, w]),
+  };
 };
 /** Two prompts: token ids below 1000 (the tiny vocab), an end-of-text token (the largest id) at different places. */
 const textFeeds = (): Feeds => {
@@ -76,7 +88,10 @@ test('tiny UNet, VAE decoder and CLIP text encoder with random weights run with 
   const last = assertLive(text.last_hidden_state, 'text-encoder-tiny');
   const pooled = assertLive(text.pooler_output, 'pooler');
   // eos_token_id 2: pooled = the hidden state at each row's largest token id (999 at 5 and 15).
-  for (const [row, col] of [[0, 5], [1, 15]]) {
+  for (const [row, col] of [
+    [0, 5],
+    [1, 15],
+  ]) {
     assert.equal(pooled.slice(row * 32, row * 32 + 32), last.slice((row * 77 + col) * 32, (row * 77 + col) * 32 + 32));
   }
 });
@@ -128,7 +143,10 @@ test('opset 17 (LayerNormalization) computes what opset 14 (decomposed LayerNorm
   const o17 = await runModel(await build('unet-tiny', path.join(tmp, 'op17'), '--seed', '3', '--opset', '17'), feeds);
   const a = values(o14.out_sample);
   const b = values(o17.out_sample);
-  assert.ok(a.every((x, i) => Math.abs(x - b[i]) < 1e-4), 'opset 14 and 17 outputs differ');
+  assert.ok(
+    a.every((x, i) => Math.abs(x - b[i]) < 1e-4),
+    'opset 14 and 17 outputs differ',
+  );
 });
 
 test('float16 builds hold half-precision weights and run (onnxruntime with its graph optimizations)', async () => {
@@ -139,9 +157,15 @@ test('float16 builds hold half-precision weights and run (onnxruntime with its g
   const out = await runModel(unet, unetFeeds(1, 8, 8, 32, true), true);
   assert.is(out.out_sample.type, 'float16');
   assertLive(out.out_sample, 'fp16 unet');
-  const vae = await runModel(await build('vae-decoder-tiny', path.join(tmp, 'fp16-vae'), '--dtype', 'float16'), vaeFeeds(1, 8, 8, true));
+  const vae = await runModel(
+    await build('vae-decoder-tiny', path.join(tmp, 'fp16-vae'), '--dtype', 'float16'),
+    vaeFeeds(1, 8, 8, true),
+  );
   assertLive(vae.sample, 'fp16 vae');
-  const text = await runModel(await build('text-encoder-tiny', path.join(tmp, 'fp16-text'), '--dtype', 'float16'), textFeeds());
+  const text = await runModel(
+    await build('text-encoder-tiny', path.join(tmp, 'fp16-text'), '--dtype', 'float16'),
+    textFeeds(),
+  );
   assertLive(text.last_hidden_state, 'fp16 text encoder');
 });
 
@@ -160,7 +184,11 @@ test('random weights: per-tensor streams, torch-like scale, chunked', () => {
   assert.ok(big.every((x) => x >= -0.1 && x < 0.1));
   const mean = big.reduce((s, x) => s + x, 0) / big.length;
   assert.ok(Math.abs(mean) < 1e-3);
-  assert.equal(read('a.weight', [16]), big.slice(0, 16), 'a tensor\'s values do not depend on its size or on other tensors');
+  assert.equal(
+    read('a.weight', [16]),
+    big.slice(0, 16),
+    "a tensor's values do not depend on its size or on other tensors",
+  );
   assert.not.equal(read('b.weight', [16]), big.slice(0, 16));
   const scale = read('n.weight', [1000], { center: 1, bound: 0.05 });
   assert.ok(scale.every((x) => x > 0.94 && x < 1.06));
@@ -195,10 +223,16 @@ async function tinyDefaultModels(): Promise<typeof import('../src/builder/defaul
   fs.cpSync(path.join(ROOT, 'src'), path.join(p, 'src'), { recursive: true });
   fs.cpSync(path.join(ROOT, 'package.json'), path.join(p, 'package.json'));
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(p, 'node_modules'), 'dir');
-  for (const [file, tiny] of [['unet.json', 'unet-tiny'], ['vae.json', 'vae-decoder-tiny'], ['text_encoder.json', 'text-encoder-tiny']]) {
+  for (const [file, tiny] of [
+    ['unet.json', 'unet-tiny'],
+    ['vae.json', 'vae-decoder-tiny'],
+    ['text_encoder.json', 'text-encoder-tiny'],
+  ]) {
     fs.cpSync(config(tiny), path.join(p, 'models', 'sd15', file));
   }
-  const copy: typeof import('../src/builder/default-model.ts') = await import(pathToFileURL(path.join(p, 'src', 'builder', 'default-model.ts')).href);
+  const copy: typeof import('../src/builder/default-model.ts') = await import(
+    pathToFileURL(path.join(p, 'src', 'builder', 'default-model.ts')).href
+  );
   assert.is(copy.defaultConfig('unet'), path.join(p, 'models', 'sd15', 'unet.json'), 'the copy reads its own models/');
   return copy;
 }
@@ -208,18 +242,39 @@ test('the default model is built once into its folder, then reused until its inp
   const root = path.join(tmp, 'built');
   const log = new DiagnosticLog();
   const quiet = { write: () => true };
-  const first = (['unet', 'vae_decoder', 'text_encoder'] as const).map((part) => ensureDefaultModel(part, log, { root, build: { weights: 'none' }, progress: quiet }));
+  const first = (['unet', 'vae_decoder', 'text_encoder'] as const).map((part) =>
+    ensureDefaultModel(part, log, { root, build: { weights: 'none' }, progress: quiet }),
+  );
   assert.not.ok(log.hasErrors, log.items.map(formatDiagnostic).join('\n'));
-  assert.equal(first.map((r) => r?.built), [true, true, true]);
-  assert.equal(first.map((r) => path.relative(root, r!.file)), ['sd15/unet/model.onnx', 'sd15/vae_decoder/model.onnx', 'sd15/text_encoder/model.onnx']);
+  assert.equal(
+    first.map((r) => r?.built),
+    [true, true, true],
+  );
+  assert.equal(
+    first.map((r) => path.relative(root, r!.file)),
+    ['sd15/unet/model.onnx', 'sd15/vae_decoder/model.onnx', 'sd15/text_encoder/model.onnx'],
+  );
   assert.is(ensureDefaultModel('unet', log, { root, build: { weights: 'none' }, progress: quiet })?.built, false);
   fs.appendFileSync(first[1]!.file, 'damage');
   assert.is(ensureDefaultModel('vae_decoder', log, { root, build: { weights: 'none' }, progress: quiet })?.built, true);
-  assert.is(ensureDefaultModel('unet', log, { root, build: { weights: 'none', seed: 1 }, progress: quiet })?.built, true);
-  assert.is(ensureDefaultModel('unet', log, { root, build: { weights: 'none', seed: 1 }, force: true, progress: quiet })?.built, true);
+  assert.is(
+    ensureDefaultModel('unet', log, { root, build: { weights: 'none', seed: 1 }, progress: quiet })?.built,
+    true,
+  );
+  assert.is(
+    ensureDefaultModel('unet', log, { root, build: { weights: 'none', seed: 1 }, force: true, progress: quiet })?.built,
+    true,
+  );
   // Each part from its own config: as many parameters as that config's fixture (the UNet's and VAE's exported by torch).
   const params = (files: string[]) => files.map((f) => inspectModel(f, [], log)?.params);
-  assert.equal(params(first.map((r) => r!.file)), params(['unet-tiny', 'vae-decoder-tiny', 'text-encoder-tiny'].map((f) => path.join(ROOT, 'test', 'fixtures', f, 'model.onnx'))));
+  assert.equal(
+    params(first.map((r) => r!.file)),
+    params(
+      ['unet-tiny', 'vae-decoder-tiny', 'text-encoder-tiny'].map((f) =>
+        path.join(ROOT, 'test', 'fixtures', f, 'model.onnx'),
+      ),
+    ),
+  );
 });
 
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));

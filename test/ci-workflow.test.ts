@@ -7,7 +7,12 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow, type WorkflowTemplate } from '@actions/workflow-parser';
+import {
+  convertWorkflowTemplate,
+  NoOperationTraceWriter,
+  parseWorkflow,
+  type WorkflowTemplate,
+} from '@actions/workflow-parser';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROOT, tinyRecipe } from './support/ci.ts';
@@ -34,7 +39,11 @@ function script(t: WorkflowTemplate, key: string): string {
 // `npx pocketdiff …` as it runs in a checkout after `npm ci`.
 const shims = path.join(work, 'bin');
 fs.mkdirSync(shims, { recursive: true });
-fs.writeFileSync(path.join(shims, 'npx'), `#!/usr/bin/env bash\n[ "$1" = pocketdiff ] || { echo "unexpected: npx $*" >&2; exit 127; }\nshift\nexec "${process.execPath}" "${path.join(ROOT, 'bin', 'pocketdiff.js')}" "$@"\n`, { mode: 0o755 });
+fs.writeFileSync(
+  path.join(shims, 'npx'),
+  `#!/usr/bin/env bash\n[ "$1" = pocketdiff ] || { echo "unexpected: npx $*" >&2; exit 127; }\nshift\nexec "${process.execPath}" "${path.join(ROOT, 'bin', 'pocketdiff.js')}" "$@"\n`,
+  { mode: 0o755 },
+);
 
 interface StepRun {
   status: number;
@@ -54,9 +63,21 @@ function runStep(code: string, cwd: string, env: Record<string, string>): StepRu
   const r = spawnSync('bash', ['--noprofile', '--norc', '-eo', 'pipefail', file], {
     cwd,
     encoding: 'utf8',
-    env: { PATH: `${shims}:${process.env.PATH}`, HOME: process.env.HOME ?? '/tmp', GITHUB_OUTPUT: output, GITHUB_STEP_SUMMARY: summary, ...env },
+    env: {
+      PATH: `${shims}:${process.env.PATH}`,
+      HOME: process.env.HOME ?? '/tmp',
+      GITHUB_OUTPUT: output,
+      GITHUB_STEP_SUMMARY: summary,
+      ...env,
+    },
   });
-  const outputs = Object.fromEntries(fs.readFileSync(output, 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const outputs = Object.fromEntries(
+    fs
+      .readFileSync(output, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
   return { status: r.status ?? -1, log: r.stdout + r.stderr, outputs, summary: fs.readFileSync(summary, 'utf8') };
 }
 
@@ -69,7 +90,7 @@ function workspace(name: string, o: Parameters<typeof tinyRecipe>[2]): string {
 
 const ENV = { RECIPE: 'recipes/tiny.yaml', FAIL_OVER_MS: '' };
 
-test('the workflow parses under GitHub\'s workflow parser, which does reject a broken one', async () => {
+test("the workflow parses under GitHub's workflow parser, which does reject a broken one", async () => {
   const content = fs.readFileSync(WORKFLOW, 'utf8');
   const { errors, template: t } = await template(content);
   assert.equal(errors, []);
@@ -77,13 +98,24 @@ test('the workflow parses under GitHub\'s workflow parser, which does reject a b
   const job = t.jobs[0];
   assert.is(job.type, 'job');
   const uses = job.type === 'job' ? job.steps.map((s) => ('uses' in s ? s.uses.toString() : '')).filter(Boolean) : [];
-  for (const a of ['actions/checkout@v4', 'actions/setup-node@v4', 'actions/cache@v4', 'actions/cache/restore@v4', 'actions/upload-artifact@v4', 'actions/cache/save@v4']) assert.ok(uses.includes(a), a);
+  for (const a of [
+    'actions/checkout@v4',
+    'actions/setup-node@v4',
+    'actions/cache@v4',
+    'actions/cache/restore@v4',
+    'actions/upload-artifact@v4',
+    'actions/cache/save@v4',
+  ])
+    assert.ok(uses.includes(a), a);
   assert.match(content, /hashFiles\('models\/sd15\/\*\.json'/);
   const broken = await template(content.replace('runs-on: ubuntu-latest', 'runs_on: ubuntu-latest'));
-  assert.ok(broken.errors.some((e) => /Unexpected value 'runs_on'/.test(e)), broken.errors.join('\n'));
+  assert.ok(
+    broken.errors.some((e) => /Unexpected value 'runs_on'/.test(e)),
+    broken.errors.join('\n'),
+  );
 });
 
-test('push, pull request, regression and budget miss, through the workflow\'s own scripts', async () => {
+test("push, pull request, regression and budget miss, through the workflow's own scripts", async () => {
   const { template: t } = await template(fs.readFileSync(WORKFLOW, 'utf8'));
   const compile = script(t, 'compile');
   const diff = script(t, 'diff');
@@ -95,9 +127,15 @@ test('push, pull request, regression and budget miss, through the workflow\'s ow
   assert.is(push.status, 0, push.log);
   assert.equal(push.outputs, { status: '0', name: 'tiny' });
   assert.match(push.summary, /^### pocketdiff compile: `recipes\/tiny\.yaml`$/m);
-  assert.match(push.summary, /^galaxy-s23: out\/tiny\/galaxy-s23  \(predicted [\d.]+ ms \(80%: [\d.]+–[\d.]+\) of a 100 ms budget\)$/m);
+  assert.match(
+    push.summary,
+    /^galaxy-s23: out\/tiny\/galaxy-s23  \(predicted [\d.]+ ms \(80%: [\d.]+–[\d.]+\) of a 100 ms budget\)$/m,
+  );
   assert.ok(fs.existsSync(path.join(main, 'pocketdiff-manifests', 'tiny', 'galaxy-s23', 'manifest.json')));
-  assert.ok(fs.existsSync(path.join(main, 'out', 'tiny', 'galaxy-s23', 'unet.onnx.data')), 'the artifact is there to upload');
+  assert.ok(
+    fs.existsSync(path.join(main, 'out', 'tiny', 'galaxy-s23', 'unet.onnx.data')),
+    'the artifact is there to upload',
+  );
 
   // A pull request that removes one more block, with the push build's manifests restored from the cache.
   const pr = workspace('pr', { remove: ['down_blocks.1.attentions.0', 'up_blocks.0.attentions.0'] });

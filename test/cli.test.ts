@@ -30,11 +30,12 @@ test('`help <command>` is `<command> --help`; `help` alone lists every command a
   assert.match(a.stdout, /^usage: pocketdiff evolve RECIPE\.yaml --device D/);
   const all = await cli(['help']);
   assert.is(all.status, 0);
-  for (const name of ['compile', 'evolve', 'worker', 'whatif']) assert.match(all.stdout, new RegExp(`^  ${name} `, 'm'));
+  for (const name of ['compile', 'evolve', 'worker', 'whatif'])
+    assert.match(all.stdout, new RegExp(`^  ${name} `, 'm'));
   assert.match(all.stdout, /pocketdiff help <command>/);
 });
 
-test('an unknown flag gets a did-you-mean among the command\'s flags; a flag without its value says so', async () => {
+test("an unknown flag gets a did-you-mean among the command's flags; a flag without its value says so", async () => {
   let r = await cli(['whatif', 'recipes/example.yaml', '--devise', 'galaxy-s23']);
   assert.is(r.status, 2);
   assert.equal(r.log.codes(), ['PD3001']);
@@ -74,9 +75,19 @@ test('every command that reports takes --json; under --json the errors are JSON 
   assert.is(conv.status, 0, conv.stderr);
   const c = JSON.parse(conv.stdout);
   assert.is(c.external_data, 'converted.onnx.data');
-  assert.equal(c.files.map((f: { file: string }) => path.basename(f.file)), ['converted.onnx', 'converted.onnx.data']);
+  assert.equal(
+    c.files.map((f: { file: string }) => path.basename(f.file)),
+    ['converted.onnx', 'converted.onnx.data'],
+  );
   assert.is(c.files[1].bytes, fs.statSync(`${out}.data`).size);
-  const built = await cli(['models', 'build', 'models/test/text-encoder-tiny.json', '--out', path.join(dir, 'te'), '--json']);
+  const built = await cli([
+    'models',
+    'build',
+    'models/test/text-encoder-tiny.json',
+    '--out',
+    path.join(dir, 'te'),
+    '--json',
+  ]);
   assert.is(built.status, 0, built.stderr);
   assert.equal(Object.keys(JSON.parse(built.stdout)), ['file', 'class', 'weights', 'seconds']);
   // Milliseconds in JSON are rounded to the microsecond.
@@ -89,25 +100,46 @@ test('inspect marks the sizes it assumed for dynamic dims, and shows a non-SD mo
   const r = await cli(['inspect', 'test/fixtures/unet-tiny/model.onnx']);
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /^  sample  float32 \[1\*, 4, 64\*, 64\*\]$/m);
-  assert.match(r.stdout, /^\* assumed for dynamic dims: .*height=64.*width=64 \(--input NAME=d0,d1,… sets them; MACs are for these sizes\)$/m);
+  assert.match(
+    r.stdout,
+    /^\* assumed for dynamic dims: .*height=64.*width=64 \(--input NAME=d0,d1,… sets them; MACs are for these sizes\)$/m,
+  );
   // Sized by the user: no longer assumed.
-  const sized = JSON.parse((await cli(['inspect', 'test/fixtures/unet-tiny/model.onnx', '--input', 'sample=2,4,32,32', '--json'])).stdout);
+  const sized = JSON.parse(
+    (await cli(['inspect', 'test/fixtures/unet-tiny/model.onnx', '--input', 'sample=2,4,32,32', '--json'])).stdout,
+  );
   assert.equal(sized.inputs[0].shape, [2, 4, 32, 32]);
   assert.is(sized.inputs[0].assumed, undefined);
   assert.not.ok('height' in sized.assumed_dims || 'width' in sized.assumed_dims);
   const resnet = await cli(['inspect', 'models/calibration/tv-resnet18-224/model.onnx', '--json']);
   const j = JSON.parse(resnet.stdout);
   assert.equal(j.blocks, []);
-  assert.equal(j.modules.map((m: { name: string }) => m.name).filter((n: string) => /^layer\d$/.test(n)), ['layer1', 'layer2', 'layer3', 'layer4']);
-  assert.is(j.modules.reduce((s: number, m: { params: number }) => s + m.params, 0), j.params, 'every weight counted once');
-  assert.ok(Math.abs(j.modules.reduce((s: number, m: { macs: number }) => s + m.macs, 0) - j.macs.total) < 1, 'every MAC counted once');
-  assert.match((await cli(['inspect', 'models/calibration/tv-resnet18-224/model.onnx'])).stdout, /^layer4 +11 nodes +8,388,608 /m);
+  assert.equal(
+    j.modules.map((m: { name: string }) => m.name).filter((n: string) => /^layer\d$/.test(n)),
+    ['layer1', 'layer2', 'layer3', 'layer4'],
+  );
+  assert.is(
+    j.modules.reduce((s: number, m: { params: number }) => s + m.params, 0),
+    j.params,
+    'every weight counted once',
+  );
+  assert.ok(
+    Math.abs(j.modules.reduce((s: number, m: { macs: number }) => s + m.macs, 0) - j.macs.total) < 1,
+    'every MAC counted once',
+  );
+  assert.match(
+    (await cli(['inspect', 'models/calibration/tv-resnet18-224/model.onnx'])).stdout,
+    /^layer4 +11 nodes +8,388,608 /m,
+  );
 });
 
-test('each command\'s --help explains its arguments: what --out writes, --graph-only, selectors, the schemes and devices there are', async () => {
+test("each command's --help explains its arguments: what --out writes, --graph-only, selectors, the schemes and devices there are", async () => {
   const help = async (name: string) => (await cli([name, '--help'])).stdout;
   const compile = await help('compile');
-  assert.match(compile, /--out DIR +where artifacts go \(default out\/\): one folder per target, DIR\/<recipe>\/<device>\//);
+  assert.match(
+    compile,
+    /--out DIR +where artifacts go \(default out\/\): one folder per target, DIR\/<recipe>\/<device>\//,
+  );
   assert.match(compile, /--graph-only +write graphs without weights/);
   assert.match(compile, /--force +rebuild artifacts that are up to date/);
   const whatif = (await help('whatif')).replace(/\n\s+/g, ' ');
@@ -116,10 +148,30 @@ test('each command\'s --help explains its arguments: what --out writes, --graph-
   for (const scheme of SCHEMES) assert.match(whatif, new RegExp(`\\b${scheme} \\(`), scheme);
   for (const d of deviceNames()) assert.ok(whatif.includes(d), d);
   assert.match(whatif, /`\*` globs one path segment/);
-  for (const name of ['compile', 'check', 'whatif', 'predict', 'diff', 'run', 'inspect', 'convert', 'calibrate', 'models', 'evolve', 'worker', 'devices']) {
+  for (const name of [
+    'compile',
+    'check',
+    'whatif',
+    'predict',
+    'diff',
+    'run',
+    'inspect',
+    'convert',
+    'calibrate',
+    'models',
+    'evolve',
+    'worker',
+    'devices',
+  ]) {
     const text = await help(name);
     assert.ok(text.split('\n\n').length >= 3, `${name} --help has details beyond its usage and summary`);
-    assert.ok(text.split('\n').slice(1).every((l) => l.length <= 120), `${name} --help lines (after the usage) are wrapped`);
+    assert.ok(
+      text
+        .split('\n')
+        .slice(1)
+        .every((l) => l.length <= 120),
+      `${name} --help lines (after the usage) are wrapped`,
+    );
   }
 });
 

@@ -20,7 +20,12 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const work = tempDir('pocketdiff-codegen-');
 const TEXT = (() => {
   const log = new DiagnosticLog();
-  return writeModel(planModel(path.join(ROOT, 'models/test/text-encoder-tiny.json'), log)!, path.join(work, 'text-encoder-tiny'), { ...DEFAULT_BUILD }, log)!;
+  return writeModel(
+    planModel(path.join(ROOT, 'models/test/text-encoder-tiny.json'), log)!,
+    path.join(work, 'text-encoder-tiny'),
+    { ...DEFAULT_BUILD },
+    log,
+  )!;
 })();
 
 async function compileRecipe(name: string, body: string): Promise<string> {
@@ -39,8 +44,15 @@ const manifestOf = (dir: string): Manifest => JSON.parse(fs.readFileSync(path.jo
 
 // Three interfaces: dynamic dims + host DDIM step; static dims + folded v-prediction step; unfolded Euler.
 const ARTIFACTS = {
-  dynamic: { recipe: 'unet:\n  remove: [down_blocks.1.attentions.0]\nschedule: {steps: 3}\nguidance: {scale: 5}\n', size: 64 },
-  folded: { recipe: 'schedule: {steps: 4, fold_step: true, prediction_type: v_prediction}\ntargets:\n  - {device: iphone-14-pro, resolution: 64}\n', size: undefined },
+  dynamic: {
+    recipe: 'unet:\n  remove: [down_blocks.1.attentions.0]\nschedule: {steps: 3}\nguidance: {scale: 5}\n',
+    size: 64,
+  },
+  folded: {
+    recipe:
+      'schedule: {steps: 4, fold_step: true, prediction_type: v_prediction}\ntargets:\n  - {device: iphone-14-pro, resolution: 64}\n',
+    size: undefined,
+  },
   unfolded: { recipe: 'schedule: {scheduler: euler, steps: 3}\nguidance: {scale: 3, fold: none}\n', size: 64 },
 };
 const dirs = {} as Record<keyof typeof ARTIFACTS, string>;
@@ -62,14 +74,23 @@ test('every artifact ships pipeline.ts, listed in its manifest, and rendering is
   assert.match(folded, /prev_sample: Tensor<Float32Array>;/);
   assert.match(folded, /export const RESOLUTION = 64 as const;/);
   assert.not.match(folded, /interface Dims/);
-  assert.match(fs.readFileSync(path.join(dirs.dynamic, 'pipeline.ts'), 'utf8'), /export function dimsFor\(size: number\): Dims/);
-  assert.match(fs.readFileSync(path.join(dirs.unfolded, 'pipeline.ts'), 'utf8'), /const noise = guide\(await call\(uncond\), await call\(cond\), scale\);/);
+  assert.match(
+    fs.readFileSync(path.join(dirs.dynamic, 'pipeline.ts'), 'utf8'),
+    /export function dimsFor\(size: number\): Dims/,
+  );
+  assert.match(
+    fs.readFileSync(path.join(dirs.unfolded, 'pipeline.ts'), 'utf8'),
+    /const noise = guide\(await call\(uncond\), await call\(cond\), scale\);/,
+  );
 });
 
 test('literal: short values on one line, long number arrays packed', () => {
-  assert.is(literal({ a: [1, 2], b: 'x\'y' }), "{ a: [1, 2], b: 'x\\'y' }");
+  assert.is(literal({ a: [1, 2], b: "x'y" }), "{ a: [1, 2], b: 'x\\'y' }");
   const long = literal({ xs: Array.from({ length: 40 }, (_, i) => i * 1000.5) }, '', 60);
-  assert.ok(long.split('\n').every((l) => l.length <= 60), long);
+  assert.ok(
+    long.split('\n').every((l) => l.length <= 60),
+    long,
+  );
 });
 
 const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
@@ -94,17 +115,34 @@ function project(): string {
   const dir = fs.mkdtempSync(path.join(work, 'app-'));
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
   fs.writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
-  const base = { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, allowImportingTsExtensions: true, skipLibCheck: true };
+  const base = {
+    target: 'ES2022',
+    module: 'NodeNext',
+    moduleResolution: 'NodeNext',
+    strict: true,
+    noEmit: true,
+    allowImportingTsExtensions: true,
+    skipLibCheck: true,
+  };
   for (const [k, v] of Object.entries(dirs)) {
     fs.mkdirSync(path.join(dir, k));
     fs.copyFileSync(path.join(v, 'pipeline.ts'), path.join(dir, k, 'pipeline.ts'));
-    fs.writeFileSync(path.join(dir, k, 'driver.ts'), DRIVER.replace('SIZE', ARTIFACTS[k as keyof typeof ARTIFACTS].size ? 'size: Number(size),' : ''));
+    fs.writeFileSync(
+      path.join(dir, k, 'driver.ts'),
+      DRIVER.replace('SIZE', ARTIFACTS[k as keyof typeof ARTIFACTS].size ? 'size: Number(size),' : ''),
+    );
   }
   const files = (f: string) => Object.keys(dirs).map((k) => `${k}/${f}`);
   // Node: the drivers use onnxruntime-node's own types for `ort` and the sessions.
-  fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...base, types: ['node'] }, files: files('driver.ts') }));
+  fs.writeFileSync(
+    path.join(dir, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { ...base, types: ['node'] }, files: files('driver.ts') }),
+  );
   // Web: pipeline.ts alone, without Node's types, against the DOM lib.
-  fs.writeFileSync(path.join(dir, 'tsconfig.web.json'), JSON.stringify({ compilerOptions: { ...base, lib: ['ES2022', 'DOM'], types: [] }, files: files('pipeline.ts') }));
+  fs.writeFileSync(
+    path.join(dir, 'tsconfig.web.json'),
+    JSON.stringify({ compilerOptions: { ...base, lib: ['ES2022', 'DOM'], types: [] }, files: files('pipeline.ts') }),
+  );
   return dir;
 }
 
@@ -122,14 +160,21 @@ test('pipeline.ts runs (tsx) to the same pixels as `pocketdiff run`, per seed', 
     const size = ARTIFACTS[k as keyof typeof ARTIFACTS].size;
     for (const seed of [0, 99]) {
       const out = path.join(app, k, `image-${seed}.json`);
-      const r = spawnSync(process.execPath, ['--import', 'tsx', 'driver.ts', dir, 'a red bicycle', String(seed), String(size ?? ''), out], { cwd: path.join(app, k), encoding: 'utf8' });
+      const r = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'driver.ts', dir, 'a red bicycle', String(seed), String(size ?? ''), out],
+        { cwd: path.join(app, k), encoding: 'utf8' },
+      );
       assert.is(r.status, 0, `${k}: ${r.stdout}${r.stderr}`);
       const generated = JSON.parse(fs.readFileSync(out, 'utf8'));
       const log = new DiagnosticLog();
       const ours = await runArtifact(dir, { prompt: 'a red bicycle', seed, size }, log);
       assert.ok(ours, log.items.map(formatDiagnostic).join('\n'));
       assert.equal([generated.width, generated.height], [ours!.width, ours!.height]);
-      assert.ok(Buffer.from(generated.pixels, 'base64').equals(Buffer.from(ours!.pixels)), `${k} seed ${seed}: pixels differ`);
+      assert.ok(
+        Buffer.from(generated.pixels, 'base64').equals(Buffer.from(ours!.pixels)),
+        `${k} seed ${seed}: pixels differ`,
+      );
     }
   }
 });

@@ -33,10 +33,20 @@ interface Mode {
 }
 const MODES: Mode[] = [
   { name: 'inline', label: 'convert --inline', flags: ['--inline'] },
-  { name: 'external', label: 'convert --external-data weights.bin', flags: ['--external-data', 'weights.bin'], dataFile: 'weights.bin' },
+  {
+    name: 'external',
+    label: 'convert --external-data weights.bin',
+    flags: ['--external-data', 'weights.bin'],
+    dataFile: 'weights.bin',
+  },
   // With the CLI's 1 KiB threshold only a few corpus tensors go external; this mode sends
   // every tensor that has bytes to the data file, so the external path sees all of them.
-  { name: 'external-all', label: 'saveModel with every tensor external (sizeThreshold 0)', dataFile: 'weights.bin', sizeThreshold: 0 },
+  {
+    name: 'external-all',
+    label: 'saveModel with every tensor external (sizeThreshold 0)',
+    dataFile: 'weights.bin',
+    sizeThreshold: 0,
+  },
 ];
 
 interface CheckReport {
@@ -63,13 +73,20 @@ async function convert(input: string, output: string, mode: Mode): Promise<{ sta
   if (mode.sizeThreshold !== undefined) {
     const log = new DiagnosticLog();
     const model = loadModel(input, log);
-    const ok = !!model && saveModel(model, output, { externalData: mode.dataFile!, sizeThreshold: mode.sizeThreshold }, log);
+    const ok =
+      !!model && saveModel(model, output, { externalData: mode.dataFile!, sizeThreshold: mode.sizeThreshold }, log);
     return { status: ok ? 0 : 1, text: log.items.map(formatDiagnostic).join('\n') };
   }
   const flags = mode.flags ?? [];
   let text = '';
-  const sink = (t: string) => { text += t.endsWith('\n') ? t : t + '\n'; };
-  const status = await main(['convert', input, output, ...flags], { log: new DiagnosticLog(), stdout: sink, stderr: sink });
+  const sink = (t: string) => {
+    text += t.endsWith('\n') ? t : t + '\n';
+  };
+  const status = await main(['convert', input, output, ...flags], {
+    log: new DiagnosticLog(),
+    stdout: sink,
+    stderr: sink,
+  });
   return { status, text };
 }
 
@@ -88,7 +105,9 @@ function check(pairs: [string, string][], listFile: string): CheckReport {
 }
 
 if (!fs.existsSync(PACKAGE)) {
-  console.log(`\n  corpus.test.ts: SKIPPED — ${PACKAGE} is missing (apt-get install libonnx-testdata python3-onnx; .ci/run does)\n`);
+  console.log(
+    `\n  corpus.test.ts: SKIPPED — ${PACKAGE} is missing (apt-get install libonnx-testdata python3-onnx; .ci/run does)\n`,
+  );
   test.skip('onnx test corpus');
 } else {
   const models = findModels(CORPUS);

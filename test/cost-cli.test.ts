@@ -58,7 +58,16 @@ test('predict --precision prices the scheme the profile has rows for; others fal
   const w8a8 = await at('--precision', 'w8a8');
   assert.is(w8a16.precision, 'w8a16');
   assert.ok(w8a8.ms < w8a16.ms && w8a16.ms < fp16.ms, `${w8a8.ms} < ${w8a16.ms} < ${fp16.ms}`);
-  const ane = await cli('predict', UNET, '--device', 'iphone-14-pro', '--input', 'sample=1,4,32,32', '--precision', 'w8a8');
+  const ane = await cli(
+    'predict',
+    UNET,
+    '--device',
+    'iphone-14-pro',
+    '--input',
+    'sample=1,4,32,32',
+    '--precision',
+    'w8a8',
+  );
   assert.is(ane.status, 0, ane.err);
   assert.match(ane.err, /PD8011: iphone-14-pro has no kernels for w8a8/);
   const bad = await cli('predict', UNET, '--device', 'galaxy-s23', '--precision', 'int16');
@@ -66,11 +75,22 @@ test('predict --precision prices the scheme the profile has rows for; others fal
   assert.match(bad.err, /PD8006: unknown --precision 'int16'/);
 });
 
-test('whatif --json: the stable shape, and the delta against the recipe\'s own plan', async () => {
+test("whatif --json: the stable shape, and the delta against the recipe's own plan", async () => {
   const own = await cli('whatif', RECIPE, '--device', 'galaxy-s23', '--json');
   assert.is(own.status, 0, own.err);
   const j = JSON.parse(own.out);
-  assert.equal(Object.keys(j), ['device', 'steps', 'components', 'total_ms', 'interval_80', 'delta_ms', 'guidance', 'precision', 'top_blocks', 'baseline']);
+  assert.equal(Object.keys(j), [
+    'device',
+    'steps',
+    'components',
+    'total_ms',
+    'interval_80',
+    'delta_ms',
+    'guidance',
+    'precision',
+    'top_blocks',
+    'baseline',
+  ]);
   // The baseline: the recipe's source models unedited, the same steps and guidance. This recipe removes
   // the first attentions and copies one: the baseline is what `whatif` gives with those edits undone.
   assert.ok(Math.abs(j.baseline.saved_ms - (j.baseline.total_ms - j.total_ms)) < 0.01);
@@ -81,9 +101,17 @@ test('whatif --json: the stable shape, and the delta against the recipe\'s own p
   assert.is(plain.baseline.total_ms, plain.total_ms, 'a recipe without edits saves nothing');
   assert.is(plain.baseline.saved_ms, 0);
   assert.is(j.baseline.total_ms, plain.total_ms, 'the same baseline whatever the recipe edits');
-  assert.match((await cli('whatif', RECIPE, '--device', 'galaxy-s23')).out, /^  uncompressed  source models, same steps +[\d.,]+ ms  \((saves [\d.,]+ ms, −[\d.]+%|costs [\d.,]+ ms more)\)$/m);
+  assert.match(
+    (await cli('whatif', RECIPE, '--device', 'galaxy-s23')).out,
+    /^  uncompressed  source models, same steps +[\d.,]+ ms  \((saves [\d.,]+ ms, −[\d.]+%|costs [\d.,]+ ms more)\)$/m,
+  );
   assert.is(j.top_blocks.length, 8);
-  assert.ok(j.top_blocks.every((b: { name: string; ms: number }, i: number, all: { ms: number }[]) => /^(unet|text_encoder|vae_decoder)\//.test(b.name) && b.ms > 0 && (i === 0 || all[i - 1].ms >= b.ms)));
+  assert.ok(
+    j.top_blocks.every(
+      (b: { name: string; ms: number }, i: number, all: { ms: number }[]) =>
+        /^(unet|text_encoder|vae_decoder)\//.test(b.name) && b.ms > 0 && (i === 0 || all[i - 1].ms >= b.ms),
+    ),
+  );
   assert.ok(j.interval_80[0] <= j.total_ms && j.total_ms <= j.interval_80[1]);
   assert.equal(Object.keys(j.components), ['text_encoder', 'unet', 'vae_decoder']);
   assert.equal(Object.keys(j.components.text_encoder), ['ms', 'runs']);
@@ -94,7 +122,19 @@ test('whatif --json: the stable shape, and the delta against the recipe\'s own p
   assert.is(j.components.text_encoder.runs, 2);
   const c = j.components;
   assert.ok(Math.abs(c.text_encoder.ms * 2 + c.unet.ms_per_step * 8 + c.vae_decoder.ms - j.total_ms) < 0.01);
-  const more = await cli('whatif', RECIPE, '--device', 'galaxy-s23', '--remove', 'mid_block.attentions.0', '--steps', '4', '--width', 'up_blocks.*.resnets.*=0.5', '--json');
+  const more = await cli(
+    'whatif',
+    RECIPE,
+    '--device',
+    'galaxy-s23',
+    '--remove',
+    'mid_block.attentions.0',
+    '--steps',
+    '4',
+    '--width',
+    'up_blocks.*.resnets.*=0.5',
+    '--json',
+  );
   assert.is(more.status, 0, more.err);
   const m = JSON.parse(more.out);
   assert.is(m.steps, 4);
@@ -116,7 +156,8 @@ test('whatif mistakes are coded: unknown block, bad width, unknown scheme, unkno
   const width = await cli('whatif', RECIPE, '--device', 'galaxy-s23', '--width', 'up_blocks.1=0');
   assert.match(width.err, /PD8005/);
   // One rule for width values: whatif says what a recipe says, and takes channel counts as a recipe does.
-  const rule = /width 1\.5 for 'up_blocks\.1' is neither a kept fraction nor a channel count: a width is a kept fraction in \(0, 1\] or a whole number of channels \(2 or more\)/;
+  const rule =
+    /width 1\.5 for 'up_blocks\.1' is neither a kept fraction nor a channel count: a width is a kept fraction in \(0, 1\] or a whole number of channels \(2 or more\)/;
   assert.match((await cli('whatif', RECIPE, '--device', 'galaxy-s23', '--width', 'up_blocks.1=1.5')).err, rule);
   const dir = tempDir('cost-cli-widths');
   const recipe = path.join(dir, 'w.yaml');
@@ -138,7 +179,10 @@ test('whatif mistakes are coded: unknown block, bad width, unknown scheme, unkno
   fs.writeFileSync(role, `model:\n  unet: ${path.resolve('models/calibration/tv-resnet50-224/model.onnx')}\n`);
   const wrong = await cli('whatif', role, '--device', 'galaxy-s23');
   assert.is(wrong.status, 2);
-  assert.match(wrong.err, /resnet\.yaml:2:9: error PD7017: model\.unet \(model\.onnx\) is not a UNet: it lacks inputs 'sample', 'timestep', 'encoder_hidden_states'/);
+  assert.match(
+    wrong.err,
+    /resnet\.yaml:2:9: error PD7017: model\.unet \(model\.onnx\) is not a UNet: it lacks inputs 'sample', 'timestep', 'encoder_hidden_states'/,
+  );
   const dev = await cli('whatif', RECIPE, '--device', 'galaxy-s32');
   assert.match(dev.err, /PD7009: unknown device 'galaxy-s32'; did you mean 'galaxy-s23'\?/);
   const usage = await cli('whatif', RECIPE);
@@ -150,8 +194,20 @@ test('devices --json lists every profile with its sources', async () => {
   assert.is(r.status, 0, r.err);
   const { devices } = JSON.parse(r.out);
   const names = devices.map((d: { name: string }) => d.name);
-  for (const n of ['iphone-11-pro', 'iphone-14-pro', 'iphone-14-pro-max', 'galaxy-s23', 'galaxy-s24', 'galaxy-s24-2026-02', 'galaxy-s25', 'snapdragon-8-elite', 'local-cpu']) assert.ok(names.includes(n), n);
-  for (const d of devices) assert.ok(d.sources.length > 0 && d.sources.every((s: { citation: string }) => s.citation.length > 0));
+  for (const n of [
+    'iphone-11-pro',
+    'iphone-14-pro',
+    'iphone-14-pro-max',
+    'galaxy-s23',
+    'galaxy-s24',
+    'galaxy-s24-2026-02',
+    'galaxy-s25',
+    'snapdragon-8-elite',
+    'local-cpu',
+  ])
+    assert.ok(names.includes(n), n);
+  for (const d of devices)
+    assert.ok(d.sources.length > 0 && d.sources.every((s: { citation: string }) => s.citation.length > 0));
   const text = await cli('devices');
   assert.match(text.out, /galaxy-s23 {2}Samsung Galaxy S23/);
 });
@@ -163,7 +219,11 @@ test('calibrate --dry-run on a phone: fitted groups, cross-validation beside the
   assert.is(r.status, 0, r.err);
   const j = JSON.parse(r.out);
   assert.is(j.written, false);
-  for (const g of ['w8a16', 'w8a8', 'conv', 'depthwise', 'linear', 'attention', 'memory', 'op', 'graph']) assert.ok(j.fitted.some((x: { id: string }) => x.id === g), g);
+  for (const g of ['w8a16', 'w8a8', 'conv', 'depthwise', 'linear', 'attention', 'memory', 'op', 'graph'])
+    assert.ok(
+      j.fitted.some((x: { id: string }) => x.id === g),
+      g,
+    );
   assert.ok(j.residuals.length >= 40);
   const cv = j.cross_validation;
   assert.ok(cv.architectures >= 20 && cv.rows.length === j.residuals.length);

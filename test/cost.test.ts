@@ -50,7 +50,11 @@ function table(g: Graph, dims: Record<string, number> = {}, noWidth = true): Cos
 
 function weight(g: Graph, name: string, dims: number[], dtype = F32): Value {
   const count = dims.reduce((a, b) => a * b, 1);
-  return g.addWeight(name, { dtype, dims, data: { kind: 'raw', bytes: new Uint8Array(count * (dtype === 7 ? 8 : 4)) } });
+  return g.addWeight(name, {
+    dtype,
+    dims,
+    data: { kind: 'raw', bytes: new Uint8Array(count * (dtype === 7 ? 8 : 4)) },
+  });
 }
 
 /**
@@ -90,7 +94,7 @@ test('attention: the score matrix is written and read per head, unless the profi
   assert.ok(bytes(big) >= 4 * scores * 4);
 });
 
-test('weights are counted at their stored precision, or at the runtime\'s', () => {
+test("weights are counted at their stored precision, or at the runtime's", () => {
   const g = new Graph();
   const x = g.addInput('x', { dtype: F32, shape: [1, 16, 64] });
   const w = weight(g, 'w', [64, 128]);
@@ -124,7 +128,9 @@ test('fusion: bias adds and activations join their conv on a fusing runtime', ()
   //   x ─ Conv ─ Add(bias) ─ Sigmoid ─ Mul ─ y      (SiLU: x·σ(x))
   const g = new Graph();
   const x = g.addInput('x', { dtype: F32, shape: [1, 32, 16, 16] });
-  const c = g.add('Conv', [x, weight(g, 'w', [32, 32, 3, 3])], { origin, attrs: [attr.ints('pads', [1, 1, 1, 1])] }).output();
+  const c = g
+    .add('Conv', [x, weight(g, 'w', [32, 32, 3, 3])], { origin, attrs: [attr.ints('pads', [1, 1, 1, 1])] })
+    .output();
   const b = g.add('Add', [c, weight(g, 'b', [32, 1, 1])], { origin }).output();
   const s = g.add('Sigmoid', [b], { origin }).output();
   g.addOutput(g.add('Mul', [b, s], { origin }).output());
@@ -171,7 +177,14 @@ test('width exponents are measured by narrowing: QKᵀ MACs scale with R, its sc
   // A ResNet's convs each have one hidden side; its conv_shortcut none.
   const resnet = t.blocks.findIndex((b) => b.name === 'down_blocks.1.resnets.0');
   const convs = t.nodes.op.flatMap((op, i) => (op === 'Conv' && t.nodes.block[i] === resnet ? [i] : []));
-  assert.equal(convs.map((i) => [t.nodes.eMacs[i], t.nodes.shortcut[i]]), [[1, 0], [1, 0], [0, 1]]);
+  assert.equal(
+    convs.map((i) => [t.nodes.eMacs[i], t.nodes.shortcut[i]]),
+    [
+      [1, 0],
+      [1, 0],
+      [0, 1],
+    ],
+  );
   // The head split copies one run of head size per token and head: narrowing shortens the runs, not their count.
   const split = t.nodes.op.findIndex((op, i) => inBlock(i) && op === 'Transpose' && t.nodes.rows[i] > 0);
   assert.ok(split >= 0);
@@ -179,13 +192,16 @@ test('width exponents are measured by narrowing: QKᵀ MACs scale with R, its sc
   assert.is(t.nodes.rows[split] * (64 / 8), t.values.elems[t.nodes.outs[split][0]]);
 });
 
-test('what-if = predicting the edited graph; duplicates count twice; the passes\' rules apply', () => {
+test("what-if = predicting the edited graph; duplicates count twice; the passes' rules apply", () => {
   const dims = { height: 16, width: 16 };
   const removals = ['down_blocks.0.attentions.*', 'mid_block.attentions.0', 'up_blocks.1.resnets.1'];
   const edited = loadGraph(NARROW);
   const log = new DiagnosticLog();
   assert.ok(ensureShapes(edited, [], dims, log));
-  assert.ok(runPasses(edited, [removeBlocks(removals.map((selector) => ({ selector })))], log), log.items.map(formatDiagnostic).join('\n'));
+  assert.ok(
+    runPasses(edited, [removeBlocks(removals.map((selector) => ({ selector })))], log),
+    log.items.map(formatDiagnostic).join('\n'),
+  );
   const after = table(edited, dims);
   for (const name of ['galaxy-s23', 'local-cpu', 'iphone-14-pro']) {
     const p = device(name);
@@ -193,7 +209,10 @@ test('what-if = predicting the edited graph; duplicates count twice; the passes\
     const v = w.variant();
     assert.ok(w.apply(v, { remove: removals.map((selector) => ({ selector })) }, log));
     const truth = predictPlan(planCost(after, p)).ms;
-    assert.ok(Math.abs(w.variantMs(v) / truth - 1) < 0.01, `${name}: what-if ${w.variantMs(v)} vs edited graph ${truth}`);
+    assert.ok(
+      Math.abs(w.variantMs(v) / truth - 1) < 0.01,
+      `${name}: what-if ${w.variantMs(v)} vs edited graph ${truth}`,
+    );
     assert.is(w.ms(v.counts), w.variantMs(v));
   }
   const w = new WhatIf(planCost(narrow(), device('galaxy-s23')));
@@ -205,7 +224,19 @@ test('what-if = predicting the edited graph; duplicates count twice; the passes\
   assert.ok(Math.abs(w.widthMs(i, 1) - w.blockMs[i]) < 1e-9);
   assert.ok(w.widthMs(i, 0.5) < w.blockMs[i]);
   const bad = new DiagnosticLog();
-  assert.not.ok(w.apply(w.variant(), { remove: [{ selector: 'conv_in' }, { selector: 'down_blocks.1.resnets.0' }, { selector: 'mid_block.attenions.0' }] }, bad));
+  assert.not.ok(
+    w.apply(
+      w.variant(),
+      {
+        remove: [
+          { selector: 'conv_in' },
+          { selector: 'down_blocks.1.resnets.0' },
+          { selector: 'mid_block.attenions.0' },
+        ],
+      },
+      bad,
+    ),
+  );
   assert.equal(bad.codes(), ['PD5003', 'PD5002', 'PD5001']);
   assert.match(bad.items[2].message, /did you mean 'mid_block.attentions.0'/);
   const keep = new DiagnosticLog();
@@ -222,17 +253,28 @@ test('predictImage on the graph-only full-size SD-v1.5 exports', async () => {
   const s23 = device('galaxy-s23');
   const w8a16 = effectivePrecision(s23, 'w8a16').precision;
   const precision = { unet: w8a16, vae_decoder: w8a16 };
-  const p = predictImage({ unet, vae_decoder: vae }, { device: s23, steps: 20, cfg: 'two-calls', resolution: 512, batch: 1, precision }, log);
+  const p = predictImage(
+    { unet, vae_decoder: vae },
+    { device: s23, steps: 20, cfg: 'two-calls', resolution: 512, batch: 1, precision },
+    log,
+  );
   assert.ok(p, log.items.map(formatDiagnostic).join('\n'));
   const c = p!.components;
   // torch.onnx's export prices as the builder's graph the profile was fitted on (node for node the same model).
-  for (const [part, ms] of [['unet', c.unet.ms_per_call], ['vae_decoder', c.vae_decoder!.ms]] as const) {
+  for (const [part, ms] of [
+    ['unet', c.unet.ms_per_call],
+    ['vae_decoder', c.vae_decoder!.ms],
+  ] as const) {
     const built = (await sourceTable({ kind: 'config', file: familyConfig(part) }, [], targetDims(512), log))!;
     const fitted = predictPlan(planCost(built, s23, { precision: w8a16 })).ms;
     assert.ok(Math.abs(ms / fitted - 1) < 0.01, `${part}: export ${ms} vs builder ${fitted}`);
   }
   // The published S23 UNet row (111.9 ms, w8a16, one batch-1 call) lies inside the call's 80% interval.
-  const one = predictImage({ unet }, { device: s23, steps: 1, cfg: 'none', resolution: 512, batch: 1, precision }, log)!;
+  const one = predictImage(
+    { unet },
+    { device: s23, steps: 1, cfg: 'none', resolution: 512, batch: 1, precision },
+    log,
+  )!;
   const [lo, hi] = one.interval_80!;
   assert.ok(lo <= 111.871 && 111.871 <= hi, `[${lo}, ${hi}]`);
   assert.ok(lo < one.total_ms && one.total_ms < hi);
@@ -243,9 +285,15 @@ test('predictImage on the graph-only full-size SD-v1.5 exports', async () => {
   // A pipeline's interval is its components' intervals added end to end.
   assert.ok(p!.interval_80![0] < p!.total_ms && p!.total_ms < p!.interval_80![1]);
   // The same graphs, now inferred, at batch 2 in one call: the UNet's work scales, its weights do not.
-  const b2 = predictImage({ unet, vae_decoder: vae }, { device: s23, steps: 20, cfg: 'batch', resolution: 512, batch: 1, precision }, log)!;
+  const b2 = predictImage(
+    { unet, vae_decoder: vae },
+    { device: s23, steps: 20, cfg: 'batch', resolution: 512, batch: 1, precision },
+    log,
+  )!;
   assert.is(b2.components.unet.batch_per_call, 2);
-  assert.ok(b2.components.unet.ms_per_call > c.unet.ms_per_call && b2.components.unet.ms_per_call < 2 * c.unet.ms_per_call);
+  assert.ok(
+    b2.components.unet.ms_per_call > c.unet.ms_per_call && b2.components.unet.ms_per_call < 2 * c.unet.ms_per_call,
+  );
 });
 
 test('CPU terms: rows walked, matrix outputs and left operands, a last-level cache; profiles without them price as before', () => {
@@ -255,22 +303,46 @@ test('CPU terms: rows walked, matrix outputs and left operands, a last-level cac
   };
   // Decomposed LayerNorm over [1, 4096, 64]: two ReduceMeans, one row per token each (and the benchmark's final mean: one).
   const ln = byName('layernorm-t4096-c64');
-  assert.is(ln.nodes.rows.reduce((a, b) => a + b, 0), 2 * 4096 + 1);
+  assert.is(
+    ln.nodes.rows.reduce((a, b) => a + b, 0),
+    2 * 4096 + 1,
+  );
   // Softmax over [8, 1024, 1024] (axis -1): 8·1024 rows; the ReduceMean to a scalar: one.
   const sm = byName('softmax-h8-t1024');
   assert.is(sm.nodes.rows[sm.nodes.op.indexOf('Softmax')], 8 * 1024);
   assert.is(sm.nodes.rows[sm.nodes.op.indexOf('ReduceMean')], 1);
   // Feed-forward [1, 4096, 32] → 128 → 32: the two MatMuls write 4096·128 and 4096·32 elements.
   const lin = byName('linear-t4096-c32');
-  assert.equal(lin.nodes.gemmOut.filter((x) => x > 0), [4096 * 128, 4096 * 32]);
+  assert.equal(
+    lin.nodes.gemmOut.filter((x) => x > 0),
+    [4096 * 128, 4096 * 32],
+  );
   // …and stream left operands of 4096·32 and 4096·128 elements.
-  assert.equal(lin.nodes.gemmIn.filter((x) => x > 0), [4096 * 32, 4096 * 128]);
+  assert.equal(
+    lin.nodes.gemmIn.filter((x) => x > 0),
+    [4096 * 32, 4096 * 128],
+  );
 
   const local = device('local-cpu');
   const rates = ratesOf(local);
   const cache = local.ceilings.cache!;
   assert.ok(rates.cacheBytes === cache.mb.value * 1e6 && rates.cacheByte < rates.byte);
-  const only = (bytes: number) => ({ block: 0, conv: [0, 0, 0], depthwise: [0, 0, 0], linear: [0, 0, 0], attention: [0, 0, 0], vec: [0, 0, 0], norm: [0, 0, 0], softmax: [0, 0, 0], bytes: [bytes, 0, 0], rows: [0, 0, 0], gemmOut: [0, 0, 0], gemmIn: [0, 0, 0], ops: 0, move: 0 });
+  const only = (bytes: number) => ({
+    block: 0,
+    conv: [0, 0, 0],
+    depthwise: [0, 0, 0],
+    linear: [0, 0, 0],
+    attention: [0, 0, 0],
+    vec: [0, 0, 0],
+    norm: [0, 0, 0],
+    softmax: [0, 0, 0],
+    bytes: [bytes, 0, 0],
+    rows: [0, 0, 0],
+    gemmOut: [0, 0, 0],
+    gemmIn: [0, 0, 0],
+    ops: 0,
+    move: 0,
+  });
   // Traffic that fits in the cache streams at its bandwidth; a byte more, at DRAM's.
   assert.ok(Math.abs(groupSeconds(only(rates.cacheBytes), rates) - rates.cacheBytes * rates.cacheByte) < 1e-15);
   assert.ok(Math.abs(groupSeconds(only(rates.cacheBytes + 1), rates) - (rates.cacheBytes + 1) * rates.byte) < 1e-15);
@@ -278,7 +350,9 @@ test('CPU terms: rows walked, matrix outputs and left operands, a last-level cac
   assert.ok(Math.abs(groupSeconds(rowGroup, rates, 0.5) - (1000 * rates.row + 1000 * rates.gemmOut)) < 1e-15);
   // The pass over a left operand adds to the streaming; compute, where larger, hides both.
   const pass = { ...only(1e6), gemmIn: [1e6, 0, 0] };
-  assert.ok(rates.gemmIn > 0 && Math.abs(groupSeconds(pass, rates) - (1e6 * rates.cacheByte + 1e6 * rates.gemmIn)) < 1e-15);
+  assert.ok(
+    rates.gemmIn > 0 && Math.abs(groupSeconds(pass, rates) - (1e6 * rates.cacheByte + 1e6 * rates.gemmIn)) < 1e-15,
+  );
   const heavy = { ...pass, linear: [1e9, 0, 0] };
   assert.ok(Math.abs(groupSeconds(heavy, rates) - 1e9 * rates.linear) < 1e-15);
 
@@ -312,13 +386,22 @@ test('a transpose and its inverse cancel; a nearest resize only moves data, a li
   assert.equal(classes(moved), [MOVEMENT, MOVEMENT]);
   // The first moves the innermost axis (a blocked 2-D transpose: no rows); the second keeps it and
   // copies runs of 8 floats, one per (4, 4) position.
-  assert.equal(moved.nodes.op.flatMap((op, i) => (op === 'Transpose' ? [moved.nodes.rows[i]] : [])), [0, 16]);
+  assert.equal(
+    moved.nodes.op.flatMap((op, i) => (op === 'Transpose' ? [moved.nodes.rows[i]] : [])),
+    [0, 16],
+  );
 
   const resize = (mode?: string) => {
     const r = new Graph();
     const input = r.addInput('x', { dtype: F32, shape: [1, 4, 8, 8] });
-    const scales = r.addWeight('scales', { dtype: F32, dims: [4], data: { kind: 'raw', bytes: new Uint8Array(new Float32Array([1, 1, 2, 2]).buffer) } });
-    r.addOutput(r.add('Resize', [input, undefined, scales], { origin, attrs: mode ? [attr.string('mode', mode)] : [] }).output());
+    const scales = r.addWeight('scales', {
+      dtype: F32,
+      dims: [4],
+      data: { kind: 'raw', bytes: new Uint8Array(new Float32Array([1, 1, 2, 2]).buffer) },
+    });
+    r.addOutput(
+      r.add('Resize', [input, undefined, scales], { origin, attrs: mode ? [attr.string('mode', mode)] : [] }).output(),
+    );
     const rt = table(r);
     return rt.nodes.vec[rt.nodes.op.indexOf('Resize')];
   };
@@ -332,9 +415,23 @@ test('bounded least squares recovers a known answer and respects its bounds', ()
   const xs = [1, 2, 4, 8, 16];
   const ys = xs.map((x) => 3 * Math.sqrt(x));
   const res = (p: number[]) => xs.map((x, i) => Math.log((p[0] * x ** p[1]) / ys[i]));
-  const fit = leastSquares([{ lo: 0.1, hi: 10, x0: 1 }, { lo: 0.01, hi: 2, x0: 1 }], res, { priorWeight: 0 });
+  const fit = leastSquares(
+    [
+      { lo: 0.1, hi: 10, x0: 1 },
+      { lo: 0.01, hi: 2, x0: 1 },
+    ],
+    res,
+    { priorWeight: 0 },
+  );
   assert.ok(Math.abs(fit.x[0] - 3) < 1e-3 && Math.abs(fit.x[1] - 0.5) < 1e-3, `${fit.x}`);
-  const bounded = leastSquares([{ lo: 0.1, hi: 2, x0: 1 }, { lo: 0.01, hi: 2, x0: 1 }], res, { priorWeight: 0 });
+  const bounded = leastSquares(
+    [
+      { lo: 0.1, hi: 2, x0: 1 },
+      { lo: 0.01, hi: 2, x0: 1 },
+    ],
+    res,
+    { priorWeight: 0 },
+  );
   assert.is(bounded.x[0], 2);
 });
 
@@ -342,7 +439,7 @@ test('bounded least squares recovers a known answer and respects its bounds', ()
 // measured side by side in `npm run bench -- local-cpu`, not here, where a busy machine
 // could fail a test for the wrong reason. The tests keep the deterministic half.
 
-test('local-cpu: a microbenchmark\'s prediction is its groups\' times added up', () => {
+test("local-cpu: a microbenchmark's prediction is its groups' times added up", () => {
   const m = MICROBENCHMARKS.find((b) => b.name === 'linear-t1024-c64')!;
   const t = table(m.graph());
   const local = device('local-cpu');
@@ -387,7 +484,10 @@ for (const c of COMPARISONS) {
     const ms = Object.fromEntries(Object.entries(c.graphs()).map(([k, g]) => [k, localCpuMs(g)]));
     const predicted = c.ratio(ms);
     const [lo, hi] = c.measured;
-    assert.ok(predicted > lo / c.factor && predicted < hi * c.factor, `${c.what}: priced ${predicted.toFixed(2)}x, onnxruntime took ${lo} to ${hi}x (before: ${c.before})`);
+    assert.ok(
+      predicted > lo / c.factor && predicted < hi * c.factor,
+      `${c.what}: priced ${predicted.toFixed(2)}x, onnxruntime took ${lo} to ${hi}x (before: ${c.before})`,
+    );
   });
 }
 
@@ -406,7 +506,9 @@ async function optimizedCount(g: Graph, ops: string[]): Promise<number> {
     const optimized = path.join(path.dirname(file), 'optimized.onnx');
     const session = await ort.InferenceSession.create(file, { ...SESSION_OPTIONS, optimizedModelFilePath: optimized });
     await session.release();
-    return loadGraph(optimized).nodes().filter((n) => ops.includes(n.op)).length;
+    return loadGraph(optimized)
+      .nodes()
+      .filter((n) => ops.includes(n.op)).length;
   } finally {
     removeScratch(path.dirname(file));
   }
@@ -421,10 +523,15 @@ test("local-cpu: the conv layout reorders priced are about the ones in onnxrunti
   for (const [config, dims] of models) {
     const g = built(config, dims, 'float32');
     const plan = planCost(table(g), local);
-    const priced = plan.groups.filter((gr, i) => plan.members[i].length === 0 && gr.vec.every((x) => x === 0)).reduce((s, gr) => s + gr.ops, 0);
+    const priced = plan.groups
+      .filter((gr, i) => plan.members[i].length === 0 && gr.vec.every((x) => x === 0))
+      .reduce((s, gr) => s + gr.ops, 0);
     const inserted = await optimizedCount(g, ['ReorderInput', 'ReorderOutput']);
     // onnxruntime also keeps the layout through an Add, Concat or Resize between convs, which the plan does not follow.
-    assert.ok(inserted > 0 && priced >= inserted && priced <= 1.3 * inserted, `${config}: ${priced} reorders priced, onnxruntime inserted ${inserted}`);
+    assert.ok(
+      inserted > 0 && priced >= inserted && priced <= 1.3 * inserted,
+      `${config}: ${priced} reorders priced, onnxruntime inserted ${inserted}`,
+    );
   }
   // A profile without the blocked layout prices none.
   const phone = planCost(table(MICROBENCHMARKS.find((b) => b.name === 'conv-c64-h32')!.graph()), device('galaxy-s23'));
@@ -446,11 +553,18 @@ test('local-cpu on float16 graphs: the Casts priced are the ones onnxruntime put
     const casts = plan.groups.filter((g, i) => plan.members[i].length === 0 && g.vec[0] > 0);
     const priced = casts.reduce((s, c) => s + c.ops, 0);
     const inserted = await optimizedCount(g, ['Cast']);
-    assert.ok(Math.abs(priced / inserted - 1) < 0.2, `${config}: ${priced} Casts priced, onnxruntime inserted ${inserted}`);
+    assert.ok(
+      Math.abs(priced / inserted - 1) < 0.2,
+      `${config}: ${priced} Casts priced, onnxruntime inserted ${inserted}`,
+    );
     // The attention probabilities' float16 → float16 Cast is dropped: every Cast priced is of a smaller tensor.
-    const probs = Math.max(0, ...t.nodes.op.flatMap((op, i) => (op === 'Softmax' ? [t.values.elems[t.nodes.outs[i][0]]] : [])));
+    const probs = Math.max(
+      0,
+      ...t.nodes.op.flatMap((op, i) => (op === 'Softmax' ? [t.values.elems[t.nodes.outs[i][0]]] : [])),
+    );
     const biggest = Math.max(...casts.map((c) => c.bytes[0] / c.ops / 6));
-    if (probs) assert.ok(biggest < probs, `${config}: a Cast of ${biggest} elements, the attention probabilities have ${probs}`);
+    if (probs)
+      assert.ok(biggest < probs, `${config}: a Cast of ${biggest} elements, the attention probabilities have ${probs}`);
   }
 });
 

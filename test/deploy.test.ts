@@ -27,7 +27,10 @@ test('docker-compose.yml: Redis without persistence, workers pointed at it, the 
   const [c] = documents('deploy/docker-compose.yml');
   assert.equal(Object.keys(c.services).sort(), ['redis', 'worker']);
   assert.match(c.services.redis.image, /^redis:/);
-  assert.ok(c.services.redis.ports.every((p: string) => p.startsWith('127.0.0.1:')), 'Redis published on loopback only');
+  assert.ok(
+    c.services.redis.ports.every((p: string) => p.startsWith('127.0.0.1:')),
+    'Redis published on loopback only',
+  );
   const w = c.services.worker;
   workerArgs(w.command, (u) => assert.equal(parseRedisUrl(u), { host: 'redis', port: 6379, db: 0 }));
   assert.equal(w.depends_on, ['redis']);

@@ -19,7 +19,17 @@ import { SCHEMA_FILES } from '../src/schemas.ts';
 import { renderSchema } from '../src/schema/json-schema.ts';
 import { tempDir } from './support/temp.ts';
 
-const REQUIRED = ['galaxy-s23', 'galaxy-s24', 'galaxy-s24-2026-02', 'galaxy-s25', 'iphone-11-pro', 'iphone-14-pro', 'iphone-14-pro-max', 'local-cpu', 'snapdragon-8-elite'];
+const REQUIRED = [
+  'galaxy-s23',
+  'galaxy-s24',
+  'galaxy-s24-2026-02',
+  'galaxy-s25',
+  'iphone-11-pro',
+  'iphone-14-pro',
+  'iphone-14-pro-max',
+  'local-cpu',
+  'snapdragon-8-elite',
+];
 
 test('the required profiles ship and validate', () => {
   const log = new DiagnosticLog();
@@ -34,8 +44,15 @@ test('every number names its source; free parameters carry bounds and a prior', 
     const ids = new Set(p.sources.map((s) => s.id));
     for (const [where, param] of paramsOf(p)) {
       const ref = /^([a-z0-9-]+)/.exec(param.source)?.[1] ?? '';
-      assert.ok(ids.has(ref) || ref === 'fitted' || ref === 'assumption', `${p.name} ${where.join('.')}: '${param.source}'`);
-      if (param.fit) assert.ok(param.fit.min <= param.value && param.value <= param.fit.max, `${p.name} ${where.join('.')} outside its bounds`);
+      assert.ok(
+        ids.has(ref) || ref === 'fitted' || ref === 'assumption',
+        `${p.name} ${where.join('.')}: '${param.source}'`,
+      );
+      if (param.fit)
+        assert.ok(
+          param.fit.min <= param.value && param.value <= param.fit.max,
+          `${p.name} ${where.join('.')} outside its bounds`,
+        );
     }
     assert.ok(p.ops.source.length > 0);
   }
@@ -55,7 +72,11 @@ test('phone profiles are calibrated on copied published rows, each with its sour
     // One device, one toolchain snapshot: rows of different releases are never fitted together.
     assert.equal([...new Set(mine.map((r) => `${r.device}@${r.snapshot}`))], [`${sel!.device}@${sel!.snapshot}`]);
     for (const e of sel!.exclude) assert.ok(ids.has(e.id) && e.why.length > 10, `${p.name} excludes ${e.id}`);
-    for (const r of p.calibration?.fitted?.residuals ?? []) assert.ok(mine.some((m) => m.id === r.row), `${p.name} was fitted to ${r.row}, which it does not select`);
+    for (const r of p.calibration?.fitted?.residuals ?? [])
+      assert.ok(
+        mine.some((m) => m.id === r.row),
+        `${p.name} was fitted to ${r.row}, which it does not select`,
+      );
   }
   for (const r of rows) {
     assert.ok(r.source.length > 10, r.id);
@@ -65,7 +86,11 @@ test('phone profiles are calibrated on copied published rows, each with its sour
   }
   // The product never reads the shared data folder.
   for (const f of fs.readdirSync('src', { recursive: true }) as string[]) {
-    if (f.endsWith('.ts')) assert.not.ok(/shared\/(data|calibration-models)/.test(fs.readFileSync(path.join('src', f), 'utf8')), `src/${f} reads shared/`);
+    if (f.endsWith('.ts'))
+      assert.not.ok(
+        /shared\/(data|calibration-models)/.test(fs.readFileSync(path.join('src', f), 'utf8')),
+        `src/${f} reads shared/`,
+      );
   }
 });
 
@@ -109,7 +134,10 @@ test('malformed profiles: PD8001 unreadable, PD8002 invalid, never an exception'
   assert.is(loadProfileFile(wrong, log2), undefined);
   assert.equal(log2.codes(), ['PD8002']);
   assert.match(log2.items[0].message, /'fusions.shape_ops'/);
-  fs.writeFileSync(wrong, JSON.stringify({ ...good, ceilings: { ...good.ceilings, memory_gb_s: { value: 67.2, source: 'nowhere' } } }));
+  fs.writeFileSync(
+    wrong,
+    JSON.stringify({ ...good, ceilings: { ...good.ceilings, memory_gb_s: { value: 67.2, source: 'nowhere' } } }),
+  );
   const log3 = new DiagnosticLog();
   assert.is(loadProfileFile(wrong, log3), undefined);
   assert.equal(log3.codes(), ['PD8002']);
@@ -124,7 +152,9 @@ test('malformed profiles: PD8001 unreadable, PD8002 invalid, never an exception'
 test('schemas/device-profile.schema.json is generated from the zod schema and current', () => {
   const s = SCHEMA_FILES.find((f) => f.file === 'device-profile.schema.json')!;
   assert.ok(s, 'device-profile schema is not in SCHEMA_FILES');
-  const have = fs.existsSync('schemas/device-profile.schema.json') ? fs.readFileSync('schemas/device-profile.schema.json', 'utf8') : '';
+  const have = fs.existsSync('schemas/device-profile.schema.json')
+    ? fs.readFileSync('schemas/device-profile.schema.json', 'utf8')
+    : '';
   assert.ok(have === renderSchema(s), 'schemas/device-profile.schema.json is stale: run `npm run schemas`');
 });
 
@@ -133,12 +163,19 @@ test('a profile measured on another CPU warns once where it is used (PD8013), na
   const text = fs.readFileSync(file, 'utf8');
   const profile = JSON.parse(text);
   try {
-    fs.writeFileSync(file, JSON.stringify({ ...profile, machine: { cpu: 'Imaginary CPU 9000', family: 1, model: 2, cores: 64 } }, null, 2) + '\n');
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ ...profile, machine: { cpu: 'Imaginary CPU 9000', family: 1, model: 2, cores: 64 } }, null, 2) +
+        '\n',
+    );
     const log = new DiagnosticLog();
     assert.ok(loadDevice('local-cpu', log));
     assert.ok(loadDevice('local-cpu', log));
     assert.equal(log.codes(), ['PD8013'], 'once per run');
-    assert.match(log.items[0].message, /^local-cpu was calibrated on Imaginary CPU 9000 \(family 1, model 2\), 64 cores; this machine is .+, so its predictions here may be off by tens of percent$/);
+    assert.match(
+      log.items[0].message,
+      /^local-cpu was calibrated on Imaginary CPU 9000 \(family 1, model 2\), 64 cores; this machine is .+, so its predictions here may be off by tens of percent$/,
+    );
     assert.match(log.items[0].notes![0], /pocketdiff calibrate --device local-cpu/);
     fs.writeFileSync(file, JSON.stringify({ ...profile, machine: thisMachine() }, null, 2) + '\n');
     const here = new DiagnosticLog();

@@ -16,7 +16,9 @@ import { tempDir } from './support/ort.ts';
 const work = tempDir('diff');
 
 async function artifact(name: string, remove: string[]): Promise<string> {
-  const r = await api.compile(tinyRecipe(path.join(work, name), 'tiny', { remove }), { out: path.join(work, name, 'out') });
+  const r = await api.compile(tinyRecipe(path.join(work, name), 'tiny', { remove }), {
+    out: path.join(work, name, 'out'),
+  });
   assert.ok(r.ok, r.diagnostics.map(formatDiagnostic).join('\n'));
   return r.result!.artifacts[0].dir;
 }
@@ -24,7 +26,11 @@ async function artifact(name: string, remove: string[]): Promise<string> {
 async function cli(args: string[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const status = await main(['diff', ...args], { log: new DiagnosticLog(), stdout: (t) => out.push(t), stderr: (t) => err.push(t) });
+  const status = await main(['diff', ...args], {
+    log: new DiagnosticLog(),
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+  });
   return { status, stdout: out.join('\n'), stderr: err.join('\n') };
 }
 
@@ -54,14 +60,21 @@ test('one more removed block: params, MACs, size and latency drop, the block is 
   assert.is(d.changed, true);
   const unet = d.models.find((m) => m.model === 'unet')!;
   for (const c of [unet.params, unet.macs, unet.bytes, unet.ms]) {
-    assert.ok(c.old! > 0 && c.new! > 0 && c.delta! < 0 && Math.abs(c.delta! - (c.new! - c.old!)) < 1e-6, JSON.stringify(c));
+    assert.ok(
+      c.old! > 0 && c.new! > 0 && c.delta! < 0 && Math.abs(c.delta! - (c.new! - c.old!)) < 1e-6,
+      JSON.stringify(c),
+    );
   }
   assert.equal(unet.blocks_removed, { added: ['up_blocks.0.attentions.0'], dropped: [] });
   assert.is(unet.passes, undefined, 'the same passes ran');
-  for (const m of d.models.filter((m) => m.model !== 'unet')) for (const c of [m.params, m.macs, m.bytes, m.ms]) assert.is(c.delta, 0, m.model);
+  for (const m of d.models.filter((m) => m.model !== 'unet'))
+    for (const c of [m.params, m.macs, m.bytes, m.ms]) assert.is(c.delta, 0, m.model);
   assert.ok(d.latency!.delta! < 0 && d.latency!.new! < d.latency!.old!);
   assert.ok(d.latency!.old_interval_80 && d.latency!.new_interval_80);
-  assert.ok(d.files.changed.includes('unet.onnx') && d.files.changed.includes('unet.onnx.data'), d.files.changed.join(', '));
+  assert.ok(
+    d.files.changed.includes('unet.onnx') && d.files.changed.includes('unet.onnx.data'),
+    d.files.changed.join(', '),
+  );
   assert.not.ok(d.files.changed.includes('vae_decoder.onnx') || d.files.changed.includes('text_encoder.onnx'));
 
   // The same numbers in the CLI's JSON; the Markdown table carries them.
@@ -71,7 +84,10 @@ test('one more removed block: params, MACs, size and latency drop, the block is 
   assert.match(md, /^### pocketdiff diff: tiny on galaxy-s23$/m);
   assert.match(md, /^\| model \| params \| MACs \| size \| predicted \|$/m);
   const row = md.split('\n').find((l) => l.startsWith('| UNet |'))!;
-  assert.match(row, /^\| UNet \| [\d.]+[kMG] → [\d.]+[kMG] \(−[\d.]+%\) \| [\d.]+[kMG] → [\d.]+[kMG] \(−[\d.]+%\) \| [\d.]+ [kMG]?B → [\d.]+ [kMG]?B \(−[\d.]+%\) \| [\d.]+ ms → [\d.]+ ms \(−[\d.]+ ms\) \|$/);
+  assert.match(
+    row,
+    /^\| UNet \| [\d.]+[kMG] → [\d.]+[kMG] \(−[\d.]+%\) \| [\d.]+[kMG] → [\d.]+[kMG] \(−[\d.]+%\) \| [\d.]+ [kMG]?B → [\d.]+ [kMG]?B \(−[\d.]+%\) \| [\d.]+ ms → [\d.]+ ms \(−[\d.]+ ms\) \|$/,
+  );
   assert.match(md, /^\| \*\*total\*\* \|.*80%: /m);
   assert.match(md, /^- UNet: now removes `up_blocks\.0\.attentions\.0`$/m);
   assert.match(md, /^- files changed: .*`unet\.onnx`/m);
@@ -80,7 +96,10 @@ test('one more removed block: params, MACs, size and latency drop, the block is 
 test('--fail-over-ms: exit 3 with PD7020 when the latency grows by more, 0 otherwise; bad input is a coded error', async () => {
   const grew = await cli([more, base, '--fail-over-ms', '0']);
   assert.is(grew.status, 3, grew.stderr);
-  assert.match(grew.stderr, /warning PD7020: galaxy-s23: predicted latency grew by [\d.]+ ms \([\d.]+ → [\d.]+ ms\), more than the limit of 0\.00 ms/);
+  assert.match(
+    grew.stderr,
+    /warning PD7020: galaxy-s23: predicted latency grew by [\d.]+ ms \([\d.]+ → [\d.]+ ms\), more than the limit of 0\.00 ms/,
+  );
   assert.is((await cli([more, base, '--fail-over-ms', '1000'])).status, 0);
   assert.is((await cli([base, more, '--fail-over-ms', '0'])).status, 0, 'a drop is never over');
   const missing = await cli([base, path.join(work, 'nowhere')]);
@@ -91,7 +110,10 @@ test('--fail-over-ms: exit 3 with PD7020 when the latency grows by more, 0 other
   fs.writeFileSync(notJson, '{ "format":');
   assert.match((await cli([base, notJson])).stderr, /error PD7015: manifest\.json is not JSON/);
   assert.match((await cli([base])).stderr, /error PD3001: expected OLD and NEW/);
-  assert.match((await cli([base, more, '--fail-over-ms', 'soon'])).stderr, /error PD3001: --fail-over-ms must be a number/);
+  assert.match(
+    (await cli([base, more, '--fail-over-ms', 'soon'])).stderr,
+    /error PD3001: --fail-over-ms must be a number/,
+  );
 });
 
 test.run();

@@ -50,9 +50,16 @@ test('trailing spacing nests 16 → 8, 32 → 16 and 64 → 32 (goldens: the ste
 
 function stepTable(s: PlanStage): string {
   const e = (x: number) => x.toExponential(9);
-  const lines = [`# ${s.teacher.steps} → ${s.student.steps}: i, teacher steps, t, t′, t″, ᾱ ᾱ′ ᾱ″, weight, x̂ = a·z_t″ + b·z_t (a b)`];
-  for (const r of s.steps) lines.push(`${r.i} ${r.teacher_steps.join(',')} ${r.t} ${r.t1} ${r.t2 ?? 'final'}  ${r.alpha_bar.map(e).join(' ')}  ${e(r.snr_weight)}  ${e(r.target.z_t2)} ${e(r.target.z_t)}`);
-  lines.push(`# off grid (teacher step: from → diffusers, plan): ${s.off_grid.map((o) => `${o.teacher_step}: ${o.from} → ${o.diffusers}, ${o.plan ?? 'final'}`).join('; ') || 'none'}`);
+  const lines = [
+    `# ${s.teacher.steps} → ${s.student.steps}: i, teacher steps, t, t′, t″, ᾱ ᾱ′ ᾱ″, weight, x̂ = a·z_t″ + b·z_t (a b)`,
+  ];
+  for (const r of s.steps)
+    lines.push(
+      `${r.i} ${r.teacher_steps.join(',')} ${r.t} ${r.t1} ${r.t2 ?? 'final'}  ${r.alpha_bar.map(e).join(' ')}  ${e(r.snr_weight)}  ${e(r.target.z_t2)} ${e(r.target.z_t)}`,
+    );
+  lines.push(
+    `# off grid (teacher step: from → diffusers, plan): ${s.off_grid.map((o) => `${o.teacher_step}: ${o.from} → ${o.diffusers}, ${o.plan ?? 'final'}`).join('; ') || 'none'}`,
+  );
   return lines.join('\n') + '\n';
 }
 
@@ -75,15 +82,37 @@ test('a teacher that is not 2^k × the steps, and an Euler recipe, are refused w
 
 test("every ᾱ, t and t″ in the plan is the schedule module's, stage by stage", () => {
   const { plan: p } = plan(SNAPFUSION, { teacherSteps: 32 });
-  assert.equal(p!.stages.map((s) => [s.teacher.steps, s.student.steps, s.teacher.network]), [[32, 16, 'source'], [16, 8, 'previous-student']]);
+  assert.equal(
+    p!.stages.map((s) => [s.teacher.steps, s.student.steps, s.teacher.network]),
+    [
+      [32, 16, 'source'],
+      [16, 8, 'previous-student'],
+    ],
+  );
   for (const s of p!.stages) {
-    const teacher = computeSchedule({ ...DEFAULT_SCHEDULE, spacing: 'trailing', scheduler: 'ddim', steps: s.teacher.steps, set_alpha_to_one: false });
-    const student = computeSchedule({ ...DEFAULT_SCHEDULE, spacing: 'trailing', scheduler: 'ddim', steps: s.student.steps, set_alpha_to_one: false });
+    const teacher = computeSchedule({
+      ...DEFAULT_SCHEDULE,
+      spacing: 'trailing',
+      scheduler: 'ddim',
+      steps: s.teacher.steps,
+      set_alpha_to_one: false,
+    });
+    const student = computeSchedule({
+      ...DEFAULT_SCHEDULE,
+      spacing: 'trailing',
+      scheduler: 'ddim',
+      steps: s.student.steps,
+      set_alpha_to_one: false,
+    });
     s.steps.forEach((r, i) => {
       assert.is(r.t, student.timesteps[i]);
       assert.is(r.t, teacher.timesteps[2 * i]);
       assert.is(r.t1, teacher.timesteps[2 * i + 1]);
-      assert.equal(r.alpha_bar, [student.alphas_cumprod[i], teacher.alphas_cumprod[2 * i + 1], student.prev_alphas_cumprod[i]]);
+      assert.equal(r.alpha_bar, [
+        student.alphas_cumprod[i],
+        teacher.alphas_cumprod[2 * i + 1],
+        student.prev_alphas_cumprod[i],
+      ]);
       assert.is(r.t2, i === s.steps.length - 1 ? null : r.t - Math.floor(1000 / s.student.steps));
     });
     assert.is(p!.schedule.final_alpha_cumprod, student.final_alpha_cumprod);
@@ -91,8 +120,24 @@ test("every ᾱ, t and t″ in the plan is the schedule module's, stage by stage
 });
 
 /** A DDIM step from ᾱ to ᾱ_next by the schedule module's own step (prediction `kind`). */
-function ddim(kind: Schedule['prediction_type'], a: number, aNext: number, out: Float32Array, z: Float32Array): Float32Array {
-  const s: Schedule = { scheduler: 'ddim', steps: 1, spacing: 'trailing', prediction_type: kind, timesteps: [0], alphas_cumprod: [a], final_alpha_cumprod: aNext, prev_alphas_cumprod: [aNext], init_noise_sigma: 1 };
+function ddim(
+  kind: Schedule['prediction_type'],
+  a: number,
+  aNext: number,
+  out: Float32Array,
+  z: Float32Array,
+): Float32Array {
+  const s: Schedule = {
+    scheduler: 'ddim',
+    steps: 1,
+    spacing: 'trailing',
+    prediction_type: kind,
+    timesteps: [0],
+    alphas_cumprod: [a],
+    final_alpha_cumprod: aNext,
+    prev_alphas_cumprod: [aNext],
+    init_noise_sigma: 1,
+  };
   return schedulerStep(s, 0, out, z);
 }
 
@@ -102,7 +147,14 @@ test("one student DDIM step to x̂ reproduces the teacher's z_t″ (float32, ≤
   const n = 4 * 8 * 8;
   for (const steps of [8, 16]) {
     const { plan: p } = plan(recipe(`exact-${steps}`, `  steps: ${steps}\n`));
-    const student = computeSchedule({ ...DEFAULT_SCHEDULE, spacing: 'trailing', scheduler: 'ddim', steps, set_alpha_to_one: false, prediction_type: 'sample' });
+    const student = computeSchedule({
+      ...DEFAULT_SCHEDULE,
+      spacing: 'trailing',
+      scheduler: 'ddim',
+      steps,
+      set_alpha_to_one: false,
+      prediction_type: 'sample',
+    });
     for (const r of p!.stages[0]!.steps) {
       const z = Float32Array.from({ length: n }, rand);
       const [v1, v2] = [Float32Array.from({ length: n }, rand), Float32Array.from({ length: n }, rand)];
@@ -124,7 +176,11 @@ test('the command writes plan.json (valid against schemas/distill-plan.schema.js
   assert.match(res.stdout, /plan\.json and .*plan\.md: 1 stage \(16 → 8 steps\), v_prediction/);
   const written: DistillPlan = JSON.parse(fs.readFileSync(path.join(out, 'plan.json'), 'utf8'));
   const published = fs.readFileSync(`schemas/${DISTILL_PLAN_SCHEMA.file}`, 'utf8');
-  assert.is(published, renderSchema(DISTILL_PLAN_SCHEMA), 'schemas/distill-plan.schema.json is stale: run `npm run schemas`');
+  assert.is(
+    published,
+    renderSchema(DISTILL_PLAN_SCHEMA),
+    'schemas/distill-plan.schema.json is stale: run `npm run schemas`',
+  );
   const validate = new Ajv2020({ allErrors: true, strict: false }).compile(JSON.parse(published));
   assert.ok(validate(JSON.parse(JSON.stringify(written))), JSON.stringify(validate.errors));
   assert.is(written.loss.gamma, 0.5);
@@ -135,8 +191,23 @@ test('the command writes plan.json (valid against schemas/distill-plan.schema.js
   assert.is(source('VAE pair count'), 'recorded choice');
   assert.is(fs.readFileSync(path.join(out, 'plan.md'), 'utf8'), renderPlanMd(written));
   assert.equal(fs.readdirSync(out).sort(), ['plan.json', 'plan.md']);
-  const again = await cli(['distill', 'plan', SNAPFUSION, '--out', out, '--gamma', '0.5', '--guidance-range', '3,9', '--json']);
-  assert.equal(JSON.parse(again.stdout), (({ $schema: _, ...rest }) => rest)(written), '--json prints the plan written');
+  const again = await cli([
+    'distill',
+    'plan',
+    SNAPFUSION,
+    '--out',
+    out,
+    '--gamma',
+    '0.5',
+    '--guidance-range',
+    '3,9',
+    '--json',
+  ]);
+  assert.equal(
+    JSON.parse(again.stdout),
+    (({ $schema: _, ...rest }) => rest)(written),
+    '--json prints the plan written',
+  );
   const bad = await cli(['distill', 'plan', SNAPFUSION, '--guidance-range', '9,3']);
   assert.is(bad.code, 2);
   assert.match(bad.stderr, /--guidance-range must be LO,HI with LO ≤ HI/);

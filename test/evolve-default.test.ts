@@ -18,14 +18,31 @@ const DEVICE = 'galaxy-s23';
 test('embedded default at 256 px: a budget needing ≥ 3 removals is met; the evolved recipe compiles within it', async () => {
   const dir = tempDir('evolve-default');
   const file = path.join(dir, 'default.yaml');
-  fs.writeFileSync(file, `schedule: {scheduler: ddim, steps: 1}\nguidance: {scale: 1}\ntargets:\n  - {device: ${DEVICE}, resolution: 256}\n`);
+  fs.writeFileSync(
+    file,
+    `schedule: {scheduler: ddim, steps: 1}\nguidance: {scale: 1}\ntargets:\n  - {device: ${DEVICE}, resolution: 256}\n`,
+  );
   const log = new DiagnosticLog();
   const w = await whatIf(file, { device: DEVICE }, log);
   assert.ok(w, log.items.map(formatDiagnostic).join('\n'));
   // 2.5 times the costliest UNet block under the recipe: no two removals reach it.
   const top = w!.prediction.by_block.filter((b) => b.name.startsWith('unet/'))[0].ms;
   const budget = Number((w!.report.total_ms - 2.5 * top).toFixed(1));
-  const result = await evolve(file, { device: DEVICE, budget, objective: 'image', samples: 1, seed: 0, metric: 'latent', group: 8, cache: path.join(dir, 'cache'), out: path.join(dir, 'default-evolved.yaml') }, log);
+  const result = await evolve(
+    file,
+    {
+      device: DEVICE,
+      budget,
+      objective: 'image',
+      samples: 1,
+      seed: 0,
+      metric: 'latent',
+      group: 8,
+      cache: path.join(dir, 'cache'),
+      out: path.join(dir, 'default-evolved.yaml'),
+    },
+    log,
+  );
   assert.ok(result, log.items.map(formatDiagnostic).join('\n'));
   const l: EvolveLog = JSON.parse(fs.readFileSync(result!.log, 'utf8'));
   const savings = l.rounds[0].candidates.map((c) => -c.delta_ms).sort((a, b) => b - a);
@@ -37,7 +54,10 @@ test('embedded default at 256 px: a budget needing ≥ 3 removals is met; the ev
   assert.ok(new Set(dq).size > dq.length / 2 && dq.every((d) => d <= 0));
   const artifacts = await compile(result!.recipe, { out: path.join(dir, 'artifacts'), graphOnly: true }, log);
   assert.ok(artifacts, log.items.map(formatDiagnostic).join('\n'));
-  assert.ok(artifacts![0].within_budget && artifacts![0].predicted_ms! <= budget, `compiled: ${artifacts![0].predicted_ms} ms of ${budget}`);
+  assert.ok(
+    artifacts![0].within_budget && artifacts![0].predicted_ms! <= budget,
+    `compiled: ${artifacts![0].predicted_ms} ms of ${budget}`,
+  );
 });
 
 test.run();

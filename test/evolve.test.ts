@@ -57,7 +57,12 @@ test('a block whose output projection is zero scores ΔQuality = 0 exactly and i
   const block = 'up_blocks.3.attentions.0';
   const proj = g.nodes().find((n) => n.name === '/up_blocks.3/attentions.0/proj_out/Conv');
   assert.ok(proj, 'proj_out of the block');
-  for (const v of proj!.inputs.slice(1)) v!.weight = bytesWeight(DataType.FLOAT, v!.weight!.dims, new Uint8Array(4 * v!.weight!.dims.reduce((a, b) => a * b, 1)));
+  for (const v of proj!.inputs.slice(1))
+    v!.weight = bytesWeight(
+      DataType.FLOAT,
+      v!.weight!.dims,
+      new Uint8Array(4 * v!.weight!.dims.reduce((a, b) => a * b, 1)),
+    );
   const log = new DiagnosticLog();
   const unet = path.join(dir, 'unet', 'model.onnx');
   assert.ok(saveModel(exportGraph(g), unet, { externalData: 'model.onnx.data' }, log));
@@ -67,7 +72,8 @@ test('a block whose output projection is zero scores ΔQuality = 0 exactly and i
   const first = l.rounds[0];
   const zero = first.candidates.find((c) => c.block === block)!;
   assert.is(zero.delta_quality, 0);
-  for (const c of first.candidates) if (c.block !== block) assert.ok(c.delta_quality < 0, `${c.block}: Δquality ${c.delta_quality}`);
+  for (const c of first.candidates)
+    if (c.block !== block) assert.ok(c.delta_quality < 0, `${c.block}: Δquality ${c.delta_quality}`);
   assert.is(first.applied[0].block, block);
   assert.ok(l.removed.includes(block));
 });
@@ -83,7 +89,10 @@ test('narrow fixture: a budget needing ≥ 3 removals is met; the evolved recipe
   const l = reference.log;
   // No two removals reach the budget: the two largest savings of the first round fall short.
   const savings = l.rounds[0].candidates.map((c) => -c.delta_ms).sort((a, b) => b - a);
-  assert.ok(l.start.ms - savings[0] - savings[1] > budget, `two removals suffice: ${l.start.ms} − ${savings[0]} − ${savings[1]} ≤ ${budget}`);
+  assert.ok(
+    l.start.ms - savings[0] - savings[1] > budget,
+    `two removals suffice: ${l.start.ms} − ${savings[0]} − ${savings[1]} ≤ ${budget}`,
+  );
   assert.ok(l.removed.length >= 3, `${l.removed.length} removed`);
   assert.ok(l.met && l.end.ms <= budget);
   assert.ok(reference.result.predicted_ms <= budget, `predicted ${reference.result.predicted_ms} > ${budget}`);
@@ -94,12 +103,22 @@ test('narrow fixture: a budget needing ≥ 3 removals is met; the evolved recipe
   }
   const yaml = fs.readFileSync(reference.result.recipe, 'utf8');
   assert.match(yaml, /^extends: \.\.\/narrow\.yaml$/m);
-  for (const b of l.removed) assert.match(yaml, new RegExp(`^    - ${b.replace(/\./g, '\\.')}(, keep_shortcut: true\\})?   # round \\d+: Δquality .*, saves .* ms, .* per ms$`, 'm'));
+  for (const b of l.removed)
+    assert.match(
+      yaml,
+      new RegExp(
+        `^    - ${b.replace(/\./g, '\\.')}(, keep_shortcut: true\\})?   # round \\d+: Δquality .*, saves .* ms, .* per ms$`,
+        'm',
+      ),
+    );
   const log = new DiagnosticLog();
   const artifacts = await compile(reference.result.recipe, { out: path.join(dir, 'artifacts') }, log);
   assert.ok(artifacts, log.items.map(formatDiagnostic).join('\n'));
   assert.is(artifacts![0].device, DEVICE);
-  assert.ok(artifacts![0].within_budget && artifacts![0].predicted_ms! <= budget, `compiled: ${artifacts![0].predicted_ms} ms`);
+  assert.ok(
+    artifacts![0].within_budget && artifacts![0].predicted_ms! <= budget,
+    `compiled: ${artifacts![0].predicted_ms} ms`,
+  );
   // The report plots every round.
   const html = fs.readFileSync(reference.result.report, 'utf8');
   assert.ok(html.includes('<svg') && html.includes('Latency against quality'));
@@ -114,8 +133,15 @@ test('same inputs and seed → byte-identical recipe, log and report; another se
   const again = await run(file, base(reference!.log.budget_ms, dir));
   assert.equal(outputs(again.result), outputs(reference!.result));
   assert.is(again.result.scores.reused, 0);
-  const seeded = await run(file, { ...base(reference!.log.budget_ms, dir), seed: 7, out: path.join(dir, 'seed7', 'narrow-evolved.yaml') });
-  assert.not.equal(seeded.log.rounds[0].candidates.map((c) => c.delta_quality), reference!.log.rounds[0].candidates.map((c) => c.delta_quality));
+  const seeded = await run(file, {
+    ...base(reference!.log.budget_ms, dir),
+    seed: 7,
+    out: path.join(dir, 'seed7', 'narrow-evolved.yaml'),
+  });
+  assert.not.equal(
+    seeded.log.rounds[0].candidates.map((c) => c.delta_quality),
+    reference!.log.rounds[0].candidates.map((c) => c.delta_quality),
+  );
 });
 
 test('a run killed midway and started again reuses every finished score and ends identical', async () => {
@@ -123,7 +149,24 @@ test('a run killed midway and started again reuses every finished score and ends
   const dir = path.join(work, 'c');
   const file = recipe(dir);
   const o = base(reference!.log.budget_ms, dir);
-  const argv = ['bin/pocketdiff.js', 'evolve', file, '--device', DEVICE, '--budget-ms', String(o.budget), '--samples', '2', '--group', '3', '--cache', o.cache!, '--out', o.out!, '--json'];
+  const argv = [
+    'bin/pocketdiff.js',
+    'evolve',
+    file,
+    '--device',
+    DEVICE,
+    '--budget-ms',
+    String(o.budget),
+    '--samples',
+    '2',
+    '--group',
+    '3',
+    '--cache',
+    o.cache!,
+    '--out',
+    o.out!,
+    '--json',
+  ];
   // Killed (SIGKILL, no clean-up) once the second round has started.
   await new Promise<void>((resolve) => {
     const child = spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -142,7 +185,10 @@ test('a run killed midway and started again reuses every finished score and ends
       return false;
     }
   };
-  const kept = fs.readFileSync(path.join(o.cache!, fs.readdirSync(o.cache!)[0]), 'utf8').split('\n').filter(whole).length;
+  const kept = fs
+    .readFileSync(path.join(o.cache!, fs.readdirSync(o.cache!)[0]), 'utf8')
+    .split('\n')
+    .filter(whole).length;
   assert.ok(kept > 0, 'scores kept');
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
@@ -151,14 +197,23 @@ test('a run killed midway and started again reuses every finished score and ends
   assert.is(code, 0);
   const summary = JSON.parse(out);
   assert.is(summary.scores.reused, kept);
-  assert.equal(outputs({ ...reference!.result, recipe: o.out!, log: summary.log, report: summary.report }), outputs(reference!.result));
+  assert.equal(
+    outputs({ ...reference!.result, recipe: o.out!, log: summary.log, report: summary.report }),
+    outputs(reference!.result),
+  );
 });
 
 test('clip metric end to end: built CLIP towers (random weights), the fixture UNet, its VAE decoder', async () => {
   const dir = path.join(work, 'clip');
   const file = recipe(dir, { scale: 3 });
   const start = await startMs(file);
-  const { log: l } = await run(file, { ...base(0.95 * start, dir), metric: 'clip', clipText: towers.text, clipVision: towers.vision, samples: 2 });
+  const { log: l } = await run(file, {
+    ...base(0.95 * start, dir),
+    metric: 'clip',
+    clipText: towers.text,
+    clipVision: towers.vision,
+    samples: 2,
+  });
   assert.is(l.metric, 'clip');
   assert.ok(Number.isFinite(l.start.quality) && Math.abs(l.start.quality) <= 100 && l.start.quality !== 0);
   const dq = l.rounds[0].candidates.map((c) => c.delta_quality);
@@ -197,7 +252,9 @@ test('coded errors: budget under the floor, empty prompts, a mismatched CLIP tow
   log = await fails(file, { ...base(1, dir), metric: 'clip', clipText: towers.text });
   assert.equal(codes(log), ['PD10005']);
 
-  const graphOnly = recipe(path.join(dir, 'graph-only'), { unet: path.join(ROOT, 'test/fixtures/unet-sd15-graph/model.onnx') });
+  const graphOnly = recipe(path.join(dir, 'graph-only'), {
+    unet: path.join(ROOT, 'test/fixtures/unet-sd15-graph/model.onnx'),
+  });
   log = await fails(graphOnly, base(1000, dir));
   assert.equal(codes(log), ['PD10008']);
   assert.match(log.errors()[0].location?.file ?? '', /narrow\.yaml$/);

@@ -24,7 +24,8 @@ const TOLERANCE = 1e-5;
 // Creating a session for the narrow UNet takes seconds, so each model file gets one.
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 async function run(file: string, feeds: Feeds): Promise<Record<string, ort.Tensor>> {
-  if (!sessions.has(file)) sessions.set(file, ort.InferenceSession.create(file, { graphOptimizationLevel: 'disabled' }));
+  if (!sessions.has(file))
+    sessions.set(file, ort.InferenceSession.create(file, { graphOptimizationLevel: 'disabled' }));
   return (await sessions.get(file)!).run(feeds);
 }
 test.after(async () => {
@@ -85,7 +86,8 @@ async function twoCalls(c: Case, timestep = c.feeds.timestep): Promise<{ u: Floa
   const file = `${c.dir}/model.onnx`;
   const base = { sample: c.feeds.sample, timestep };
   const u = (await run(file, { ...base, encoder_hidden_states: c.uncond })).out_sample.data as Float32Array;
-  const k = (await run(file, { ...base, encoder_hidden_states: c.feeds.encoder_hidden_states })).out_sample.data as Float32Array;
+  const k = (await run(file, { ...base, encoder_hidden_states: c.feeds.encoder_hidden_states })).out_sample
+    .data as Float32Array;
   return { u, c: k };
 }
 
@@ -114,7 +116,11 @@ for (const fixture of FIXTURES) {
     const { g, records } = fold(c);
     assert.is(records[0].pass, 'fold-cfg');
     assert.is(records[0].stats.uncond, 'input');
-    const out = await run(saveGraph(g), { ...c.feeds, uncond_encoder_hidden_states: c.uncond, guidance_scale: scale() });
+    const out = await run(saveGraph(g), {
+      ...c.feeds,
+      uncond_encoder_hidden_states: c.uncond,
+      guidance_scale: scale(),
+    });
     assert.equal(Object.keys(out), ['noise_pred']);
     assert.equal(out.noise_pred.dims, [1, 4, ...c.feeds.sample.dims.slice(2)]);
     const two = await twoCalls(c);
@@ -123,13 +129,18 @@ for (const fixture of FIXTURES) {
     assert.ok(err <= TOLERANCE, `relative error ${err}`);
     // Most of that error is ORT's batch-2 kernels vs batch-1 ones, amplified by s: against the
     // original model run once at batch 2 on the same inputs, the fold is exact up to rounding.
-    const both = (await run(`${c.dir}/model.onnx`, {
-      sample: concat(c.feeds.sample, c.feeds.sample),
-      timestep: concat(c.feeds.timestep, c.feeds.timestep),
-      encoder_hidden_states: concat(c.uncond, c.feeds.encoder_hidden_states),
-    })).out_sample.data as Float32Array;
+    const both = (
+      await run(`${c.dir}/model.onnx`, {
+        sample: concat(c.feeds.sample, c.feeds.sample),
+        timestep: concat(c.feeds.timestep, c.feeds.timestep),
+        encoder_hidden_states: concat(c.uncond, c.feeds.encoder_hidden_states),
+      })
+    ).out_sample.data as Float32Array;
     const half = both.length / 2;
-    const errBatched = relError(out.noise_pred, tensor(guided({ u: both.subarray(0, half), c: both.subarray(half) }), out.noise_pred));
+    const errBatched = relError(
+      out.noise_pred,
+      tensor(guided({ u: both.subarray(0, half), c: both.subarray(half) }), out.noise_pred),
+    );
     console.log(`  ${fixture} noise_pred vs one batch-2 call of the original: ${errBatched.toExponential(2)}`);
     assert.ok(errBatched <= 1e-6, `relative error ${errBatched}`);
     // The guidance is real: cond and uncond differ, so the result is neither.
@@ -139,7 +150,10 @@ for (const fixture of FIXTURES) {
   test(`${fixture}: a baked uncond embedding gives the same result without the input`, async () => {
     const { g, records } = fold(c, { bakedUncond: { data: c.uncond.data as Float32Array, dims: [...c.uncond.dims] } });
     assert.is(records[0].stats.uncond, 'baked');
-    assert.equal(g.inputs.map((v) => v.name), ['sample', 'timestep', 'encoder_hidden_states', 'guidance_scale']);
+    assert.equal(
+      g.inputs.map((v) => v.name),
+      ['sample', 'timestep', 'encoder_hidden_states', 'guidance_scale'],
+    );
     assert.equal(g.inputs[2].type?.shape?.slice(0, 2), [1, 77], 'the baked embedding fixes the token count');
     const out = await run(saveGraph(g), { ...c.feeds, guidance_scale: scale() });
     const err = relError(out.noise_pred, tensor(guided(await twoCalls(c)), out.noise_pred));
@@ -152,11 +166,33 @@ for (const fixture of FIXTURES) {
       const s = ddim(prediction);
       const { g, records } = fold(c, { schedulerStep: s });
       assert.is(records[0].stats.scheduler, `ddim/${prediction}`);
-      assert.equal(g.inputs.map((v) => v.name), ['sample', 'step_index', 'encoder_hidden_states', 'uncond_encoder_hidden_states', 'guidance_scale']);
-      assert.equal(g.outputs.map((v) => v.name), ['noise_pred', 'prev_sample']);
+      assert.equal(
+        g.inputs.map((v) => v.name),
+        ['sample', 'step_index', 'encoder_hidden_states', 'uncond_encoder_hidden_states', 'guidance_scale'],
+      );
+      assert.equal(
+        g.outputs.map((v) => v.name),
+        ['noise_pred', 'prev_sample'],
+      );
       const glue = g.nodes().filter((n) => n.scope === 'cfg');
-      assert.equal(glue.map((n) => n.op).sort(), ['Add', 'Add', 'Concat', 'Concat', 'Concat', 'Gather', 'Gather', 'Gather', 'Mul', 'Mul', 'Mul', 'Split', 'Sub']);
-      assert.ok(glue.every((n) => n.origin.kind === 'pass' && n.origin.pass === 'fold-cfg' && n.origin.from.length > 0));
+      assert.equal(glue.map((n) => n.op).sort(), [
+        'Add',
+        'Add',
+        'Concat',
+        'Concat',
+        'Concat',
+        'Gather',
+        'Gather',
+        'Gather',
+        'Mul',
+        'Mul',
+        'Mul',
+        'Split',
+        'Sub',
+      ]);
+      assert.ok(
+        glue.every((n) => n.origin.kind === 'pass' && n.origin.pass === 'fold-cfg' && n.origin.from.length > 0),
+      );
       const file = saveGraph(g);
       const x = c.feeds.sample.data as Float32Array;
       for (const i of [0, 4, s.timesteps.length - 1]) {
@@ -170,13 +206,18 @@ for (const fixture of FIXTURES) {
         const m = guided(await twoCalls(c, new ort.Tensor('int64', BigInt64Array.of(BigInt(s.timesteps[i])), [1])));
         const [a, p] = [s.alphas_cumprod[i], s.prev_alphas_cumprod[i]];
         const prev = m.map((mi, j) => {
-          const x0 = prediction === 'epsilon' ? (x[j] - Math.sqrt(1 - a) * mi) / Math.sqrt(a) : Math.sqrt(a) * x[j] - Math.sqrt(1 - a) * mi;
+          const x0 =
+            prediction === 'epsilon'
+              ? (x[j] - Math.sqrt(1 - a) * mi) / Math.sqrt(a)
+              : Math.sqrt(a) * x[j] - Math.sqrt(1 - a) * mi;
           const eps = prediction === 'epsilon' ? mi : Math.sqrt(a) * mi + Math.sqrt(1 - a) * x[j];
           return Math.sqrt(p) * x0 + Math.sqrt(1 - p) * eps;
         });
         const errNoise = relError(out.noise_pred, tensor(m, out.noise_pred));
         const errPrev = relError(out.prev_sample, tensor(prev, out.prev_sample));
-        console.log(`  ${fixture} ${prediction} step ${i} (t=${s.timesteps[i]}) noise_pred ${errNoise.toExponential(2)} prev_sample ${errPrev.toExponential(2)}`);
+        console.log(
+          `  ${fixture} ${prediction} step ${i} (t=${s.timesteps[i]}) noise_pred ${errNoise.toExponential(2)} prev_sample ${errPrev.toExponential(2)}`,
+        );
         assert.ok(errNoise <= TOLERANCE, `noise_pred relative error ${errNoise}`);
         assert.ok(errPrev <= TOLERANCE, `prev_sample relative error ${errPrev}`);
       }
@@ -197,7 +238,10 @@ test('interface: batch-1 inputs, symbolic H/W/seq kept, new nodes are cfg glue m
     uncond_encoder_hidden_states: { dtype: 1, shape: [1, 'sequence_length', 64] },
     guidance_scale: { dtype: 1, shape: [1] },
   });
-  assert.equal(g.outputs.map((v) => [v.name, v.type?.shape]), [['noise_pred', [1, 4, 'height', 'width']]]);
+  assert.equal(
+    g.outputs.map((v) => [v.name, v.type?.shape]),
+    [['noise_pred', [1, 4, 'height', 'width']]],
+  );
   const added = g.nodes().filter((n) => !ids.has(n.id));
   assert.equal(added.map((n) => n.op).sort(), ['Add', 'Concat', 'Concat', 'Concat', 'Mul', 'Split', 'Sub']);
   assert.is(records[0].stats.nodes_added, added.length);
@@ -222,11 +266,17 @@ test('interface: shapes inferred before folding stay true (stale ones are droppe
   // batch 2 matches the fold; a bound `steps` of 1 does not, since the body now sees a timestep of 2.
   inferShapes(g, { dims: { batch_size: 2, steps: 1, height: 32, width: 32, sequence_length: 77 } }, log);
   assert.ok(runPasses(g, [foldCfg()], log), log.items.map(formatDiagnostic).join('\n'));
-  const body = g.nodes().find((n) => n.op === 'Split' && n.scope === 'cfg')!.input(0)!;
+  const body = g
+    .nodes()
+    .find((n) => n.op === 'Split' && n.scope === 'cfg')!
+    .input(0)!;
   assert.equal(body.type, { dtype: 1 }, 'body shapes dropped (dtype kept), not left as they were');
   const dir = tempDir();
   const file = path.join(dir, 'model.onnx');
-  assert.ok(saveModel(exportGraph(g, { valueInfo: true }), file, { externalData: 'model.onnx.data' }, log), log.items.map(formatDiagnostic).join('\n'));
+  assert.ok(
+    saveModel(exportGraph(g, { valueInfo: true }), file, { externalData: 'model.onnx.data' }, log),
+    log.items.map(formatDiagnostic).join('\n'),
+  );
   const out = await run(file, { ...c.feeds, uncond_encoder_hidden_states: c.uncond, guidance_scale: scale() });
   const err = relError(out.noise_pred, tensor(guided(await twoCalls(c)), out.noise_pred));
   assert.ok(err <= TOLERANCE, `relative error ${err}`);
@@ -249,7 +299,10 @@ test('errors: a graph without the UNet interface names what is missing', () => {
     g.rename(g.inputs[2], 'text');
   });
   assert.equal(log.codes(), ['PD6001', 'PD6001']);
-  assert.match(log.items[0].message, /missing input 'encoder_hidden_states' \(inputs are 'sample', 'timestep', 'text'\)/);
+  assert.match(
+    log.items[0].message,
+    /missing input 'encoder_hidden_states' \(inputs are 'sample', 'timestep', 'text'\)/,
+  );
   assert.match(log.items[1].message, /unexpected input 'text'/);
   log = foldErrors((g) => {
     g.rename(g.outputs[0], 'y');

@@ -33,19 +33,29 @@ async function session(file: string) {
 test('every gate of the narrow fixture equals its action compiled on its own (≤ 1e-5 relative)', async () => {
   const { feeds, expected } = testSet(path.join(FIXTURE, 'test_data_set_0'));
   const req = slotsOf(graph()).gates;
-  assert.ok(req.remove.length >= 30 && req.copy.length >= 15, `${req.remove.length} remove, ${req.copy.length} copy gates`);
-  assert.ok(req.remove.some((r) => r.keepShortcut), 'channel-changing ResNets are candidates, down to their shortcut');
+  assert.ok(
+    req.remove.length >= 30 && req.copy.length >= 15,
+    `${req.remove.length} remove, ${req.copy.length} copy gates`,
+  );
+  assert.ok(
+    req.remove.some((r) => r.keepShortcut),
+    'channel-changing ResNets are candidates, down to their shortcut',
+  );
   const { pass, gates } = gateBlocks(req);
   const gated = await session(saveGraph(graph([pass])));
   const base = () => Float32Array.from(gates, (gt) => (gt.action === 'remove' ? 1 : 0));
-  const runGated = async (v: Float32Array) => Object.values(await gated.run({ ...feeds, [GATES_INPUT]: new ort.Tensor('float32', v, [v.length]) }))[0];
+  const runGated = async (v: Float32Array) =>
+    Object.values(await gated.run({ ...feeds, [GATES_INPUT]: new ort.Tensor('float32', v, [v.length]) }))[0];
   // All gates at rest: the model as exported.
   assert.ok(relError(await runGated(base()), expected) <= 1e-5);
   let worst = 0;
   for (const gt of gates) {
     const v = base();
     v[gt.index] = gt.action === 'remove' ? 0 : 1;
-    const action = gt.action === 'remove' ? removeBlocks([{ selector: gt.block, keepShortcut: gt.keepShortcut }]) : duplicateBlocks([{ selector: gt.block }]);
+    const action =
+      gt.action === 'remove'
+        ? removeBlocks([{ selector: gt.block, keepShortcut: gt.keepShortcut }])
+        : duplicateBlocks([{ selector: gt.block }]);
     const compiled = await session(saveGraph(graph([action])));
     const want = Object.values(await compiled.run(feeds as Feeds))[0];
     await compiled.release();
@@ -56,7 +66,9 @@ test('every gate of the narrow fixture equals its action compiled on its own (�
     assert.ok(relError(want, expected) > 1e-4, `${gt.action} ${gt.block} changes nothing`);
   }
   await gated.release();
-  console.log(`    ${gates.length} gates (${req.remove.length} remove, ${req.copy.length} copy): worst ${worst.toExponential(2)} against the compiled action`);
+  console.log(
+    `    ${gates.length} gates (${req.remove.length} remove, ${req.copy.length} copy): worst ${worst.toExponential(2)} against the compiled action`,
+  );
 });
 
 test('a removed block with its copy kept is one block: B′(b) = B(b)', async () => {
@@ -64,8 +76,13 @@ test('a removed block with its copy kept is one block: B′(b) = B(b)', async ()
   const name = 'mid_block.attentions.0';
   const { pass, gates } = gateBlocks({ remove: [{ block: name }], copy: [name] });
   const s = await session(saveGraph(graph([pass])));
-  assert.equal(gates.map((g) => g.action), ['remove', 'copy']);
-  const out = Object.values(await s.run({ ...feeds, [GATES_INPUT]: new ort.Tensor('float32', Float32Array.of(0, 1), [2]) }))[0];
+  assert.equal(
+    gates.map((g) => g.action),
+    ['remove', 'copy'],
+  );
+  const out = Object.values(
+    await s.run({ ...feeds, [GATES_INPUT]: new ort.Tensor('float32', Float32Array.of(0, 1), [2]) }),
+  )[0];
   await s.release();
   assert.ok(relError(out, expected) <= 1e-5);
 });

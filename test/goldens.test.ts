@@ -57,11 +57,18 @@ function microUnet(): Graph {
   let seed = 0;
   // Distinct values per weight, so prune's importance ranking has something to rank.
   const weight = (name: string, dims: number[]) => {
-    const f = Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => 0.2 * Math.sin(++seed * 0.7 + i * 1.3));
+    const f = Float32Array.from(
+      { length: dims.reduce((a, b) => a * b, 1) },
+      (_, i) => 0.2 * Math.sin(++seed * 0.7 + i * 1.3),
+    );
     return g.addWeight(name, { dtype: F32, dims, data: { kind: 'raw', bytes: new Uint8Array(f.buffer) } });
   };
   const ints = (name: string, values: number[]) =>
-    g.addWeight(name, { dtype: I64, dims: [values.length], data: { kind: 'raw', bytes: new Uint8Array(BigInt64Array.from(values, BigInt).buffer) } });
+    g.addWeight(name, {
+      dtype: I64,
+      dims: [values.length],
+      data: { kind: 'raw', bytes: new Uint8Array(BigInt64Array.from(values, BigInt).buffer) },
+    });
   let anon = 100;
   const linear = () => weight(`onnx::MatMul_${anon++}`, [8, 8]);
 
@@ -75,19 +82,57 @@ function microUnet(): Graph {
     return g.add(type, inputs, { name, scope, attrs, outputs: [out], origin: { kind: 'onnx', name } }).output();
   };
   const conv = (x: Value, scope: string, out: string, channels: [number, number]) =>
-    op('Conv', [x, weight(`${scope}.weight`, [channels[1], channels[0], 3, 3]), weight(`${scope}.bias`, [channels[1]])], scope, out, [attr.ints('pads', [1, 1, 1, 1])]);
-  const silu = (x: Value, scope: string, out: string) => op('Mul', [x, op('Sigmoid', [x], scope, `${out}.sigmoid`)], scope, out);
-  const transpose = (x: Value, scope: string, out: string) => op('Transpose', [x], scope, out, [attr.ints('perm', [0, 2, 1])]);
+    op(
+      'Conv',
+      [x, weight(`${scope}.weight`, [channels[1], channels[0], 3, 3]), weight(`${scope}.bias`, [channels[1]])],
+      scope,
+      out,
+      [attr.ints('pads', [1, 1, 1, 1])],
+    );
+  const silu = (x: Value, scope: string, out: string) =>
+    op('Mul', [x, op('Sigmoid', [x], scope, `${out}.sigmoid`)], scope, out);
+  const transpose = (x: Value, scope: string, out: string) =>
+    op('Transpose', [x], scope, out, [attr.ints('perm', [0, 2, 1])]);
 
   const t = op('Cast', [timestep], 'time_proj', 't.float', [attr.int('to', F32)]);
-  const freqs = op('Mul', [op('Unsqueeze', [t, ints('onnx::Unsqueeze_1', [1])], 'time_proj', 't.column'), weight('onnx::Mul_2', [1, 8])], 'time_proj', 't.freqs');
-  const temb = op('Gemm', [op('Sin', [freqs], 'time_proj', 't.sin'), weight('time_embedding.linear_1.weight', [8, 8]), weight('time_embedding.linear_1.bias', [8])], 'time_embedding.linear_1', 'temb', [attr.int('transB', 1)]);
+  const freqs = op(
+    'Mul',
+    [op('Unsqueeze', [t, ints('onnx::Unsqueeze_1', [1])], 'time_proj', 't.column'), weight('onnx::Mul_2', [1, 8])],
+    'time_proj',
+    't.freqs',
+  );
+  const temb = op(
+    'Gemm',
+    [
+      op('Sin', [freqs], 'time_proj', 't.sin'),
+      weight('time_embedding.linear_1.weight', [8, 8]),
+      weight('time_embedding.linear_1.bias', [8]),
+    ],
+    'time_embedding.linear_1',
+    'temb',
+    [attr.int('transB', 1)],
+  );
   const h = conv(sample, 'conv_in', 'h', [4, 8]);
 
   const r = 'down_blocks.0.resnets.0';
   const c1 = conv(silu(h, `${r}.nonlinearity`, 'res.act1'), `${r}.conv1`, 'res.conv1', [8, 8]);
-  const proj = op('Gemm', [silu(temb, `${r}.nonlinearity`, 'res.temb_act'), weight(`${r}.time_emb_proj.weight`, [8, 8]), weight(`${r}.time_emb_proj.bias`, [8])], `${r}.time_emb_proj`, 'res.temb_proj', [attr.int('transB', 1)]);
-  const mixed = op('Add', [c1, op('Unsqueeze', [proj, ints('onnx::Unsqueeze_3', [2, 3])], r, 'res.temb_4d')], r, 'res.with_temb');
+  const proj = op(
+    'Gemm',
+    [
+      silu(temb, `${r}.nonlinearity`, 'res.temb_act'),
+      weight(`${r}.time_emb_proj.weight`, [8, 8]),
+      weight(`${r}.time_emb_proj.bias`, [8]),
+    ],
+    `${r}.time_emb_proj`,
+    'res.temb_proj',
+    [attr.int('transB', 1)],
+  );
+  const mixed = op(
+    'Add',
+    [c1, op('Unsqueeze', [proj, ints('onnx::Unsqueeze_3', [2, 3])], r, 'res.temb_4d')],
+    r,
+    'res.with_temb',
+  );
   const c2 = conv(silu(mixed, `${r}.nonlinearity`, 'res.act2'), `${r}.conv2`, 'res.conv2', [8, 8]);
   const res = op('Add', [h, c2], r, 'res.out');
 
@@ -98,10 +143,17 @@ function microUnet(): Graph {
   const k = op('MatMul', [context, linear()], `${at}.to_k`, 'attn.k');
   const v = op('MatMul', [context, linear()], `${at}.to_v`, 'attn.v');
   const qk = op('MatMul', [q, transpose(k, at, 'attn.k_t')], at, 'attn.qk');
-  const probs = op('Softmax', [op('Mul', [qk, weight('onnx::Mul_5', [])], at, 'attn.scores')], at, 'attn.probs', [attr.int('axis', -1)]);
+  const probs = op('Softmax', [op('Mul', [qk, weight('onnx::Mul_5', [])], at, 'attn.scores')], at, 'attn.probs', [
+    attr.int('axis', -1),
+  ]);
   const o = op('MatMul', [op('MatMul', [probs, v], at, 'attn.pv'), linear()], `${at}.to_out.0`, 'attn.to_out');
   const ob = op('Add', [o, weight(`${at}.to_out.0.bias`, [8])], `${at}.to_out.0`, 'attn.to_out_b');
-  const back = op('Reshape', [transpose(ob, a, 'attn.channels'), ints('onnx::Reshape_6', [0, 8, 8, 8])], a, 'attn.image');
+  const back = op(
+    'Reshape',
+    [transpose(ob, a, 'attn.channels'), ints('onnx::Reshape_6', [0, 8, 8, 8])],
+    a,
+    'attn.image',
+  );
   const out = conv(op('Add', [back, res], a, 'attn.out'), 'conv_out', 'out_sample', [8, 4]);
 
   out.type = { dtype: F32, shape: ['batch_size', 4, 8, 8] };
@@ -125,12 +177,21 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { pass: 'remove-blocks', call: "removeBlocks([{ selector: 'down_blocks.0.attentions.0' }])", make: () => removeBlocks([{ selector: 'down_blocks.0.attentions.0' }]) },
-  { pass: 'duplicate-blocks', call: "duplicateBlocks([{ selector: 'down_blocks.0.resnets.0' }])", make: () => duplicateBlocks([{ selector: 'down_blocks.0.resnets.0' }]) },
+  {
+    pass: 'remove-blocks',
+    call: "removeBlocks([{ selector: 'down_blocks.0.attentions.0' }])",
+    make: () => removeBlocks([{ selector: 'down_blocks.0.attentions.0' }]),
+  },
+  {
+    pass: 'duplicate-blocks',
+    call: "duplicateBlocks([{ selector: 'down_blocks.0.resnets.0' }])",
+    make: () => duplicateBlocks([{ selector: 'down_blocks.0.resnets.0' }]),
+  },
   {
     pass: 'gate-blocks',
     call: "gateBlocks({ remove: [{ block: 'down_blocks.0.attentions.0' }], copy: ['down_blocks.0.resnets.0'] })",
-    make: () => gateBlocks({ remove: [{ block: 'down_blocks.0.attentions.0' }], copy: ['down_blocks.0.resnets.0'] }).pass,
+    make: () =>
+      gateBlocks({ remove: [{ block: 'down_blocks.0.attentions.0' }], copy: ['down_blocks.0.resnets.0'] }).pass,
   },
   // Untyped: the body keeps the batch-1 types it was inferred with until compile re-infers at specialize.
   { pass: 'fold-cfg', call: 'foldCfg()', make: () => foldCfg() },
@@ -140,7 +201,12 @@ const CASES: Case[] = [
     make: () => pruneChannels([{ selector: 'down_blocks.0.resnets.0', count: 4 }], { dims: DIMS }),
     types: true,
   },
-  { pass: 'quantize-fp16', call: "quantize([{ scheme: 'fp16' }])", make: () => quantize([{ scheme: 'fp16' }]), types: true },
+  {
+    pass: 'quantize-fp16',
+    call: "quantize([{ scheme: 'fp16' }])",
+    make: () => quantize([{ scheme: 'fp16' }]),
+    types: true,
+  },
 ];
 
 /** The pass through runPasses (cleanup, toposort, verify after it, as compile runs it); fails the test on any diagnostic. */
@@ -160,7 +226,9 @@ function golden(c: Case): string {
     `# ${c.pass} on the micro UNet of test/goldens.test.ts, through runPasses.`,
     `# Regenerate: UPDATE_GOLDENS=1 node --import tsx test/run.ts 'goldens\\.test\\.ts$'`,
     `# ${c.call}`,
-    `# stats: ${Object.entries(record.stats).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+    `# stats: ${Object.entries(record.stats)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
     `# cleanup removed ${record.nodes_removed} nodes, ${record.weights_removed} weights`,
     '',
     '## before',
@@ -188,9 +256,24 @@ function feeds(g: Graph): Record<string, ort.Tensor> {
     g.inputs.map((v) => {
       const dims = (v.type!.shape ?? []).map((d) => (typeof d === 'number' ? d : DIMS[d as keyof typeof DIMS]));
       const n = dims.reduce((a, b) => a * b, 1);
-      if (v.type!.dtype === I64) return [v.name, new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => 500n), dims)];
+      if (v.type!.dtype === I64)
+        return [
+          v.name,
+          new ort.Tensor(
+            'int64',
+            BigInt64Array.from({ length: n }, () => 500n),
+            dims,
+          ),
+        ];
       const fill = v.name === 'block_gates' ? () => 1 : (i: number) => Math.sin(i * 0.37);
-      return [v.name, new ort.Tensor('float32', Float32Array.from({ length: n }, (_, i) => fill(i)), dims)];
+      return [
+        v.name,
+        new ort.Tensor(
+          'float32',
+          Float32Array.from({ length: n }, (_, i) => fill(i)),
+          dims,
+        ),
+      ];
     }),
   );
 }
@@ -209,7 +292,10 @@ test('the micro UNet and every pass result run in onnxruntime-node', async () =>
     // float32 after fp16 too: keep_io_types (the default) casts the output back.
     assert.equal([out.type, out.dims], ['float32', [1, 4, 8, 8]], name);
     const data = [...(out.data as Float32Array)];
-    assert.ok(data.every(Number.isFinite) && data.some((x) => x !== 0), `${name}: the output is finite and not all zero`);
+    assert.ok(
+      data.every(Number.isFinite) && data.some((x) => x !== 0),
+      `${name}: the output is finite and not all zero`,
+    );
   }
 });
 

@@ -58,7 +58,8 @@ test('without a prediction: MACs per component and per block, removed and added 
   assert.match(html, /unet: MACs per block/);
   assert.match(html, />down_blocks\.1\.attentions\.0 <tspan class="tag-removed">removed<\/tspan>/);
   assert.match(html, />up_blocks\.0\.attentions\.1\+1 <tspan class="tag-added">added<\/tspan>/);
-  for (const pass of ['remove-blocks', 'duplicate-blocks', 'fold-cfg']) assert.match(html, new RegExp(`<code>${pass}</code>`));
+  for (const pass of ['remove-blocks', 'duplicate-blocks', 'fold-cfg'])
+    assert.match(html, new RegExp(`<code>${pass}</code>`));
   assert.match(html, /<span class="chip">blocks_removed: 1<\/span>/);
   assert.match(html, /Parameters before and after/);
   assert.match(html, /<code>pipeline\.ts<\/code>/);
@@ -68,7 +69,16 @@ test('without a prediction: MACs per component and per block, removed and added 
 const PREDICTED = { text_encoder: 12, unet: 2200, vae_decoder: 238 };
 const BUDGET = 2000;
 const predictedPage = renderHtmlReport(
-  { ...manifest, prediction: { device: 'iphone-14-pro', total_ms: 2450, budget_ms: BUDGET, within_budget: false, components: PREDICTED } },
+  {
+    ...manifest,
+    prediction: {
+      device: 'iphone-14-pro',
+      total_ms: 2450,
+      budget_ms: BUDGET,
+      within_budget: false,
+      components: PREDICTED,
+    },
+  },
   {
     recipeFile: 'recipes/<odd> & "name".yaml',
     sources: {},
@@ -84,23 +94,51 @@ const predictedPage = renderHtmlReport(
         unet: { ms_per_call: 275, calls_per_step: 1, ms_per_step: 275, steps: 8, batch_per_call: 2 },
         vae_decoder: { ms: 238 },
       },
-      by_block: [{ name: 'unet/mid_block.attentions.0', ms: 300 }, { name: 'vae_decoder/up_blocks.3', ms: 120 }],
+      by_block: [
+        { name: 'unet/mid_block.attentions.0', ms: 300 },
+        { name: 'vae_decoder/up_blocks.3', ms: 120 },
+      ],
     },
   } satisfies ReportInput,
 );
 
-interface Bar { label: string; x: number; y: number; width: number; height: number }
+interface Bar {
+  label: string;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
 
 /** The 'Latency per component' chart's bars (by label) and its budget line, as the SVG draws them. */
-function latencyChart(page: string): { bars: Record<string, Bar>; line: { x1: number; x2: number; y1: number; y2: number } } {
+function latencyChart(page: string): {
+  bars: Record<string, Bar>;
+  line: { x1: number; x2: number; y1: number; y2: number };
+} {
   const from = page.indexOf('Latency per component');
   assert.ok(from >= 0, 'no latency chart');
   const svg = page.slice(page.indexOf('<svg ', from), page.indexOf('</svg>', from));
   const labels = [...svg.matchAll(/class="label">([^<]+)<\/text>/g)].map((m) => m[1]);
-  const rects = [...svg.matchAll(new RegExp(`<rect x="([\\d.]+)" y="([\\d.]+)" width="([\\d.]+)" height="([\\d.]+)" fill="${COLORS.after}"/>`, 'g'))];
+  const rects = [
+    ...svg.matchAll(
+      new RegExp(
+        `<rect x="([\\d.]+)" y="([\\d.]+)" width="([\\d.]+)" height="([\\d.]+)" fill="${COLORS.after}"/>`,
+        'g',
+      ),
+    ),
+  ];
   assert.is(rects.length, labels.length, `a bar per component: ${labels}`);
-  const bars = Object.fromEntries(rects.map((m, i) => [labels[i], { label: labels[i], x: Number(m[1]), y: Number(m[2]), width: Number(m[3]), height: Number(m[4]) }]));
-  const lines = [...svg.matchAll(new RegExp(`<line x1="([\\d.]+)" x2="([\\d.]+)" y1="([\\d.]+)" y2="([\\d.]+)" stroke="${COLORS.budget}"`, 'g'))];
+  const bars = Object.fromEntries(
+    rects.map((m, i) => [
+      labels[i],
+      { label: labels[i], x: Number(m[1]), y: Number(m[2]), width: Number(m[3]), height: Number(m[4]) },
+    ]),
+  );
+  const lines = [
+    ...svg.matchAll(
+      new RegExp(`<line x1="([\\d.]+)" x2="([\\d.]+)" y1="([\\d.]+)" y2="([\\d.]+)" stroke="${COLORS.budget}"`, 'g'),
+    ),
+  ];
   assert.is(lines.length, 1, 'one budget line');
   const [x1, x2, y1, y2] = lines[0].slice(1).map(Number);
   return { bars, line: { x1, x2, y1, y2 } };
@@ -126,17 +164,39 @@ test('the latency chart: a bar per component to one scale, the budget line where
   const perMs = unet.width / PREDICTED.unet;
   for (const [name, ms] of Object.entries(PREDICTED)) {
     assert.is(bars[name].x, unet.x, `${name} starts at the axis`);
-    assert.ok(Math.abs(bars[name].width - ms * perMs) <= 0.1, `${name}: ${bars[name].width} px for ${ms} ms, ${perMs} px/ms`);
+    assert.ok(
+      Math.abs(bars[name].width - ms * perMs) <= 0.1,
+      `${name}: ${bars[name].width} px for ${ms} ms, ${perMs} px/ms`,
+    );
   }
   assert.is(line.x1, line.x2, 'vertical');
-  assert.ok(Math.abs(line.x1 - (unet.x + BUDGET * perMs)) <= 0.1, `budget line at x ${line.x1}, ${BUDGET} ms is at ${unet.x + BUDGET * perMs}`);
+  assert.ok(
+    Math.abs(line.x1 - (unet.x + BUDGET * perMs)) <= 0.1,
+    `budget line at x ${line.x1}, ${BUDGET} ms is at ${unet.x + BUDGET * perMs}`,
+  );
   const ys = Object.values(bars).flatMap((b) => [b.y, b.y + b.height]);
-  assert.ok(line.y1 <= Math.min(...ys) && line.y2 >= Math.max(...ys), `the line (y ${line.y1} to ${line.y2}) crosses every bar (${Math.min(...ys)} to ${Math.max(...ys)})`);
+  assert.ok(
+    line.y1 <= Math.min(...ys) && line.y2 >= Math.max(...ys),
+    `the line (y ${line.y1} to ${line.y2}) crosses every bar (${Math.min(...ys)} to ${Math.max(...ys)})`,
+  );
 });
 
 test('barChart: bars scale to the largest value; absent values draw nothing', () => {
-  const svg = barChart([{ label: 'a', values: [10, undefined] }, { label: 'b', values: [5, 20] }], [{ name: 'x', color: '#000' }, { name: 'y', color: '#111' }], String, { width: 500 });
-  const widths = [...svg.matchAll(/<rect x="\d+" y="[\d.]+" width="([\d.]+)" height="8" fill/g)].map((m) => Number(m[1]));
+  const svg = barChart(
+    [
+      { label: 'a', values: [10, undefined] },
+      { label: 'b', values: [5, 20] },
+    ],
+    [
+      { name: 'x', color: '#000' },
+      { name: 'y', color: '#111' },
+    ],
+    String,
+    { width: 500 },
+  );
+  const widths = [...svg.matchAll(/<rect x="\d+" y="[\d.]+" width="([\d.]+)" height="8" fill/g)].map((m) =>
+    Number(m[1]),
+  );
   assert.is(widths.length, 3);
   assert.ok(Math.abs(widths[2] / widths[0] - 2) < 0.01 && Math.abs(widths[1] / widths[0] - 0.5) < 0.01, String(widths));
 });
@@ -146,7 +206,10 @@ test('barChart: bars scale to the largest value; absent values draw nothing', ()
 // CI must prove the page renders; a developer without Chromium is told the tests did not run.
 const chromium = findChromium();
 const inCI = Boolean(process.env.CI);
-if (!chromium && !inCI) process.stderr.write('\n  html.test.ts: SKIPPED the headless Chromium tests: chromium is not installed (apt-get install -y chromium; CI requires it)\n');
+if (!chromium && !inCI)
+  process.stderr.write(
+    '\n  html.test.ts: SKIPPED the headless Chromium tests: chromium is not installed (apt-get install -y chromium; CI requires it)\n',
+  );
 const rendered = chromium || inCI ? test : test.skip;
 
 function shoot(page: string, name: string): Image {
@@ -167,7 +230,10 @@ const near = (hex: string, tolerance = 12) => {
 const reddish = ([r, g, b]: number[]) => r > 150 && r - g > 45 && r - b > 45;
 
 /** Horizontal runs of `colour`, grouped into bars: consecutive rows whose longest run starts at the same x. */
-function barsOf(img: Image, colour: (p: number[]) => boolean): { top: number; bottom: number; x: number; length: number }[] {
+function barsOf(
+  img: Image,
+  colour: (p: number[]) => boolean,
+): { top: number; bottom: number; x: number; length: number }[] {
   const out: { top: number; bottom: number; x: number; length: number }[] = [];
   for (let y = 0; y < img.height; y++) {
     let best = { x: 0, length: 0 };
@@ -203,14 +269,23 @@ rendered('headless Chromium shows the latency bars to scale and the budget line 
   assert.ok(te.top < unet.top && unet.top < vae.top);
   const scale = unet.length / bars.unet.width; // screen px per SVG unit
   assert.ok(Math.abs(scale - 1) < 0.05, `the chart is drawn at its size (scale ${scale})`);
-  for (const [name, b] of [['text_encoder', te], ['vae_decoder', vae]] as const) {
+  for (const [name, b] of [
+    ['text_encoder', te],
+    ['vae_decoder', vae],
+  ] as const) {
     const want = (unet.length * PREDICTED[name]) / PREDICTED.unet;
-    assert.ok(Math.abs(b.length - want) <= 2, `${name}: ${b.length} px on screen, ${want.toFixed(1)} px at the UNet bar's scale`);
+    assert.ok(
+      Math.abs(b.length - want) <= 2,
+      `${name}: ${b.length} px on screen, ${want.toFixed(1)} px at the UNet bar's scale`,
+    );
   }
   // Where the SVG puts the line, and where the bars' own scale puts BUDGET, in screen px (edges, not pixel centres).
   const at = unet.x + scale * (line.x1 - bars.unet.x);
   const expected = unet.x + (unet.length * BUDGET) / PREDICTED.unet;
-  assert.ok(Math.abs(at - expected) <= 1, `SVG places the line at ${at.toFixed(1)} px, the bars' scale at ${expected.toFixed(1)}`);
+  assert.ok(
+    Math.abs(at - expected) <= 1,
+    `SVG places the line at ${at.toFixed(1)} px, the bars' scale at ${expected.toFixed(1)}`,
+  );
   // The column most often red across the chart's rows is the line's.
   const rows = vae.bottom - te.top + 1;
   const redRows = (x: number) => {

@@ -66,16 +66,30 @@ function check(dir: string, mode: Mode): string[] | 'skip' {
     const pb = readPb(path.join(set, `output_${k}.pb`));
     const want = (pb.dims ?? []).map(toNumber);
     const got = v.type?.shape;
-    const dimsOk = got?.length === want.length && got.every((d, i) => d === want[i] || (mode === 'inputs' && typeof d === 'string'));
+    const dimsOk =
+      got?.length === want.length && got.every((d, i) => d === want[i] || (mode === 'inputs' && typeof d === 'string'));
     if (!dimsOk || v.type?.dtype !== pb.dataType) {
-      problems.push(`output '${v.name}' infers to ${JSON.stringify(v.type)}, reference is dtype ${pb.dataType} [${want}]`);
+      problems.push(
+        `output '${v.name}' infers to ${JSON.stringify(v.type)}, reference is dtype ${pb.dataType} [${want}]`,
+      );
     }
     const folded = constants.get(v);
-    const ref = folded && weightValue({ dtype: pb.dataType ?? 0, dims: want, data: pb.rawData?.length ? { kind: 'raw', bytes: pb.rawData } : { kind: 'typed' }, proto: pb });
+    const ref =
+      folded &&
+      weightValue({
+        dtype: pb.dataType ?? 0,
+        dims: want,
+        data: pb.rawData?.length ? { kind: 'raw', bytes: pb.rawData } : { kind: 'typed' },
+        proto: pb,
+      });
     if (folded && ref) {
       // Folding computes in doubles and rounds each op's result to its type; the reference rounds inside ops too.
-      const at = folded.data.findIndex((x, i) => !(Object.is(x, ref.data[i]) || Math.abs(x - ref.data[i]) <= 1e-4 * Math.max(1, Math.abs(ref.data[i]))));
-      if (at >= 0) problems.push(`output '${v.name}' folds to ${folded.data[at]} at ${at}, reference is ${ref.data[at]}`);
+      const at = folded.data.findIndex(
+        (x, i) =>
+          !(Object.is(x, ref.data[i]) || Math.abs(x - ref.data[i]) <= 1e-4 * Math.max(1, Math.abs(ref.data[i]))),
+      );
+      if (at >= 0)
+        problems.push(`output '${v.name}' folds to ${folded.data[at]} at ${at}, reference is ${ref.data[at]}`);
     }
   });
   return problems;

@@ -17,12 +17,18 @@ import { onnx, type AttributeProto } from '../src/onnx/proto.ts';
 import { saveModel } from '../src/onnx/save.ts';
 import { tempDir } from './support/temp.ts';
 
-const F32 = 1, U8 = 2, I8 = 3, I32 = 6, I64 = 7, F16 = 10;
+const F32 = 1,
+  U8 = 2,
+  I8 = 3,
+  I32 = 6,
+  I64 = 7,
+  F16 = 10;
 const ORT_TYPES: Record<string, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10 };
 const origin = { kind: 'pass' as const, pass: 'test', from: [] };
 const A = onnx.AttributeProto.AttributeType;
 
-type AttrValue = number | number[] | string | { f: number } | { floats: number[] } | { t: { dtype: number; data: number[] } };
+type AttrValue =
+  number | number[] | string | { f: number } | { floats: number[] } | { t: { dtype: number; data: number[] } };
 
 function attrs(o: Record<string, AttrValue>): AttributeProto[] {
   return Object.entries(o).map(([name, v]) => {
@@ -31,16 +37,24 @@ function attrs(o: Record<string, AttrValue>): AttributeProto[] {
     if (Array.isArray(v)) return { name, type: A.INTS, ints: v };
     if ('f' in v) return { name, type: A.FLOAT, f: v.f };
     if ('floats' in v) return { name, type: A.FLOATS, floats: v.floats };
-    return { name, type: A.TENSOR, t: onnx.TensorProto.create({ dataType: v.t.dtype, dims: [v.t.data.length], rawData: bytes(v.t.dtype, v.t.data) }) };
+    return {
+      name,
+      type: A.TENSOR,
+      t: onnx.TensorProto.create({ dataType: v.t.dtype, dims: [v.t.data.length], rawData: bytes(v.t.dtype, v.t.data) }),
+    };
   });
 }
 
 function bytes(dtype: number, data: number[]): Uint8Array {
   const typed =
-    dtype === F32 ? new Float32Array(data)
-      : dtype === I64 ? new BigInt64Array(data.map(BigInt))
-        : dtype === I32 ? new Int32Array(data)
-          : dtype === I8 ? new Int8Array(data)
+    dtype === F32
+      ? new Float32Array(data)
+      : dtype === I64
+        ? new BigInt64Array(data.map(BigInt))
+        : dtype === I32
+          ? new Int32Array(data)
+          : dtype === I8
+            ? new Int8Array(data)
             : new Uint8Array(data);
   return new Uint8Array(typed.buffer);
 }
@@ -51,18 +65,34 @@ class Build {
   readonly feeds: Record<string, ort.Tensor> = {};
   private seed = 1;
   constructor(opset: number, irVersion = 10) {
-    this.g.model = { irVersion, opsets: [{ domain: '', version: opset }, { domain: 'com.microsoft', version: 1 }], producerName: 'test', metadata: [] };
+    this.g.model = {
+      irVersion,
+      opsets: [
+        { domain: '', version: opset },
+        { domain: 'com.microsoft', version: 1 },
+      ],
+      producerName: 'test',
+      metadata: [],
+    };
   }
   /** A float input filled with values in (0.1, 1.1), so Log and Sqrt stay finite. */
   input(name: string, dims: number[]): Value {
     const n = dims.reduce((a, b) => a * b, 1);
-    const data = Float32Array.from({ length: n }, () => ((this.seed = (this.seed * 48271) % 2147483647) / 2147483647) + 0.1);
+    const data = Float32Array.from(
+      { length: n },
+      () => (this.seed = (this.seed * 48271) % 2147483647) / 2147483647 + 0.1,
+    );
     this.feeds[name] = new ort.Tensor('float32', data, dims);
     return this.g.addInput(name, { dtype: F32, shape: dims });
   }
   weight(name: string, dtype: number, dims: number[], data: number[]): Value {
     const raw = bytes(dtype, data);
-    return this.g.addWeight(name, { dtype, dims, data: { kind: 'raw', bytes: raw }, proto: onnx.TensorProto.create({ name, dataType: dtype, dims, rawData: raw }) });
+    return this.g.addWeight(name, {
+      dtype,
+      dims,
+      data: { kind: 'raw', bytes: raw },
+      proto: onnx.TensorProto.create({ name, dataType: dtype, dims, rawData: raw }),
+    });
   }
   ints(name: string, data: number[], scalar = false): Value {
     return this.weight(name, I64, scalar ? [] : [data.length], data);
@@ -92,12 +122,18 @@ async function agree(b: Build): Promise<void> {
     const file = path.join(dir, 'model.onnx');
     assert.ok(saveModel(exportGraph(g), file, { externalData: null }, log), log.items.map(formatDiagnostic).join('\n'));
     // Severity 3: ORT's own (onnx) shape inference warns where its MaxPool kernel drops a ceil_mode window.
-    const session = await ort.InferenceSession.create(file, { graphOptimizationLevel: 'disabled', logSeverityLevel: 3 });
+    const session = await ort.InferenceSession.create(file, {
+      graphOptimizationLevel: 'disabled',
+      logSeverityLevel: 3,
+    });
     const results = await session.run(b.feeds);
     for (const [name, want] of inferred) {
       const got = results[name];
       assert.ok(got, `onnxruntime returned no '${name}'`);
-      assert.equal({ name, dtype: ORT_TYPES[got.type], shape: [...got.dims] }, { name, dtype: want.dtype, shape: want.shape });
+      assert.equal(
+        { name, dtype: ORT_TYPES[got.type], shape: [...got.dims] },
+        { name, dtype: want.dtype, shape: want.shape },
+      );
     }
     await session.release();
   } finally {
@@ -110,7 +146,11 @@ test('opset 21: windows, normalizations, contractions and runtime axes agree wit
   const x = b.input('x', [2, 8, 5, 7]);
   const none = undefined;
   // Convolutions and pools.
-  b.op('ConvTranspose', [x, b.floats('wt1', [8, 3, 3, 3])], { strides: [2, 2], pads: [1, 0, 1, 0], output_padding: [1, 0] });
+  b.op('ConvTranspose', [x, b.floats('wt1', [8, 3, 3, 3])], {
+    strides: [2, 2],
+    pads: [1, 0, 1, 0],
+    output_padding: [1, 0],
+  });
   b.op('ConvTranspose', [x, b.floats('wt2', [8, 2, 3, 3])], { group: 2, dilations: [2, 1], strides: [1, 2] });
   b.op('ConvTranspose', [x, b.floats('wt3', [8, 3, 3, 3])], { strides: [2, 2], output_shape: [12, 15] });
   b.op('Conv', [x, b.floats('w1', [4, 8, 3, 3]), b.floats('b1', [4])], { auto_pad: 'SAME_UPPER', strides: [2, 3] });
@@ -119,12 +159,23 @@ test('opset 21: windows, normalizations, contractions and runtime axes agree wit
   b.op('AveragePool', [x], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1 });
   b.op('MaxPool', [x], { kernel_shape: [2, 2], dilations: [2, 1] });
   // With ceil_mode, a last window that would start in the end padding is dropped: 6 → 3, not 4.
-  b.op('MaxPool', [b.input('z', [1, 1, 6, 6])], { kernel_shape: [2, 2], strides: [2, 2], pads: [0, 0, 1, 1], ceil_mode: 1 });
+  b.op('MaxPool', [b.input('z', [1, 1, 6, 6])], {
+    kernel_shape: [2, 2],
+    strides: [2, 2],
+    pads: [0, 0, 1, 1],
+    ceil_mode: 1,
+  });
   b.op('GlobalAveragePool', [x]);
   // Normalizations.
   b.op('GroupNormalization', [x, b.floats('gs', [8], 1), b.floats('gb', [8], 0)], { num_groups: 4 });
   b.op('LayerNormalization', [x, b.floats('ls', [5, 7], 1)], { axis: -2 }, 3);
-  b.op('BatchNormalization', [x, b.floats('bs', [8], 1), b.floats('bb', [8], 0), b.floats('bm', [8], 0), b.floats('bv', [8], 1)]);
+  b.op('BatchNormalization', [
+    x,
+    b.floats('bs', [8], 1),
+    b.floats('bb', [8], 0),
+    b.floats('bm', [8], 0),
+    b.floats('bv', [8], 1),
+  ]);
   b.op('InstanceNormalization', [x, b.floats('is', [8], 1), b.floats('ib', [8], 0)]);
   b.op('Softmax', [x], { axis: 1 });
   // Contractions.
@@ -135,7 +186,13 @@ test('opset 21: windows, normalizations, contractions and runtime axes agree wit
   b.op('MatMul', [x, b.floats('v7', [7])]);
   b.op('MatMul', [b.floats('v5', [5]), x]);
   b.op('Gemm', [b.input('ga', [3, 5]), b.floats('gw', [4, 3]), b.floats('gc', [4])], { transA: 1, transB: 1 });
-  b.op('MatMulNBits', [b.input('a', [2, 3, 32]), b.weight('q4', U8, [16, 1, 16], new Array(256).fill(0x88)), b.floats('qs', [16], 0.1)], { K: 32, N: 16, bits: 4, block_size: 32 }, 1, 'com.microsoft');
+  b.op(
+    'MatMulNBits',
+    [b.input('a', [2, 3, 32]), b.weight('q4', U8, [16, 1, 16], new Array(256).fill(0x88)), b.floats('qs', [16], 0.1)],
+    { K: 32, N: 16, bits: 4, block_size: 32 },
+    1,
+    'com.microsoft',
+  );
   // Axes, sizes and counts as inputs (opset 18+).
   b.op('ReduceMean', [x, b.ints('rm', [1, -1])], { keepdims: 0 });
   b.op('ReduceSum', [x], { noop_with_empty_axes: 1 });

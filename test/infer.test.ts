@@ -22,7 +22,19 @@ const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fix
 const MODELS = ['unet-tiny', 'unet-tiny/opset17', 'unet-sd15shape-narrow', 'vae-decoder-tiny'];
 
 const ORT_TYPES: Record<string, number> = {
-  float32: 1, uint8: 2, int8: 3, uint16: 4, int16: 5, int32: 6, int64: 7, string: 8, bool: 9, float16: 10, float64: 11, uint32: 12, uint64: 13,
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  uint16: 4,
+  int16: 5,
+  int32: 6,
+  int64: 7,
+  string: 8,
+  bool: 9,
+  float16: 10,
+  float64: 11,
+  uint32: 12,
+  uint64: 13,
 };
 
 function readPb(file: string): TensorProto {
@@ -31,7 +43,11 @@ function readPb(file: string): TensorProto {
 
 function testSets(model: string): string[] {
   const dir = path.join(FIXTURES, model);
-  return fs.readdirSync(dir).filter((d) => d.startsWith('test_data_set_')).sort().map((d) => path.join(dir, d));
+  return fs
+    .readdirSync(dir)
+    .filter((d) => d.startsWith('test_data_set_'))
+    .sort()
+    .map((d) => path.join(dir, d));
 }
 
 function load(model: string): { g: Graph; log: DiagnosticLog; file: string } {
@@ -68,7 +84,14 @@ function noDiagnostics(log: DiagnosticLog): void {
 function fullyTyped(g: Graph): number {
   const values = nodeOutputs(g);
   const bad = values.filter((v) => !v.type?.dtype || !v.type.shape || v.type.shape.some((d) => typeof d !== 'number'));
-  assert.is(bad.length, 0, bad.slice(0, 5).map((v) => `${v.name}: ${JSON.stringify(v.type)}`).join('\n'));
+  assert.is(
+    bad.length,
+    0,
+    bad
+      .slice(0, 5)
+      .map((v) => `${v.name}: ${JSON.stringify(v.type)}`)
+      .join('\n'),
+  );
   return values.length;
 }
 
@@ -111,7 +134,10 @@ for (const model of ['unet-tiny', 'vae-decoder-tiny']) {
       const dir = tempDir('pocketdiff-infer-');
       try {
         const out = path.join(dir, 'model.onnx');
-        assert.ok(saveModel(exportGraph(g), out, { externalData: null }, log), log.items.map(formatDiagnostic).join('\n'));
+        assert.ok(
+          saveModel(exportGraph(g), out, { externalData: null }, log),
+          log.items.map(formatDiagnostic).join('\n'),
+        );
         const session = await ort.InferenceSession.create(out, { graphOptimizationLevel: 'disabled' });
         const feeds: Record<string, ort.Tensor> = {};
         g.inputs.forEach((v, k) => (feeds[v.name] = ortTensor(readPb(path.join(set, `input_${k}.pb`)))));
@@ -120,7 +146,10 @@ for (const model of ['unet-tiny', 'vae-decoder-tiny']) {
         for (const [name, want] of inferred) {
           const got = results[name];
           assert.ok(got, `onnxruntime returned no '${name}'`);
-          assert.equal({ name, dtype: ORT_TYPES[got.type], shape: [...got.dims] }, { name, dtype: want.dtype, shape: want.shape });
+          assert.equal(
+            { name, dtype: ORT_TYPES[got.type], shape: [...got.dims] },
+            { name, dtype: want.dtype, shape: want.shape },
+          );
           checked++;
         }
         assert.is(checked, values.length);
@@ -166,7 +195,10 @@ test('an unbound input dim is PD2004 naming the input and the dim', () => {
   assert.is(unbound.length, 1, log.items.map(formatDiagnostic).join('\n'));
   assert.match(unbound[0].message, /input 'sample' has unbound dim 'height' \(bind it with --input sample=1,4,N,32\)/);
   assert.is(unbound[0].location?.node, 'sample');
-  assert.not.ok(log.items.some((d) => d.code !== 'PD2004'), 'no follow-on errors');
+  assert.not.ok(
+    log.items.some((d) => d.code !== 'PD2004'),
+    'no follow-on errors',
+  );
 });
 
 /**
@@ -216,7 +248,11 @@ test('nodes are inferred producers first, whatever the graph order', () => {
   inferShapes(g, {}, log);
   noDiagnostics(log);
   assert.equal(relu.output().type, { dtype: F32, shape: [2, 3] });
-  assert.equal(g.nodes().map((n) => n.op), ['Relu', 'Neg'], 'the graph order is not changed');
+  assert.equal(
+    g.nodes().map((n) => n.op),
+    ['Relu', 'Neg'],
+    'the graph order is not changed',
+  );
 });
 
 /**
@@ -245,16 +281,27 @@ test('shape arithmetic folds: Reshape through Shape → Gather → Unsqueeze →
   g.model.opsets = [{ domain: '', version: 13 }];
   const x = g.addInput('x', { dtype: F32, shape: ['B', 8, 6] });
   const int64 = (name: string, data: number[], dims: number[]) => ({
-    name, type: onnx.AttributeProto.AttributeType.TENSOR,
-    t: onnx.TensorProto.create({ dataType: 7, dims, rawData: new Uint8Array(new BigInt64Array(data.map(BigInt)).buffer) }),
+    name,
+    type: onnx.AttributeProto.AttributeType.TENSOR,
+    t: onnx.TensorProto.create({
+      dataType: 7,
+      dims,
+      rawData: new Uint8Array(new BigInt64Array(data.map(BigInt)).buffer),
+    }),
   });
   const shape = g.add('Shape', [x], { origin });
   const zero = g.add('Constant', [], { origin, attrs: [int64('value', [0], [])] });
   const batch = g.add('Gather', [shape.output(), zero.output()], { origin });
   const axes = g.add('Constant', [], { origin, attrs: [int64('value', [0], [1])] });
   const lead = g.add('Unsqueeze', [batch.output(), axes.output()], { origin });
-  const tail = g.add('Constant', [], { origin, attrs: [{ name: 'value_ints', type: onnx.AttributeProto.AttributeType.INTS, ints: [-1, 2] }] });
-  const target = g.add('Concat', [lead.output(), tail.output()], { origin, attrs: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] });
+  const tail = g.add('Constant', [], {
+    origin,
+    attrs: [{ name: 'value_ints', type: onnx.AttributeProto.AttributeType.INTS, ints: [-1, 2] }],
+  });
+  const target = g.add('Concat', [lead.output(), tail.output()], {
+    origin,
+    attrs: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
+  });
   const reshape = g.add('Reshape', [x, target.output()], { origin });
   const log = new DiagnosticLog();
   const { constants } = inferShapes(g, { dims: { B: 3 } }, log);

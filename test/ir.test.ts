@@ -32,7 +32,10 @@ test('add records uses and producers', () => {
   const { relu, neg, add } = diamond();
   assert.equal(useCount(relu.output()), 2);
   assert.is(neg.output().producer, neg);
-  assert.equal(add.inputs.map((v) => v?.name), ['a', 'b']);
+  assert.equal(
+    add.inputs.map((v) => v?.name),
+    ['a', 'b'],
+  );
 });
 
 test('setInput moves exactly one use', () => {
@@ -47,7 +50,10 @@ test('setInput moves exactly one use', () => {
 test('replaceAllUses rewires nodes and graph outputs', () => {
   const { g, x, add } = diamond();
   g.replaceAllUses(add.output(), x);
-  assert.equal(g.outputs.map((v) => v.name), ['x']);
+  assert.equal(
+    g.outputs.map((v) => v.name),
+    ['x'],
+  );
   const stats = cleanup(g);
   assert.equal(stats.nodes, 3);
   assert.is(g.nodes().length, 0);
@@ -66,7 +72,10 @@ test('cleanup keeps what reaches an output and drops dead weights', () => {
   const dead = g.add('Mul', [x, w], { origin, outputs: ['dead'] });
   g.add('Relu', [dead.output()], { origin, outputs: ['dead2'] });
   assert.equal(cleanup(g), { nodes: 2, weights: 1 });
-  assert.equal(g.nodes().map((n) => n.op), ['Relu', 'Neg', 'Add']);
+  assert.equal(
+    g.nodes().map((n) => n.op),
+    ['Relu', 'Neg', 'Add'],
+  );
   assert.equal(g.weights.length, 0);
   assert.is(add.alive, true);
 });
@@ -81,7 +90,10 @@ test('toposort is stable and fixes an out-of-order insertion', () => {
   assert.equal(log.codes(), ['PD2001']);
   assert.match(log.items[0].message, /after pass 'insert'/);
   assert.equal(toposort(g), []);
-  assert.equal(g.nodes().map((n) => n.op), ['Relu', 'Neg', 'Add', 'Sigmoid']);
+  assert.equal(
+    g.nodes().map((n) => n.op),
+    ['Relu', 'Neg', 'Add', 'Sigmoid'],
+  );
   assert.ok(verify(g, new DiagnosticLog()));
 });
 
@@ -115,7 +127,10 @@ test('value names stay unique', () => {
 
 test('printGraph shows the structure', () => {
   const { g } = diamond();
-  assert.snapshot(printGraph(g), ['graph main(x: float32[2]) -> (y)', '  a = Relu(x)', '  b = Neg(a)', '  y = Add(a, b)'].join('\n'));
+  assert.snapshot(
+    printGraph(g),
+    ['graph main(x: float32[2]) -> (y)', '  a = Relu(x)', '  b = Neg(a)', '  y = Add(a, b)'].join('\n'),
+  );
 });
 
 test('clone copies the structure and shares nothing a rewrite touches', () => {

@@ -51,7 +51,13 @@ export function importsOf(file: string): Import[] {
     const names = m[3] ?? '';
     const braces = /^\{([^}]*)\}$/.exec(names.trim());
     // `import { type A, type B }` is erased as wholly as `import type { A, B }`.
-    const allTyped = !!braces && braces[1]!.split(',').map((s) => s.trim()).filter(Boolean).every((s) => s.startsWith('type '));
+    const allTyped =
+      !!braces &&
+      braces[1]!
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .every((s) => s.startsWith('type '));
     add(m[4]!, !!m[2] || allTyped, m.index);
   }
   for (const m of text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)) add(m[1]!, false, m.index);
@@ -137,10 +143,18 @@ test('no circle of value imports between units on one floor', () => {
 });
 
 test('the check itself sees an upward import and a circle', () => {
-  const g = new Map([['a', new Set(['b'])], ['b', new Set(['c'])], ['c', new Set(['a'])], ['d', new Set(['a'])]]);
+  const g = new Map([
+    ['a', new Set(['b'])],
+    ['b', new Set(['c'])],
+    ['c', new Set(['a'])],
+    ['d', new Set(['a'])],
+  ]);
   assert.equal(circles(g), [['a', 'b', 'c']]);
   const probe = importsOf('src/cli.ts');
-  assert.ok(probe.some((i) => i.to === path.normalize('src/commands/compile.ts') && !i.typeOnly), 'dynamic imports are read');
+  assert.ok(
+    probe.some((i) => i.to === path.normalize('src/commands/compile.ts') && !i.typeOnly),
+    'dynamic imports are read',
+  );
 });
 
 test.run();

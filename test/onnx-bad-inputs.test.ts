@@ -10,7 +10,20 @@ import { DiagnosticLog } from '../src/diagnostics.ts';
 import { loadModel } from '../src/onnx/model.ts';
 import { saveModel } from '../src/onnx/save.ts';
 import { encodeModel, onnx, type TensorProto } from '../src/onnx/proto.ts';
-import { addModel, assertAddRuns, cli, convertOk, EXTERNAL, filesUnder, floatBytes, makeTmp, ramp, trackOpens, UNET_TINY, writeAddModel } from './support/onnx-io.ts';
+import {
+  addModel,
+  assertAddRuns,
+  cli,
+  convertOk,
+  EXTERNAL,
+  filesUnder,
+  floatBytes,
+  makeTmp,
+  ramp,
+  trackOpens,
+  UNET_TINY,
+  writeAddModel,
+} from './support/onnx-io.ts';
 
 const bad = suite('bad inputs: each gives its code and writes nothing');
 const badTmp = makeTmp('bad');
@@ -61,7 +74,11 @@ bad('a symlink inside the model folder that points outside it: PD1005 at load ti
   // A file symlink and a folder symlink, both leading out.
   const cases: [string, string, () => void][] = [
     ['symlink-file', 'w.bin', () => fs.symlinkSync(secret, path.join(badTmp.state.dir, 'symlink-file', 'w.bin'))],
-    ['symlink-dir', 'sub/secret.bin', () => fs.symlinkSync(outsideDir, path.join(badTmp.state.dir, 'symlink-dir', 'sub'))],
+    [
+      'symlink-dir',
+      'sub/secret.bin',
+      () => fs.symlinkSync(outsideDir, path.join(badTmp.state.dir, 'symlink-dir', 'sub')),
+    ],
   ];
   for (const [name, location, link] of cases) {
     const model = writeAddModel(path.join(badTmp.state.dir, name), { location, offset: '0', length: '1024' }, null);
@@ -91,7 +108,20 @@ bad('truncated model.onnx, cut at many offsets: PD1002', async () => {
   const model = path.join(dir, 'model.onnx');
   // 0: empty; 1: inside a tag; 11/19: between fields, before the graph (so: no graph);
   // 20..size-1: inside the graph or the trailing opset_import.
-  const cuts = [0, 1, 11, 19, 20, 21, 100, 4096, Math.floor(bytes.length / 3), Math.floor(bytes.length / 2), bytes.length - 5, bytes.length - 1];
+  const cuts = [
+    0,
+    1,
+    11,
+    19,
+    20,
+    21,
+    100,
+    4096,
+    Math.floor(bytes.length / 3),
+    Math.floor(bytes.length / 2),
+    bytes.length - 5,
+    bytes.length - 1,
+  ];
   for (const cut of cuts) {
     fs.writeFileSync(model, bytes.subarray(0, cut));
     const err = await assertRefused(model, 'PD1002');
@@ -104,7 +134,12 @@ bad('garbage bytes: PD1002', async () => {
   fs.mkdirSync(dir);
   const model = path.join(dir, 'model.onnx');
   let s = 0x2545f491;
-  const rand = () => { s ^= s << 13; s ^= s >>> 17; s ^= s << 5; return s & 0xff; };
+  const rand = () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return s & 0xff;
+  };
   for (const bytes of [
     Uint8Array.from({ length: 4096 }, rand),
     Buffer.from('this is not a protobuf\n'),
@@ -129,12 +164,18 @@ bad('truncated external data file: PD1007', async () => {
   const log = new DiagnosticLog();
   assert.is(loadModel(conv, log), undefined);
   assert.equal(log.codes(), ['PD1007']);
-  assert.match(log.items[0].message, /'weights\.bin' is \d+ bytes, but tensor '[^']+' needs bytes \d+\.\.\d+, and \d+ more tensors lie past its end \(it should be at least \d+ bytes\)/);
+  assert.match(
+    log.items[0].message,
+    /'weights\.bin' is \d+ bytes, but tensor '[^']+' needs bytes \d+\.\.\d+, and \d+ more tensors lie past its end \(it should be at least \d+ bytes\)/,
+  );
   // inspect reads no weights: it reports the model, with one warning.
   const ilog = new DiagnosticLog();
   const report = inspectModel(conv, [], ilog);
   assert.ok(report);
-  assert.equal(ilog.items.map((d) => [d.code, d.severity]), [['PD1007', 'warning']]);
+  assert.equal(
+    ilog.items.map((d) => [d.code, d.severity]),
+    [['PD1007', 'warning']],
+  );
   const whole = inspectModel(UNET_TINY, [], new DiagnosticLog())!;
   assert.is(report!.params, whole.params);
   assert.equal(report!.macs, whole.macs);
@@ -167,7 +208,14 @@ bad('missing weights file when the weights are needed: PD1006', async () => {
 });
 
 bad('non-numeric offset or length: PD1011', async () => {
-  for (const [key, value] of [['offset', 'abc'], ['offset', '-64'], ['offset', '1.5'], ['offset', '0x40'], ['length', '1e3'], ['length', ' 1024']]) {
+  for (const [key, value] of [
+    ['offset', 'abc'],
+    ['offset', '-64'],
+    ['offset', '1.5'],
+    ['offset', '0x40'],
+    ['length', '1e3'],
+    ['length', ' 1024'],
+  ]) {
     const dir = path.join(badTmp.state.dir, 'nan');
     fs.rmSync(dir, { recursive: true, force: true });
     const model = writeAddModel(dir, { location: 'w.bin', [key]: value }, floatBytes(W));
@@ -179,10 +227,20 @@ bad('inline over 2 GiB is refused before anything is read: PD1010 (sparse weight
   const dir = path.join(badTmp.state.dir, 'huge');
   fs.mkdirSync(dir);
   const n = 201_326_592; // 768 MiB of float32 each; three of them are 2.25 GiB
-  const tensors = [0, 1, 2].map((i) => onnx.TensorProto.create({
-    name: `W${i}`, dims: [n], dataType: 1, dataLocation: EXTERNAL,
-    externalData: [{ key: 'location', value: 'big.bin' }, { key: 'offset', value: String(i * n * 4) }, { key: 'length', value: String(n * 4) }],
-  } as never) as TensorProto);
+  const tensors = [0, 1, 2].map(
+    (i) =>
+      onnx.TensorProto.create({
+        name: `W${i}`,
+        dims: [n],
+        dataType: 1,
+        dataLocation: EXTERNAL,
+        externalData: [
+          { key: 'location', value: 'big.bin' },
+          { key: 'offset', value: String(i * n * 4) },
+          { key: 'length', value: String(n * 4) },
+        ],
+      } as never) as TensorProto,
+  );
   const model = path.join(dir, 'model.onnx');
   fs.writeFileSync(model, encodeModel(addModel(tensors[0], n, tensors.slice(1))));
   const big = path.join(dir, 'big.bin');

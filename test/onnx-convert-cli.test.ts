@@ -20,8 +20,16 @@ cliSuite('exit statuses: Exit.Ok on success, Exit.Error on reported errors, Exit
   assert.is(ok.status, Exit.Ok);
   assert.is(Exit.Ok, 0);
   assert.is(ok.err, '');
-  for (const args of [[], ['convert'], ['convert', UNET_TINY], ['convert', UNET_TINY, out, 'extra'], ['convert', UNET_TINY, out, '--bogus'],
-    ['convert', UNET_TINY, out, '--inline', '--external-data', 'w.bin'], ['convert', UNET_TINY, out, '--external-data'], ['no-such-command']]) {
+  for (const args of [
+    [],
+    ['convert'],
+    ['convert', UNET_TINY],
+    ['convert', UNET_TINY, out, 'extra'],
+    ['convert', UNET_TINY, out, '--bogus'],
+    ['convert', UNET_TINY, out, '--inline', '--external-data', 'w.bin'],
+    ['convert', UNET_TINY, out, '--external-data'],
+    ['no-such-command'],
+  ]) {
     const r = await cli(...args);
     assert.is(r.status, Exit.Usage, `pocketdiff ${args.join(' ')} → usage (${Exit.Usage}), got ${r.status}:\n${r.err}`);
   }
@@ -34,12 +42,19 @@ cliSuite('a diagnostic prints as `file (node …): error PDxxxx: message`', asyn
   const model = writeAddModel(path.join(cliTmp.state.dir, 'abs'), { location: '/etc/passwd' }, null);
   const r = await cli('convert', model, path.join(cliTmp.state.dir, 'abs-out', 'model.onnx'));
   assert.is(r.status, Exit.Error);
-  assert.is(r.err, `${model} (node 'W'): error PD1003: external data location '/etc/passwd' is absolute; only paths inside the model's folder are read\n`);
+  assert.is(
+    r.err,
+    `${model} (node 'W'): error PD1003: external data location '/etc/passwd' is absolute; only paths inside the model's folder are read\n`,
+  );
 });
 
 cliSuite('bin/pocketdiff.js: the process exit status and stderr', () => {
   const model = writeAddModel(path.join(cliTmp.state.dir, 'bin'), { location: '../w.bin' }, null);
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'pocketdiff.js'), 'convert', model, path.join(cliTmp.state.dir, 'bin-out.onnx')], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [path.join(ROOT, 'bin', 'pocketdiff.js'), 'convert', model, path.join(cliTmp.state.dir, 'bin-out.onnx')],
+    { encoding: 'utf8' },
+  );
   assert.is(r.status, Exit.Error, r.stderr);
   assert.match(r.stderr, /^.*model\.onnx \(node 'W'\): error PD1004: /m);
   const usage = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'pocketdiff.js'), 'convert'], { encoding: 'utf8' });

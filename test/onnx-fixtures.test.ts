@@ -8,7 +8,16 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DiagnosticLog } from '../src/diagnostics.ts';
 import { loadModel } from '../src/onnx/model.ts';
-import { assertBitwiseEqual, assertClose, convertOk, filesUnder, FIXTURES, makeTmp, runOrt, testSets } from './support/onnx-io.ts';
+import {
+  assertBitwiseEqual,
+  assertClose,
+  convertOk,
+  filesUnder,
+  FIXTURES,
+  makeTmp,
+  runOrt,
+  testSets,
+} from './support/onnx-io.ts';
 
 const fixtures = suite('fixtures: re-saved models run the same in onnxruntime');
 const fixturesTmp = makeTmp('fixtures');
@@ -29,7 +38,12 @@ for (const name of ['unet-tiny', 'unet-tiny/opset17', 'vae-decoder-tiny', 'unet-
     sets.forEach((s, i) => assertClose(original[i], s.expected, `${name}/${s.name} vs output_0.pb`));
 
     const out = path.join(fixturesTmp.state.dir, name.replace('/', '-'));
-    await convertOk(path.join(dir, 'model.onnx'), path.join(out, 'ext', 'model.onnx'), '--external-data', 'weights.bin');
+    await convertOk(
+      path.join(dir, 'model.onnx'),
+      path.join(out, 'ext', 'model.onnx'),
+      '--external-data',
+      'weights.bin',
+    );
     await convertOk(path.join(dir, 'model.onnx'), path.join(out, 'inline', 'model.onnx'), '--inline');
     assert.equal(filesUnder(path.join(out, 'ext')), ['model.onnx', 'weights.bin']);
     assert.equal(filesUnder(path.join(out, 'inline')), ['model.onnx']);

@@ -8,11 +8,29 @@ import * as assert from 'uvu/assert';
 import { DiagnosticLog } from '../src/diagnostics.ts';
 import { loadModel } from '../src/onnx/model.ts';
 import { encodeModel, onnx, type TensorProto } from '../src/onnx/proto.ts';
-import { assertBitwiseEqual, convertOk, decodeFile, EXTERNAL, makeTmp, runOrt, testSets, UNET_TINY, type TestSet } from './support/onnx-io.ts';
+import {
+  assertBitwiseEqual,
+  convertOk,
+  decodeFile,
+  EXTERNAL,
+  makeTmp,
+  runOrt,
+  testSets,
+  UNET_TINY,
+  type TestSet,
+} from './support/onnx-io.ts';
 
 // unet-tiny stored every way ONNX allows. Each layout is built from the decoded original.
-type LayoutName = 'one file per tensor' | 'weights.pb' | 'model.onnx_data' | 'model.onnx.data' | 'inline raw_data' | 'typed fields';
-const LAYOUTS: LayoutName[] = ['one file per tensor', 'weights.pb', 'model.onnx_data', 'model.onnx.data', 'inline raw_data', 'typed fields'];
+type LayoutName =
+  'one file per tensor' | 'weights.pb' | 'model.onnx_data' | 'model.onnx.data' | 'inline raw_data' | 'typed fields';
+const LAYOUTS: LayoutName[] = [
+  'one file per tensor',
+  'weights.pb',
+  'model.onnx_data',
+  'model.onnx.data',
+  'inline raw_data',
+  'typed fields',
+];
 
 function writeLayout(dir: string, layout: LayoutName): string {
   fs.mkdirSync(dir, { recursive: true });
@@ -28,7 +46,12 @@ function writeLayout(dir: string, layout: LayoutName): string {
       assert.is(t.dataType, 1, 'unet-tiny initializers are float32');
       const raw = t.rawData!;
       const values = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-      return onnx.TensorProto.create({ name: t.name, dims: t.dims, dataType: 1, floatData: Array.from(values) } as never) as TensorProto;
+      return onnx.TensorProto.create({
+        name: t.name,
+        dims: t.dims,
+        dataType: 1,
+        floatData: Array.from(values),
+      } as never) as TensorProto;
     });
   } else if (layout === 'one file per tensor') {
     // Every initializer, however small, in its own file under a subfolder; no offset or length keys.
@@ -77,28 +100,31 @@ layouts.before(async () => {
 layouts.after(layoutsTmp.after);
 
 for (const layout of LAYOUTS) {
-  layouts(`unet-tiny as ${layout}: runs as-is and after convert (external, inline) with identical outputs`, async () => {
-    const dir = path.join(layoutsTmp.state.dir, layout.replace(/ /g, '-'));
-    const model = writeLayout(path.join(dir, 'src'), layout);
-    const log = new DiagnosticLog();
-    const loaded = loadModel(model, log);
-    assert.ok(loaded, `loads: ${log.items.map((d) => d.message).join('; ')}`);
-    assert.equal(log.items, []);
-    const [asIs] = await runOrt(model, [tinySet.feeds]);
-    assertBitwiseEqual(asIs, tinyReference, `${layout} as written`);
+  layouts(
+    `unet-tiny as ${layout}: runs as-is and after convert (external, inline) with identical outputs`,
+    async () => {
+      const dir = path.join(layoutsTmp.state.dir, layout.replace(/ /g, '-'));
+      const model = writeLayout(path.join(dir, 'src'), layout);
+      const log = new DiagnosticLog();
+      const loaded = loadModel(model, log);
+      assert.ok(loaded, `loads: ${log.items.map((d) => d.message).join('; ')}`);
+      assert.equal(log.items, []);
+      const [asIs] = await runOrt(model, [tinySet.feeds]);
+      assertBitwiseEqual(asIs, tinyReference, `${layout} as written`);
 
-    const ext = path.join(dir, 'ext', 'model.onnx');
-    const inline = path.join(dir, 'inline', 'model.onnx');
-    await convertOk(model, ext, '--external-data', 'weights.bin');
-    await convertOk(model, inline, '--inline');
-    for (const m of [ext, inline]) {
-      const [y] = await runOrt(m, [tinySet.feeds]);
-      assertBitwiseEqual(y, tinyReference, `${layout} → ${path.basename(path.dirname(m))}`);
-    }
-    // The inline copy holds no external reference at all.
-    const inl = decodeFile(inline);
-    assert.ok(inl.graph!.initializer!.every((t) => t.dataLocation !== EXTERNAL && !t.externalData?.length));
-  });
+      const ext = path.join(dir, 'ext', 'model.onnx');
+      const inline = path.join(dir, 'inline', 'model.onnx');
+      await convertOk(model, ext, '--external-data', 'weights.bin');
+      await convertOk(model, inline, '--inline');
+      for (const m of [ext, inline]) {
+        const [y] = await runOrt(m, [tinySet.feeds]);
+        assertBitwiseEqual(y, tinyReference, `${layout} → ${path.basename(path.dirname(m))}`);
+      }
+      // The inline copy holds no external reference at all.
+      const inl = decodeFile(inline);
+      assert.ok(inl.graph!.initializer!.every((t) => t.dataLocation !== EXTERNAL && !t.externalData?.length));
+    },
+  );
 }
 
 layouts('the same weights in any byte layout convert to byte-identical files', async () => {
@@ -111,7 +137,10 @@ layouts('the same weights in any byte layout convert to byte-identical files', a
     outputs.push({ layout, model: fs.readFileSync(out), data: fs.readFileSync(path.join(dir, 'out', 'w.bin')) });
   }
   for (const o of outputs.slice(1)) {
-    assert.ok(o.model.equals(outputs[0].model), `model.onnx from '${o.layout}' equals the one from '${outputs[0].layout}'`);
+    assert.ok(
+      o.model.equals(outputs[0].model),
+      `model.onnx from '${o.layout}' equals the one from '${outputs[0].layout}'`,
+    );
     assert.ok(o.data.equals(outputs[0].data), `w.bin from '${o.layout}' equals the one from '${outputs[0].layout}'`);
   }
 });

@@ -8,7 +8,17 @@ import { Exit } from '../src/commands/command.ts';
 import { DiagnosticLog } from '../src/diagnostics.ts';
 import { loadModel, readTensorBytes } from '../src/onnx/model.ts';
 import { type TensorProto } from '../src/onnx/proto.ts';
-import { cli, convertOk, decodeFile, EXTERNAL, filesUnder, FIXTURES, makeTmp, trackOpens, UNET_TINY } from './support/onnx-io.ts';
+import {
+  cli,
+  convertOk,
+  decodeFile,
+  EXTERNAL,
+  filesUnder,
+  FIXTURES,
+  makeTmp,
+  trackOpens,
+  UNET_TINY,
+} from './support/onnx-io.ts';
 
 const lazy = suite('lazy loading: weights are read only when needed');
 const lazyTmp = makeTmp('lazy');

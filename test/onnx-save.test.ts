@@ -5,7 +5,22 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeModel, onnx, type TensorProto } from '../src/onnx/proto.ts';
-import { addModel, assertAddRuns, assertBitwiseEqual, convertOk, decodeFile, EXTERNAL, externalEntries, filesUnder, floatBytes, makeTmp, runOrt, testSets, UNET_TINY, writeAddModel } from './support/onnx-io.ts';
+import {
+  addModel,
+  assertAddRuns,
+  assertBitwiseEqual,
+  convertOk,
+  decodeFile,
+  EXTERNAL,
+  externalEntries,
+  filesUnder,
+  floatBytes,
+  makeTmp,
+  runOrt,
+  testSets,
+  UNET_TINY,
+  writeAddModel,
+} from './support/onnx-io.ts';
 
 const determinism = suite('determinism: layout of the converted files');
 const detTmp = makeTmp('determinism');
@@ -63,7 +78,15 @@ determinism('odd-sized tensors: each starts on a 64-byte boundary, with zero pad
   const dir = path.join(detTmp.state.dir, 'odd');
   fs.mkdirSync(dir);
   const values = sizes.map((k, j) => Float32Array.from({ length: k }, (_, i) => i + j / 8));
-  const inits = sizes.map((k, j) => onnx.TensorProto.create({ name: `T${j}`, dims: [k], dataType: 1, rawData: floatBytes(values[j]) } as never) as TensorProto);
+  const inits = sizes.map(
+    (k, j) =>
+      onnx.TensorProto.create({
+        name: `T${j}`,
+        dims: [k],
+        dataType: 1,
+        rawData: floatBytes(values[j]),
+      } as never) as TensorProto,
+  );
   const model = path.join(dir, 'model.onnx');
   fs.writeFileSync(model, encodeModel(addModel(inits[2], n, inits.slice(0, 2))));
   const out = path.join(dir, 'out', 'model.onnx');
@@ -74,14 +97,26 @@ determinism('odd-sized tensors: each starts on a 64-byte boundary, with zero pad
     return { name: t.name!, offset: Number(e.get('offset')), length: Number(e.get('length')) };
   });
   // Graph order is W (= T2), then T0, T1.
-  assert.equal(placed.map((p) => p.name), ['T2', 'T0', 'T1']);
-  assert.equal(placed.map((p) => p.offset), [0, 2496, 3584]);
+  assert.equal(
+    placed.map((p) => p.name),
+    ['T2', 'T0', 'T1'],
+  );
+  assert.equal(
+    placed.map((p) => p.offset),
+    [0, 2496, 3584],
+  );
   assert.is(data.length, 3584 + 1200);
   for (const p of placed) {
     const j = Number(p.name.slice(1));
-    assert.ok(data.subarray(p.offset, p.offset + p.length).equals(Buffer.from(floatBytes(values[j]))), `${p.name} bytes`);
+    assert.ok(
+      data.subarray(p.offset, p.offset + p.length).equals(Buffer.from(floatBytes(values[j]))),
+      `${p.name} bytes`,
+    );
   }
-  assert.ok(data.subarray(2444, 2496).every((b) => b === 0) && data.subarray(3524, 3584).every((b) => b === 0), 'padding is zeros');
+  assert.ok(
+    data.subarray(2444, 2496).every((b) => b === 0) && data.subarray(3524, 3584).every((b) => b === 0),
+    'padding is zeros',
+  );
 });
 
 determinism('a tensor larger than the copy buffer (several chunks, odd length) is copied intact', async () => {
@@ -97,7 +132,9 @@ determinism('a tensor larger than the copy buffer (several chunks, odd length) i
     await convertOk(model, out, ...flags);
     await assertAddRuns(out, n, w);
   }
-  const e = externalEntries(decodeFile(path.join(dir, 'external-data', 'model.onnx')).graph!.initializer![0] as TensorProto);
+  const e = externalEntries(
+    decodeFile(path.join(dir, 'external-data', 'model.onnx')).graph!.initializer![0] as TensorProto,
+  );
   const copied = fs.readFileSync(path.join(dir, 'external-data', 'out.bin')).subarray(Number(e.get('offset')));
   assert.ok(copied.equals(Buffer.from(floatBytes(w))));
 });

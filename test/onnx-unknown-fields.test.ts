@@ -6,7 +6,17 @@ import protobuf from 'protobufjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeModel, onnx, toNumber, type ModelProto, type TensorProto } from '../src/onnx/proto.ts';
-import { addModel, assertAddRuns, convertOk, decodeFile, EXTERNAL, externalEntries, floatBytes, makeTmp, ramp } from './support/onnx-io.ts';
+import {
+  addModel,
+  assertAddRuns,
+  convertOk,
+  decodeFile,
+  EXTERNAL,
+  externalEntries,
+  floatBytes,
+  makeTmp,
+  ramp,
+} from './support/onnx-io.ts';
 
 const unknown = suite('unknown fields and data types: reported, and kept on save');
 const unknownTmp = makeTmp('unknown');
@@ -54,7 +64,12 @@ unknown('unknown protobuf fields: reported as PD1008 warnings and written back o
   const graph = field(field(onnx.GraphProto.encode(graphNoInit as never), 5, 2, tensor), 1001, 0, 12345).finish();
   const modelNoGraph = { ...plain };
   delete (modelNoGraph as Partial<ModelProto>).graph;
-  const bytes = field(field(field(onnx.ModelProto.encode(modelNoGraph as never), 7, 2, graph), 1002, 1, 2 ** 40 + 7), 1003, 5, 0xdeadbeef).finish();
+  const bytes = field(
+    field(field(onnx.ModelProto.encode(modelNoGraph as never), 7, 2, graph), 1002, 1, 2 ** 40 + 7),
+    1003,
+    5,
+    0xdeadbeef,
+  ).finish();
 
   const dir = path.join(unknownTmp.state.dir, 'unknown');
   fs.mkdirSync(dir);
@@ -65,19 +80,43 @@ unknown('unknown protobuf fields: reported as PD1008 warnings and written back o
   for (const flags of [['--external-data', 'weights.bin'], ['--inline']]) {
     const out = path.join(dir, flags[0].slice(2), 'model.onnx');
     const r = await convertOk(model, out, ...flags);
-    for (const [no, msg] of [[1000, 'TensorProto'], [1001, 'GraphProto'], [1002, 'ModelProto'], [1003, 'ModelProto']]) {
-      assert.match(r.err, new RegExp(`^${model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: warning PD1008: unknown protobuf field ${no} in onnx\\.${msg}: kept verbatim`, 'm'));
+    for (const [no, msg] of [
+      [1000, 'TensorProto'],
+      [1001, 'GraphProto'],
+      [1002, 'ModelProto'],
+      [1003, 'ModelProto'],
+    ]) {
+      assert.match(
+        r.err,
+        new RegExp(
+          `^${model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: warning PD1008: unknown protobuf field ${no} in onnx\\.${msg}: kept verbatim`,
+          'm',
+        ),
+      );
     }
     // Read the output back at the wire level, without onnx-proto.
     const top = wireFields(fs.readFileSync(out));
-    assert.ok(top.some((f) => f.no === 1002 && f.wire === 1 && f.value === 2 ** 40 + 7), 'model field 1002 kept');
-    assert.ok(top.some((f) => f.no === 1003 && f.wire === 5 && f.value === 0xdeadbeef), 'model field 1003 kept');
+    assert.ok(
+      top.some((f) => f.no === 1002 && f.wire === 1 && f.value === 2 ** 40 + 7),
+      'model field 1002 kept',
+    );
+    assert.ok(
+      top.some((f) => f.no === 1003 && f.wire === 5 && f.value === 0xdeadbeef),
+      'model field 1003 kept',
+    );
     const g = wireFields(top.find((f) => f.no === 7)!.value as Uint8Array);
-    assert.ok(g.some((f) => f.no === 1001 && f.wire === 0 && f.value === 12345), 'graph field 1001 kept');
+    assert.ok(
+      g.some((f) => f.no === 1001 && f.wire === 0 && f.value === 12345),
+      'graph field 1001 kept',
+    );
     const t = wireFields(g.find((f) => f.no === 5)!.value as Uint8Array);
     const kept = t.find((f) => f.no === 1000);
     assert.ok(kept && Buffer.from(kept.value as Uint8Array).equals(Buffer.from(TEXT)), 'tensor field 1000 kept');
-    if (flags[1] === 'weights.bin') assert.ok(t.some((f) => f.no === 14 /* data_location */ && f.value === EXTERNAL), 'W went external');
+    if (flags[1] === 'weights.bin')
+      assert.ok(
+        t.some((f) => f.no === 14 /* data_location */ && f.value === EXTERNAL),
+        'W went external',
+      );
     await assertAddRuns(out, n, ramp(n));
   }
 });
@@ -85,15 +124,28 @@ unknown('unknown protobuf fields: reported as PD1008 warnings and written back o
 unknown('unknown data type (23): reported as PD1009, kept as stored', async () => {
   const n = 256;
   const payload = Uint8Array.from({ length: 2048 }, (_, i) => (i * 7) & 0xff);
-  const odd = onnx.TensorProto.create({ name: 'future', dims: [2048], dataType: 23, rawData: payload } as never) as TensorProto;
-  const w = onnx.TensorProto.create({ name: 'W', dims: [n], dataType: 1, rawData: floatBytes(W) } as never) as TensorProto;
+  const odd = onnx.TensorProto.create({
+    name: 'future',
+    dims: [2048],
+    dataType: 23,
+    rawData: payload,
+  } as never) as TensorProto;
+  const w = onnx.TensorProto.create({
+    name: 'W',
+    dims: [n],
+    dataType: 1,
+    rawData: floatBytes(W),
+  } as never) as TensorProto;
   const dir = path.join(unknownTmp.state.dir, 'dtype');
   fs.mkdirSync(dir);
   const model = path.join(dir, 'model.onnx');
   fs.writeFileSync(model, encodeModel(addModel(w, n, [odd])));
   const out = path.join(dir, 'out', 'model.onnx');
   const r = await convertOk(model, out, '--external-data', 'weights.bin');
-  assert.match(r.err, /warning PD1009: tensor 'future' has data type 23, which this build does not know; it is kept as stored/);
+  assert.match(
+    r.err,
+    /warning PD1009: tensor 'future' has data type 23, which this build does not know; it is kept as stored/,
+  );
   const t = decodeFile(out).graph!.initializer!.find((x) => x.name === 'future')! as TensorProto;
   assert.is(t.dataType, 23);
   const e = externalEntries(t);

@@ -16,13 +16,26 @@ const work = tempDir('package');
 const consumer = path.join(work, 'consumer');
 
 test('types/pocketdiff.d.ts is what `npm run types` writes from src/api.ts', () => {
-  assert.ok(renderTypes() === fs.readFileSync(TYPES_FILE, 'utf8'), 'types/pocketdiff.d.ts is stale: run `npm run types`');
+  assert.ok(
+    renderTypes() === fs.readFileSync(TYPES_FILE, 'utf8'),
+    'types/pocketdiff.d.ts is stale: run `npm run types`',
+  );
 });
 
 test('a project that installs the checkout imports it by name and compiles, prices and diffs', () => {
   fs.mkdirSync(consumer, { recursive: true });
-  fs.writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: { pocketdiff: `file:${ROOT}` } }, null, 2));
-  const install = spawnSync('npm', ['install', '--offline', '--no-audit', '--no-fund'], { cwd: consumer, encoding: 'utf8' });
+  fs.writeFileSync(
+    path.join(consumer, 'package.json'),
+    JSON.stringify(
+      { name: 'consumer', private: true, type: 'module', dependencies: { pocketdiff: `file:${ROOT}` } },
+      null,
+      2,
+    ),
+  );
+  const install = spawnSync('npm', ['install', '--offline', '--no-audit', '--no-fund'], {
+    cwd: consumer,
+    encoding: 'utf8',
+  });
   assert.is(install.status, 0, install.stdout + install.stderr);
   assert.is(fs.realpathSync(path.join(consumer, 'node_modules', 'pocketdiff')), fs.realpathSync(ROOT));
 
@@ -40,7 +53,10 @@ const bad = await whatif(recipe, { device: 'galaxy-s99' });
 console.log(JSON.stringify({ version, built, again: again.result.artifacts[0].status, priced, same: same.result.changed, markdown: diffMarkdown(same.result), bad }));
 `,
   );
-  const r = spawnSync(process.execPath, ['use.mjs', recipe, path.join(work, 'out')], { cwd: consumer, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['use.mjs', recipe, path.join(work, 'out')], {
+    cwd: consumer,
+    encoding: 'utf8',
+  });
   assert.is(r.status, 0, r.stderr);
   assert.is(r.stderr, '', 'a library call prints nothing');
   const got = JSON.parse(r.stdout);
@@ -52,13 +68,19 @@ console.log(JSON.stringify({ version, built, again: again.result.artifacts[0].st
   assert.ok(fs.existsSync(path.join(a.dir, 'unet.onnx')) && a.predicted_ms > 0);
   assert.equal(got.built.result.budget_exceeded, []);
   assert.is(got.again, 'up to date');
-  assert.ok(got.priced.ok && got.priced.result.total_ms > 0 && got.priced.result.delta_ms < 0, JSON.stringify(got.priced));
+  assert.ok(
+    got.priced.ok && got.priced.result.total_ms > 0 && got.priced.result.delta_ms < 0,
+    JSON.stringify(got.priced),
+  );
   assert.is(got.same, false);
   assert.match(got.markdown, /No change/);
   // Errors are returned, coded, not thrown or printed.
   assert.is(got.bad.ok, false);
   assert.is(got.bad.result, undefined);
-  assert.equal(got.bad.diagnostics.map((d: { code: string }) => d.code), ['PD7009']);
+  assert.equal(
+    got.bad.diagnostics.map((d: { code: string }) => d.code),
+    ['PD7009'],
+  );
 });
 
 test('its TypeScript gets the typings: results are typed, a wrong call does not compile', () => {
@@ -80,13 +102,34 @@ export { ms, status, code, wrong };
   );
   fs.writeFileSync(
     path.join(consumer, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: [] }, files: ['use.ts'] }),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noEmit: true,
+        types: [],
+      },
+      files: ['use.ts'],
+    }),
   );
-  const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer], { encoding: 'utf8' });
+  const tsc = spawnSync(
+    process.execPath,
+    [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer],
+    { encoding: 'utf8' },
+  );
   assert.is(tsc.status, 0, tsc.stdout + tsc.stderr);
   // The same file with a real type error fails: the typings are not `any`.
-  fs.writeFileSync(path.join(consumer, 'use.ts'), `import { compile } from 'pocketdiff';\nconst n: number = (await compile('r.yaml')).result!.artifacts[0].dir;\nexport { n };\n`);
-  const bad = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer], { encoding: 'utf8' });
+  fs.writeFileSync(
+    path.join(consumer, 'use.ts'),
+    `import { compile } from 'pocketdiff';\nconst n: number = (await compile('r.yaml')).result!.artifacts[0].dir;\nexport { n };\n`,
+  );
+  const bad = spawnSync(
+    process.execPath,
+    [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer],
+    { encoding: 'utf8' },
+  );
   assert.is(bad.status, 2);
   assert.match(bad.stdout, /use\.ts\(2,7\): error TS2322: Type 'string' is not assignable to type 'number'/);
 });

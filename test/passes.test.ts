@@ -18,7 +18,6 @@ const DIMS = { batch_size: 2, height: 16, width: 16, steps: 2, sequence_length: 
 const { feeds } = testSet(`${FIXTURE}/test_data_set_1`);
 const fresh = () => inferredGraph(`${FIXTURE}/model.onnx`, DIMS);
 
-
 /** Replaces a weight's data; `fill(index)` gives each float (default 0). */
 function setWeight(g: Graph, name: string, fill: (i: number, dims: number[]) => number = () => 0): void {
   const w = g.weights.find((v) => v.name === name);
@@ -83,7 +82,13 @@ test('remove-blocks: an up-block ResNet passes the hidden state and drops the sk
 test('remove-blocks: a channel-changing ResNet needs keep_shortcut, then keeps only the projection', async () => {
   const g = fresh();
   const log = new DiagnosticLog();
-  assert.not.ok(runPasses(g, [removeBlocks([{ selector: 'down_blocks.1.resnets.0', at: { file: 'r.yaml', line: 4, col: 7 } }])], log));
+  assert.not.ok(
+    runPasses(
+      g,
+      [removeBlocks([{ selector: 'down_blocks.1.resnets.0', at: { file: 'r.yaml', line: 4, col: 7 } }])],
+      log,
+    ),
+  );
   assert.equal(log.codes(), ['PD5002']);
   assert.match(formatDiagnostic(log.items[0]), /^r\.yaml:4:7: error PD5002: .*32 → 64.*keep_shortcut: true/);
 
@@ -130,7 +135,11 @@ test('duplicate-blocks: the copy follows the block and computes the same functio
   const copy = blocks.find((x) => x.name === `${b}+1`)!;
   assert.is(copy.kind, 'cross_attention');
   assert.is(copy.params, blocks.find((x) => x.name === b)!.params);
-  assert.ok(copy.nodes.every((n) => n.origin.kind === 'pass' && n.origin.pass === 'duplicate-blocks' && n.origin.from.length === 1));
+  assert.ok(
+    copy.nodes.every(
+      (n) => n.origin.kind === 'pass' && n.origin.pass === 'duplicate-blocks' && n.origin.from.length === 1,
+    ),
+  );
   assert.ok(copy.weights.every((w) => w.name.startsWith(`${b}+1.`) || w.name.endsWith('+1')));
 });
 

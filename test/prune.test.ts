@@ -43,29 +43,45 @@ function edit(g: Graph, name: string, fn: (x: Float32Array, dims: number[]) => v
 
 /** The weight read by the Mul (gamma) and Add (beta) of a GroupNorm's affine step, by module scope. */
 function affine(g: Graph, scope: string): [string, string] {
-  const w = (op: string) => g.nodes().find((n) => n.scope === scope && n.op === op && n.inputs.some((v) => v?.weight && v.weight.dims[0] > 1))!.inputs.find((v) => v?.weight)!.name;
+  const w = (op: string) =>
+    g
+      .nodes()
+      .find((n) => n.scope === scope && n.op === op && n.inputs.some((v) => v?.weight && v.weight.dims[0] > 1))!
+      .inputs.find((v) => v?.weight)!.name;
   return [w('Mul'), w('Add')];
 }
 
 // Row/column helpers: `axis` 0 of a [O, …] weight is its rows, axis 1 of an [I, O] MatMul weight its columns.
 const inner = (dims: number[], axis: number) => dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-function mapAlong(x: Float32Array, dims: number[], axis: number, fn: (ch: number, v: number, flat: number) => number): void {
+function mapAlong(
+  x: Float32Array,
+  dims: number[],
+  axis: number,
+  fn: (ch: number, v: number, flat: number) => number,
+): void {
   const n = inner(dims, axis);
   for (let i = 0; i < x.length; i++) x[i] = fn(Math.floor(i / n) % dims[axis], x[i], i);
 }
-const zero = (dead: (c: number) => boolean, axis: number) => (x: Float32Array, dims: number[]) => mapAlong(x, dims, axis, (c, v) => (dead(c) ? 0 : v));
+const zero = (dead: (c: number) => boolean, axis: number) => (x: Float32Array, dims: number[]) =>
+  mapAlong(x, dims, axis, (c, v) => (dead(c) ? 0 : v));
 /** Channel c (odd) becomes a copy of c-1 along `axis`, all scaled by `scale`. */
-const twin = (axis: number, scale = 1) => (x: Float32Array, dims: number[]) => {
-  const n = inner(dims, axis);
-  // In place, in order: x[i - n] (channel c - 1) is already written when c is reached.
-  mapAlong(x, dims, axis, (c, v, i) => (c % 2 ? x[i - n] : v * scale));
-};
+const twin =
+  (axis: number, scale = 1) =>
+  (x: Float32Array, dims: number[]) => {
+    const n = inner(dims, axis);
+    // In place, in order: x[i - n] (channel c - 1) is already written when c is reached.
+    mapAlong(x, dims, axis, (c, v, i) => (c % 2 ? x[i - n] : v * scale));
+  };
 
 /** A GroupNorm-fed inner width: odd channels twin the even ones; consumers ignore them. */
 function deadResnetInner(g: Graph, producers: string[], consumer: string, norm: string) {
   for (const p of producers) edit(g, p, twin(0, 0.01));
   for (const a of affine(g, norm)) edit(g, a, twin(0));
-  edit(g, consumer, zero((c) => c % 2 === 1, 1));
+  edit(
+    g,
+    consumer,
+    zero((c) => c % 2 === 1, 1),
+  );
 }
 
 test('dead channels: a VAE ResNet inner width (GroupNorm groups kept) and attention widths prune exactly', async () => {
@@ -88,7 +104,14 @@ test('dead channels: a VAE ResNet inner width (GroupNorm groups kept) and attent
   const pruned = inferredGraph(`${VAE}/model.onnx`, VAE_DIMS);
   for (const v of oracle.weights) pruned.weights.find((w) => w.name === v.name)!.weight = v.weight;
   // The block's ratio covers query/key; the more specific to_v selector sets the value width.
-  const log = apply(pruned, pruneChannels([{ selector: b, ratio: 0.5 }, { selector: a, ratio: 0.5 }, { selector: `${a}.to_v`, count: 48 }]));
+  const log = apply(
+    pruned,
+    pruneChannels([
+      { selector: b, ratio: 0.5 },
+      { selector: a, ratio: 0.5 },
+      { selector: `${a}.to_v`, count: 48 },
+    ]),
+  );
   assert.equal(log.items, []);
   const dims = (name: string) => pruned.weights.find((v) => v.name === name)!.weight!.dims;
   assert.equal(dims(`${b}.conv1.weight`), [32, 64, 3, 3]);
@@ -103,7 +126,12 @@ test('dead channels: a VAE ResNet inner width (GroupNorm groups kept) and attent
   // Pruning live channels is a real change.
   const live = inferredGraph(`${VAE}/model.onnx`, VAE_DIMS);
   apply(live, pruneChannels([{ selector: b, ratio: 0.5 }]));
-  assert.ok(relError(await output(live, `${VAE}/test_data_set_0`), await output(inferredGraph(`${VAE}/model.onnx`, VAE_DIMS), `${VAE}/test_data_set_0`)) > 1e-3);
+  assert.ok(
+    relError(
+      await output(live, `${VAE}/test_data_set_0`),
+      await output(inferredGraph(`${VAE}/model.onnx`, VAE_DIMS), `${VAE}/test_data_set_0`),
+    ) > 1e-3,
+  );
 });
 
 test('dead channels: UNet head_dim per head, GEGLU halves, and a ResNet width with its time embedding prune exactly', async () => {
@@ -121,21 +149,36 @@ test('dead channels: UNet head_dim per head, GEGLU halves, and a ResNet width wi
   const deadFf = (c: number) => c % 256 >= 128 === (c % 2 === 0);
   edit(oracle, mm('ff.net.0.proj'), zero(deadFf, 1));
   edit(oracle, `${t}.ff.net.0.proj.bias`, zero(deadFf, 0));
-  edit(oracle, mm('ff.net.2'), zero((c) => deadFf(c), 0));
-  deadResnetInner(oracle, [`${r}.conv1.weight`, `${r}.conv1.bias`, `${r}.time_emb_proj.weight`, `${r}.time_emb_proj.bias`], `${r}.conv2.weight`, `${r}.norm2`);
+  edit(
+    oracle,
+    mm('ff.net.2'),
+    zero((c) => deadFf(c), 0),
+  );
+  deadResnetInner(
+    oracle,
+    [`${r}.conv1.weight`, `${r}.conv1.bias`, `${r}.time_emb_proj.weight`, `${r}.time_emb_proj.bias`],
+    `${r}.conv2.weight`,
+    `${r}.norm2`,
+  );
 
   const pruned = inferredGraph(`${UNET}/model.onnx`, UNET_DIMS);
   for (const v of oracle.weights) pruned.weights.find((w) => w.name === v.name)!.weight = v.weight;
-  const log = apply(pruned, pruneChannels([
-    { selector: `${t}.attn1`, ratio: 0.5 },
-    { selector: `${t}.ff`, count: 128 },
-    { selector: r, ratio: 0.5 },
-  ]));
+  const log = apply(
+    pruned,
+    pruneChannels([
+      { selector: `${t}.attn1`, ratio: 0.5 },
+      { selector: `${t}.ff`, count: 128 },
+      { selector: r, ratio: 0.5 },
+    ]),
+  );
   assert.equal(log.items, []);
   const dims = (name: string) => pruned.weights.find((v) => v.name === name)!.weight!.dims;
   assert.equal(dims(`${t}.ff.net.0.proj.bias`), [256]);
   assert.equal(dims(`${r}.time_emb_proj.weight`), [32, 128]);
-  const err = relError(await output(pruned, `${UNET}/test_data_set_1`), await output(oracle, `${UNET}/test_data_set_1`));
+  const err = relError(
+    await output(pruned, `${UNET}/test_data_set_1`),
+    await output(oracle, `${UNET}/test_data_set_1`),
+  );
   assert.ok(err <= TOLERANCE, `relative error ${err}`);
   console.log(`    unet-sd15shape-narrow dead channels: relative error ${err.toExponential(2)}`);
 });
@@ -163,10 +206,18 @@ test('uniform 50% of a VAE decoder (built, 64-512 channels) runs and leaves abou
   const m = after.macs.total / before.macs.total;
   assert.ok(p > 0.24 && p < 0.28, `params ${before.params} → ${after.params} (${p})`);
   assert.ok(m > 0.24 && m < 0.3, `MACs ${before.macs.total} → ${after.macs.total} (${m})`);
-  console.log(`    built VAE decoder 64-256: params ${before.params} → ${after.params} (×${p.toFixed(3)}), MACs ×${m.toFixed(3)}`);
+  console.log(
+    `    built VAE decoder 64-256: params ${before.params} → ${after.params} (×${p.toFixed(3)}), MACs ×${m.toFixed(3)}`,
+  );
   const input = g.inputs[0];
   const { Tensor } = await import('onnxruntime-node');
-  const feeds = { [input.name]: new Tensor('float32', Float32Array.from({ length: 256 }, (_, i) => Math.sin(i)), [1, 4, 8, 8]) };
+  const feeds = {
+    [input.name]: new Tensor(
+      'float32',
+      Float32Array.from({ length: 256 }, (_, i) => Math.sin(i)),
+      [1, 4, 8, 8],
+    ),
+  };
   const out = Object.values(await run(saveGraph(g), feeds))[0];
   assert.equal(out.dims, [1, 3, 32, 32]);
   assert.ok((out.data as Float32Array).every(Number.isFinite));
@@ -223,18 +274,28 @@ test('shapes baked into Reshape constants (constant-folded exports) are rewritte
     if (n.op !== 'Reshape' || n.inputs[1]?.weight) continue;
     const c = constants.get(n.inputs[1]!);
     if (!c || !n.scope.includes('attn')) continue;
-    const v = folded.addWeight(folded.uniqueName('baked_shape'), { dtype: 7, dims: [c.data.length], data: { kind: 'raw', bytes: new Uint8Array(BigInt64Array.from(c.data.map(BigInt)).buffer) } });
+    const v = folded.addWeight(folded.uniqueName('baked_shape'), {
+      dtype: 7,
+      dims: [c.data.length],
+      data: { kind: 'raw', bytes: new Uint8Array(BigInt64Array.from(c.data.map(BigInt)).buffer) },
+    });
     folded.setInput(n, 1, v);
     baked++;
   }
   assert.ok(baked > 50);
   const dynamic = inferredGraph(`${UNET}/model.onnx`, UNET_DIMS);
-  const spec = [{ selector: '**.attn1', ratio: 0.5 }, { selector: '**.attn2', ratio: 0.5 }];
+  const spec = [
+    { selector: '**.attn1', ratio: 0.5 },
+    { selector: '**.attn2', ratio: 0.5 },
+  ];
   const r1 = runPasses(folded, [pruneChannels(spec, { dims: UNET_DIMS })], log);
   assert.ok(r1, log.items.map(formatDiagnostic).join('\n'));
   assert.ok(Number(r1[0].stats.shape_constants_rewritten) > 50);
   apply(dynamic, pruneChannels(spec));
-  const err = relError(await output(folded, `${UNET}/test_data_set_1`), await output(dynamic, `${UNET}/test_data_set_1`));
+  const err = relError(
+    await output(folded, `${UNET}/test_data_set_1`),
+    await output(dynamic, `${UNET}/test_data_set_1`),
+  );
   assert.ok(err <= TOLERANCE, `relative error ${err}`);
   console.log(`    baked vs computed Reshape targets after pruning: relative difference ${err.toExponential(2)}`);
 });
@@ -255,7 +316,9 @@ test('the full-size SD-v1.5 VAE decoder, graph only: {"*": 0.5} leaves about a q
   assert.is(before.params, 49490199);
   assert.ok(p > 0.24 && p < 0.27, `params ${before.params} → ${after.params}`);
   assert.ok(m > 0.24 && m < 0.27, `MACs ${before.macs.total} → ${after.macs.total}`);
-  console.log(`    SD-v1.5 VAE decoder: params ${before.params} → ${after.params} (×${p.toFixed(4)}), MACs ${before.macs.total} → ${after.macs.total} (×${m.toFixed(4)})`);
+  console.log(
+    `    SD-v1.5 VAE decoder: params ${before.params} → ${after.params} (×${p.toFixed(4)}), MACs ${before.macs.total} → ${after.macs.total} (×${m.toFixed(4)})`,
+  );
   // Saving still refuses (PD1006): the weights are absent, as before pruning.
   assert.throws(() => saveGraph(g), /PD1006/);
 });
@@ -263,12 +326,24 @@ test('the full-size SD-v1.5 VAE decoder, graph only: {"*": 0.5} leaves about a q
 test('bad widths are refused with coded errors at the recipe location', () => {
   const at = { file: 'r.yaml', line: 3, col: 5 };
   const cases: [WidthSpec, string, RegExp][] = [
-    [{ selector: '*', ratio: 0, at }, 'PD9001', /^width 0 for '\*' is neither a kept fraction nor a channel count: a width is a kept fraction in \(0, 1\] or a whole number of channels \(2 or more\)$/],
+    [
+      { selector: '*', ratio: 0, at },
+      'PD9001',
+      /^width 0 for '\*' is neither a kept fraction nor a channel count: a width is a kept fraction in \(0, 1\] or a whole number of channels \(2 or more\)$/,
+    ],
     [{ selector: '*', ratio: 1.5, at }, 'PD9001', /^width 1\.5 for '\*' is neither/],
     [{ selector: '*', count: 2.5, at }, 'PD9001', /^width 2\.5 for '\*' is neither/],
-    [{ selector: 'decoder.mid_block.resnets.0', count: 40, at }, 'PD9002', /breaks GroupNorm with 32 groups.*multiples of 32/],
+    [
+      { selector: 'decoder.mid_block.resnets.0', count: 40, at },
+      'PD9002',
+      /breaks GroupNorm with 32 groups.*multiples of 32/,
+    ],
     [{ selector: 'decoder.mid_block.resnets.0', count: 96, at }, 'PD9006', /exceeds the 64 channels/],
-    [{ selector: 'decoder.mid_blok.resnets.0', ratio: 0.5, at }, 'PD5001', /did you mean 'decoder\.mid_block\.resnets\.0'/],
+    [
+      { selector: 'decoder.mid_blok.resnets.0', ratio: 0.5, at },
+      'PD5001',
+      /did you mean 'decoder\.mid_block\.resnets\.0'/,
+    ],
   ];
   for (const [spec, code, msg] of cases) {
     const g = inferredGraph(`${VAE}/model.onnx`, VAE_DIMS);

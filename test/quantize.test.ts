@@ -37,7 +37,11 @@ async function quantized(dir: string, dims: Record<string, number>, specs: Quant
 const references = new Map<string, Promise<ort.Tensor[]>>();
 /** The float32 model's outputs on each test set, computed once per fixture. */
 function reference(dir: string, fp32: string): Promise<ort.Tensor[]> {
-  if (!references.has(dir)) references.set(dir, Promise.all(SETS.map(async (set) => Object.values(await run(fp32, testSet(`${dir}/${set}`).feeds))[0])));
+  if (!references.has(dir))
+    references.set(
+      dir,
+      Promise.all(SETS.map(async (set) => Object.values(await run(fp32, testSet(`${dir}/${set}`).feeds))[0])),
+    );
   return references.get(dir)!;
 }
 
@@ -54,9 +58,19 @@ async function worstError(dir: string, fp32: string, q: string): Promise<number>
 }
 
 /** Bytes of every weight as stored. */
-const weightBytes = (g: Graph) => g.weights.reduce((s, w) => s + (byteSize(w.weight!.dtype, w.weight!.dims.reduce((a, b) => a * b, 1)) ?? 0), 0);
+const weightBytes = (g: Graph) =>
+  g.weights.reduce(
+    (s, w) =>
+      s +
+      (byteSize(
+        w.weight!.dtype,
+        w.weight!.dims.reduce((a, b) => a * b, 1),
+      ) ?? 0),
+    0,
+  );
 /** Bytes of a saved model's folder (model.onnx and its data file). */
-const fileBytes = (model: string) => fs.readdirSync(path.dirname(model)).reduce((s, f) => s + fs.statSync(path.join(path.dirname(model), f)).size, 0);
+const fileBytes = (model: string) =>
+  fs.readdirSync(path.dirname(model)).reduce((s, f) => s + fs.statSync(path.join(path.dirname(model), f)).size, 0);
 
 // scheme → [max relative error, weights size factor, file size factor (tiny models carry a large graph)]
 const LIMITS: Record<string, [number, number, number]> = {
@@ -67,7 +81,10 @@ const LIMITS: Record<string, [number, number, number]> = {
   w8a8: [0.25, 0.27, 0.55],
 };
 
-for (const [dir, dims] of [[VAE, VAE_DIMS], [UNET, UNET_DIMS]] as const) {
+for (const [dir, dims] of [
+  [VAE, VAE_DIMS],
+  [UNET, UNET_DIMS],
+] as const) {
   for (const scheme of ['fp16', 'int8', 'w8a16', 'w8a8'] as const) {
     test(`${scheme} on ${path.basename(dir)}: error and size against float32`, async () => {
       const fp32 = inferredGraph(`${dir}/model.onnx`, dims);
@@ -80,7 +97,10 @@ for (const [dir, dims] of [[VAE, VAE_DIMS], [UNET, UNET_DIMS]] as const) {
       if (scheme === 'w8a16' || scheme === 'w8a8') {
         // Activations pass through QDQ pairs: uint16 at opset 21 for w8a16, uint8 at the model's opset for w8a8.
         const q = g.nodes().filter((n) => n.op === 'QuantizeLinear');
-        assert.ok(q.length > 0 && q.every((n) => n.output().type!.dtype === (scheme === 'w8a16' ? DataType.UINT16 : DataType.UINT8)));
+        assert.ok(
+          q.length > 0 &&
+            q.every((n) => n.output().type!.dtype === (scheme === 'w8a16' ? DataType.UINT16 : DataType.UINT8)),
+        );
         assert.ok(scheme === 'w8a16' ? stats.opset === 21 : Number(stats.opset) < 21, `opset ${stats.opset}`);
       }
       const file = saveGraph(g);
@@ -88,10 +108,18 @@ for (const [dir, dims] of [[VAE, VAE_DIMS], [UNET, UNET_DIMS]] as const) {
       const err = await worstError(dir, fp32File, file);
       assert.ok(err <= maxErr, `${scheme}: relative error ${err} > ${maxErr}`);
       const wf = weightBytes(g) / weightBytes(fp32);
-      assert.ok(wf <= weightFactor, `${scheme}: weights ${weightBytes(fp32)} → ${weightBytes(g)} bytes (×${wf.toFixed(3)})`);
+      assert.ok(
+        wf <= weightFactor,
+        `${scheme}: weights ${weightBytes(fp32)} → ${weightBytes(g)} bytes (×${wf.toFixed(3)})`,
+      );
       const ff = fileBytes(file) / fileBytes(fp32File);
-      assert.ok(ff <= fileFactor, `${scheme}: files ${fileBytes(fp32File)} → ${fileBytes(file)} bytes (×${ff.toFixed(3)})`);
-      console.log(`    ${path.basename(dir)} ${scheme}: error ${err.toExponential(2)}, weights ×${wf.toFixed(3)}, files ×${ff.toFixed(3)}`);
+      assert.ok(
+        ff <= fileFactor,
+        `${scheme}: files ${fileBytes(fp32File)} → ${fileBytes(file)} bytes (×${ff.toFixed(3)})`,
+      );
+      console.log(
+        `    ${path.basename(dir)} ${scheme}: error ${err.toExponential(2)}, weights ×${wf.toFixed(3)}, files ×${ff.toFixed(3)}`,
+      );
     });
   }
 }
@@ -120,20 +148,29 @@ test('int4 covers Conv: 4-bit blocks reproduce the weights within the grid, the 
   // keep_int8 [first, last] by default: post_quant_conv reads latent_sample, conv_out writes sample.
   assert.is(stats.int8_kept, 2);
   assert.is(stats.scheme, 'int4+int8');
-  const dqOf = (name: string) => g.nodes().find((n) => n.op === 'DequantizeLinear' && n.inputs[0]!.name === `${name}_quantized`)!;
+  const dqOf = (name: string) =>
+    g.nodes().find((n) => n.op === 'DequantizeLinear' && n.inputs[0]!.name === `${name}_quantized`)!;
   for (const name of ['post_quant_conv.weight', 'decoder.conv_out.weight']) {
     assert.is(dqOf(name).inputs[0]!.weight!.dtype, DataType.INT8, name);
     assert.is(dqOf(name).attr('block_size'), undefined, name);
   }
   // Each DequantizeLinear, evaluated by onnxruntime, against the weight it replaced.
-  for (const name of ['decoder.mid_block.resnets.0.conv1.weight', 'decoder.conv_in.weight', 'decoder.up_blocks.1.resnets.1.conv2.weight']) {
+  for (const name of [
+    'decoder.mid_block.resnets.0.conv1.weight',
+    'decoder.conv_in.weight',
+    'decoder.up_blocks.1.resnets.1.conv2.weight',
+  ]) {
     const dq = dqOf(name);
     assert.is(dq.inputs[0]!.weight!.dtype, DataType.UINT4, name);
     assert.is(dq.attr('block_size')?.i, 32);
     const probe = new (g.constructor as new () => Graph)();
     probe.model = { ...g.model, template: undefined };
     const ins = dq.inputs.map((v) => probe.addWeight(v!.name, v!.weight!));
-    probe.addOutput(probe.add('DequantizeLinear', ins, { attrs: dq.attrs, origin: { kind: 'pass', pass: 'test', from: [] } }).output());
+    probe.addOutput(
+      probe
+        .add('DequantizeLinear', ins, { attrs: dq.attrs, origin: { kind: 'pass', pass: 'test', from: [] } })
+        .output(),
+    );
     const out = Object.values(await run(saveGraph(probe), {}))[0].data as Float32Array;
     const orig = fp32.weights.find((v) => v.name === name)!;
     const { readFloats } = await import('../src/ir/weight-io.ts');
@@ -153,7 +190,9 @@ test('int4 covers Conv: 4-bit blocks reproduce the weights within the grid, the 
   // the two int8 layers are 880 of the 399k weights.
   assert.ok(wf <= 0.18, `weights ×${wf}`);
   assert.ok(fileBytes(file) / fileBytes(fp32File) <= 0.25);
-  console.log(`    vae-decoder-tiny int4 (Conv + MatMul): weights ×${wf.toFixed(3)}, files ×${(fileBytes(file) / fileBytes(fp32File)).toFixed(3)}`);
+  console.log(
+    `    vae-decoder-tiny int4 (Conv + MatMul): weights ×${wf.toFixed(3)}, files ×${(fileBytes(file) / fileBytes(fp32File)).toFixed(3)}`,
+  );
 });
 
 // int4 on every Conv and MatMul, against float32. The 0.15 that int4 on MatMul alone meets is
@@ -178,10 +217,14 @@ for (const [dir, dims, bound] of INT4_CONV) {
     assert.is(pure.stats.scheme, 'int4');
     assert.is(pure.stats.int8_kept, undefined);
     assert.ok(Number(ends.stats.int8_kept) > 0);
-    assert.not.ok(pure.g.nodes().some((n) => n.op === 'DequantizeLinear' && n.inputs[0]!.weight?.dtype === DataType.INT8));
+    assert.not.ok(
+      pure.g.nodes().some((n) => n.op === 'DequantizeLinear' && n.inputs[0]!.weight?.dtype === DataType.INT8),
+    );
     const err = await worstError(dir, fp32File, saveGraph(ends.g));
     const errPure = await worstError(dir, fp32File, saveGraph(pure.g));
-    console.log(`    ${path.basename(dir)} int4 (Conv + MatMul): error ${err.toFixed(3)} (first and last layers int8: ${ends.stats.int8_kept}), ${errPure.toFixed(3)} int4 throughout`);
+    console.log(
+      `    ${path.basename(dir)} int4 (Conv + MatMul): error ${err.toFixed(3)} (first and last layers int8: ${ends.stats.int8_kept}), ${errPure.toFixed(3)} int4 throughout`,
+    );
     assert.ok(err <= bound, `relative error ${err} > ${bound}`);
     assert.ok(err < errPure, `int8 ends ${err} vs int4 throughout ${errPure}`);
   });
@@ -190,7 +233,11 @@ for (const [dir, dims, bound] of INT4_CONV) {
 test('fp16: blocklisted normalization and softmax stay float32; keep_io_types on and off', async () => {
   const { g, stats } = await quantized(VAE, VAE_DIMS, [{ scheme: 'fp16' }]);
   assert.ok(Number(stats.fp16_casts) > 0);
-  const dtypeIn = (op: string) => g.nodes().filter((n) => n.op === op).map((n) => n.inputs[0]!.type!.dtype);
+  const dtypeIn = (op: string) =>
+    g
+      .nodes()
+      .filter((n) => n.op === op)
+      .map((n) => n.inputs[0]!.type!.dtype);
   assert.ok(dtypeIn('InstanceNormalization').every((t) => t === DataType.FLOAT));
   assert.ok(dtypeIn('Softmax').every((t) => t === DataType.FLOAT));
   assert.ok(dtypeIn('Conv').every((t) => t === DataType.FLOAT16));
@@ -201,14 +248,27 @@ test('fp16: blocklisted normalization and softmax stay float32; keep_io_types on
   const open = await quantized(VAE, VAE_DIMS, [{ scheme: 'fp16', keepIoTypes: false, blocklist: [] }]);
   assert.is(open.g.inputs[0].type!.dtype, DataType.FLOAT16);
   assert.is(open.g.outputs[0].type!.dtype, DataType.FLOAT16);
-  assert.ok(open.g.nodes().filter((n) => n.op === 'InstanceNormalization').every((n) => n.inputs[0]!.type!.dtype === DataType.FLOAT16));
+  assert.ok(
+    open.g
+      .nodes()
+      .filter((n) => n.op === 'InstanceNormalization')
+      .every((n) => n.inputs[0]!.type!.dtype === DataType.FLOAT16),
+  );
   const { feeds, expected } = testSet(`${VAE}/test_data_set_0`);
   const x = feeds.latent_sample.data as Float32Array;
   const { toHalf } = await import('../src/onnx/half.ts');
-  const half = new ort.Tensor('float16', Uint16Array.from(x, (v) => toHalf(v)), feeds.latent_sample.dims);
+  const half = new ort.Tensor(
+    'float16',
+    Uint16Array.from(x, (v) => toHalf(v)),
+    feeds.latent_sample.dims,
+  );
   const out = Object.values(await run(saveGraph(open.g), { latent_sample: half }))[0];
   assert.is(out.type, 'float16');
-  const back = new ort.Tensor('float32', Float32Array.from(out.data as unknown as ArrayLike<number>, (h) => halfValue(h as number)), out.dims);
+  const back = new ort.Tensor(
+    'float32',
+    Float32Array.from(out.data as unknown as ArrayLike<number>, (h) => halfValue(h as number)),
+    out.dims,
+  );
   assert.ok(relError(back, expected) < 2e-2, `fp16 I/O error ${relError(back, expected)}`);
 });
 
@@ -220,7 +280,10 @@ function halfValue(h: number): number {
 }
 
 test('per-selector schemes: int8 on one block, fp16 elsewhere', async () => {
-  const { g, stats } = await quantized(VAE, VAE_DIMS, [{ scheme: 'fp16' }, { scheme: 'int8', selector: 'decoder.mid_block.*' }]);
+  const { g, stats } = await quantized(VAE, VAE_DIMS, [
+    { scheme: 'fp16' },
+    { scheme: 'int8', selector: 'decoder.mid_block.*' },
+  ]);
   assert.is(stats.scheme, 'fp16+int8');
   const dqs = g.nodes().filter((n) => n.op === 'DequantizeLinear');
   assert.ok(dqs.length > 0 && dqs.every((n) => n.scope.startsWith('decoder.mid_block.')));
@@ -266,8 +329,20 @@ test('bad quantize specs are refused with coded errors', () => {
     [[{ scheme: 'int3' as never, at }], 'PD9101'],
     [[{ scheme: 'int4', blockSize: 24, at }], 'PD9104'],
     [[{ scheme: 'int4', keepInt8: ['middle' as never], at }], 'PD9101'],
-    [[{ scheme: 'w8a16', at }, { scheme: 'fp16', at }], 'PD9101'],
-    [[{ scheme: 'w8a8', at }, { scheme: 'w8a16', selector: 'decoder.mid_block', at }], 'PD9101'],
+    [
+      [
+        { scheme: 'w8a16', at },
+        { scheme: 'fp16', at },
+      ],
+      'PD9101',
+    ],
+    [
+      [
+        { scheme: 'w8a8', at },
+        { scheme: 'w8a16', selector: 'decoder.mid_block', at },
+      ],
+      'PD9101',
+    ],
     [[{ scheme: 'w8a16', at }], 'PD9107'],
     [[{ scheme: 'int8', selector: 'decoder.mid_blok', at }], 'PD5001'],
   ];

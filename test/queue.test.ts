@@ -22,7 +22,8 @@ import { tempDir } from './support/ort.ts';
 const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
 const work = tempDir('queue');
 
-const recipe = (dir: string) => narrowRecipe(dir, { textEncoder: buildTestConfig('text-encoder-narrow', work), steps: 4 });
+const recipe = (dir: string) =>
+  narrowRecipe(dir, { textEncoder: buildTestConfig('text-encoder-narrow', work), steps: 4 });
 
 let budget = 0;
 const options = (dir: string, extra: Parameters<typeof evolveOptions>[2] = {}) => evolveOptions(budget, dir, extra);
@@ -56,7 +57,7 @@ test.after(async () => {
   for (const c of [...children]) await stop(c, 'SIGKILL');
 });
 
-test('two workers on Redis give the in-process run\'s output byte for byte, and both did work', async () => {
+test("two workers on Redis give the in-process run's output byte for byte, and both did work", async () => {
   if (!HAVE_REDIS) return console.log('    skipped: redis-server is not installed');
   const dir = path.join(work, 'two');
   const r = await run(recipe(dir), options(dir, { queue: url }));
@@ -88,7 +89,10 @@ test('a worker SIGKILLed mid-run: its job goes to another, the output is identic
   assert.ok(victim.signalCode === 'SIGKILL' || (await new Promise((res) => victim.once('exit', () => res(true)))));
   assert.equal(outputs(r), outputs(reference));
   // Every score computed once: the cache holds one line per result, and as many as the in-process run computed.
-  const lines = fs.readFileSync(path.join(dir, 'cache', fs.readdirSync(path.join(dir, 'cache'))[0]), 'utf8').split('\n').filter(Boolean);
+  const lines = fs
+    .readFileSync(path.join(dir, 'cache', fs.readdirSync(path.join(dir, 'cache'))[0]), 'utf8')
+    .split('\n')
+    .filter(Boolean);
   assert.is(lines.length, reference.scores.computed);
   assert.is(new Set(lines.map((l) => JSON.parse(l).k)).size, lines.length);
   assert.is(r.scores.computed, reference.scores.computed);
@@ -96,7 +100,10 @@ test('a worker SIGKILLed mid-run: its job goes to another, the output is identic
   const q = new Queue<ScoreJobData>(QUEUE_NAME, { connection: { host: '127.0.0.1', port } });
   const jobs = await Promise.all(lines.map((l) => q.getJob(`score-${JSON.parse(l).k}`)));
   await q.close();
-  assert.ok(jobs.some((j) => j && j.stalledCounter >= 1), 'a job of the killed worker was taken over');
+  assert.ok(
+    jobs.some((j) => j && j.stalledCounter >= 1),
+    'a job of the killed worker was taken over',
+  );
   workers[0] = await startWorker(url);
 });
 
@@ -122,7 +129,10 @@ test('Redis stopped mid-run: a coded error; Redis back, the rerun resumes from t
   );
   assert.ok(stopped);
   assert.is(r, undefined);
-  assert.equal(log.errors().map((d) => d.code), ['PD10011']);
+  assert.equal(
+    log.errors().map((d) => d.code),
+    ['PD10011'],
+  );
   assert.not.ok(fs.existsSync(path.join(dir, 'out')), 'nothing written');
   redis = await startRedis(port);
   const again = await run(file, options(dir, { queue: url }));
@@ -135,7 +145,15 @@ test('a job from another version, or whose models hash differently, is refused w
   const q = new Queue<ScoreJobData, { value: number }>(QUEUE_NAME, { connection: { host: '127.0.0.1', port } });
   const file = recipe(path.join(work, 'refuse'));
   const setup = { recipe: file, device: DEVICE, resolution: 32, metric: 'latent', samples: 2, seed: 0 };
-  const base: ScoreJobData = { version: TOOL_VERSION, context: 'f'.repeat(64), setup, gates: [], sample: 0, prompt: 'x', seed: 0 };
+  const base: ScoreJobData = {
+    version: TOOL_VERSION,
+    context: 'f'.repeat(64),
+    setup,
+    gates: [],
+    sample: 0,
+    prompt: 'x',
+    seed: 0,
+  };
   const reason = async (data: ScoreJobData, id: string) => {
     await q.add('score', data, { jobId: id, attempts: 3 });
     for (let i = 0; i < 600; i++) {
@@ -148,10 +166,20 @@ test('a job from another version, or whose models hash differently, is refused w
   try {
     const version = await reason({ ...base, version: '0.0.0-other' }, 'refuse-version');
     const said = `the worker said: ${version.reason}`;
-    assert.ok(version.reason.startsWith(`refused by a worker of pocketdiff ${TOOL_VERSION}: the job comes from pocketdiff 0.0.0-other`), said);
+    assert.ok(
+      version.reason.startsWith(
+        `refused by a worker of pocketdiff ${TOOL_VERSION}: the job comes from pocketdiff 0.0.0-other`,
+      ),
+      said,
+    );
     assert.is(version.attempts, 1, `a refusal is not retried (${said})`);
     const hash = await reason(base, 'refuse-hash');
-    assert.ok(/refused: the models, recipe or sampling read by this worker hash to [0-9a-f]{16}…, the job's to ffffffffffffffff…/.test(hash.reason), `the worker said: ${hash.reason}`);
+    assert.ok(
+      /refused: the models, recipe or sampling read by this worker hash to [0-9a-f]{16}…, the job's to ffffffffffffffff…/.test(
+        hash.reason,
+      ),
+      `the worker said: ${hash.reason}`,
+    );
   } finally {
     await q.close();
   }
@@ -164,12 +192,21 @@ test('a job from another version, or whose models hash differently, is refused w
   const log = new DiagnosticLog();
   const r = await evolve(
     recipe(dir),
-    { ...options(dir, { queue: url, prompts }), onProgress: (line) => line.startsWith('hashing') && fs.writeFileSync(prompts, 'a blue boat\n') },
+    {
+      ...options(dir, { queue: url, prompts }),
+      onProgress: (line) => line.startsWith('hashing') && fs.writeFileSync(prompts, 'a blue boat\n'),
+    },
     log,
   );
   assert.is(r, undefined);
-  assert.equal(log.errors().map((d) => d.code), ['PD10009']);
-  assert.match(log.errors()[0].message, /scoring job score-[0-9a-f]{64} \(prompt 'a red bicycle', seed 0\): refused: sample 0 here is 'a blue boat'/);
+  assert.equal(
+    log.errors().map((d) => d.code),
+    ['PD10009'],
+  );
+  assert.match(
+    log.errors()[0].message,
+    /scoring job score-[0-9a-f]{64} \(prompt 'a red bicycle', seed 0\): refused: sample 0 here is 'a blue boat'/,
+  );
 });
 
 test.run();

@@ -29,8 +29,17 @@ interface Expectation {
 function expectation(file: string): Expectation {
   const head = fs.readFileSync(file, 'utf8').split('\n')[0];
   const m = /^# expect: (PD\d{4}) (?:(.+\.ya?ml):)?(\d+):(\d+)(?: (.*))?$/.exec(head);
-  if (!m) throw new Error(`${path.basename(file)}: line 1 must be '# expect: PDnnnn [FILE:]LINE:COL [message part]', not '${head}'`);
-  return { code: m[1], file: m[2] ? path.resolve(path.dirname(file), m[2]) : file, line: Number(m[3]), col: Number(m[4]), text: m[5]?.trim() ?? '' };
+  if (!m)
+    throw new Error(
+      `${path.basename(file)}: line 1 must be '# expect: PDnnnn [FILE:]LINE:COL [message part]', not '${head}'`,
+    );
+  return {
+    code: m[1],
+    file: m[2] ? path.resolve(path.dirname(file), m[2]) : file,
+    line: Number(m[3]),
+    col: Number(m[4]),
+    text: m[5]?.trim() ?? '',
+  };
 }
 
 const files = fs
@@ -42,7 +51,11 @@ const files = fs
 test('there are at least 60 broken recipes, each with an expectation', () => {
   assert.ok(files.length >= 60, `only ${files.length} broken recipes`);
   for (const f of files) expectation(f);
-  assert.equal(fs.readdirSync(DIR).filter((f) => !files.includes(path.join(DIR, f))), [], 'files in broken/ must be named NN-short-name.yaml');
+  assert.equal(
+    fs.readdirSync(DIR).filter((f) => !files.includes(path.join(DIR, f))),
+    [],
+    'files in broken/ must be named NN-short-name.yaml',
+  );
 });
 
 for (const file of files) {
@@ -54,7 +67,10 @@ for (const file of files) {
     const sink = (t: string) => void out.push(t);
     const status = await main(['check', file], { log, stdout: sink, stderr: sink });
     const shown = log.items.map(formatDiagnostic).join('\n') || out.join('\n');
-    assert.not.ok(out.some((t) => t.startsWith('internal error')), `crashed:\n${out.join('\n')}`);
+    assert.not.ok(
+      out.some((t) => t.startsWith('internal error')),
+      `crashed:\n${out.join('\n')}`,
+    );
     assert.is(status, 2, `exit status\n${shown}`);
     const errors = log.errors();
     assert.is(errors.length, 1, `expected exactly one error (one root cause), got ${errors.length}:\n${shown}`);
@@ -63,7 +79,8 @@ for (const file of files) {
     const at = d.location ?? {};
     assert.is(at.file && path.resolve(at.file), want.file, `file\n${shown}`);
     assert.is(`${at.line}:${at.col}`, `${want.line}:${want.col}`, `line:col\n${shown}`);
-    if (want.text) assert.ok(formatDiagnostic(d).includes(want.text), `message or notes should contain "${want.text}":\n${shown}`);
+    if (want.text)
+      assert.ok(formatDiagnostic(d).includes(want.text), `message or notes should contain "${want.text}":\n${shown}`);
   });
 }
 

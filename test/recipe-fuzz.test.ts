@@ -65,26 +65,199 @@ class Rng {
 // ---- mutations: text in, text out ---------------------------------------------
 
 const KEYS = [
-  'model', 'unet', 'vae_decoder', 'text_encoder', 'remove', 'duplicate', 'block', 'keep_shortcut', 'schedule', 'scheduler',
-  'steps', 'spacing', 'train_timesteps', 'beta_schedule', 'beta_start', 'beta_end', 'prediction_type', 'steps_offset',
-  'fold_step', 'guidance', 'scale', 'fold', 'uncond', 'baked', 'targets', 'device', 'budget_ms', 'resolution', 'name',
-  'extends', 'description', '$schema', 'batch', '__proto__', 'constructor', 'toString', '', '1', 'x'.repeat(300), 'ünïcødé', '-',
+  'model',
+  'unet',
+  'vae_decoder',
+  'text_encoder',
+  'remove',
+  'duplicate',
+  'block',
+  'keep_shortcut',
+  'schedule',
+  'scheduler',
+  'steps',
+  'spacing',
+  'train_timesteps',
+  'beta_schedule',
+  'beta_start',
+  'beta_end',
+  'prediction_type',
+  'steps_offset',
+  'fold_step',
+  'guidance',
+  'scale',
+  'fold',
+  'uncond',
+  'baked',
+  'targets',
+  'device',
+  'budget_ms',
+  'resolution',
+  'name',
+  'extends',
+  'description',
+  '$schema',
+  'batch',
+  '__proto__',
+  'constructor',
+  'toString',
+  '',
+  '1',
+  'x'.repeat(300),
+  'ünïcødé',
+  '-',
 ];
-const ENUMS = ['ddim', 'euler', 'leading', 'trailing', 'linspace', 'epsilon', 'v_prediction', 'batch', 'none', 'scaled_linear', 'linear', 'input', 'default', 'true', 'false'];
+const ENUMS = [
+  'ddim',
+  'euler',
+  'leading',
+  'trailing',
+  'linspace',
+  'epsilon',
+  'v_prediction',
+  'batch',
+  'none',
+  'scaled_linear',
+  'linear',
+  'input',
+  'default',
+  'true',
+  'false',
+];
 const VALUES = [
-  '0', '-1', '1', '8', '2000', '1e309', '-.inf', '.nan', '0x1F', '0o17', '1.5', '7.5', '1_000', '"8"', "'ddim'", 'yes', 'no', 'true', 'false',
-  '~', 'null', '', '[]', '{}', '[a, 1]', '{a: 1}', '{block: conv_in}', '[down_blocks.0.attentions.*]', 'default', 'input', 'batch',
-  'iphone-14-pro', 'galaxy-s23', 'toaster', 'iPhone 14', 'missing.onnx', '../', '/', '.', '/dev/null', 'model.onnx', '"\\u0000"',
-  '"\\ud800"', '!!binary aGVsbG8=', '!!str 8', '!!int "8"', '!!float 1', '!!js/function "x"', '!custom 1', '&a 8', '*a', '*nope',
-  '|\n  block\n  text', '>-\n  folded', '"unterminated', "'also", '[unclosed', '{unclosed', 'a: b: c', '? x', '- item', '@reserved', '`tick`',
-  '%percent', '#comment', 'x'.repeat(5000), '9'.repeat(400), '-0', '0.00085', '1e-300',
+  '0',
+  '-1',
+  '1',
+  '8',
+  '2000',
+  '1e309',
+  '-.inf',
+  '.nan',
+  '0x1F',
+  '0o17',
+  '1.5',
+  '7.5',
+  '1_000',
+  '"8"',
+  "'ddim'",
+  'yes',
+  'no',
+  'true',
+  'false',
+  '~',
+  'null',
+  '',
+  '[]',
+  '{}',
+  '[a, 1]',
+  '{a: 1}',
+  '{block: conv_in}',
+  '[down_blocks.0.attentions.*]',
+  'default',
+  'input',
+  'batch',
+  'iphone-14-pro',
+  'galaxy-s23',
+  'toaster',
+  'iPhone 14',
+  'missing.onnx',
+  '../',
+  '/',
+  '.',
+  '/dev/null',
+  'model.onnx',
+  '"\\u0000"',
+  '"\\ud800"',
+  '!!binary aGVsbG8=',
+  '!!str 8',
+  '!!int "8"',
+  '!!float 1',
+  '!!js/function "x"',
+  '!custom 1',
+  '&a 8',
+  '*a',
+  '*nope',
+  '|\n  block\n  text',
+  '>-\n  folded',
+  '"unterminated',
+  "'also",
+  '[unclosed',
+  '{unclosed',
+  'a: b: c',
+  '? x',
+  '- item',
+  '@reserved',
+  '`tick`',
+  '%percent',
+  '#comment',
+  'x'.repeat(5000),
+  '9'.repeat(400),
+  '-0',
+  '0.00085',
+  '1e-300',
 ];
 const SELECTORS = [
-  'down_blocks.0.attentions.*', 'down_blocks.1.attentions.0', 'down_blocks.1.atentions.0', 'down_blocks.9.*', '*', '**', '*.*', '',
-  'conv_in', 'conv_out', 'time_embedding', 'mid_block.resnets.0', 'mid_block.resnets.*', 'up_blocks.*.resnets.*', 'up_blocks.0.upsamplers.0',
-  'down_blocks.0.downsamplers.0', 'down_blocks.1.resnets.0', '[', '(', '\\', '.*', '^$', 'a'.repeat(200),
+  'down_blocks.0.attentions.*',
+  'down_blocks.1.attentions.0',
+  'down_blocks.1.atentions.0',
+  'down_blocks.9.*',
+  '*',
+  '**',
+  '*.*',
+  '',
+  'conv_in',
+  'conv_out',
+  'time_embedding',
+  'mid_block.resnets.0',
+  'mid_block.resnets.*',
+  'up_blocks.*.resnets.*',
+  'up_blocks.0.upsamplers.0',
+  'down_blocks.0.downsamplers.0',
+  'down_blocks.1.resnets.0',
+  '[',
+  '(',
+  '\\',
+  '.*',
+  '^$',
+  'a'.repeat(200),
 ];
-const JUNK = ['\0', '\t', '\r', '\r\n', '\u00a0', '\ufeff', '\u2028', '\u0085', '😀', '\ud800', 'é', '\x1b[31m', ':', ': ', '- ', '[', ']', '{', '}', ',', '"', "'", '&a ', '*a', '!', '%', '@', '`', '|', '>', '#', '? ', '---\n', '...\n', '\n'];
+const JUNK = [
+  '\0',
+  '\t',
+  '\r',
+  '\r\n',
+  '\u00a0',
+  '\ufeff',
+  '\u2028',
+  '\u0085',
+  '😀',
+  '\ud800',
+  'é',
+  '\x1b[31m',
+  ':',
+  ': ',
+  '- ',
+  '[',
+  ']',
+  '{',
+  '}',
+  ',',
+  '"',
+  "'",
+  '&a ',
+  '*a',
+  '!',
+  '%',
+  '@',
+  '`',
+  '|',
+  '>',
+  '#',
+  '? ',
+  '---\n',
+  '...\n',
+  '\n',
+];
 
 type Mutation = (text: string, rng: Rng, ctx: { self: string; prev: string }) => string;
 
@@ -101,10 +274,14 @@ function typo(word: string, rng: Rng): string {
   const i = rng.int(word.length);
   const c = String.fromCharCode(97 + rng.int(26));
   switch (rng.int(4)) {
-    case 0: return word.slice(0, i) + word.slice(i + 1);
-    case 1: return word.slice(0, i) + c + word.slice(i);
-    case 2: return word.slice(0, i) + c + word.slice(i + 1);
-    default: return i + 1 < word.length ? word.slice(0, i) + word[i + 1] + word[i] + word.slice(i + 2) : word + c;
+    case 0:
+      return word.slice(0, i) + word.slice(i + 1);
+    case 1:
+      return word.slice(0, i) + c + word.slice(i);
+    case 2:
+      return word.slice(0, i) + c + word.slice(i + 1);
+    default:
+      return i + 1 < word.length ? word.slice(0, i) + word[i + 1] + word[i] + word.slice(i + 2) : word + c;
   }
 }
 
@@ -186,8 +363,26 @@ const MUTATIONS: Record<string, Mutation> = {
   },
   breakExtends(t, rng, ctx) {
     const target = rng.pick([
-      'missing.yaml', ctx.self, ctx.prev, 'snapfusion-iphone14pro.yaml', 'snapfusion-galaxy-s23.yaml', 'parent-ok.yaml', '.', '/', '..', '',
-      '/dev/null', '/dev/zero', '"3"', '3', '[a.yaml]', '{a: 1}', '~', 'example.yaml', `../${path.basename(os.tmpdir())}`, 'case-\0.yaml',
+      'missing.yaml',
+      ctx.self,
+      ctx.prev,
+      'snapfusion-iphone14pro.yaml',
+      'snapfusion-galaxy-s23.yaml',
+      'parent-ok.yaml',
+      '.',
+      '/',
+      '..',
+      '',
+      '/dev/null',
+      '/dev/zero',
+      '"3"',
+      '3',
+      '[a.yaml]',
+      '{a: 1}',
+      '~',
+      'example.yaml',
+      `../${path.basename(os.tmpdir())}`,
+      'case-\0.yaml',
     ]);
     const line = `extends: ${target}`;
     return /^extends:.*$/m.test(t) && rng.chance(0.7) ? t.replace(/^extends:.*$/m, line) : `${line}\n${t}`;
@@ -195,12 +390,37 @@ const MUTATIONS: Record<string, Mutation> = {
   yamlOddity(t, rng) {
     const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
     const odd = rng.pick([
-      'a: &x [*x]', 'base: &b {steps: 8}\nschedule: *b', 'schedule:\n  <<: {steps: 8}', '? [a, b]\n: c', '? {a: 1}\n: 2', 'guidance: !!binary aGVsbG8=',
-      'schedule: !!js/function "f"', '%YAML 1.1\n---', '---', '...', `deep: ${deep(200)}`, `deeper: ${deep(rng.chance(0.1) ? 20000 : 2000)}`,
-      Array.from({ length: rng.pick([60, 70, 1000]) }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n'), `seq: ${'- '.repeat(rng.pick([50, 100, 5000]))}x`,
+      'a: &x [*x]',
+      'base: &b {steps: 8}\nschedule: *b',
+      'schedule:\n  <<: {steps: 8}',
+      '? [a, b]\n: c',
+      '? {a: 1}\n: 2',
+      'guidance: !!binary aGVsbG8=',
+      'schedule: !!js/function "f"',
+      '%YAML 1.1\n---',
+      '---',
+      '...',
+      `deep: ${deep(200)}`,
+      `deeper: ${deep(rng.chance(0.1) ? 20000 : 2000)}`,
+      Array.from({ length: rng.pick([60, 70, 1000]) }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n'),
+      `seq: ${'- '.repeat(rng.pick([50, 100, 5000]))}x`,
       'bomb: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c]',
-      `long: ${'y'.repeat(100000)}`, 'schedule: {steps: 8, steps: 9}', 'targets: [{device: a}, {device: a}]', '"quoted key": 1', "'single': 2",
-      'empty:', ':', '- - -', '[', '{', '}', '\t', '\ufeff', 'schedule: ~', 'unet: {remove: null}', 'model: {unet: 3, vae_decoder: [x]}',
+      `long: ${'y'.repeat(100000)}`,
+      'schedule: {steps: 8, steps: 9}',
+      'targets: [{device: a}, {device: a}]',
+      '"quoted key": 1',
+      "'single': 2",
+      'empty:',
+      ':',
+      '- - -',
+      '[',
+      '{',
+      '}',
+      '\t',
+      '\ufeff',
+      'schedule: ~',
+      'unet: {remove: null}',
+      'model: {unet: 3, vae_decoder: [x]}',
     ]);
     const ls = lines(t);
     ls.splice(rng.int(ls.length + 1), 0, odd);
@@ -326,7 +546,8 @@ test(`${CASES} mutated recipes never crash or hang (seed ${SEED})`, async () => 
       } else {
         const bad = badErrors(clog.errors(), false);
         if (bad) fail(`check: ${bad}`);
-        if (!recipe && clog.errors().length !== log.errors().length) fail('check and loadRecipe disagree on the recipe errors');
+        if (!recipe && clog.errors().length !== log.errors().length)
+          fail('check and loadRecipe disagree on the recipe errors');
       }
     }
   }
@@ -338,9 +559,16 @@ test(`${CASES} mutated recipes never crash or hang (seed ${SEED})`, async () => 
   console.log(
     `  check: ${checked} cases, ${checkOk} passed, ${(checkMs / Math.max(1, checked)).toFixed(0)} ms mean, slowest ${slowestCheck.ms.toFixed(0)} ms (case ${slowestCheck.index}); total ${(total / 1000).toFixed(1)} s`,
   );
-  console.log(`  mutations: ${[...used].sort().map(([k, n]) => `${k}×${n}`).join(' ')}`);
+  console.log(
+    `  mutations: ${[...used]
+      .sort()
+      .map(([k, n]) => `${k}×${n}`)
+      .join(' ')}`,
+  );
   if (failures.length) {
-    const shown = failures.slice(0, 8).map((f) => `case ${f.index} [${f.mutations.join(', ')}] ${f.file}\n    ${f.why.replace(/\n/g, '\n    ')}`);
+    const shown = failures
+      .slice(0, 8)
+      .map((f) => `case ${f.index} [${f.mutations.join(', ')}] ${f.file}\n    ${f.why.replace(/\n/g, '\n    ')}`);
     assert.unreachable(`${failures.length} of ${CASES} cases failed (files kept in ${dir}):\n${shown.join('\n')}`);
   }
   fs.rmSync(dir, { recursive: true, force: true });

@@ -16,8 +16,17 @@ import { renderSchema } from '../src/schema/json-schema.ts';
 import { loadRecipe, type LoadedRecipe } from '../src/recipe/load.ts';
 import { tempDir } from './support/temp.ts';
 
-const SHIPPED = fs.readdirSync('recipes').filter((f) => f.endsWith('.yaml')).sort().map((f) => path.join('recipes', f));
-const VALID = ['test/recipes/valid/empty.yaml', 'test/recipes/valid/tiny.yaml', 'test/recipes/valid/euler.yaml', 'test/recipes/valid/sub/child.yaml'];
+const SHIPPED = fs
+  .readdirSync('recipes')
+  .filter((f) => f.endsWith('.yaml'))
+  .sort()
+  .map((f) => path.join('recipes', f));
+const VALID = [
+  'test/recipes/valid/empty.yaml',
+  'test/recipes/valid/tiny.yaml',
+  'test/recipes/valid/euler.yaml',
+  'test/recipes/valid/sub/child.yaml',
+];
 const BROKEN = 'test/recipes/broken';
 const UNET_TINY = path.resolve('test/fixtures/unet-tiny/model.onnx');
 const VAE_TINY = path.resolve('test/fixtures/vae-decoder-tiny/model.onnx');
@@ -76,8 +85,16 @@ test('an empty recipe is valid: every field takes its default', () => {
     model: { unet: 'default', vae_decoder: 'default', text_encoder: 'default' },
     unet: { remove: [], duplicate: [] },
     schedule: {
-      scheduler: 'ddim', steps: 50, spacing: 'leading', train_timesteps: 1000, beta_schedule: 'scaled_linear',
-      beta_start: 0.00085, beta_end: 0.012, prediction_type: 'epsilon', steps_offset: 1, fold_step: false,
+      scheduler: 'ddim',
+      steps: 50,
+      spacing: 'leading',
+      train_timesteps: 1000,
+      beta_schedule: 'scaled_linear',
+      beta_start: 0.00085,
+      beta_end: 0.012,
+      prediction_type: 'epsilon',
+      steps_offset: 1,
+      fold_step: false,
     },
     guidance: { scale: 7.5, fold: 'batch', uncond: 'input' },
     targets: [],
@@ -108,7 +125,11 @@ test('extends: scalars override, mappings merge, lists replace', () => {
   const r = load('test/recipes/valid/sub/child.yaml');
   const s = r.recipe.schedule;
   assert.is(r.name, 'tiny-child');
-  assert.is(r.recipe.description, 'removal, a kept shortcut, duplication, folded CFG and DDIM step', 'kept from the parent');
+  assert.is(
+    r.recipe.description,
+    'removal, a kept shortcut, duplication, folded CFG and DDIM step',
+    'kept from the parent',
+  );
   assert.equal([s.steps, s.spacing], [4, 'leading'], 'overridden by the child');
   assert.equal([s.prediction_type, s.fold_step], ['v_prediction', true], 'kept from the parent');
   assert.equal(r.recipe.unet.remove, ['mid_block.attentions.0'], 'the child list replaces the parent list');
@@ -124,7 +145,11 @@ test('paths resolve against the recipe that wrote them', () => {
   assert.is(r.recipe.model.unet, UNET_TINY, 'written by ../tiny.yaml');
   assert.is(r.recipe.model.vae_decoder, VAE_TINY);
   assert.is(r.recipe.model.text_encoder, TE_TINY);
-  assert.equal(r.recipe.guidance.uncond, { baked: path.resolve('test/recipes/valid/sub/uncond.pb') }, 'written by sub/child.yaml');
+  assert.equal(
+    r.recipe.guidance.uncond,
+    { baked: path.resolve('test/recipes/valid/sub/uncond.pb') },
+    'written by sub/child.yaml',
+  );
   assert.is(r.file, path.resolve('test/recipes/valid/sub/child.yaml'));
 });
 
@@ -148,7 +173,10 @@ test('extends chains through several files, nearest wins', () => {
     },
     (dir) => {
       const r = load(path.join(dir, 'c.yaml'));
-      assert.equal([r.recipe.schedule.scheduler, r.recipe.schedule.steps, r.recipe.schedule.spacing], ['euler', 20, 'trailing']);
+      assert.equal(
+        [r.recipe.schedule.scheduler, r.recipe.schedule.steps, r.recipe.schedule.spacing],
+        ['euler', 20, 'trailing'],
+      );
       assert.is(r.recipe.guidance.scale, 3);
       assert.is(r.recipe.model.unet, path.join(dir, 'a.onnx'));
       assert.equal(r.recipe.targets, [{ device: 'galaxy-s23', resolution: 512 }]);
@@ -160,12 +188,16 @@ test('extends chains through several files, nearest wins', () => {
 test('quantize: int4 keep_int8 names the model ends kept at int8 (first, last), [] for none', () => {
   withFiles(
     {
-      'q.yaml': 'quantize:\n  vae_decoder: {scheme: int4, keep_int8: [last]}\n  unet: [{scheme: int4, keep_int8: []}]\n',
+      'q.yaml':
+        'quantize:\n  vae_decoder: {scheme: int4, keep_int8: [last]}\n  unet: [{scheme: int4, keep_int8: []}]\n',
       'bad.yaml': 'quantize:\n  unet: {scheme: int4, keep_int8: [middle]}\n',
     },
     (dir) => {
       const r = load(path.join(dir, 'q.yaml'));
-      assert.equal(r.recipe.quantize, { vae_decoder: { scheme: 'int4', blocks: '*', keep_int8: ['last'] }, unet: [{ scheme: 'int4', blocks: '*', keep_int8: [] }] });
+      assert.equal(r.recipe.quantize, {
+        vae_decoder: { scheme: 'int4', blocks: '*', keep_int8: ['last'] },
+        unet: [{ scheme: 'int4', blocks: '*', keep_int8: [] }],
+      });
       const log = new DiagnosticLog();
       assert.is(loadRecipe(path.join(dir, 'bad.yaml'), log), undefined);
       const shown = log.items.map(formatDiagnostic).join('\n');
@@ -182,7 +214,8 @@ test('the recipe hash is stable and follows the values, not the text', () => {
   withFiles(
     {
       'base.yaml': base,
-      'reordered.yaml': '# the same recipe, written differently\nguidance: {scale: 5.0}\nschedule:\n    spacing: "trailing"\n    steps: 8\n',
+      'reordered.yaml':
+        '# the same recipe, written differently\nguidance: {scale: 5.0}\nschedule:\n    spacing: "trailing"\n    steps: 8\n',
       'explicit-default.yaml': base + '  fold: batch\nunet:\n  remove: []\n',
       'changed.yaml': base.replace('steps: 8', 'steps: 9'),
       'changed-deep.yaml': base + 'unet:\n  remove: [down_blocks.0.attentions.0]\n',
@@ -242,7 +275,8 @@ test('the JSON schema rejects what the zod schema rejects in a single file', () 
     const log = new DiagnosticLog();
     if (loadRecipe(file, log)) continue;
     if (!log.errors().every((d) => SCHEMA_CODES.includes(d.code) && d.location?.file === file)) continue;
-    if (/^extends:/m.test(fs.readFileSync(file, 'utf8')) && !log.errors().some((d) => d.message.includes("'extends'"))) continue;
+    if (/^extends:/m.test(fs.readFileSync(file, 'utf8')) && !log.errors().some((d) => d.message.includes("'extends'")))
+      continue;
     assert.not.ok(validate(asWritten(file)), `${f} (${log.errors()[0].code}) validates against recipe.schema.json`);
     rejected++;
   }

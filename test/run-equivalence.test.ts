@@ -20,7 +20,13 @@ import * as ort from 'onnxruntime-node';
 import { compile } from '../src/compile.ts';
 import { DiagnosticLog, formatDiagnostic } from '../src/diagnostics.ts';
 import { DEFAULT_BUILD, planModel, writeModel } from '../src/builder/build.ts';
-import { computeSchedule, DEFAULT_SCHEDULE, scaleModelInput, schedulerStep, type ScheduleConfig } from '../src/schedule/index.ts';
+import {
+  computeSchedule,
+  DEFAULT_SCHEDULE,
+  scaleModelInput,
+  schedulerStep,
+  type ScheduleConfig,
+} from '../src/schedule/index.ts';
 import { initialLatents } from '../src/run/latents.ts';
 import { runArtifact } from '../src/run/run-artifact.ts';
 import { ClipTokenizer } from '../src/run/tokenizer.ts';
@@ -32,7 +38,12 @@ const UNET = path.join(ROOT, 'test/fixtures/unet-tiny/model.onnx');
 const VAE = path.join(ROOT, 'test/fixtures/vae-decoder-tiny/model.onnx');
 const TEXT = (() => {
   const log = new DiagnosticLog();
-  return writeModel(planModel(path.join(ROOT, 'models/test/text-encoder-tiny.json'), log)!, path.join(work, 'text-encoder-tiny'), { ...DEFAULT_BUILD }, log)!;
+  return writeModel(
+    planModel(path.join(ROOT, 'models/test/text-encoder-tiny.json'), log)!,
+    path.join(work, 'text-encoder-tiny'),
+    { ...DEFAULT_BUILD },
+    log,
+  )!;
 })();
 const PROMPT = 'a red bicycle leaning against a brick wall';
 const SEED = 1234;
@@ -55,9 +66,17 @@ interface Models {
 }
 
 /** The reference: diffusers' loop written out, two UNet calls per step, guidance here. */
-async function reference(models: Models, tokenizerDir: string, cfg: ScheduleConfig, scale: number): Promise<{ pixels: Uint8Array; latents: Float32Array }> {
+async function reference(
+  models: Models,
+  tokenizerDir: string,
+  cfg: ScheduleConfig,
+  scale: number,
+): Promise<{ pixels: Uint8Array; latents: Float32Array }> {
   const schedule = computeSchedule(cfg);
-  const tok = new ClipTokenizer(JSON.parse(fs.readFileSync(path.join(tokenizerDir, 'vocab.json'), 'utf8')), fs.readFileSync(path.join(tokenizerDir, 'merges.txt'), 'utf8'));
+  const tok = new ClipTokenizer(
+    JSON.parse(fs.readFileSync(path.join(tokenizerDir, 'vocab.json'), 'utf8')),
+    fs.readFileSync(path.join(tokenizerDir, 'merges.txt'), 'utf8'),
+  );
   const open = (f: string) => ort.InferenceSession.create(f);
   const te = await open(models.text_encoder);
   const embed = async (text: string) => {
@@ -89,12 +108,22 @@ async function reference(models: Models, tokenizerDir: string, cfg: ScheduleConf
   await unet.release();
 
   const vae = await open(models.vae_decoder);
-  const out = (await vae.run({ latent_sample: new ort.Tensor('float32', latents.map((v) => v / 0.18215), [1, 4, lat, lat]) })).sample;
+  const out = (
+    await vae.run({
+      latent_sample: new ort.Tensor(
+        'float32',
+        latents.map((v) => v / 0.18215),
+        [1, 4, lat, lat],
+      ),
+    })
+  ).sample;
   await vae.release();
   const [, , h, w] = out.dims;
   const data = out.data as Float32Array;
   const pixels = new Uint8Array(3 * h * w);
-  for (let p = 0; p < h * w; p++) for (let ch = 0; ch < 3; ch++) pixels[3 * p + ch] = Math.round(255 * Math.min(1, Math.max(0, data[ch * h * w + p] / 2 + 0.5)));
+  for (let p = 0; p < h * w; p++)
+    for (let ch = 0; ch < 3; ch++)
+      pixels[3 * p + ch] = Math.round(255 * Math.min(1, Math.max(0, data[ch * h * w + p] / 2 + 0.5)));
   return { pixels, latents };
 }
 
@@ -112,13 +141,38 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return d;
 }
 
-const artifactModels = (dir: string): Models => ({ text_encoder: path.join(dir, 'text_encoder.onnx'), unet: path.join(dir, 'unet.onnx'), vae_decoder: path.join(dir, 'vae_decoder.onnx') });
-const STRUCTURAL = 'unet:\n  remove: [down_blocks.1.attentions.0, up_blocks.1.resnets.1]\n  duplicate: [up_blocks.0.attentions.1]\n';
+const artifactModels = (dir: string): Models => ({
+  text_encoder: path.join(dir, 'text_encoder.onnx'),
+  unet: path.join(dir, 'unet.onnx'),
+  vae_decoder: path.join(dir, 'vae_decoder.onnx'),
+});
+const STRUCTURAL =
+  'unet:\n  remove: [down_blocks.1.attentions.0, up_blocks.1.resnets.1]\n  duplicate: [up_blocks.0.attentions.1]\n';
 
-const cases: { name: string; schedule: string; cfg: Partial<ScheduleConfig> & Pick<ScheduleConfig, 'scheduler' | 'steps'>; structural: boolean }[] = [
-  { name: 'ddim-epsilon', schedule: 'schedule: {steps: 4, spacing: trailing}', cfg: { scheduler: 'ddim', steps: 4, spacing: 'trailing' }, structural: true },
-  { name: 'ddim-v-folded-step', schedule: 'schedule: {steps: 5, fold_step: true, prediction_type: v_prediction}', cfg: { scheduler: 'ddim', steps: 5, prediction_type: 'v_prediction' }, structural: true },
-  { name: 'euler', schedule: 'schedule: {scheduler: euler, steps: 4}', cfg: { scheduler: 'euler', steps: 4 }, structural: false },
+const cases: {
+  name: string;
+  schedule: string;
+  cfg: Partial<ScheduleConfig> & Pick<ScheduleConfig, 'scheduler' | 'steps'>;
+  structural: boolean;
+}[] = [
+  {
+    name: 'ddim-epsilon',
+    schedule: 'schedule: {steps: 4, spacing: trailing}',
+    cfg: { scheduler: 'ddim', steps: 4, spacing: 'trailing' },
+    structural: true,
+  },
+  {
+    name: 'ddim-v-folded-step',
+    schedule: 'schedule: {steps: 5, fold_step: true, prediction_type: v_prediction}',
+    cfg: { scheduler: 'ddim', steps: 5, prediction_type: 'v_prediction' },
+    structural: true,
+  },
+  {
+    name: 'euler',
+    schedule: 'schedule: {scheduler: euler, steps: 4}',
+    cfg: { scheduler: 'euler', steps: 4 },
+    structural: false,
+  },
 ];
 
 for (const c of cases) {
@@ -130,13 +184,20 @@ for (const c of cases) {
     assert.is(m.guidance.fold, 'batch');
     assert.ok(m.models.unet.passes.includes('fold-cfg'));
     const models = c.structural
-      ? artifactModels(await compileRecipe(`${c.name}-unfolded`, `${body.replace(/fold_step: true, /, '')}guidance: {scale: ${scale}, fold: none}\n`))
+      ? artifactModels(
+          await compileRecipe(
+            `${c.name}-unfolded`,
+            `${body.replace(/fold_step: true, /, '')}guidance: {scale: ${scale}, fold: none}\n`,
+          ),
+        )
       : { text_encoder: TEXT, unet: UNET, vae_decoder: VAE };
     const ours = await runImage(folded);
     const theirs = await reference(models, folded, { ...DEFAULT_SCHEDULE, ...c.cfg, set_alpha_to_one: false }, scale);
     const d = maxDiff(ours.pixels, theirs.pixels);
     const dl = maxDiff(ours.latents, theirs.latents);
-    console.log(`  ${c.name}: max pixel difference ${d}/255 over ${ours.pixels.length / 3} pixels; max final-latent difference ${dl.toExponential(2)}`);
+    console.log(
+      `  ${c.name}: max pixel difference ${d}/255 over ${ours.pixels.length / 3} pixels; max final-latent difference ${dl.toExponential(2)}`,
+    );
     assert.ok(d <= 1, `max pixel difference ${d}/255`);
     // Pixels round away small errors (a 5% wrong guidance scale moves them by only 2/255); the latents do not.
     assert.ok(dl <= 1e-4, `max final-latent difference ${dl}`);
@@ -145,7 +206,10 @@ for (const c of cases) {
 }
 
 test('the unfolded artifact runs too (two calls per step in `run`) and matches the reference exactly', async () => {
-  const dir = await compileRecipe('unfolded-run', `${STRUCTURAL}schedule: {steps: 3}\nguidance: {scale: 4, fold: none}\n`);
+  const dir = await compileRecipe(
+    'unfolded-run',
+    `${STRUCTURAL}schedule: {steps: 3}\nguidance: {scale: 4, fold: none}\n`,
+  );
   const ours = await runImage(dir);
   const theirs = await reference(artifactModels(dir), dir, { ...DEFAULT_SCHEDULE, scheduler: 'ddim', steps: 3 }, 4);
   assert.is(maxDiff(ours.pixels, theirs.pixels), 0);

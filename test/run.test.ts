@@ -42,14 +42,25 @@ test('BPE merges by rank, every occurrence, with </w> on the last symbol', () =>
   const merges = '#version: 0.2\nl o\nlo w</w>\nh e\n';
   const vocab: Record<string, number> = {};
   const chars = bytesToUnicode().map(([, c]) => c);
-  [...chars, ...chars.map((c) => c + '</w>'), 'lo', 'low</w>', 'he', '<|startoftext|>', '<|endoftext|>'].forEach((t, i) => (vocab[t] = i));
+  [...chars, ...chars.map((c) => c + '</w>'), 'lo', 'low</w>', 'he', '<|startoftext|>', '<|endoftext|>'].forEach(
+    (t, i) => (vocab[t] = i),
+  );
   const tok = new ClipTokenizer(vocab, merges, { maxLength: 8 });
   assert.equal(tok.bpe('low'), ['low</w>']);
   assert.equal(tok.bpe('lolow'), ['lo', 'low</w>']);
   assert.equal(tok.bpe('hello'), ['he', 'l', 'l', 'o</w>']);
   assert.equal(tok.bpe('x'), ['x</w>']);
   const ids = tok.encode('Low, LOW!');
-  assert.equal(ids, [tok.sot, vocab['low</w>'], vocab[',</w>'], vocab['low</w>'], vocab['!</w>'], tok.eot, tok.eot, tok.eot]);
+  assert.equal(ids, [
+    tok.sot,
+    vocab['low</w>'],
+    vocab[',</w>'],
+    vocab['low</w>'],
+    vocab['!</w>'],
+    tok.eot,
+    tok.eot,
+    tok.eot,
+  ]);
   assert.is(tok.sot, 515);
   // Truncation keeps SOT, maxLength - 2 tokens and EOT.
   const long = tok.encode('a b c d e f g h i');
@@ -76,7 +87,12 @@ test('the demo vocabulary: CLIP layout, deterministic, every token decodes back 
   const inverse = new Map(Object.entries(v.vocab).map(([t, i]) => [i, t]));
   const text = 'A red bicycle, leaning on a wall — café ☕ 42!';
   const bytes = new Map(bytesToUnicode().map(([b, c]) => [c, b]));
-  const decoded = tok.tokenize(text).map((i) => inverse.get(i)!).join('').split('</w>').filter(Boolean);
+  const decoded = tok
+    .tokenize(text)
+    .map((i) => inverse.get(i)!)
+    .join('')
+    .split('</w>')
+    .filter(Boolean);
   const words = decoded.map((w) => Buffer.from(Array.from(w, (c) => bytes.get(c)!)).toString('utf8'));
   assert.is(words.join(' '), 'a red bicycle , leaning on a wall — café ☕ 4 2 !');
   // Frequent corpus words are single tokens.
@@ -88,7 +104,10 @@ test('the demo vocabulary: CLIP layout, deterministic, every token decodes back 
 });
 
 test('seeded noise: Mulberry32 + Box-Muller, fixed values, standard normal', () => {
-  assert.equal(Array.from(randn(0, 4)), [0.1315770447254181, 0.7761120200157166, -0.8407233357429504, -0.7435606718063354]);
+  assert.equal(
+    Array.from(randn(0, 4)),
+    [0.1315770447254181, 0.7761120200157166, -0.8407233357429504, -0.7435606718063354],
+  );
   assert.equal(Array.from(randn(42, 3)), [0.8137977123260498, -1.0843620300292969, -0.09015291929244995]);
   const z = randn(7, 100_000);
   const mean = z.reduce((s, x) => s + x, 0) / z.length;
@@ -113,7 +132,12 @@ test('PNG: CRC-32, round trip, same pixels give the same bytes', () => {
 });
 
 test('the host schedule is the schedule compile computed, read back from the manifest', () => {
-  for (const [scheduler, spacing, steps] of [['ddim', 'leading', 7], ['ddim', 'trailing', 8], ['ddim', 'linspace', 8], ['euler', 'linspace', 5]] as const) {
+  for (const [scheduler, spacing, steps] of [
+    ['ddim', 'leading', 7],
+    ['ddim', 'trailing', 8],
+    ['ddim', 'linspace', 8],
+    ['euler', 'linspace', 5],
+  ] as const) {
     const computed = computeSchedule({ ...DEFAULT_SCHEDULE, scheduler, steps, spacing });
     const manifest = { schedule: { ...computed, train_timesteps: 1000, folded_step: false } } as unknown as Manifest;
     assert.equal(hostSchedule(manifest), computed, `${scheduler} ${spacing} ${steps}`);
@@ -149,7 +173,8 @@ async function cli(args: string[]): Promise<{ status: number; stdout: string; st
 
 test('run: prompt → PNG, progress per step on stderr, deterministic for a seed', async () => {
   const dir = await artifact('tiny', 'schedule: {steps: 3}\nguidance: {scale: 6}\n');
-  for (const f of ['vocab.json', 'merges.txt', 'tokenizer_config.json', 'pipeline.ts', 'report.html']) assert.ok(fs.existsSync(path.join(dir, f)), f);
+  for (const f of ['vocab.json', 'merges.txt', 'tokenizer_config.json', 'pipeline.ts', 'report.html'])
+    assert.ok(fs.existsSync(path.join(dir, f)), f);
   const png = (n: string) => path.join(work, n);
   const r = await cli(['run', dir, '--prompt', 'a red bicycle', '--seed', '3', '--size', '16', '--out', png('a.png')]);
   assert.is(r.status, 0, r.stderr);
@@ -169,12 +194,23 @@ test('run: prompt → PNG, progress per step on stderr, deterministic for a seed
   assert.is(j.tokens.length, 77);
   // Beside the measured seconds, what the local-cpu profile predicts for this artifact here.
   assert.is(j.predicted.device, 'local-cpu');
-  assert.ok(j.predicted.seconds > 0 && j.predicted.interval_80[0] <= j.predicted.seconds && j.predicted.seconds <= j.predicted.interval_80[1], JSON.stringify(j.predicted));
-  assert.match(r.stdout, /^predicted on local-cpu: [\d.]+ s \(80%: [\d.]+–[\d.]+ s\) with one onnxruntime thread \(this run: [\d.]+ s with onnxruntime's default threads\)$/m);
+  assert.ok(
+    j.predicted.seconds > 0 &&
+      j.predicted.interval_80[0] <= j.predicted.seconds &&
+      j.predicted.seconds <= j.predicted.interval_80[1],
+    JSON.stringify(j.predicted),
+  );
+  assert.match(
+    r.stdout,
+    /^predicted on local-cpu: [\d.]+ s \(80%: [\d.]+–[\d.]+ s\) with one onnxruntime thread \(this run: [\d.]+ s with onnxruntime's default threads\)$/m,
+  );
 });
 
 test('resolution is the image: a 2× decoder at resolution 128 denoises a 64×64 latent and gives a 128×128 image; manifest, pipeline.ts and report agree', async () => {
-  const dir = await artifact('scale-2', 'schedule: {steps: 2}\nguidance: {scale: 1}\ntargets:\n  - {device: galaxy-s23, resolution: 128}\n');
+  const dir = await artifact(
+    'scale-2',
+    'schedule: {steps: 2}\nguidance: {scale: 1}\ntargets:\n  - {device: galaxy-s23, resolution: 128}\n',
+  );
   const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
   assert.is(m.vae_scale_factor, 2);
   assert.is(m.resolution, 128);
@@ -193,7 +229,10 @@ test('resolution is the image: a 2× decoder at resolution 128 denoises a 64×64
   const md = fs.readFileSync(path.join(generic, 'report.md'), 'utf8');
   assert.match(md, /at a 512×512 image \(256×256 latent\)/);
   const bad = await cli(['run', generic, '--prompt', 'x', '--size', '24']);
-  assert.match(bad.stderr, /--size must be a positive multiple of 16 pixels for this artifact \(its VAE decoder upsamples 2×\), not 24/);
+  assert.match(
+    bad.stderr,
+    /--size must be a positive multiple of 16 pixels for this artifact \(its VAE decoder upsamples 2×\), not 24/,
+  );
 });
 
 test('run: errors are coded diagnostics with exit 2', async () => {
@@ -201,7 +240,10 @@ test('run: errors are coded diagnostics with exit 2', async () => {
   assert.is(missing.status, 2);
   assert.match(missing.stderr, /error PD1001: no artifact folder at .*nowhere/);
   fs.mkdirSync(path.join(work, 'empty'), { recursive: true });
-  assert.match((await cli(['run', path.join(work, 'empty'), '--prompt', 'x'])).stderr, /error PD1001: no manifest\.json in .*empty/);
+  assert.match(
+    (await cli(['run', path.join(work, 'empty'), '--prompt', 'x'])).stderr,
+    /error PD1001: no manifest\.json in .*empty/,
+  );
   assert.match((await cli(['run', path.join(work, 'nowhere')])).stderr, /PD3001: --prompt is required/);
   assert.match((await cli(['run', path.join(work, 'nowhere'), '--prompt', 'x', '--seed', '-1'])).stderr, /PD3001/);
   // A graph-only artifact (as the embedded default compiles with --graph-only) has no weights to run.
@@ -211,7 +253,10 @@ test('run: errors are coded diagnostics with exit 2', async () => {
   assert.match((await cli(['run', graphOnly, '--prompt', 'x'])).stderr, /PD7015: the artifact holds graphs only/);
   fs.rmSync(path.join(graphOnly, 'unet.onnx.data'));
   fs.writeFileSync(path.join(graphOnly, 'manifest.json'), JSON.stringify(m));
-  assert.match((await cli(['run', graphOnly, '--prompt', 'x'])).stderr, /PD1001: the artifact is incomplete: unet\.onnx\.data listed/);
+  assert.match(
+    (await cli(['run', graphOnly, '--prompt', 'x'])).stderr,
+    /PD1001: the artifact is incomplete: unet\.onnx\.data listed/,
+  );
   // A weights file changed after compile: named, with what differs.
   const changed = await artifact('changed', 'schedule: {steps: 2}\n');
   const data = path.join(changed, 'vae_decoder.onnx.data');
@@ -220,10 +265,19 @@ test('run: errors are coded diagnostics with exit 2', async () => {
   fs.writeFileSync(data, bytes);
   const flipped = await cli(['run', changed, '--prompt', 'x']);
   assert.is(flipped.status, 2);
-  assert.match(flipped.stderr, /vae_decoder\.onnx\.data.*error PD7015: vae_decoder\.onnx\.data is not the file compile wrote \(sha256 [0-9a-f]{16}…, manifest\.json says [0-9a-f]{16}…\)/);
+  assert.match(
+    flipped.stderr,
+    /vae_decoder\.onnx\.data.*error PD7015: vae_decoder\.onnx\.data is not the file compile wrote \(sha256 [0-9a-f]{16}…, manifest\.json says [0-9a-f]{16}…\)/,
+  );
   fs.truncateSync(data, 100);
-  assert.match((await cli(['run', changed, '--prompt', 'x'])).stderr, /vae_decoder\.onnx\.data is not the file compile wrote \(100 bytes, manifest\.json says \d+\)/);
-  const target = await artifact('target', 'schedule: {steps: 2}\ntargets:\n  - {device: iphone-14-pro, resolution: 64}\n');
+  assert.match(
+    (await cli(['run', changed, '--prompt', 'x'])).stderr,
+    /vae_decoder\.onnx\.data is not the file compile wrote \(100 bytes, manifest\.json says \d+\)/,
+  );
+  const target = await artifact(
+    'target',
+    'schedule: {steps: 2}\ntargets:\n  - {device: iphone-14-pro, resolution: 64}\n',
+  );
   const size = await cli(['run', target, '--prompt', 'x', '--size', '128', '--out', path.join(work, 'e.png')]);
   assert.is(size.status, 2);
   assert.match(size.stderr, /compiled for 64×64 images/);

@@ -16,6 +16,9 @@ await run(ctx.suites, { bail: false });
 setTimeout(() => {
   const open = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout');
   for (const r of before) open.splice(open.indexOf(r), open.includes(r) ? 1 : 0);
-  if (open.length) console.error(`\ntest/run.ts: still open after the last test: ${open.join(', ')} (a test did not close what it opened); exiting`);
+  if (open.length)
+    console.error(
+      `\ntest/run.ts: still open after the last test: ${open.join(', ')} (a test did not close what it opened); exiting`,
+    );
   process.exit();
 }, 2000).unref();

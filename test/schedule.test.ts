@@ -23,7 +23,10 @@ const REFERENCE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools
 /** The brief's bound; the implementation matches the reference exactly in practice. */
 const REL = 1e-6;
 
-const sd = (over: Partial<ScheduleConfig> & Pick<ScheduleConfig, 'scheduler' | 'steps'>): ScheduleConfig => ({ ...DEFAULT_SCHEDULE, ...over });
+const sd = (over: Partial<ScheduleConfig> & Pick<ScheduleConfig, 'scheduler' | 'steps'>): ScheduleConfig => ({
+  ...DEFAULT_SCHEDULE,
+  ...over,
+});
 
 /** Deterministic float32 test data in [-2, 2). */
 function data(n: number, seed: number): Float32Array {
@@ -87,7 +90,10 @@ test("SD's alphas_cumprod: [0] = 1 - 0.00085, [999] = 0.0046601", () => {
 
 test('Euler leading, 25 steps (SDXL config): integer timesteps, init sigma sqrt(max^2 + 1)', () => {
   const s = computeSchedule(sd({ scheduler: 'euler', steps: 25 }));
-  assert.equal(s.timesteps, Array.from({ length: 25 }, (_, i) => 961 - 40 * i));
+  assert.equal(
+    s.timesteps,
+    Array.from({ length: 25 }, (_, i) => 961 - 40 * i),
+  );
   const sigmas = s.sigmas!;
   assert.is(sigmas.length, 26);
   assert.is(sigmas[25], 0);
@@ -134,15 +140,39 @@ const CASES: Case[] = [
   withStep('ddim leading 50', sd({ scheduler: 'ddim', steps: 50 }), 49),
   withStep('ddim leading 7 (1000 % 7 != 0)', sd({ scheduler: 'ddim', steps: 7 }), 2),
   withStep('ddim trailing 16', sd({ scheduler: 'ddim', steps: 16, spacing: 'trailing' }), 5),
-  withStep('ddim trailing 25 v_prediction (SD 2.x)', sd({ scheduler: 'ddim', steps: 25, spacing: 'trailing', prediction_type: 'v_prediction' }), 4),
+  withStep(
+    'ddim trailing 25 v_prediction (SD 2.x)',
+    sd({ scheduler: 'ddim', steps: 25, spacing: 'trailing', prediction_type: 'v_prediction' }),
+    4,
+  ),
   withStep('ddim leading 20 sample', sd({ scheduler: 'ddim', steps: 20, prediction_type: 'sample' }), 10),
-  withStep('ddim linear betas, alpha to one', sd({ scheduler: 'ddim', steps: 10, beta_schedule: 'linear', beta_start: 0.0001, beta_end: 0.02, set_alpha_to_one: true, steps_offset: 0 }), 9),
+  withStep(
+    'ddim linear betas, alpha to one',
+    sd({
+      scheduler: 'ddim',
+      steps: 10,
+      beta_schedule: 'linear',
+      beta_start: 0.0001,
+      beta_end: 0.02,
+      set_alpha_to_one: true,
+      steps_offset: 0,
+    }),
+    9,
+  ),
   withStep('ddim squaredcos_cap_v2', sd({ scheduler: 'ddim', steps: 10, beta_schedule: 'squaredcos_cap_v2' }), 1),
   withStep('euler leading 25', sd({ scheduler: 'euler', steps: 25 }), 0),
   withStep('euler linspace 25', sd({ scheduler: 'euler', steps: 25, spacing: 'linspace' }), 24),
   withStep('euler trailing 25', sd({ scheduler: 'euler', steps: 25, spacing: 'trailing' }), 12),
-  withStep('euler linspace 30 v_prediction', sd({ scheduler: 'euler', steps: 30, spacing: 'linspace', prediction_type: 'v_prediction' }), 7),
-  withStep('euler linspace 7 sample', sd({ scheduler: 'euler', steps: 7, spacing: 'linspace', prediction_type: 'sample' }), 3),
+  withStep(
+    'euler linspace 30 v_prediction',
+    sd({ scheduler: 'euler', steps: 30, spacing: 'linspace', prediction_type: 'v_prediction' }),
+    7,
+  ),
+  withStep(
+    'euler linspace 7 sample',
+    sd({ scheduler: 'euler', steps: 7, spacing: 'linspace', prediction_type: 'sample' }),
+    3,
+  ),
 ];
 
 function runReference(cases: Case[]): Reference[] {
@@ -161,10 +191,16 @@ for (const [i, c] of CASES.entries()) {
     assert.equal(s.timesteps, ref.timesteps, 'timesteps');
     assertClose(s.alphas_cumprod, ref.alphas_cumprod, 'alphas_cumprod');
     assertClose(s.prev_alphas_cumprod, ref.prev_alphas_cumprod, 'prev_alphas_cumprod');
-    assertClose([s.final_alpha_cumprod, s.init_noise_sigma], [ref.final_alpha_cumprod, ref.init_noise_sigma], 'final alpha, init sigma');
+    assertClose(
+      [s.final_alpha_cumprod, s.init_noise_sigma],
+      [ref.final_alpha_cumprod, ref.init_noise_sigma],
+      'final alpha, init sigma',
+    );
     if (c.config.scheduler === 'euler') assertClose(s.sigmas!, ref.sigmas!, 'sigmas');
     else assert.is(s.sigmas, undefined);
-    const table = alphasCumprod(trainBetas(c.config.beta_schedule, c.config.beta_start, c.config.beta_end, c.config.train_timesteps));
+    const table = alphasCumprod(
+      trainBetas(c.config.beta_schedule, c.config.beta_start, c.config.beta_end, c.config.train_timesteps),
+    );
     assert.equal(Array.from(table), ref.table, 'alphas_cumprod table, bit for bit');
     const st = c.step!;
     const [m, x] = [Float32Array.from(st.model_output), Float32Array.from(st.sample)];
@@ -180,7 +216,10 @@ test('DDIM epsilon step = sqrt(a_prev) (x - sqrt(1-a) e) / sqrt(a) + sqrt(1 - a_
   const [x, e] = [data(64, 7), data(64, 8)];
   const out = schedulerStep(s, 2, e, x);
   const [a, ap] = [s.alphas_cumprod[2], s.prev_alphas_cumprod[2]];
-  const expected = Array.from(x, (xi, i) => Math.sqrt(ap) * ((xi - Math.sqrt(1 - a) * e[i]) / Math.sqrt(a)) + Math.sqrt(1 - ap) * e[i]);
+  const expected = Array.from(
+    x,
+    (xi, i) => Math.sqrt(ap) * ((xi - Math.sqrt(1 - a) * e[i]) / Math.sqrt(a)) + Math.sqrt(1 - ap) * e[i],
+  );
   assertClose(out, expected, 'ddim step', 1e-6);
   assert.is(out.length, 64);
 });
@@ -190,9 +229,10 @@ function perfectRun(s: Schedule): Float32Array {
   const [x0, eps] = [data(32, 11), data(32, 12)];
   const a0 = s.alphas_cumprod[0];
   const sigma0 = s.sigmas ? s.sigmas[0] : 0;
-  let x: Float32Array = s.scheduler === 'ddim'
-    ? x0.map((v, i) => Math.sqrt(a0) * v + Math.sqrt(1 - a0) * eps[i])
-    : x0.map((v, i) => v + sigma0 * eps[i]);
+  let x: Float32Array =
+    s.scheduler === 'ddim'
+      ? x0.map((v, i) => Math.sqrt(a0) * v + Math.sqrt(1 - a0) * eps[i])
+      : x0.map((v, i) => v + sigma0 * eps[i]);
   for (let k = 0; k < s.timesteps.length; k++) {
     const a = s.alphas_cumprod[k];
     let m: Float32Array = eps;
@@ -209,7 +249,9 @@ function perfectRun(s: Schedule): Float32Array {
 test('a perfect model ends at x0: DDIM (alpha to one) and Euler, each prediction type', () => {
   for (const prediction_type of ['epsilon', 'v_prediction', 'sample'] as const) {
     for (const scheduler of ['ddim', 'euler'] as const) {
-      const s = computeSchedule(sd({ scheduler, steps: 10, spacing: 'trailing', prediction_type, set_alpha_to_one: true }));
+      const s = computeSchedule(
+        sd({ scheduler, steps: 10, spacing: 'trailing', prediction_type, set_alpha_to_one: true }),
+      );
       const err = Math.max(...perfectRun(s).map(Math.abs));
       assert.ok(err < 1e-5, `${scheduler} ${prediction_type}: max |x - x0| = ${err}`);
     }
@@ -220,17 +262,30 @@ test('DDIM scale_model_input is the identity; Euler divides by sqrt(sigma^2 + 1)
   const x = data(8, 3);
   assert.equal(scaleModelInput(computeSchedule(sd({ scheduler: 'ddim', steps: 8 })), 0, x), x);
   const e = computeSchedule(sd({ scheduler: 'euler', steps: 8 }));
-  assertClose(scaleModelInput(e, 1, x), Array.from(x, (v) => v / Math.sqrt(e.sigmas![1] ** 2 + 1)), 'euler scale');
+  assertClose(
+    scaleModelInput(e, 1, x),
+    Array.from(x, (v) => v / Math.sqrt(e.sigmas![1] ** 2 + 1)),
+    'euler scale',
+  );
 });
 
 // ─── configs diffusers cannot run correctly ────────────────────────────────────────
 
 test('impossible configs throw with the reason', () => {
-  assert.throws(() => computeSchedule(sd({ scheduler: 'ddim', steps: 0 })), /steps must be an integer in \[1, train_timesteps=1000\]/);
+  assert.throws(
+    () => computeSchedule(sd({ scheduler: 'ddim', steps: 0 })),
+    /steps must be an integer in \[1, train_timesteps=1000\]/,
+  );
   assert.throws(() => computeSchedule(sd({ scheduler: 'ddim', steps: 1001 })), /steps must be/);
-  assert.throws(() => computeSchedule(sd({ scheduler: 'euler', steps: 8, beta_end: 0 })), /beta_end must lie in \(0, 1\)/);
+  assert.throws(
+    () => computeSchedule(sd({ scheduler: 'euler', steps: 8, beta_end: 0 })),
+    /beta_end must lie in \(0, 1\)/,
+  );
   // np.arange(1000, 0, -1000/61) has 62 elements, the last rounding to timestep -1.
-  assert.throws(() => computeSchedule(sd({ scheduler: 'ddim', steps: 61, spacing: 'trailing' })), /62 diffusers timesteps from 999 to -1, and -1 is outside \[0, 999\]/);
+  assert.throws(
+    () => computeSchedule(sd({ scheduler: 'ddim', steps: 61, spacing: 'trailing' })),
+    /62 diffusers timesteps from 999 to -1, and -1 is outside \[0, 999\]/,
+  );
   assert.throws(() => computeSchedule(sd({ scheduler: 'euler', steps: 61, spacing: 'trailing' })), /-1 is outside/);
   // leading + steps_offset 1 with 1000 steps reaches timestep 1000.
   assert.throws(() => computeSchedule(sd({ scheduler: 'ddim', steps: 1000 })), /1000 is outside \[0, 999\]/);

@@ -40,7 +40,11 @@ test('an exit, clean or by an uncaught error, removes what is still tracked', ()
 
 test('a released path stays', () => {
   const tmp = tempDir('scratch-release');
-  const r = spawnSync(process.execPath, args(script(tmp, "const { release } = await import(" + JSON.stringify(SCRATCH) + "); release(partial);")), { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    args(script(tmp, 'const { release } = await import(' + JSON.stringify(SCRATCH) + '); release(partial);')),
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   assert.is(r.status, 0, r.stderr);
   const { dir, partial } = JSON.parse(r.stdout.trim());
   assert.not.ok(fs.existsSync(dir));

@@ -52,7 +52,11 @@ test('a second compile of an unchanged recipe says up to date and writes nothing
   assert.equal(snapshot(), before);
   // The command line says so.
   const lines: string[] = [];
-  const status = await main(['compile', file, '--out', out], { log: new DiagnosticLog(), stdout: (t) => lines.push(t), stderr: () => {} });
+  const status = await main(['compile', file, '--out', out], {
+    log: new DiagnosticLog(),
+    stdout: (t) => lines.push(t),
+    stderr: () => {},
+  });
   assert.is(status, 0);
   assert.match(lines.join('\n'), /^galaxy-s23: .*tiny\/galaxy-s23 up to date  \(predicted /m);
   assert.equal(snapshot(), before);
@@ -79,7 +83,9 @@ test('one changed weight in a model file rebuilds; the file as it was rebuilds a
   const original = fs.readFileSync(vae);
   // A float weight's bytes, found in the file: its lowest mantissa bit flipped leaves a valid model.
   const model = loadModel(vae, new DiagnosticLog())!;
-  const raw = [...model.data.values()].find((d): d is { kind: 'raw'; bytes: Uint8Array } => d.kind === 'raw' && d.bytes.length >= 4096)!;
+  const raw = [...model.data.values()].find(
+    (d): d is { kind: 'raw'; bytes: Uint8Array } => d.kind === 'raw' && d.bytes.length >= 4096,
+  )!;
   const at = original.indexOf(Buffer.from(raw.bytes.subarray(0, 64)));
   assert.ok(at > 0);
   const changed = Buffer.from(original);

@@ -3,14 +3,21 @@
 import { fmt as ms, fmtInterval } from '../text/numbers.ts';
 import type { ArtifactDiff, Change, ModelDiff } from './diff.ts';
 
-const MODEL_NAME: Record<ModelDiff['model'], string> = { text_encoder: 'text encoder', unet: 'UNet', vae_decoder: 'VAE decoder' };
+const MODEL_NAME: Record<ModelDiff['model'], string> = {
+  text_encoder: 'text encoder',
+  unet: 'UNet',
+  vae_decoder: 'VAE decoder',
+};
 
 export function diffMarkdown(d: ArtifactDiff): string {
   const rows = tableRows(d);
   const out = [`### pocketdiff diff: ${title(d)}`, ''];
   if (!d.changed) return [...out, `No change: ${d.new.artifact} is the same as ${d.old.artifact}.`, ''].join('\n');
   out.push('| model | params | MACs | size | predicted |', '|---|--:|--:|--:|--:|');
-  for (const r of rows) out.push(`| ${r.total ? `**${r.name}**` : r.name} | ${r.cells.map((c) => (r.total && c ? `**${c}**` : c)).join(' | ')} |`);
+  for (const r of rows)
+    out.push(
+      `| ${r.total ? `**${r.name}**` : r.name} | ${r.cells.map((c) => (r.total && c ? `**${c}**` : c)).join(' | ')} |`,
+    );
   const notes = noteLines(d);
   if (notes.length) out.push('', ...notes.map((n) => `- ${n}`));
   return [...out, ''].join('\n');
@@ -23,7 +30,10 @@ export function diffText(d: ArtifactDiff): string {
   const rows = [head, ...tableRows(d)];
   const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...rows.map((r) => (i === 0 ? r.name : r.cells[i - 1]).length)));
   out.push('');
-  for (const r of rows) out.push(['  ' + r.name.padEnd(widths[0]), ...r.cells.map((c, i) => c.padStart(widths[i + 1]))].join('  ').trimEnd());
+  for (const r of rows)
+    out.push(
+      ['  ' + r.name.padEnd(widths[0]), ...r.cells.map((c, i) => c.padStart(widths[i + 1]))].join('  ').trimEnd(),
+    );
   const notes = noteLines(d);
   if (notes.length) out.push('', ...notes.map((n) => `  ${n}`));
   return out.join('\n');
@@ -49,20 +59,42 @@ function tableRows(d: ArtifactDiff): Row[] {
   }));
   const sum = (pick: (m: ModelDiff) => Change): Change => {
     const parts = d.models.map(pick);
-    const add = (k: 'old' | 'new') => (parts.every((p) => p[k] === null) ? null : parts.reduce((s, p) => s + (p[k] ?? 0), 0));
+    const add = (k: 'old' | 'new') =>
+      parts.every((p) => p[k] === null) ? null : parts.reduce((s, p) => s + (p[k] ?? 0), 0);
     const o = add('old');
     const n = add('new');
     return { old: o, new: n, delta: o !== null && n !== null ? n - o : null };
   };
-  const latency = d.latency ? show(d.latency, msUnit) + interval(d.latency.old_interval_80, d.latency.new_interval_80) : '';
-  rows.push({ name: 'total', cells: [show(sum((m) => m.params), count), show(sum((m) => m.macs), count), show(sum((m) => m.bytes), size), latency], total: true });
+  const latency = d.latency
+    ? show(d.latency, msUnit) + interval(d.latency.old_interval_80, d.latency.new_interval_80)
+    : '';
+  rows.push({
+    name: 'total',
+    cells: [
+      show(
+        sum((m) => m.params),
+        count,
+      ),
+      show(
+        sum((m) => m.macs),
+        count,
+      ),
+      show(
+        sum((m) => m.bytes),
+        size,
+      ),
+      latency,
+    ],
+    total: true,
+  });
   return rows;
 }
 
 function noteLines(d: ArtifactDiff): string[] {
   const notes: string[] = [];
   if (d.old.steps !== d.new.steps) notes.push(`steps: ${d.old.steps} → ${d.new.steps}`);
-  if (d.old.resolution !== d.new.resolution) notes.push(`resolution: ${d.old.resolution ?? 'dynamic'} → ${d.new.resolution ?? 'dynamic'}`);
+  if (d.old.resolution !== d.new.resolution)
+    notes.push(`resolution: ${d.old.resolution ?? 'dynamic'} → ${d.new.resolution ?? 'dynamic'}`);
   if (d.old.tool !== d.new.tool) notes.push(`pocketdiff ${d.old.tool} → ${d.new.tool}`);
   if (d.new.budget_ms !== null && d.latency?.new !== null && d.latency) {
     const over = d.latency.new! > d.new.budget_ms;
@@ -72,8 +104,10 @@ function noteLines(d: ArtifactDiff): string[] {
     const name = MODEL_NAME[m.model];
     if (m.blocks_removed) notes.push(`${name}: ${blockText('removes', m.blocks_removed)}`);
     if (m.blocks_duplicated) notes.push(`${name}: ${blockText('duplicates', m.blocks_duplicated)}`);
-    if (m.passes) notes.push(`${name} passes: ${m.passes.old.join(', ') || '(none)'} → ${m.passes.new.join(', ') || '(none)'}`);
-    if (m.quantization) notes.push(`${name} precision: ${m.quantization.old ?? 'float32'} → ${m.quantization.new ?? 'float32'}`);
+    if (m.passes)
+      notes.push(`${name} passes: ${m.passes.old.join(', ') || '(none)'} → ${m.passes.new.join(', ') || '(none)'}`);
+    if (m.quantization)
+      notes.push(`${name} precision: ${m.quantization.old ?? 'float32'} → ${m.quantization.new ?? 'float32'}`);
   }
   const f = d.files;
   if (f.changed.length) notes.push(`files changed: ${f.changed.map(code).join(', ')}`);
@@ -83,7 +117,12 @@ function noteLines(d: ArtifactDiff): string[] {
 }
 
 function blockText(verb: string, c: { added: string[]; dropped: string[] }): string {
-  return [c.added.length ? `now ${verb} ${c.added.map(code).join(', ')}` : '', c.dropped.length ? `no longer ${verb} ${c.dropped.map(code).join(', ')}` : ''].filter(Boolean).join('; ');
+  return [
+    c.added.length ? `now ${verb} ${c.added.map(code).join(', ')}` : '',
+    c.dropped.length ? `no longer ${verb} ${c.dropped.map(code).join(', ')}` : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
 }
 
 const code = (s: string) => `\`${s}\``;
@@ -110,9 +149,21 @@ const sign = (x: number, f: (x: number) => string) => (x > 0 ? `+${f(x)}` : x < 
 
 /** Four significant digits: a removed block moves 859.5M to 812.3M, not 0.86G to 0.81G. */
 function count(x: number): string {
-  return x >= 1e9 ? `${(x / 1e9).toPrecision(4)}G` : x >= 1e6 ? `${(x / 1e6).toPrecision(4)}M` : x >= 1e3 ? `${(x / 1e3).toPrecision(4)}k` : String(x);
+  return x >= 1e9
+    ? `${(x / 1e9).toPrecision(4)}G`
+    : x >= 1e6
+      ? `${(x / 1e6).toPrecision(4)}M`
+      : x >= 1e3
+        ? `${(x / 1e3).toPrecision(4)}k`
+        : String(x);
 }
 
 function size(x: number): string {
-  return x >= 1e9 ? `${(x / 1e9).toPrecision(4)} GB` : x >= 1e6 ? `${(x / 1e6).toPrecision(4)} MB` : x >= 1e3 ? `${(x / 1e3).toPrecision(4)} kB` : `${x} B`;
+  return x >= 1e9
+    ? `${(x / 1e9).toPrecision(4)} GB`
+    : x >= 1e6
+      ? `${(x / 1e6).toPrecision(4)} MB`
+      : x >= 1e3
+        ? `${(x / 1e3).toPrecision(4)} kB`
+        : `${x} B`;
 }

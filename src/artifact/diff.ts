@@ -10,7 +10,6 @@ import type { Manifest, ModelEntry } from './manifest.ts';
 import { readManifest } from './read.ts';
 import { MODEL_NAMES } from '../model-names.ts';
 
-
 /** A number on each side; null where that side has no such number (a model or prediction absent). */
 export interface Change {
   old: number | null;
@@ -68,7 +67,14 @@ export function diffArtifacts(oldPath: string, newPath: string, log: DiagnosticL
 export function diffManifests(a: Manifest, b: Manifest, oldName: string, newName: string): ArtifactDiff {
   const models = MODEL_NAMES.filter((c) => a.models[c] || b.models[c]).map((c) => modelDiff(c, a, b));
   const iv = (x: [number, number] | undefined): [number, number] | null => (x ? [round(x[0]), round(x[1])] : null);
-  const latency = a.prediction && b.prediction ? { ...change(round(a.prediction.total_ms), round(b.prediction.total_ms)), old_interval_80: iv(a.prediction.interval_80), new_interval_80: iv(b.prediction.interval_80) } : null;
+  const latency =
+    a.prediction && b.prediction
+      ? {
+          ...change(round(a.prediction.total_ms), round(b.prediction.total_ms)),
+          old_interval_80: iv(a.prediction.interval_80),
+          new_interval_80: iv(b.prediction.interval_80),
+        }
+      : null;
   const names = new Set([...Object.keys(a.files), ...Object.keys(b.files)]);
   const files = { changed: [] as string[], added: [] as string[], removed: [] as string[] };
   for (const f of [...names].sort()) {
@@ -81,7 +87,14 @@ export function diffManifests(a: Manifest, b: Manifest, oldName: string, newName
   const changed =
     a.recipe.hash !== b.recipe.hash ||
     files.added.length + files.removed.length + files.changed.length > 0 ||
-    models.some((m) => [m.params, m.macs, m.bytes, m.ms].some(moved) || m.passes || m.blocks_removed || m.blocks_duplicated || m.quantization) ||
+    models.some(
+      (m) =>
+        [m.params, m.macs, m.bytes, m.ms].some(moved) ||
+        m.passes ||
+        m.blocks_removed ||
+        m.blocks_duplicated ||
+        m.quantization,
+    ) ||
     (latency !== null && moved(latency));
   return { old: side(a, oldName), new: side(b, newName), models, latency, files, changed };
 }
@@ -90,7 +103,10 @@ export function diffManifests(a: Manifest, b: Manifest, oldName: string, newName
 export function latencyGrewPast(d: ArtifactDiff, limitMs: number, log: DiagnosticLog): boolean {
   const grew = d.latency?.delta ?? null;
   if (grew === null || grew <= limitMs) return false;
-  log.warn(Code.LatencyGrew, `${d.new.device}: predicted latency grew by ${fmt(grew)} ms (${fmt(d.latency!.old!)} → ${fmt(d.latency!.new!)} ms), more than the limit of ${fmt(limitMs)} ms`);
+  log.warn(
+    Code.LatencyGrew,
+    `${d.new.device}: predicted latency grew by ${fmt(grew)} ms (${fmt(d.latency!.old!)} → ${fmt(d.latency!.new!)} ms), more than the limit of ${fmt(limitMs)} ms`,
+  );
   return true;
 }
 
@@ -124,7 +140,8 @@ function modelDiff(c: (typeof MODEL_NAMES)[number], a: Manifest, b: Manifest): M
   if (removed) d.blocks_removed = removed;
   const duplicated = setChange(x?.blocks_duplicated, y?.blocks_duplicated);
   if (duplicated) d.blocks_duplicated = duplicated;
-  if ((x?.quantization ?? null) !== (y?.quantization ?? null)) d.quantization = { old: x?.quantization ?? null, new: y?.quantization ?? null };
+  if ((x?.quantization ?? null) !== (y?.quantization ?? null))
+    d.quantization = { old: x?.quantization ?? null, new: y?.quantization ?? null };
   return d;
 }
 

@@ -79,22 +79,29 @@ export interface Expected {
  * input file still hashes the same, and every file it lists is there at its
  * size (a folder emit never finished has no manifest at all).
  */
-export function staleReason(dir: string, want: Expected, hashes: InputHashes): { reason: string } | { manifest: Manifest } {
+export function staleReason(
+  dir: string,
+  want: Expected,
+  hashes: InputHashes,
+): { reason: string } | { manifest: Manifest } {
   let m: Manifest;
   try {
     m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
   } catch {
     return { reason: fs.existsSync(dir) ? 'its manifest.json is missing or unreadable' : 'not built yet' };
   }
-  if (m.tool?.version !== want.tool) return { reason: `it was built by pocketdiff ${m.tool?.version ?? '(unknown)'}, this is ${want.tool}` };
+  if (m.tool?.version !== want.tool)
+    return { reason: `it was built by pocketdiff ${m.tool?.version ?? '(unknown)'}, this is ${want.tool}` };
   if (m.recipe?.hash !== want.recipeHash) return { reason: 'the recipe changed' };
   const inputs = m.inputs;
   if (!inputs) return { reason: 'its manifest records no inputs (built before pocketdiff recorded them)' };
   if (inputs.device_profile !== want.deviceProfile) return { reason: 'the device profile changed' };
-  if (m.graph_only !== want.graphOnly) return { reason: want.graphOnly ? '--graph-only was not given then' : 'it was built with --graph-only' };
+  if (m.graph_only !== want.graphOnly)
+    return { reason: want.graphOnly ? '--graph-only was not given then' : 'it was built with --graph-only' };
   for (const [f, sha] of Object.entries(inputs.files)) {
     const now = hashes.sha256(f) ?? ABSENT;
-    if (now !== sha) return { reason: now === ABSENT ? `${f} is gone` : sha === ABSENT ? `${f} appeared` : `${f} changed` };
+    if (now !== sha)
+      return { reason: now === ABSENT ? `${f} is gone` : sha === ABSENT ? `${f} appeared` : `${f} changed` };
   }
   for (const [f, { bytes }] of Object.entries(m.files ?? {})) {
     let size: number;

@@ -23,8 +23,16 @@ const modelEntry = z.strictObject({
   passes: z.array(z.string()),
   blocks_removed: z.array(z.string()).optional().describe('Blocks remove-blocks took out, by module path'),
   blocks_duplicated: z.array(z.string()).optional().describe('Blocks duplicate-blocks copied, by module path'),
-  quantization: z.string().optional().describe("Precision scheme: 'fp16', 'int8', 'int4', 'w8a16', 'w8a8' or a '+'-joined mix ('int4+int8': int4 with its first and last layers kept at int8)"),
-  widths: z.record(z.string(), z.number()).optional().describe('Channel widths applied: selector -> kept fraction or count'),
+  quantization: z
+    .string()
+    .optional()
+    .describe(
+      "Precision scheme: 'fp16', 'int8', 'int4', 'w8a16', 'w8a8' or a '+'-joined mix ('int4+int8': int4 with its first and last layers kept at int8)",
+    ),
+  widths: z
+    .record(z.string(), z.number())
+    .optional()
+    .describe('Channel widths applied: selector -> kept fraction or count'),
 });
 
 export const manifestSchema = z.strictObject({
@@ -33,7 +41,13 @@ export const manifestSchema = z.strictObject({
   recipe: z.strictObject({ name: z.string(), hash: z.string().describe('sha256 of the merged, validated recipe') }),
   device: z.string(),
   resolution: z.number().int().optional(),
-  vae_scale_factor: z.number().int().optional().describe("How much the VAE decoder upsamples its latent (8 for Stable Diffusion's): the latent is resolution / vae_scale_factor. Absent in older manifests: 8"),
+  vae_scale_factor: z
+    .number()
+    .int()
+    .optional()
+    .describe(
+      "How much the VAE decoder upsamples its latent (8 for Stable Diffusion's): the latent is resolution / vae_scale_factor. Absent in older manifests: 8",
+    ),
   graph_only: z.boolean().describe('True when weights were not written (compile --graph-only)'),
   models: z.strictObject({
     unet: modelEntry.optional(),
@@ -49,7 +63,9 @@ export const manifestSchema = z.strictObject({
     timesteps: z.array(z.number()),
     alphas_cumprod: z.array(z.number()).describe('alpha_bar at each timestep, in run order'),
     final_alpha_cumprod: z.number(),
-    prev_alphas_cumprod: z.array(z.number()).describe('alpha_bar each step moves to (DDIM: t - train_timesteps // steps), in run order'),
+    prev_alphas_cumprod: z
+      .array(z.number())
+      .describe('alpha_bar each step moves to (DDIM: t - train_timesteps // steps), in run order'),
     sigmas: z.array(z.number()).optional(),
     init_noise_sigma: z.number(),
     folded_step: z.boolean(),
@@ -67,10 +83,18 @@ export const manifestSchema = z.strictObject({
     .strictObject({
       device: z.string(),
       total_ms: z.number(),
-      interval_80: z.tuple([z.number(), z.number()]).optional().describe("80% interval of total_ms from the profile's cross-validated errors"),
+      interval_80: z
+        .tuple([z.number(), z.number()])
+        .optional()
+        .describe("80% interval of total_ms from the profile's cross-validated errors"),
       budget_ms: z.number().optional(),
       within_budget: z.boolean().optional().describe('total_ms (the point prediction) ≤ budget_ms'),
-      baseline_ms: z.number().optional().describe('The source models unedited (no removals or copies, every channel, float weights) with the same steps and guidance on this device'),
+      baseline_ms: z
+        .number()
+        .optional()
+        .describe(
+          'The source models unedited (no removals or copies, every channel, float weights) with the same steps and guidance on this device',
+        ),
       components: z.record(z.string(), z.number()),
       precision: z.record(z.string(), z.string()).optional().describe('Each model priced at this precision'),
       guidance: z.string().optional().describe('How guidance was priced, and why for fold: auto'),
@@ -78,15 +102,28 @@ export const manifestSchema = z.strictObject({
     .optional(),
   inputs: z
     .strictObject({
-      files: z.record(z.string(), z.string()).describe('sha256 of every file compile read (models, weights, configs, tokenizer, embeddings, calibration), by path relative to the recipe'),
+      files: z
+        .record(z.string(), z.string())
+        .describe(
+          'sha256 of every file compile read (models, weights, configs, tokenizer, embeddings, calibration), by path relative to the recipe',
+        ),
       device_profile: z.string().optional().describe("sha256 of the device profile's file"),
     })
     .optional()
-    .describe('What the artifact was built from: a compile finding the same (and the same recipe hash and tool version) says up to date'),
-  files: z.record(z.string(), z.strictObject({ bytes: z.number().int(), sha256: z.string() })).describe('Every other file in the folder'),
+    .describe(
+      'What the artifact was built from: a compile finding the same (and the same recipe hash and tool version) says up to date',
+    ),
+  files: z
+    .record(z.string(), z.strictObject({ bytes: z.number().int(), sha256: z.string() }))
+    .describe('Every other file in the folder'),
 });
 
 export type Manifest = z.output<typeof manifestSchema>;
 export type ModelEntry = z.output<typeof modelEntry>;
 
-export const MANIFEST_SCHEMA: SchemaFile = { file: 'manifest.schema.json', schema: manifestSchema, title: 'pocketdiff artifact manifest', io: 'output' };
+export const MANIFEST_SCHEMA: SchemaFile = {
+  file: 'manifest.schema.json',
+  schema: manifestSchema,
+  title: 'pocketdiff artifact manifest',
+  io: 'output',
+};

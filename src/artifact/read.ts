@@ -7,15 +7,26 @@ import type { DiagnosticLog } from '../diagnostics.ts';
 import { MANIFEST_SCHEMA, type Manifest } from './manifest.ts';
 import { validateAgainst } from '../schema/validate.ts';
 
-export function readManifest(where: string, log: DiagnosticLog): { dir: string; file: string; manifest: Manifest } | undefined {
+export function readManifest(
+  where: string,
+  log: DiagnosticLog,
+): { dir: string; file: string; manifest: Manifest } | undefined {
   const dir = path.basename(where) === 'manifest.json' ? path.dirname(where) : where;
   const file = path.join(dir, 'manifest.json');
   if (!fs.existsSync(dir)) {
-    log.error(Code.FileNotFound, `no artifact folder at ${dir}: \`pocketdiff compile RECIPE.yaml\` writes one per target, out/<recipe>/<device>/`, { file: dir });
+    log.error(
+      Code.FileNotFound,
+      `no artifact folder at ${dir}: \`pocketdiff compile RECIPE.yaml\` writes one per target, out/<recipe>/<device>/`,
+      { file: dir },
+    );
     return undefined;
   }
   if (!fs.existsSync(file)) {
-    log.error(Code.FileNotFound, `no manifest.json in ${dir}: an artifact folder is out/<recipe>/<device>/, written by \`pocketdiff compile\``, { file: dir });
+    log.error(
+      Code.FileNotFound,
+      `no manifest.json in ${dir}: an artifact folder is out/<recipe>/<device>/, written by \`pocketdiff compile\``,
+      { file: dir },
+    );
     return undefined;
   }
   let manifest: Manifest;

@@ -96,7 +96,7 @@ function activations(g: Graph): (v: Value) => boolean {
   while (queue.length) {
     for (const { node } of queue.pop()!.uses) {
       if (!node.alive || SHAPE_ONLY.has(node.op)) continue;
-      for (const v of node.outputs) if (v && !live.has(v)) live.add(v), queue.push(v);
+      for (const v of node.outputs) if (v && !live.has(v)) (live.add(v), queue.push(v));
     }
   }
   return (v) => live.has(v);

@@ -65,7 +65,16 @@ const MAC_RULES: Record<string, MacRule> = {
 };
 
 // Ops through which a weight stays a weight (a transposed or dequantized matrix is still a parameter).
-const WEIGHT_PRESERVING = new Set(['Transpose', 'Cast', 'Reshape', 'DequantizeLinear', 'Identity', 'Unsqueeze', 'Squeeze', 'Constant']);
+const WEIGHT_PRESERVING = new Set([
+  'Transpose',
+  'Cast',
+  'Reshape',
+  'DequantizeLinear',
+  'Identity',
+  'Unsqueeze',
+  'Squeeze',
+  'Constant',
+]);
 
 function fromWeights(v: Value | undefined, seen = new Set<Value>()): boolean {
   if (!v) return false;
@@ -84,6 +93,7 @@ export function nodeMacs(n: Node): Macs | undefined {
   if (!rule) return { macs: 0, attention: 0 };
   const macs = rule(n);
   if (macs === undefined) return undefined;
-  const twoActivations = (n.op === 'MatMul' || n.op === 'Einsum') && n.inputs.length >= 2 && n.inputs.every((v) => v && !fromWeights(v));
+  const twoActivations =
+    (n.op === 'MatMul' || n.op === 'Einsum') && n.inputs.length >= 2 && n.inputs.every((v) => v && !fromWeights(v));
   return { macs, attention: twoActivations ? macs : 0 };
 }

@@ -4,8 +4,17 @@
 import type { Node } from '../ir/graph.ts';
 
 export type BlockKind =
-  | 'resnet' | 'cross_attention' | 'downsample' | 'upsample' | 'stem' | 'head'
-  | 'time_embedding' | 'attention' | 'transformer_layer' | 'embedding' | 'other';
+  | 'resnet'
+  | 'cross_attention'
+  | 'downsample'
+  | 'upsample'
+  | 'stem'
+  | 'head'
+  | 'time_embedding'
+  | 'attention'
+  | 'transformer_layer'
+  | 'embedding'
+  | 'other';
 
 interface BlockRule {
   /** Matches a whole block path at the start of a scope, ending on a segment boundary. */

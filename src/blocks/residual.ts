@@ -29,7 +29,9 @@ const rank = (v: Value) => v.type?.shape?.length ?? 0;
 export function findResidual(block: Block): Residual | { reason: string } {
   const exits = block.exit.filter((v) => rank(v) >= 3);
   if (exits.length !== 1) {
-    return { reason: `it has ${exits.length} main outputs (${exits.map((v) => v.name).join(', ') || 'none'}), expected one` };
+    return {
+      reason: `it has ${exits.length} main outputs (${exits.map((v) => v.name).join(', ') || 'none'}), expected one`,
+    };
   }
   const exit = exits[0];
   const inside = new Set(block.nodes);
@@ -40,13 +42,21 @@ export function findResidual(block: Block): Residual | { reason: string } {
     scale = add;
     add = add.inputs[0]?.producer;
   }
-  if (!add || add.op !== 'Add' || !inside.has(add)) return { reason: `its output '${exit.name}' is not a residual sum` };
+  if (!add || add.op !== 'Add' || !inside.has(add))
+    return { reason: `its output '${exit.name}' is not a residual sum` };
   const entries = new Set(block.entry);
   for (const [i, v] of add.inputs.entries()) {
     if (!v) continue;
     if (entries.has(v)) return { exit, add, residual: v, input: v, scale };
     const p = v.producer;
-    if (p && p.op === 'Conv' && inside.has(p) && p.scope.endsWith('conv_shortcut') && p.inputs[0] && entries.has(p.inputs[0])) {
+    if (
+      p &&
+      p.op === 'Conv' &&
+      inside.has(p) &&
+      p.scope.endsWith('conv_shortcut') &&
+      p.inputs[0] &&
+      entries.has(p.inputs[0])
+    ) {
       return { exit, add, residual: v, input: p.inputs[0], shortcut: p, scale };
     }
     void i;
@@ -67,7 +77,11 @@ export const channels = (v: Value | undefined): number | undefined => {
 /** The value of a scalar constant (initializer or Constant node), if it can be read. */
 export function scalarValue(v: Value | undefined): number | undefined {
   if (!v) return undefined;
-  const t = v.weight ? weightValue(v.weight) : v.producer?.op === 'Constant' ? constantNodeValue(v.producer) : undefined;
+  const t = v.weight
+    ? weightValue(v.weight)
+    : v.producer?.op === 'Constant'
+      ? constantNodeValue(v.producer)
+      : undefined;
   return t && t.data.length === 1 ? t.data[0] : undefined;
 }
 

@@ -16,7 +16,12 @@ export function globToRegExp(glob: string): RegExp {
 }
 
 /** Indices of the names a selector matches; PD5001 with a did-you-mean when none. */
-export function selectNames(selector: string, names: readonly string[], log: DiagnosticLog, at?: Location): number[] | undefined {
+export function selectNames(
+  selector: string,
+  names: readonly string[],
+  log: DiagnosticLog,
+  at?: Location,
+): number[] | undefined {
   const re = globToRegExp(selector);
   const hits = names.flatMap((n, i) => (re.test(n) ? [i] : []));
   if (hits.length) return hits;
@@ -30,6 +35,16 @@ export function selectNames(selector: string, names: readonly string[], log: Dia
   return undefined;
 }
 
-export function selectBlocks(selector: string, blocks: readonly Block[], log: DiagnosticLog, at?: Location): Block[] | undefined {
-  return selectNames(selector, blocks.map((b) => b.name), log, at)?.map((i) => blocks[i]!);
+export function selectBlocks(
+  selector: string,
+  blocks: readonly Block[],
+  log: DiagnosticLog,
+  at?: Location,
+): Block[] | undefined {
+  return selectNames(
+    selector,
+    blocks.map((b) => b.name),
+    log,
+    at,
+  )?.map((i) => blocks[i]!);
 }

@@ -16,7 +16,13 @@ export interface NodeSelector {
   covers(n: Node): boolean;
 }
 
-export function resolveSelector(g: Graph, selector: string, log: DiagnosticLog, at?: Location, map = findBlocks(g)): NodeSelector | undefined {
+export function resolveSelector(
+  g: Graph,
+  selector: string,
+  log: DiagnosticLog,
+  at?: Location,
+  map = findBlocks(g),
+): NodeSelector | undefined {
   if (selector === '*' || selector === '**') return { selector, breadth: Infinity, covers: () => true };
   const re = globToRegExp(selector);
   const inScope = (scope: string) => {

@@ -48,7 +48,12 @@ export function attention(t: Tracer, name: string, x: Value, context: Value | un
       if (!s.groupNorm) h = seqFirst;
     }
     if (s.groupNorm) {
-      const n = groupNorm(t, 'group_norm', h, { groups: s.groupNorm.groups, channels: s.queryDim, eps: s.groupNorm.eps, rank: 3 });
+      const n = groupNorm(t, 'group_norm', h, {
+        groups: s.groupNorm.groups,
+        channels: s.queryDim,
+        eps: s.groupNorm.eps,
+        rank: 3,
+      });
       h = transpose(t, n, [0, 2, 1]);
     }
     const inner = s.heads * s.dimHead;
@@ -94,9 +99,11 @@ function batchToHead(t: Tracer, x: Value, heads: number): Value {
 
 /** Attention.get_attention_scores with no mask: softmax(baddbmm(empty, q, kᵀ, beta=0, alpha=scale)). */
 function scores(t: Tracer, q: Value, k: Value, scale: number, upcast: boolean): Value {
-  const empty = t.op('ConstantOfShape', [shapeList(t, [size(t, q, 0), size(t, q, 1), size(t, k, 1)])], [
-    attr.tensor('value', { dtype: t.float, dims: [1], values: [0] }),
-  ]);
+  const empty = t.op(
+    'ConstantOfShape',
+    [shapeList(t, [size(t, q, 0), size(t, q, 1), size(t, k, 1)])],
+    [attr.tensor('value', { dtype: t.float, dims: [1], values: [0] })],
+  );
   const mm = t.op('MatMul', [q, transpose(t, k, [0, 2, 1])]);
   const scaled = t.op('Mul', [mm, t.scalar(scale)]);
   let s = t.op('Add', [scaled, t.op('Mul', [empty, t.scalar(0)])]);

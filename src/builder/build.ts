@@ -123,19 +123,29 @@ export function weightBytes(g: Graph): number {
 }
 
 /** Builds `m` into `outDir/model.onnx`. Returns the model path, or undefined after logging why not. */
-export function writeModel(m: PlannedModel, outDir: string, opts: BuildOptions, log: DiagnosticLog): string | undefined {
+export function writeModel(
+  m: PlannedModel,
+  outDir: string,
+  opts: BuildOptions,
+  log: DiagnosticLog,
+): string | undefined {
   const g = buildGraph(m, opts);
   const out = path.join(outDir, 'model.onnx');
   const bytes = weightBytes(g);
   const none = opts.weights === 'none';
   const external = opts.externalData ?? (none || bytes > INLINE_LIMIT ? WEIGHTS_FILE : null);
-  const ok = saveModel(exportGraph(g), out, {
-    externalData: external,
-    // A graph-only model declares every initializer external, so none needs data.
-    sizeThreshold: none ? 0 : undefined,
-    graphOnly: none,
-    onProgress: opts.onProgress,
-  }, log);
+  const ok = saveModel(
+    exportGraph(g),
+    out,
+    {
+      externalData: external,
+      // A graph-only model declares every initializer external, so none needs data.
+      sizeThreshold: none ? 0 : undefined,
+      graphOnly: none,
+      onProgress: opts.onProgress,
+    },
+    log,
+  );
   if (!ok) return undefined;
   // A weights file from an earlier build that this model does not use would
   // make a graph-only model look complete, or sit beside an inline one: remove it.

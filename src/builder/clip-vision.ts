@@ -44,13 +44,22 @@ export function positionsOf(p: ClipVisionPlan): number {
 function embeddings(t: Tracer, pixels: Value, p: ClipVisionPlan): Value {
   const batch = size(t, pixels, 0);
   const x = cast(t, pixels, t.float);
-  const conv = conv2d(t, 'patch_embedding', x, { cin: p.channels, cout: p.hidden, kernel: p.patch, stride: p.patch, pad: 0, bias: false });
+  const conv = conv2d(t, 'patch_embedding', x, {
+    cin: p.channels,
+    cout: p.hidden,
+    kernel: p.patch,
+    stride: p.patch,
+    pad: 0,
+    bias: false,
+  });
   const patches = transpose(t, flatten2(t, conv), [0, 2, 1]);
   const cls = t.param('class_embedding', [p.hidden], { center: 0, bound: Math.sqrt(3 / p.hidden) });
   const tokens = t.op('Concat', [t.op('Expand', [cls, expandSize(t, [batch, 1, -1])]), patches], [attr.int('axis', 1)]);
   const n = positionsOf(p);
   const ids = t.constant({ dtype: DataType.INT64, dims: [1, n], values: Array.from({ length: n }, (_, i) => i) });
-  const pos = t.module('position_embedding', () => t.op('Gather', [t.param('weight', [n, p.hidden], init.embedding), ids]));
+  const pos = t.module('position_embedding', () =>
+    t.op('Gather', [t.param('weight', [n, p.hidden], init.embedding), ids]),
+  );
   return t.op('Add', [tokens, pos]);
 }
 
@@ -63,13 +72,18 @@ function flatten2(t: Tracer, x: Value): Value {
 /** `expand(*sizes)` with traced sizes: -1 ("keep") becomes 1, which Expand broadcasts the same way. */
 function expandSize(t: Tracer, dims: (Value | number)[]): Value {
   const sizes = shapeList(t, dims);
-  const ones = t.op('ConstantOfShape', [t.op('Shape', [sizes])], [attr.tensor('value', { dtype: DataType.INT64, dims: [1], values: [1] })]);
+  const ones = t.op(
+    'ConstantOfShape',
+    [t.op('Shape', [sizes])],
+    [attr.tensor('value', { dtype: DataType.INT64, dims: [1], values: [1] })],
+  );
   const keep = t.op('Equal', [sizes, t.op('Mul', [ones, t.int64(-1)])]);
   return t.op('Where', [keep, ones, sizes]);
 }
 
 /** `x[:, 0, :]`: the full slices are traced too. */
 function firstToken(t: Tracer, x: Value): Value {
-  const all = (v: Value, axis: number) => t.op('Slice', [v, t.int64([0]), t.int64([INT64_MAX]), t.int64([axis]), t.int64([1])]);
+  const all = (v: Value, axis: number) =>
+    t.op('Slice', [v, t.int64([0]), t.int64([INT64_MAX]), t.int64([axis]), t.int64([1])]);
   return all(t.op('Gather', [all(x, 0), t.int64(0)], [attr.int('axis', 1)]), 1);
 }

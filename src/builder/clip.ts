@@ -47,10 +47,24 @@ export function buildClip(t: Tracer, p: ClipPlan): void {
 
 function embeddings(t: Tracer, ids: Value, p: ClipPlan): Value {
   const seq = size(t, ids, 1);
-  const table = t.constant({ dtype: DataType.INT64, dims: [1, p.positions], values: Array.from({ length: p.positions }, (_, i) => i) });
-  const positions = t.op('Slice', [table, t.int64([0]), t.op('Unsqueeze', [seq, t.axes([0])]), t.int64([1]), t.int64([1])]);
-  const tokens = t.module('token_embedding', () => t.op('Gather', [t.param('weight', [p.vocab, p.hidden], init.embedding), ids]));
-  const pos = t.module('position_embedding', () => t.op('Gather', [t.param('weight', [p.positions, p.hidden], init.embedding), positions]));
+  const table = t.constant({
+    dtype: DataType.INT64,
+    dims: [1, p.positions],
+    values: Array.from({ length: p.positions }, (_, i) => i),
+  });
+  const positions = t.op('Slice', [
+    table,
+    t.int64([0]),
+    t.op('Unsqueeze', [seq, t.axes([0])]),
+    t.int64([1]),
+    t.int64([1]),
+  ]);
+  const tokens = t.module('token_embedding', () =>
+    t.op('Gather', [t.param('weight', [p.vocab, p.hidden], init.embedding), ids]),
+  );
+  const pos = t.module('position_embedding', () =>
+    t.op('Gather', [t.param('weight', [p.positions, p.hidden], init.embedding), positions]),
+  );
   return t.op('Add', [tokens, pos]);
 }
 
@@ -59,7 +73,11 @@ function causalMask(t: Tracer, ids: Value): Value {
   const b = size(t, ids, 0);
   const s = size(t, ids, 1);
   const min = t.float === DataType.FLOAT16 ? -65504 : -3.4028234663852886e38;
-  const full = t.op('ConstantOfShape', [shapeList(t, [s, s])], [attr.tensor('value', { dtype: t.float, dims: [1], values: [min] })]);
+  const full = t.op(
+    'ConstantOfShape',
+    [shapeList(t, [s, s])],
+    [attr.tensor('value', { dtype: t.float, dims: [1], values: [min] })],
+  );
   const cond = t.op('Range', [t.int64(0), s, t.int64(1)]);
   const next = reshape(t, t.op('Add', [cond, t.int64(1)]), [s, 1]);
   const masked = t.op('Where', [t.op('Less', [cond, next]), t.scalar(0), full]);
@@ -75,8 +93,15 @@ function causalMask(t: Tracer, ids: Value): Value {
 function pool(t: Tracer, last: Value, ids: Value, eos: number): Value {
   const rows = t.op('Range', [t.int64(0), size(t, last, 0), t.int64(1)]);
   const ids32 = cast(t, ids, DataType.INT32);
-  const key = eos === 2 ? ids32 : cast(t, t.op('Equal', [ids32, t.constant({ dtype: DataType.INT32, dims: [], values: [eos] })]), DataType.INT32);
+  const key =
+    eos === 2
+      ? ids32
+      : cast(t, t.op('Equal', [ids32, t.constant({ dtype: DataType.INT32, dims: [], values: [eos] })]), DataType.INT32);
   const col = t.op('ArgMax', [key], [attr.int('axis', -1), attr.int('keepdims', 0)]);
-  const index = t.op('Concat', [t.op('Unsqueeze', [rows, t.int64([1])]), t.op('Unsqueeze', [col, t.int64([1])])], [attr.int('axis', 1)]);
+  const index = t.op(
+    'Concat',
+    [t.op('Unsqueeze', [rows, t.int64([1])]), t.op('Unsqueeze', [col, t.int64([1])])],
+    [attr.int('axis', 1)],
+  );
   return t.op('GatherND', [last, index]);
 }

@@ -13,8 +13,11 @@ import type { ModelName } from '../model-names.ts';
 
 export const MODELS_DIR = path.join(PROJECT_ROOT, 'models');
 
-
-const CONFIG: Record<ModelName, string> = { unet: 'unet.json', vae_decoder: 'vae.json', text_encoder: 'text_encoder.json' };
+const CONFIG: Record<ModelName, string> = {
+  unet: 'unet.json',
+  vae_decoder: 'vae.json',
+  text_encoder: 'text_encoder.json',
+};
 
 export function defaultConfig(part: ModelName, model = 'sd15'): string {
   return path.join(MODELS_DIR, model, CONFIG[part]);
@@ -37,7 +40,11 @@ export interface EnsureOptions {
  * The path of a default part's model.onnx, building it first when it is
  * missing or stale. `built` tells whether this call wrote it.
  */
-export function ensureDefaultModel(part: ModelName, log: DiagnosticLog, opts: EnsureOptions = {}): { file: string; built: boolean } | undefined {
+export function ensureDefaultModel(
+  part: ModelName,
+  log: DiagnosticLog,
+  opts: EnsureOptions = {},
+): { file: string; built: boolean } | undefined {
   const build: BuildOptions = { ...DEFAULT_BUILD, ...opts.build };
   const planned = planModel(defaultConfig(part), log);
   if (!planned) return undefined;
@@ -72,7 +79,8 @@ function stampOf(digest: string, o: BuildOptions): Omit<Stamp, 'files'> {
 
 function writeStamp(dir: string, digest: string, o: BuildOptions): void {
   const files: Record<string, number> = {};
-  for (const f of fs.readdirSync(dir)) if (f !== STAMP && !f.endsWith('.partial')) files[f] = fs.statSync(path.join(dir, f)).size;
+  for (const f of fs.readdirSync(dir))
+    if (f !== STAMP && !f.endsWith('.partial')) files[f] = fs.statSync(path.join(dir, f)).size;
   fs.writeFileSync(path.join(dir, STAMP), JSON.stringify({ ...stampOf(digest, o), files }, null, 2) + '\n');
 }
 
@@ -84,7 +92,13 @@ function upToDate(dir: string, digest: string, o: BuildOptions): boolean {
   } catch {
     return false;
   }
-  if (JSON.stringify(stampOf(stamp.config_sha256, stamp.options as BuildOptions)) !== JSON.stringify(stampOf(digest, o))) return false;
+  if (
+    JSON.stringify(stampOf(stamp.config_sha256, stamp.options as BuildOptions)) !== JSON.stringify(stampOf(digest, o))
+  )
+    return false;
   const files = Object.entries(stamp.files ?? {});
-  return files.some(([f]) => f === 'model.onnx') && files.every(([f, size]) => fs.statSync(path.join(dir, f), { throwIfNoEntry: false })?.size === size);
+  return (
+    files.some(([f]) => f === 'model.onnx') &&
+    files.every(([f, size]) => fs.statSync(path.join(dir, f), { throwIfNoEntry: false })?.size === size)
+  );
 }

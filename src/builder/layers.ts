@@ -124,10 +124,14 @@ export function gelu(t: Tracer, x: Value): Value {
 /** F.interpolate(x, scale_factor=2.0, mode="nearest"), emitted in the current scope. */
 export function upsampleNearest2x(t: Tracer, x: Value): Value {
   const scales = t.constant({ dtype: DataType.FLOAT, dims: [4], values: [1, 1, 2, 2] });
-  return t.op('Resize', [x, undefined, scales], [
-    attr.string('coordinate_transformation_mode', 'asymmetric'),
-    attr.float('cubic_coeff_a', -0.75),
-    attr.string('mode', 'nearest'),
-    attr.string('nearest_mode', 'floor'),
-  ]);
+  return t.op(
+    'Resize',
+    [x, undefined, scales],
+    [
+      attr.string('coordinate_transformation_mode', 'asymmetric'),
+      attr.float('cubic_coeff_a', -0.75),
+      attr.string('mode', 'nearest'),
+      attr.string('nearest_mode', 'floor'),
+    ],
+  );
 }

@@ -34,7 +34,9 @@ export class ProgressBar {
     const quarter = Math.floor((4 * done) / total);
     if (quarter > this.lastQuarter) {
       this.lastQuarter = quarter;
-      this.out.write(`${this.label}: ${Math.floor((100 * done) / total)}% (${gb(done)}/${gb(total)} GB, ${seconds(now - this.start)})\n`);
+      this.out.write(
+        `${this.label}: ${Math.floor((100 * done) / total)}% (${gb(done)}/${gb(total)} GB, ${seconds(now - this.start)})\n`,
+      );
     }
   };
 

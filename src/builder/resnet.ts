@@ -45,13 +45,16 @@ export function resnet(t: Tracer, name: string, x: Value, s: ResnetSpec, temb?: 
     h = groupNorm(t, 'norm2', h, { groups: s.groups, channels: s.cout, eps: s.eps });
     h = silu(t, s.act, h);
     h = conv2d(t, 'conv2', h, { cin: s.cout, cout: s.cout, kernel: 3 });
-    const shortcut = s.cin !== s.cout ? conv2d(t, 'conv_shortcut', x, { cin: s.cin, cout: s.cout, kernel: 1, pad: 0 }) : x;
+    const shortcut =
+      s.cin !== s.cout ? conv2d(t, 'conv_shortcut', x, { cin: s.cin, cout: s.cout, kernel: 1, pad: 0 }) : x;
     return divScalar(t, t.op('Add', [shortcut, h]), s.outputScale);
   });
 }
 
 export function downsample(t: Tracer, name: string, x: Value, channels: number, padding: number): Value {
-  return t.module(name, () => conv2d(t, 'conv', x, { cin: channels, cout: channels, kernel: 3, stride: 2, pad: padding }));
+  return t.module(name, () =>
+    conv2d(t, 'conv', x, { cin: channels, cout: channels, kernel: 3, stride: 2, pad: padding }),
+  );
 }
 
 export function upsample(t: Tracer, name: string, x: Value, channels: number): Value {

@@ -27,8 +27,10 @@ export const attr = {
   int: (name: string, i: number): Attr => onnx.AttributeProto.create({ name, type: A.INT, i }),
   ints: (name: string, ints: number[]): Attr => onnx.AttributeProto.create({ name, type: A.INTS, ints }),
   float: (name: string, f: number): Attr => onnx.AttributeProto.create({ name, type: A.FLOAT, f }),
-  string: (name: string, s: string): Attr => onnx.AttributeProto.create({ name, type: A.STRING, s: new TextEncoder().encode(s) }),
-  tensor: (name: string, t: ConstTensor): Attr => onnx.AttributeProto.create({ name, type: A.TENSOR, t: tensorProto(t) }),
+  string: (name: string, s: string): Attr =>
+    onnx.AttributeProto.create({ name, type: A.STRING, s: new TextEncoder().encode(s) }),
+  tensor: (name: string, t: ConstTensor): Attr =>
+    onnx.AttributeProto.create({ name, type: A.TENSOR, t: tensorProto(t) }),
 };
 
 /** A small constant tensor, as the exporter writes it (raw little-endian data). */
@@ -53,11 +55,16 @@ function encodeValues(dtype: number, values: (number | bigint)[]): Uint8Array {
       values.forEach((v, i) => b.writeBigInt64LE(BigInt.asIntN(64, BigInt(v)), i * 8));
       return b;
     }
-    case DataType.INT32: return new Uint8Array(Int32Array.from(values, Number).buffer);
-    case DataType.FLOAT: return new Uint8Array(Float32Array.from(values, Number).buffer);
-    case DataType.FLOAT16: return new Uint8Array(Uint16Array.from(values, (v) => toHalf(Number(v))).buffer);
-    case DataType.BOOL: return Uint8Array.from(values, Number);
-    default: throw new Error(`builder: no encoder for constant dtype ${dtype}`);
+    case DataType.INT32:
+      return new Uint8Array(Int32Array.from(values, Number).buffer);
+    case DataType.FLOAT:
+      return new Uint8Array(Float32Array.from(values, Number).buffer);
+    case DataType.FLOAT16:
+      return new Uint8Array(Uint16Array.from(values, (v) => toHalf(Number(v))).buffer);
+    case DataType.BOOL:
+      return Uint8Array.from(values, Number);
+    default:
+      throw new Error(`builder: no encoder for constant dtype ${dtype}`);
   }
 }
 
@@ -178,7 +185,11 @@ export class Tracer {
    */
   foldedParam(consumer: string, local: string, dims: number[], init: Init): Value {
     const owner = [...this.modules, local].join('.');
-    const v = this.g.addWeight(`onnx::${consumer}_${++this.anonymous}`, { dtype: this.float, dims, data: this.source(owner, dims, init) });
+    const v = this.g.addWeight(`onnx::${consumer}_${++this.anonymous}`, {
+      dtype: this.float,
+      dims,
+      data: this.source(owner, dims, init),
+    });
     this.folded.push(v);
     return v;
   }

@@ -57,9 +57,21 @@ export function transformer2d(t: Tracer, name: string, x: Value, context: Value,
 function basicBlock(t: Tracer, name: string, x: Value, context: Value, s: TransformerSpec): Value {
   return t.module(name, () => {
     const dim = s.heads * s.dimHead;
-    const common = { queryDim: dim, heads: s.heads, dimHead: s.dimHead, qkvBias: false, residual: false, rescale: 1, upcastSoftmax: false, spatial: false };
+    const common = {
+      queryDim: dim,
+      heads: s.heads,
+      dimHead: s.dimHead,
+      qkvBias: false,
+      residual: false,
+      rescale: 1,
+      upcastSoftmax: false,
+      spatial: false,
+    };
     let h = t.op('Add', [attention(t, 'attn1', layerNorm(t, 'norm1', x, dim, 1e-5), undefined, common), x]);
-    h = t.op('Add', [attention(t, 'attn2', layerNorm(t, 'norm2', h, dim, 1e-5), context, { ...common, crossDim: s.crossDim }), h]);
+    h = t.op('Add', [
+      attention(t, 'attn2', layerNorm(t, 'norm2', h, dim, 1e-5), context, { ...common, crossDim: s.crossDim }),
+      h,
+    ]);
     return t.op('Add', [feedForward(t, 'ff', layerNorm(t, 'norm3', h, dim, 1e-5), dim), h]);
   });
 }

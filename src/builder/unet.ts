@@ -19,7 +19,11 @@ export function buildUNet(t: Tracer, p: UNetPlan): void {
 
   // timesteps.expand(sample.shape[0]), then the sinusoidal projection.
   const steps = expandToBatch(t, timestep, size(t, sample, 0));
-  const tEmb = cast(t, t.module('time_proj', () => timestepEmbedding(t, steps, p)), f);
+  const tEmb = cast(
+    t,
+    t.module('time_proj', () => timestepEmbedding(t, steps, p)),
+    f,
+  );
   const emb = t.module('time_embedding', () => {
     const h = linear2d(t, 'linear_1', tEmb, p.c0, p.temb);
     return linear2d(t, 'linear_2', silu(t, 'act', h), p.temb, p.temb);
@@ -28,9 +32,25 @@ export function buildUNet(t: Tracer, p: UNetPlan): void {
 
   let x = conv2d(t, 'conv_in', sample, { cin: p.inChannels, cout: p.c0, kernel: p.convInKernel });
   const skips: Value[] = [x];
-  const spec = (cin: number, cout: number, scale: number): ResnetSpec => ({ cin, cout, groups: p.groups, eps: p.eps, outputScale: scale, act: 'act', tembChannels: p.temb });
+  const spec = (cin: number, cout: number, scale: number): ResnetSpec => ({
+    cin,
+    cout,
+    groups: p.groups,
+    eps: p.eps,
+    outputScale: scale,
+    act: 'act',
+    tembChannels: p.temb,
+  });
   const attend = (name: string, h: Value, a: BlockPlan['attentions'][number]) =>
-    transformer2d(t, name, h, context, { channels: a.channels, heads: a.heads, dimHead: a.dimHead, layers: a.layers, crossDim: p.crossDim, groups: p.groups, linearProjection: p.linearProjection });
+    transformer2d(t, name, h, context, {
+      channels: a.channels,
+      heads: a.heads,
+      dimHead: a.dimHead,
+      layers: a.layers,
+      crossDim: p.crossDim,
+      groups: p.groups,
+      linearProjection: p.linearProjection,
+    });
 
   for (const b of p.down) {
     x = t.module(b.name, () => {
@@ -79,7 +99,11 @@ export function buildUNet(t: Tracer, p: UNetPlan): void {
 function expandToBatch(t: Tracer, timestep: Value, batch: Value): Value {
   const list = t.op('Concat', [t.op('Unsqueeze', [batch, t.int64([0])])], [attr.int('axis', 0)]);
   const shape = t.op('Reshape', [list, t.int64([-1])], [attr.int('allowzero', 0)]);
-  const ones = t.op('ConstantOfShape', [t.op('Shape', [shape])], [attr.tensor('value', { dtype: DataType.INT64, dims: [1], values: [1] })]);
+  const ones = t.op(
+    'ConstantOfShape',
+    [t.op('Shape', [shape])],
+    [attr.tensor('value', { dtype: DataType.INT64, dims: [1], values: [1] })],
+  );
   const minus = t.op('Mul', [ones, t.int64(-1)]);
   const fixed = t.op('Where', [t.op('Equal', [shape, minus]), ones, shape]);
   return t.op('Expand', [timestep, fixed]);
@@ -91,7 +115,8 @@ function timestepEmbedding(t: Tracer, steps: Value, p: UNetPlan): Value {
   const ts = cast(t, t.op('Unsqueeze', [steps, t.int64([1])]), DataType.FLOAT);
   const freqs: number[] = [];
   const logMax = Math.fround(-Math.log(10000));
-  for (let i = 0; i < half; i++) freqs.push(Math.fround(Math.exp(Math.fround(Math.fround(logMax * i) / (half - p.freqShift)))));
+  for (let i = 0; i < half; i++)
+    freqs.push(Math.fround(Math.exp(Math.fround(Math.fround(logMax * i) / (half - p.freqShift)))));
   const table = t.constant({ dtype: DataType.FLOAT, dims: [1, half], values: freqs });
   const args = t.op('Mul', [ts, table]);
   let emb = t.op('Concat', [t.op('Sin', [args]), t.op('Cos', [args])], [attr.int('axis', -1)]);

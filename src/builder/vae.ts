@@ -14,7 +14,14 @@ const EPS = 1e-6;
 export function buildVaeDecoder(t: Tracer, p: VaePlan): void {
   const f = t.float;
   const z = t.input('latent_sample', { dtype: f, shape: ['batch_size', p.latent, 'height_latent', 'width_latent'] });
-  const spec = (cin: number, cout: number): ResnetSpec => ({ cin, cout, groups: p.groups, eps: EPS, outputScale: 1, act: 'nonlinearity' });
+  const spec = (cin: number, cout: number): ResnetSpec => ({
+    cin,
+    cout,
+    groups: p.groups,
+    eps: EPS,
+    outputScale: 1,
+    act: 'nonlinearity',
+  });
   const rch = [...p.channels].reverse();
   const top = rch[0];
   const latent = conv2d(t, 'post_quant_conv', z, { cin: p.latent, cout: p.latent, kernel: 1, pad: 0 });

@@ -49,7 +49,7 @@ export function randomWeights(seed: number, dtype: number): WeightSource {
         const f = new Float32Array(size);
         const h = half ? new Uint16Array(size) : undefined;
         const scale = (2 * bound) / 16777216;
-        for (let done = 0; done < count; ) {
+        for (let done = 0; done < count;) {
           const n = Math.min(size, count - done);
           for (let i = 0; i < n; i++) f[i] = center - bound + (rng.next() >>> 8) * scale;
           if (h) {

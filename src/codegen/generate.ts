@@ -43,21 +43,36 @@ export function addGenerate(f: SourceFile, m: ArtifactManifest, dynamic: boolean
   const ids = te!.inputs[0];
   const d = dynamic ? ', dims' : '';
   const seq = dimExpr(ids.shape[1]);
-  const latentShape = unet!.inputs.find((s) => s.name === 'sample')!.shape.slice(1).map(dimExpr).join(' * ');
+  const latentShape = unet!.inputs
+    .find((s) => s.name === 'sample')!
+    .shape.slice(1)
+    .map(dimExpr)
+    .join(' * ');
   const baked = m.guidance.fold === 'batch' && m.guidance.uncond === 'baked';
   const g = m.guidance.fold;
   const idsConv = ids.dtype === 'int32' ? 'Int32Array.from(t)' : 'BigInt64Array.from(t, (x) => BigInt(x))';
-  const encode = (expr: string) => floats(textOut, `(await runTextEncoder(o.ort, textEncoder, { ${prop(ids.name)}: ids(${expr}) }${d})).${prop(textOut.name)}.data`);
+  const encode = (expr: string) =>
+    floats(
+      textOut,
+      `(await runTextEncoder(o.ort, textEncoder, { ${prop(ids.name)}: ids(${expr}) }${d})).${prop(textOut.name)}.data`,
+    );
   const t = input(unet!, 'timestep');
-  const unetCall = (fields: string[]) => `await runUnet(o.ort, unet, {\n${fields.map((x) => `${x.replace(/^(\w+): \1$/, '$1')},`).join('\n')}\n}${d})`;
+  const unetCall = (fields: string[]) =>
+    `await runUnet(o.ort, unet, {\n${fields.map((x) => `${x.replace(/^(\w+): \1$/, '$1')},`).join('\n')}\n}${d})`;
   const step: string[] =
     g === 'batch'
       ? [
           `const r = ${unetCall([
             `sample: ${convert(input(unet!, 'sample'), 'sample', false)}`,
-            m.schedule.folded_step ? `step_index: ${convert(input(unet!, 'step_index'), 'i', true)}` : `timestep: ${convert(t, 'SCHEDULE.timesteps[i]', true)}`,
+            m.schedule.folded_step
+              ? `step_index: ${convert(input(unet!, 'step_index'), 'i', true)}`
+              : `timestep: ${convert(t, 'SCHEDULE.timesteps[i]', true)}`,
             `encoder_hidden_states: ${convert(input(unet!, 'encoder_hidden_states'), 'cond', false)}`,
-            ...(baked ? [] : [`uncond_encoder_hidden_states: ${convert(input(unet!, 'uncond_encoder_hidden_states'), 'uncond', false)}`]),
+            ...(baked
+              ? []
+              : [
+                  `uncond_encoder_hidden_states: ${convert(input(unet!, 'uncond_encoder_hidden_states'), 'uncond', false)}`,
+                ]),
             `guidance_scale: ${convert(input(unet!, 'guidance_scale'), 'scale', true)}`,
           ])};`,
           m.schedule.folded_step
@@ -77,12 +92,27 @@ export function addGenerate(f: SourceFile, m: ArtifactManifest, dynamic: boolean
     isExported: true,
     properties: [
       { name: 'ort', type: 'Ort' },
-      { name: 'open', type: '(file: string) => Promise<OrtSession>', docs: ["Opens one of the artifact's models by file name (MODELS.*.file)."] },
-      { name: 'tokenizer', type: '{ vocab: Record<string, number>; merges: string; padToken?: string }', docs: ["The artifact's vocab.json (parsed) and merges.txt (text)."] },
+      {
+        name: 'open',
+        type: '(file: string) => Promise<OrtSession>',
+        docs: ["Opens one of the artifact's models by file name (MODELS.*.file)."],
+      },
+      {
+        name: 'tokenizer',
+        type: '{ vocab: Record<string, number>; merges: string; padToken?: string }',
+        docs: ["The artifact's vocab.json (parsed) and merges.txt (text)."],
+      },
       { name: 'prompt', type: 'string' },
       { name: 'seed', type: 'number', hasQuestionToken: true, docs: ['An integer in [0, 2^32); default 0.'] },
-      { name: 'guidanceScale', type: 'number', hasQuestionToken: true, docs: [`Default GUIDANCE.scale (${m.guidance.scale}).`] },
-      ...(dynamic ? [{ name: 'size', type: 'number', hasQuestionToken: true, docs: ['Image size in pixels; default 512.'] }] : []),
+      {
+        name: 'guidanceScale',
+        type: 'number',
+        hasQuestionToken: true,
+        docs: [`Default GUIDANCE.scale (${m.guidance.scale}).`],
+      },
+      ...(dynamic
+        ? [{ name: 'size', type: 'number', hasQuestionToken: true, docs: ['Image size in pixels; default 512.'] }]
+        : []),
       { name: 'onStep', type: '(step: number, steps: number, timestep: number) => void', hasQuestionToken: true },
     ],
   });
@@ -90,7 +120,10 @@ export function addGenerate(f: SourceFile, m: ArtifactManifest, dynamic: boolean
     name: 'GeneratedImage',
     isExported: true,
     extends: ['RgbImage'],
-    properties: [{ name: 'latents', type: 'Float32Array' }, { name: 'tokens', type: 'number[]' }],
+    properties: [
+      { name: 'latents', type: 'Float32Array' },
+      { name: 'tokens', type: 'number[]' },
+    ],
   });
   f.addFunction({
     name: 'generate',
@@ -98,7 +131,9 @@ export function addGenerate(f: SourceFile, m: ArtifactManifest, dynamic: boolean
     isAsync: true,
     docs: [
       `Prompt → image: text encoder${baked ? '' : ' (prompt and "")'}, ${m.schedule.steps} ${m.schedule.scheduler.toUpperCase()} steps (${
-        g === 'batch' ? `one UNet call each, guidance in the graph${m.schedule.folded_step ? ', step in the graph' : ''}` : 'two UNet calls each, guidance here'
+        g === 'batch'
+          ? `one UNet call each, guidance in the graph${m.schedule.folded_step ? ', step in the graph' : ''}`
+          : 'two UNet calls each, guidance here'
       }), VAE decoder.`,
     ],
     parameters: [{ name: 'o', type: 'GenerateOptions' }],
@@ -148,10 +183,20 @@ function undrivable(m: ArtifactManifest): string | undefined {
     m.guidance.fold === 'none'
       ? { inputs: ['sample', 'timestep', 'encoder_hidden_states'], output: 'out_sample' }
       : {
-          inputs: ['sample', m.schedule.folded_step ? 'step_index' : 'timestep', 'encoder_hidden_states', ...(m.guidance.uncond === 'baked' ? [] : ['uncond_encoder_hidden_states']), 'guidance_scale'],
+          inputs: [
+            'sample',
+            m.schedule.folded_step ? 'step_index' : 'timestep',
+            'encoder_hidden_states',
+            ...(m.guidance.uncond === 'baked' ? [] : ['uncond_encoder_hidden_states']),
+            'guidance_scale',
+          ],
           output: m.schedule.folded_step ? 'prev_sample' : 'noise_pred',
         };
-  if (names.length !== want.inputs.length || !want.inputs.every((n) => names.includes(n)) || !outs.includes(want.output)) {
+  if (
+    names.length !== want.inputs.length ||
+    !want.inputs.every((n) => names.includes(n)) ||
+    !outs.includes(want.output)
+  ) {
     return `the UNet's interface (${names.join(', ')} → ${outs.join(', ')}) is not the one guidance.fold '${m.guidance.fold}' makes`;
   }
   return undefined;

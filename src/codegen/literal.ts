@@ -30,7 +30,8 @@ export function literal(v: unknown, indent = '', width = 100): string {
       const lines: string[] = [];
       for (const it of items) {
         const last = lines[lines.length - 1];
-        if (last !== undefined && inner.length + last.length + it.length + 2 <= width) lines[lines.length - 1] = `${last} ${it},`;
+        if (last !== undefined && inner.length + last.length + it.length + 2 <= width)
+          lines[lines.length - 1] = `${last} ${it},`;
         else lines.push(`${it},`);
       }
       return `[\n${lines.map((l) => inner + l).join('\n')}\n${indent}]`;

@@ -22,9 +22,16 @@ type ArtifactManifest = Omit<Manifest, 'files'>;
 type Sig = ModelEntry['inputs'][number];
 
 /** Each model with the type-name stem of its generated signatures (vae_decoder → VaeDecoderInputs). */
-const COMPONENTS = MODEL_NAMES.map((c) => [c, c.replace(/(^|_)(\w)/g, (_, _s: string, ch: string) => ch.toUpperCase())] as const);
+const COMPONENTS = MODEL_NAMES.map(
+  (c) => [c, c.replace(/(^|_)(\w)/g, (_, _s: string, ch: string) => ch.toUpperCase())] as const,
+);
 
-const ARRAY: Record<string, string> = { float32: 'Float32Array', float16: 'Uint16Array', int64: 'BigInt64Array', int32: 'Int32Array' };
+const ARRAY: Record<string, string> = {
+  float32: 'Float32Array',
+  float16: 'Uint16Array',
+  int64: 'BigInt64Array',
+  int32: 'Int32Array',
+};
 const arrayOf = (dtype: string) => ARRAY[dtype] ?? 'Uint8Array';
 const shapeText = (s: Sig) => `${s.dtype} [${s.shape.join(', ')}]`;
 
@@ -96,7 +103,11 @@ function addOrtTypes(f: SourceFile): void {
     name: 'OrtSession',
     isExported: true,
     methods: [
-      { name: 'run', parameters: [{ name: 'feeds', type: 'Record<string, OrtTensor>' }], returnType: 'Promise<Record<string, OrtTensor>>' },
+      {
+        name: 'run',
+        parameters: [{ name: 'feeds', type: 'Record<string, OrtTensor>' }],
+        returnType: 'Promise<Record<string, OrtTensor>>',
+      },
       { name: 'release', returnType: 'Promise<void>' },
     ],
   });
@@ -116,12 +127,18 @@ function addOrtTypes(f: SourceFile): void {
     isExported: true,
     typeParameters: ['T'],
     docs: ['A model output: its data (copied out of the runtime) and its shape.'],
-    properties: [{ name: 'data', type: 'T' }, { name: 'dims', type: 'number[]' }],
+    properties: [
+      { name: 'data', type: 'T' },
+      { name: 'dims', type: 'number[]' },
+    ],
   });
   f.addFunction({
     name: 'output',
     typeParameters: [{ name: 'T', constraint: 'Float32Array | Uint16Array | BigInt64Array | Int32Array' }],
-    parameters: [{ name: 'r', type: 'Record<string, OrtTensor>' }, { name: 'name', type: 'string' }],
+    parameters: [
+      { name: 'r', type: 'Record<string, OrtTensor>' },
+      { name: 'name', type: 'string' },
+    ],
     returnType: 'Tensor<T>',
     statements: [
       'const t = r[name];',
@@ -134,12 +151,18 @@ function addOrtTypes(f: SourceFile): void {
 /** Named dims of the models' inputs (outputs name theirs independently: the VAE's `height` is in pixels). */
 function symbolicDims(m: ArtifactManifest): string[] {
   const names = new Set<string>();
-  for (const e of Object.values(m.models)) for (const s of e?.inputs ?? []) for (const d of s.shape) if (typeof d === 'string') names.add(d);
+  for (const e of Object.values(m.models))
+    for (const s of e?.inputs ?? []) for (const d of s.shape) if (typeof d === 'string') names.add(d);
   return [...names].sort();
 }
 
 function addDims(f: SourceFile, names: string[], scale: number): void {
-  f.addInterface({ name: 'Dims', isExported: true, docs: ["Sizes of the models' named input dims."], properties: names.map((n) => ({ name: prop(n), type: 'number' })) });
+  f.addInterface({
+    name: 'Dims',
+    isExported: true,
+    docs: ["Sizes of the models' named input dims."],
+    properties: names.map((n) => ({ name: prop(n), type: 'number' })),
+  });
   // pocketdiff binds them for one image at `size` pixels as compile binds a target's.
   const [a, b] = [targetDims(scale, scale), targetDims(2 * scale, scale)];
   const value = (n: string) => {
@@ -150,7 +173,9 @@ function addDims(f: SourceFile, names: string[], scale: number): void {
   f.addFunction({
     name: 'dimsFor',
     isExported: true,
-    docs: [`The dims for one image of \`size\` × \`size\` pixels (latents are size / ${scale}: the VAE decoder upsamples ${scale}×).`],
+    docs: [
+      `The dims for one image of \`size\` × \`size\` pixels (latents are size / ${scale}: the VAE decoder upsamples ${scale}×).`,
+    ],
     parameters: [{ name: 'size', type: 'number' }],
     returnType: 'Dims',
     statements: [
@@ -159,7 +184,12 @@ function addDims(f: SourceFile, names: string[], scale: number): void {
     ],
   });
   if (names.some((n) => a[n] === undefined)) {
-    f.addFunction({ name: 'missingDim', parameters: [{ name: 'name', type: 'string' }], returnType: 'never', statements: ["throw new Error(`no size known for the dim '${name}'`);"] });
+    f.addFunction({
+      name: 'missingDim',
+      parameters: [{ name: 'name', type: 'string' }],
+      returnType: 'never',
+      statements: ["throw new Error(`no size known for the dim '${name}'`);"],
+    });
   }
 }
 
@@ -173,9 +203,16 @@ function addModel(f: SourceFile, c: string, T: string, e: ModelEntry, dynamic: b
   f.addInterface({
     name: `${T}Outputs`,
     isExported: true,
-    properties: e.outputs.map((s) => ({ name: prop(s.name), type: `Tensor<${arrayOf(s.dtype)}>`, docs: [shapeText(s)] })),
+    properties: e.outputs.map((s) => ({
+      name: prop(s.name),
+      type: `Tensor<${arrayOf(s.dtype)}>`,
+      docs: [shapeText(s)],
+    })),
   });
-  const feeds = e.inputs.map((s) => `  ${prop(s.name)}: new ort.Tensor('${s.dtype}', ${get('inputs', s.name)}, [${s.shape.map(dimExpr).join(', ')}]),`);
+  const feeds = e.inputs.map(
+    (s) =>
+      `  ${prop(s.name)}: new ort.Tensor('${s.dtype}', ${get('inputs', s.name)}, [${s.shape.map(dimExpr).join(', ')}]),`,
+  );
   const outs = e.outputs.map((s) => `  ${prop(s.name)}: output<${arrayOf(s.dtype)}>(r, ${quote(s.name)}),`);
   f.addFunction({
     name: `run${T}`,
@@ -195,7 +232,17 @@ function addModel(f: SourceFile, c: string, T: string, e: ModelEntry, dynamic: b
 
 function addConstants(f: SourceFile, m: ArtifactManifest): void {
   banner(f, 'the artifact');
-  const models = Object.fromEntries(COMPONENTS.filter(([c]) => m.models[c]).map(([c]) => [c, { file: m.models[c]!.file, data_file: m.models[c]!.data_file, inputs: m.models[c]!.inputs, outputs: m.models[c]!.outputs }]));
+  const models = Object.fromEntries(
+    COMPONENTS.filter(([c]) => m.models[c]).map(([c]) => [
+      c,
+      {
+        file: m.models[c]!.file,
+        data_file: m.models[c]!.data_file,
+        inputs: m.models[c]!.inputs,
+        outputs: m.models[c]!.outputs,
+      },
+    ]),
+  );
   const constant = (name: string, value: unknown, docs: string, type?: string) => {
     f.addStatements((w) => w.blankLine());
     f.addVariableStatement({
@@ -236,8 +283,12 @@ function addConstants(f: SourceFile, m: ArtifactManifest): void {
     init_noise_sigma: s.init_noise_sigma,
     folded_step: s.folded_step,
   };
-  constant('SCHEDULE', schedule, `${s.scheduler.toUpperCase()}, ${s.steps} steps, ${s.spacing} spacing, ${s.prediction_type} prediction.`, 'Schedule');
+  constant(
+    'SCHEDULE',
+    schedule,
+    `${s.scheduler.toUpperCase()}, ${s.steps} steps, ${s.spacing} spacing, ${s.prediction_type} prediction.`,
+    'Schedule',
+  );
   constant('GUIDANCE', m.guidance, 'Classifier-free guidance as compiled.');
   if (m.resolution !== undefined) constant('RESOLUTION', m.resolution, 'Image size in pixels (static shapes).');
 }
-

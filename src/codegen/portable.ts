@@ -48,7 +48,8 @@ export function portableText(p: Portable): string {
       const names = s.getNamedImports().map((n) => n.getName());
       const from = path.relative(SRC_ROOT, path.resolve(path.dirname(f.getFilePath()), s.getModuleSpecifierValue()));
       const allowed =
-        ((s.isTypeOnly() || s.getNamedImports().every((n) => n.isTypeOnly())) && names.every((n) => p.providedTypes?.includes(n))) ||
+        ((s.isTypeOnly() || s.getNamedImports().every((n) => n.isTypeOnly())) &&
+          names.every((n) => p.providedTypes?.includes(n))) ||
         (!s.getDefaultImport() && !s.getNamespaceImport() && !!p.copied?.includes(from.split(path.sep).join('/')));
       if (!allowed) throw new Error(`src/${p.file} is not portable: it imports ${s.getText()}`);
       continue;
@@ -62,7 +63,13 @@ export function portableText(p: Portable): string {
 
 function declaredName(s: TsNode): string | undefined {
   const { Node } = tsMorph();
-  if (Node.isFunctionDeclaration(s) || Node.isClassDeclaration(s) || Node.isInterfaceDeclaration(s) || Node.isTypeAliasDeclaration(s)) return s.getName();
+  if (
+    Node.isFunctionDeclaration(s) ||
+    Node.isClassDeclaration(s) ||
+    Node.isInterfaceDeclaration(s) ||
+    Node.isTypeAliasDeclaration(s)
+  )
+    return s.getName();
   if (Node.isVariableStatement(s)) return s.getDeclarations()[0]?.getName();
   return undefined;
 }

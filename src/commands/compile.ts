@@ -15,7 +15,17 @@ export const compile: Command = {
   usage,
   summary: 'compile a recipe into per-device artifacts under out/<recipe>/<device>/',
   async run(argv, ctx) {
-    const args = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' }, 'graph-only': { type: 'boolean' }, force: { type: 'boolean' } }, usage, ctx.log);
+    const args = parse(
+      argv,
+      {
+        out: { type: 'string' },
+        json: { type: 'boolean' },
+        'graph-only': { type: 'boolean' },
+        force: { type: 'boolean' },
+      },
+      usage,
+      ctx.log,
+    );
     if (!args) return Exit.Usage;
     const file = onePositional(args.positionals, usage, ctx);
     if (!file) return Exit.Usage;
@@ -26,7 +36,13 @@ export const compile: Command = {
       bar.update(done, total);
       if (done >= total) bar.finish();
     };
-    const out = await api.compile(file, { out: args.values.out, graphOnly: args.values['graph-only'], force: args.values.force, onProgress, progress: process.stderr });
+    const out = await api.compile(file, {
+      out: args.values.out,
+      graphOnly: args.values['graph-only'],
+      force: args.values.force,
+      onProgress,
+      progress: process.stderr,
+    });
     ctx.log.items.push(...out.diagnostics);
     if (!out.result) return Exit.Error;
     const { artifacts, budget_exceeded } = out.result;
@@ -46,7 +62,8 @@ const checkUsage = 'pocketdiff check RECIPE.yaml [--json]';
 export const check: Command = {
   name: 'check',
   usage: checkUsage,
-  summary: "compile without writing: the recipe against its models (read without weights), its targets' predictions against their budgets",
+  summary:
+    "compile without writing: the recipe against its models (read without weights), its targets' predictions against their budgets",
   async run(argv, ctx) {
     const args = parse(argv, { json: { type: 'boolean' } }, checkUsage, ctx.log);
     if (!args) return Exit.Usage;

@@ -14,7 +14,12 @@ export const convert: Command = {
   usage,
   summary: 're-save a model with its weights in one external file (default OUT.data) or inline',
   run(argv, { log, stdout }) {
-    const args = parse(argv, { 'external-data': { type: 'string' }, inline: { type: 'boolean' }, json: { type: 'boolean' } }, usage, log);
+    const args = parse(
+      argv,
+      { 'external-data': { type: 'string' }, inline: { type: 'boolean' }, json: { type: 'boolean' } },
+      usage,
+      log,
+    );
     if (!args) return Exit.Usage;
     const [input, output, ...rest] = args.positionals;
     if (!input || !output || rest.length) {
@@ -31,8 +36,12 @@ export const convert: Command = {
     if (!saveModel(model, output, { externalData }, log)) return Exit.Error;
     // What was written: the model, and its weights file when a tensor went there.
     const data = externalData === null ? undefined : path.resolve(path.dirname(output), externalData);
-    const files = [output, ...(data && fs.existsSync(data) ? [data] : [])].map((f) => ({ file: f, bytes: fs.statSync(f).size }));
-    if (args.values.json) stdout(JSON.stringify({ input, output, external_data: files.length > 1 ? externalData : null, files }, null, 2));
+    const files = [output, ...(data && fs.existsSync(data) ? [data] : [])].map((f) => ({
+      file: f,
+      bytes: fs.statSync(f).size,
+    }));
+    if (args.values.json)
+      stdout(JSON.stringify({ input, output, external_data: files.length > 1 ? externalData : null, files }, null, 2));
     return Exit.Ok;
   },
 };

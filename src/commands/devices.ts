@@ -19,7 +19,13 @@ export interface DeviceListing {
   calibration_rows: string[];
   max_abs_residual?: number;
   /** Leave-one-architecture-out: how the profile does on graphs it has not seen. */
-  cross_validation?: { rows: number; architectures: number; median_abs_error: number; within_25: number; coverage_80: number };
+  cross_validation?: {
+    rows: number;
+    architectures: number;
+    median_abs_error: number;
+    within_25: number;
+    coverage_80: number;
+  };
   /** The factors measured/predicted spans for a graph as typical as the calibration rows. */
   interval_80?: { typical: [number, number]; basis: string };
   sources: DeviceProfile['sources'];
@@ -38,8 +44,28 @@ export function deviceListing(p: DeviceProfile): DeviceListing {
     fitted: freeGroups(p).map((g) => g.id),
     calibration_rows: residuals.map((r) => r.row),
     max_abs_residual: residuals.length ? Math.max(...residuals.map((r) => Math.abs(r.error))) : undefined,
-    ...(cv ? { cross_validation: { rows: cv.rows, architectures: cv.architectures, median_abs_error: cv.median_abs_error, within_25: cv.within_25, coverage_80: cv.coverage_80 } } : {}),
-    ...(iv ? { interval_80: { typical: [factor(Math.min(0, iv.lo) - iv.transfer), factor(Math.max(0, iv.hi) + iv.transfer)] as [number, number], basis: iv.basis } } : {}),
+    ...(cv
+      ? {
+          cross_validation: {
+            rows: cv.rows,
+            architectures: cv.architectures,
+            median_abs_error: cv.median_abs_error,
+            within_25: cv.within_25,
+            coverage_80: cv.coverage_80,
+          },
+        }
+      : {}),
+    ...(iv
+      ? {
+          interval_80: {
+            typical: [factor(Math.min(0, iv.lo) - iv.transfer), factor(Math.max(0, iv.hi) + iv.transfer)] as [
+              number,
+              number,
+            ],
+            basis: iv.basis,
+          },
+        }
+      : {}),
     sources: p.sources,
   };
 }
@@ -71,8 +97,13 @@ export const devices: Command = {
             ? `calibrated on ${cv.rows} rows of ${cv.architectures} architectures; each held out: median |error| ${pct(cv.median_abs_error)}, ${pct(cv.within_25)} within ±25%`
             : `calibrated on ${d.calibration_rows.length} row${d.calibration_rows.length === 1 ? '' : 's'}, worst residual ${(d.max_abs_residual * 100).toFixed(1)}%`;
       lines.push(`${d.name}  ${d.display_name}`);
-      lines.push(`  runtime ${d.runtime}; computes in ${d.precision.compute}, weights ${d.precision.weights}, activations ${d.precision.activations}; ${fit}`);
-      if (d.interval_80) lines.push(`  80% interval: ×${d.interval_80.typical[0].toFixed(2)} to ×${d.interval_80.typical[1].toFixed(2)} of a prediction for a typical graph, wider for unlike ones`);
+      lines.push(
+        `  runtime ${d.runtime}; computes in ${d.precision.compute}, weights ${d.precision.weights}, activations ${d.precision.activations}; ${fit}`,
+      );
+      if (d.interval_80)
+        lines.push(
+          `  80% interval: ×${d.interval_80.typical[0].toFixed(2)} to ×${d.interval_80.typical[1].toFixed(2)} of a prediction for a typical graph, wider for unlike ones`,
+        );
       for (const s of d.sources) lines.push(`  [${s.id}] ${s.citation}${s.url ? ` <${s.url}>` : ''}`);
       lines.push('');
     }

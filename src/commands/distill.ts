@@ -34,7 +34,8 @@ const planFlags = {
 export const distill: Command = {
   name: 'distill',
   usage,
-  summary: "step distillation's exact plan for a recipe's UNet: timesteps, noise levels, targets' coefficients, losses and choices",
+  summary:
+    "step distillation's exact plan for a recipe's UNet: timesteps, noise levels, targets' coefficients, losses and choices",
   run(argv, ctx) {
     const [sub, ...rest] = argv;
     if (sub === 'plan') return plan(rest, ctx);
@@ -59,7 +60,10 @@ function plan(argv: string[], { log, stdout }: CommandContext): number {
   const out = args.values.out ?? path.join('out', r.name, 'distill');
   const files = { json: path.join(out, 'plan.json'), md: path.join(out, 'plan.md') };
   const failed = writeTogether([
-    [files.json, JSON.stringify({ $schema: `https://pocketdiff.dev/schemas/${DISTILL_PLAN_SCHEMA.file}`, ...p }, null, 2) + '\n'],
+    [
+      files.json,
+      JSON.stringify({ $schema: `https://pocketdiff.dev/schemas/${DISTILL_PLAN_SCHEMA.file}`, ...p }, null, 2) + '\n',
+    ],
     [files.md, renderPlanMd(p)],
   ]);
   if (failed) {
@@ -69,7 +73,9 @@ function plan(argv: string[], { log, stdout }: CommandContext): number {
   if (args.values.json) stdout(JSON.stringify(p, null, 2));
   else {
     const stages = p.stages.map((s) => `${s.teacher.steps} → ${s.student.steps}`).join(', ');
-    stdout(`wrote ${shownPath(files.json)} and ${shownPath(files.md)}: ${p.stages.length} stage${p.stages.length > 1 ? 's' : ''} (${stages} steps), ${p.student.prediction_type}`);
+    stdout(
+      `wrote ${shownPath(files.json)} and ${shownPath(files.md)}: ${p.stages.length} stage${p.stages.length > 1 ? 's' : ''} (${stages} steps), ${p.student.prediction_type}`,
+    );
   }
   return Exit.Ok;
 }
@@ -87,7 +93,9 @@ function planOptions(v: Flags, log: DiagnosticLog): PlanOptions | undefined {
   const range = (name: keyof Flags, text: string | undefined): [number, number] | undefined | null => {
     if (text === undefined) return undefined;
     const parts = String(text).split(',').map(Number);
-    return parts.length === 2 && parts.every(Number.isFinite) && parts[0]! <= parts[1]! ? [parts[0]!, parts[1]!] : (bad(`--${name} must be LO,HI with LO ≤ HI, not '${text}'`), null);
+    return parts.length === 2 && parts.every(Number.isFinite) && parts[0]! <= parts[1]!
+      ? [parts[0]!, parts[1]!]
+      : (bad(`--${name} must be LO,HI with LO ≤ HI, not '${text}'`), null);
   };
   const teacherSteps = num('teacher-steps', (x) => Number.isInteger(x) && x >= 2, 'a whole number of steps');
   const seed = num('seed', (x) => Number.isInteger(x) && x >= 0, 'a whole number ≥ 0');
@@ -96,9 +104,15 @@ function planOptions(v: Flags, log: DiagnosticLog): PlanOptions | undefined {
   const vaeCount = num('vae-count', (x) => Number.isInteger(x) && x >= 1, 'a whole number ≥ 1');
   const guidanceRange = range('guidance-range', v['guidance-range']);
   const vg = v['vae-guidance'];
-  const vaeGuidance = vg === undefined ? undefined : vg.includes(',') ? range('vae-guidance', vg) : num('vae-guidance', (x) => x >= 0, 'a guidance scale ≥ 0 or LO,HI');
+  const vaeGuidance =
+    vg === undefined
+      ? undefined
+      : vg.includes(',')
+        ? range('vae-guidance', vg)
+        : num('vae-guidance', (x) => x >= 0, 'a guidance scale ≥ 0 or LO,HI');
   const st = v['stage-teacher'];
-  if (st !== undefined && st !== 'previous-student' && st !== 'source') return bad(`--stage-teacher must be previous-student or source, not '${st}'`);
+  if (st !== undefined && st !== 'previous-student' && st !== 'source')
+    return bad(`--stage-teacher must be previous-student or source, not '${st}'`);
   if ([teacherSteps, seed, gamma, p, vaeCount, guidanceRange, vaeGuidance].includes(null)) return undefined;
   return {
     teacherSteps: teacherSteps ?? undefined,

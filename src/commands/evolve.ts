@@ -12,7 +12,8 @@ const usage =
 export const evolveCommand: Command = {
   name: 'evolve',
   usage,
-  summary: "SnapFusion's architecture evolving: remove the least valuable UNet blocks per ms until a device budget holds, then add the most valuable that fit; writes a recipe",
+  summary:
+    "SnapFusion's architecture evolving: remove the least valuable UNet blocks per ms until a device budget holds, then add the most valuable that fit; writes a recipe",
   async run(argv, ctx) {
     const args = parse(
       argv,
@@ -42,10 +43,12 @@ export const evolveCommand: Command = {
     const v = args.values;
     if (!file || extra.length) return bad('expected one RECIPE.yaml');
     if (!v.device) return bad('--device is required');
-    if ((v['budget-ms'] === undefined) === (v['unet-budget-ms'] === undefined)) return bad('give one of --budget-ms (one image) and --unet-budget-ms (one UNet step)');
+    if ((v['budget-ms'] === undefined) === (v['unet-budget-ms'] === undefined))
+      return bad('give one of --budget-ms (one image) and --unet-budget-ms (one UNet step)');
     const budgetText = v['budget-ms'] ?? v['unet-budget-ms']!;
     const budget = Number(budgetText);
-    if (!(Number.isFinite(budget) && budget > 0)) return bad(`the budget must be a positive number of milliseconds, not '${budgetText}'`);
+    if (!(Number.isFinite(budget) && budget > 0))
+      return bad(`the budget must be a positive number of milliseconds, not '${budgetText}'`);
     const int = (name: string, text: string | undefined, def: number, min: number, max: number): number | undefined => {
       if (text === undefined) return def;
       const n = Number(text);
@@ -59,7 +62,13 @@ export const evolveCommand: Command = {
     const seed = int('seed', v.seed, 0, 0, 2 ** 32 - 1);
     const group = int('group', v.group, 1, 1, 64);
     const resolution = v.resolution === undefined ? undefined : int('resolution', v.resolution, 512, 16, 4096);
-    if (samples === undefined || seed === undefined || group === undefined || (v.resolution !== undefined && resolution === undefined)) return Exit.Usage;
+    if (
+      samples === undefined ||
+      seed === undefined ||
+      group === undefined ||
+      (v.resolution !== undefined && resolution === undefined)
+    )
+      return Exit.Usage;
 
     const result = await evolve(
       file,
@@ -108,7 +117,7 @@ export const evolveCommand: Command = {
         ),
       );
     } else {
-      const ms = (n: number) => `${n.toLocaleString("en-US", { maximumFractionDigits: n >= 100 ? 0 : 2 })} ms`;
+      const ms = (n: number) => `${n.toLocaleString('en-US', { maximumFractionDigits: n >= 100 ? 0 : 2 })} ms`;
       ctx.stdout(
         [
           `wrote ${result.recipe} (${l.rounds.length} rounds; removed ${l.removed.length}: ${l.removed.join(', ') || 'none'}; added ${l.added.length}${l.added.length ? `: ${l.added.join(', ')}` : ''})`,

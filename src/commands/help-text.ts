@@ -7,10 +7,11 @@ import { SCHEME_INFO, SCHEMES } from '../precision.ts';
 const SELECTORS = [
   'Blocks are diffusers module paths: down_blocks.1.attentions.0 (cross-attention), up_blocks.2.resnets.1 (ResNet),',
   'mid_block.attentions.0. `*` globs one path segment (up_blocks.*.attentions.2); an unknown block is an error with a',
-  'did-you-mean. `pocketdiff inspect MODEL.onnx` lists a model\'s blocks.',
+  "did-you-mean. `pocketdiff inspect MODEL.onnx` lists a model's blocks.",
 ].join(' ');
 
-const devices = () => `Devices: ${deviceNames().join(', ')} (\`pocketdiff devices\` lists their sources and held-out errors).`;
+const devices = () =>
+  `Devices: ${deviceNames().join(', ')} (\`pocketdiff devices\` lists their sources and held-out errors).`;
 const schemes = () => `Precision schemes: ${SCHEMES.map((s) => `${s} (${SCHEME_INFO[s].summary})`).join('; ')}.`;
 const WIDTHS = 'A width is a kept fraction in (0, 1] or a whole number of channels (2 or more).';
 const JSON_OUT = '--json prints the result as JSON on stdout and the diagnostics as one JSON object on stderr.';
@@ -45,49 +46,84 @@ export const DETAILS: Record<string, () => string> = {
       '--graph-only  write graphs without weights (for structure and cost questions); without it a model whose weights',
       '              are missing is an error (PD7021). The embedded default is then built without weights, fast.',
       JSON_OUT,
-      'Exit 3 when a target\'s predicted latency exceeds its budget_ms (the artifacts are written); Ctrl-C removes what was',
+      "Exit 3 when a target's predicted latency exceeds its budget_ms (the artifacts are written); Ctrl-C removes what was",
       'half-written and exits 130.',
       devices(),
     ].join('\n'),
-  check: () => ['Runs compile\'s steps without writing anything, on the models without their weights, and prices every target:', 'exit 0, 2 on an error, 3 when a target is over its budget_ms.', JSON_OUT].join('\n'),
+  check: () =>
+    [
+      "Runs compile's steps without writing anything, on the models without their weights, and prices every target:",
+      'exit 0, 2 on an error, 3 when a target is over its budget_ms.',
+      JSON_OUT,
+    ].join('\n'),
   whatif: () =>
     [
       '--device D                 price on this device profile. ' + devices(),
-      '--remove SEL, --duplicate SEL   more UNet edits on top of the recipe\'s. ' + SELECTORS,
-      '--width [MODEL/]SEL=W      narrow a model as widths: does (MODEL: unet, vae_decoder, text_encoder; unet by default). ' + WIDTHS,
+      "--remove SEL, --duplicate SEL   more UNet edits on top of the recipe's. " + SELECTORS,
+      '--width [MODEL/]SEL=W      narrow a model as widths: does (MODEL: unet, vae_decoder, text_encoder; unet by default). ' +
+        WIDTHS,
       '--steps N                  another step count.',
       '--quantize SCHEME          price every model at one scheme. ' + schemes(),
-      'The table ends with the baseline: the recipe\'s source models unedited, same steps and guidance.',
+      "The table ends with the baseline: the recipe's source models unedited, same steps and guidance.",
       JSON_OUT,
     ].join('\n'),
-  predict: () => ['--device D           ' + devices(), '--precision P        ' + schemes(), '--input NAME=d0,d1   sizes for a model input\'s dynamic dims (default: one 512×512 image, 77 tokens).', JSON_OUT].join('\n'),
+  predict: () =>
+    [
+      '--device D           ' + devices(),
+      '--precision P        ' + schemes(),
+      "--input NAME=d0,d1   sizes for a model input's dynamic dims (default: one 512×512 image, 77 tokens).",
+      JSON_OUT,
+    ].join('\n'),
   diff: () =>
     [
       'OLD, NEW            artifact folders (out/<recipe>/<device>) or their manifest.json; only the manifests are read.',
       '--markdown          a table for a pull-request comment or a CI job summary.',
-      '--fail-over-ms N    exit 3 (warning PD7020) when NEW\'s predicted latency is more than N ms over OLD\'s.',
+      "--fail-over-ms N    exit 3 (warning PD7020) when NEW's predicted latency is more than N ms over OLD's.",
       JSON_OUT,
     ].join('\n'),
   run: () =>
     [
-      'ARTIFACT_DIR        a folder compile wrote; its files are checked against the manifest\'s sha256 first.',
+      "ARTIFACT_DIR        a folder compile wrote; its files are checked against the manifest's sha256 first.",
       '--prompt TEXT       the caption (CLIP BPE; the demo vocabulary when the artifact has no tokenizer).',
       '--seed N            the noise seed (default 0): the same seed gives the same bytes.',
-      '--guidance-scale S  override the recipe\'s scale (an input of the folded UNet).',
+      "--guidance-scale S  override the recipe's scale (an input of the folded UNet).",
       '--size PX           image size for an artifact without a target resolution (static artifacts have theirs).',
       '--out IMAGE.png     where the image goes (default image.png).',
-      'Prints the local-cpu profile\'s prediction beside the seconds it measured.',
+      "Prints the local-cpu profile's prediction beside the seconds it measured.",
       JSON_OUT,
     ].join('\n'),
-  inspect: () => ['MODEL.onnx          any ONNX model; its weights file need not be there.', '--input NAME=d0,d1  sizes for dynamic dims; the sizes it assumed otherwise are marked.', JSON_OUT].join('\n'),
-  convert: () => ['--external-data FILE  every weight into one file beside OUT (default OUT.data).', '--inline              every weight inside OUT.onnx (under 2 GiB only).', JSON_OUT].join('\n'),
-  calibrate: () => ['--device D   a profile fitted to its published rows, or local-cpu (measured on this machine, a few minutes).', '--dry-run     fit and report, write nothing.', '--reuse       refit a measured profile on the measurements it keeps.', devices(), JSON_OUT].join('\n'),
+  inspect: () =>
+    [
+      'MODEL.onnx          any ONNX model; its weights file need not be there.',
+      '--input NAME=d0,d1  sizes for dynamic dims; the sizes it assumed otherwise are marked.',
+      JSON_OUT,
+    ].join('\n'),
+  convert: () =>
+    [
+      '--external-data FILE  every weight into one file beside OUT (default OUT.data).',
+      '--inline              every weight inside OUT.onnx (under 2 GiB only).',
+      JSON_OUT,
+    ].join('\n'),
+  calibrate: () =>
+    [
+      '--device D   a profile fitted to its published rows, or local-cpu (measured on this machine, a few minutes).',
+      '--dry-run     fit and report, write nothing.',
+      '--reuse       refit a measured profile on the measurements it keeps.',
+      devices(),
+      JSON_OUT,
+    ].join('\n'),
   devices: () => JSON_OUT,
-  models: () => ['build CONFIG.json --out DIR   a diffusers/transformers config (UNet, VAE, CLIP text or vision tower) to DIR/model.onnx.', 'build-default                 the embedded SD v1.5 model into models/.built/sd15/ (what recipes\' `default` is).', JSON_OUT].join('\n'),
+  models: () =>
+    [
+      'build CONFIG.json --out DIR   a diffusers/transformers config (UNet, VAE, CLIP text or vision tower) to DIR/model.onnx.',
+      "build-default                 the embedded SD v1.5 model into models/.built/sd15/ (what recipes' `default` is).",
+      JSON_OUT,
+    ].join('\n'),
   evolve: () =>
     [
-      '--device D, --budget-ms B    the latency objective for one image on D (--unet-budget-ms B: one UNet step). ' + devices(),
-      '--metric latent|clip         latent: distance of the final latents from the unedited UNet\'s; clip: CLIP score of the',
+      '--device D, --budget-ms B    the latency objective for one image on D (--unet-budget-ms B: one UNet step). ' +
+        devices(),
+      "--metric latent|clip         latent: distance of the final latents from the unedited UNet's; clip: CLIP score of the",
       '                             decoded images (--clip-text, --clip-vision: CLIP towers exported to ONNX).',
       '--prompts FILE, --samples N, --seed S   the prompt set (one caption a line) and the seeded samples scored.',
       '--queue redis://HOST:PORT[/DB]          score on `pocketdiff worker` processes through Redis.',
@@ -102,5 +138,10 @@ export const DETAILS: Record<string, () => string> = {
       "--seed N, --gamma G, --cfg-probability P, --guidance-range LO,HI, --stage-teacher previous-student|source, --vae-guidance W|LO,HI, --vae-count N: the paper's values and pocketdiff's recorded choices, overridden; the plan says which were given.",
       JSON_OUT,
     ].join('\n'),
-  worker: () => ['REDIS_URL        redis://HOST:PORT[/DB], the queue evolve --queue fills.', '--concurrency N  jobs at once (default 1).', '--stalled-ms MS  a job whose worker stops renewing its lock this long goes to another.'].join('\n'),
+  worker: () =>
+    [
+      'REDIS_URL        redis://HOST:PORT[/DB], the queue evolve --queue fills.',
+      '--concurrency N  jobs at once (default 1).',
+      '--stalled-ms MS  a job whose worker stops renewing its lock this long goes to another.',
+    ].join('\n'),
 };

@@ -45,27 +45,51 @@ export function inspectModel(file: string, bindings: InputBinding[], log: Diagno
   return inspectGraph(g, file, bindings, log);
 }
 
-export function inspectGraph(g: Graph, file: string, bindings: InputBinding[], log: DiagnosticLog): InspectReport | undefined {
+export function inspectGraph(
+  g: Graph,
+  file: string,
+  bindings: InputBinding[],
+  log: DiagnosticLog,
+): InspectReport | undefined {
   const shapes = g.inputs.map((v) => [...(v.type?.shape ?? [])]);
   const declared = new Set(shapes.flat().filter((d): d is string => typeof d === 'string'));
   const dims = bindInputs(g, bindings, log);
   if (!dims) return undefined;
   // What the user sized is chosen; the other dynamic dims got defaults.
-  const given = new Set(bindings.flatMap((b) => (shapes[g.inputs.findIndex((v) => v.name === b.name)] ?? []).filter((d): d is string => typeof d === 'string')));
-  const assumed = Object.fromEntries(Object.entries(dims).filter(([k]) => declared.has(k) && !given.has(k)).sort(([a], [b]) => a.localeCompare(b)));
+  const given = new Set(
+    bindings.flatMap((b) =>
+      (shapes[g.inputs.findIndex((v) => v.name === b.name)] ?? []).filter((d): d is string => typeof d === 'string'),
+    ),
+  );
+  const assumed = Object.fromEntries(
+    Object.entries(dims)
+      .filter(([k]) => declared.has(k) && !given.has(k))
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
   const before = log.errors().length;
   inferShapes(g, { dims }, log, file);
   if (log.errors().length > before) return undefined;
   const stats = analyzeGraph(g);
   if (stats.uncounted.length) {
-    log.error(Code.ShapeError, `MACs of ${stats.uncounted.length} nodes could not be counted: their shapes are unknown`, { file, node: stats.uncounted[0] });
+    log.error(
+      Code.ShapeError,
+      `MACs of ${stats.uncounted.length} nodes could not be counted: their shapes are unknown`,
+      { file, node: stats.uncounted[0] },
+    );
     return undefined;
   }
   const inputs = g.inputs.map((v, i) => {
     const positions = (shapes[i] ?? []).flatMap((d, j) => (typeof d === 'string' && d in assumed ? [j] : []));
     return positions.length ? { ...ioInfo(v), assumed: positions } : ioInfo(v);
   });
-  return { model: file, inputs, outputs: g.outputs.map(ioInfo), ...stats, assumed_dims: assumed, ...(stats.blocks.length ? {} : { modules: topModules(g) }) };
+  return {
+    model: file,
+    inputs,
+    outputs: g.outputs.map(ioInfo),
+    ...stats,
+    assumed_dims: assumed,
+    ...(stats.blocks.length ? {} : { modules: topModules(g) }),
+  };
 }
 
 /** Nodes grouped by the first segment of their module scope (`layer1`, `fc`); each weight counted where it is first read. */
@@ -113,14 +137,19 @@ const giga = (n: number) => (n / 1e9).toFixed(3);
 
 export function formatReport(r: InspectReport): string {
   // A dim that was dynamic shows its assumed size with a star.
-  const io = (list: (IoInfo & { assumed?: number[] })[]) => list.map((v) => `  ${v.name}  ${v.dtype} [${v.shape.map((d, i) => (v.assumed?.includes(i) ? `${d}*` : String(d))).join(', ')}]`);
+  const io = (list: (IoInfo & { assumed?: number[] })[]) =>
+    list.map(
+      (v) =>
+        `  ${v.name}  ${v.dtype} [${v.shape.map((d, i) => (v.assumed?.includes(i) ? `${d}*` : String(d))).join(', ')}]`,
+    );
   const rows = r.modules
     ? r.modules.map((m) => [m.name, `${m.nodes} node${m.nodes === 1 ? '' : 's'}`, int(m.params), giga(m.macs), giga(0)])
     : r.blocks.map((b) => [b.name, b.kind, int(b.params), giga(b.macs), giga(b.attention_macs)]);
   if (!r.modules) rows.push(['(glue)', `${r.glue.nodes} nodes`, int(r.glue.params), giga(r.glue.macs), giga(0)]);
   const head = [r.modules ? 'module' : 'block', r.modules ? 'nodes' : 'kind', 'params', 'GMACs', 'attn GMACs'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
   return [
     `model   ${r.model}`,
     'inputs',
@@ -130,7 +159,11 @@ export function formatReport(r: InspectReport): string {
     `params  ${int(r.params)}`,
     `MACs    ${giga(r.macs.total)} G total, ${giga(r.macs.attention)} G in attention (QKᵀ and softmax·V)`,
     ...(Object.keys(r.assumed_dims).length
-      ? [`* assumed for dynamic dims: ${Object.entries(r.assumed_dims).map(([k, v]) => `${k}=${v}`).join(', ')} (--input NAME=d0,d1,… sets them; MACs are for these sizes)`]
+      ? [
+          `* assumed for dynamic dims: ${Object.entries(r.assumed_dims)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')} (--input NAME=d0,d1,… sets them; MACs are for these sizes)`,
+        ]
       : []),
     ...(r.modules ? ['no diffusers blocks in this model: its top-level modules instead'] : []),
     '',

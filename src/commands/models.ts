@@ -30,7 +30,8 @@ const buildFlags = {
 export const models: Command = {
   name: 'models',
   usage,
-  summary: 'build SD-architecture ONNX models (UNet, VAE decoder, CLIP text encoder) from diffusers/transformers configs',
+  summary:
+    'build SD-architecture ONNX models (UNet, VAE decoder, CLIP text encoder) from diffusers/transformers configs',
   run(argv, ctx) {
     const [sub, ...rest] = argv;
     if (sub === 'build') return build(rest, ctx.log, ctx.stdout);
@@ -67,13 +68,30 @@ function build(argv: string[], log: DiagnosticLog, stdout: (t: string) => void):
   }
   if (!file) return Exit.Error;
   const seconds = (Date.now() - started) / 1000;
-  if (args.values.json) stdout(JSON.stringify({ file, class: MODEL_CLASSES[planned.model.kind], weights: opts.weights, seconds: Math.round(seconds * 10) / 10 }, null, 2));
+  if (args.values.json)
+    stdout(
+      JSON.stringify(
+        {
+          file,
+          class: MODEL_CLASSES[planned.model.kind],
+          weights: opts.weights,
+          seconds: Math.round(seconds * 10) / 10,
+        },
+        null,
+        2,
+      ),
+    );
   else stdout(`wrote ${file} (${MODEL_CLASSES[planned.model.kind]}, weights ${opts.weights}, ${seconds.toFixed(1)} s)`);
   return Exit.Ok;
 }
 
 function buildDefault(argv: string[], log: DiagnosticLog, stdout: (t: string) => void): number {
-  const args = parse(argv, { force: { type: 'boolean' }, weights: { type: 'string' }, json: { type: 'boolean' } }, usage, log);
+  const args = parse(
+    argv,
+    { force: { type: 'boolean' }, weights: { type: 'string' }, json: { type: 'boolean' } },
+    usage,
+    log,
+  );
   if (!args) return Exit.Usage;
   if (args.positionals.length) {
     log.error(Code.Usage, `build-default takes no arguments\nusage: ${usage}`);
@@ -99,12 +117,14 @@ function buildOptions(v: Flags, log: DiagnosticLog): BuildOptions | undefined {
   const weights = v.weights ?? DEFAULT_BUILD.weights;
   if (weights !== 'random' && weights !== 'none') return bad(`--weights must be 'random' or 'none', not '${weights}'`);
   const seed = v.seed === undefined ? DEFAULT_BUILD.seed : Number(v.seed);
-  if (!/^\d+$/.test(v.seed ?? '0') || !Number.isSafeInteger(seed)) return bad(`--seed must be a non-negative integer, not '${v.seed}'`);
+  if (!/^\d+$/.test(v.seed ?? '0') || !Number.isSafeInteger(seed))
+    return bad(`--seed must be a non-negative integer, not '${v.seed}'`);
   const dtype = v.dtype ?? DEFAULT_BUILD.dtype;
   if (dtype !== 'float32' && dtype !== 'float16') return bad(`--dtype must be 'float32' or 'float16', not '${dtype}'`);
   const opset = v.opset === undefined ? DEFAULT_BUILD.opset : Number(v.opset);
   if (opset !== 14 && opset !== 17) return bad(`--opset must be 14 or 17, not '${v.opset}'`);
   const ext = v['external-data'];
-  if (ext !== undefined && (ext === '' || path.basename(ext) === 'model.onnx' || ext.endsWith('.partial'))) return bad(`--external-data '${ext}' would overwrite the model itself; name another file`);
+  if (ext !== undefined && (ext === '' || path.basename(ext) === 'model.onnx' || ext.endsWith('.partial')))
+    return bad(`--external-data '${ext}' would overwrite the model itself; name another file`);
   return { weights, seed, dtype, opset, externalData: ext };
 }

@@ -12,12 +12,14 @@ import { parse } from './args.ts';
 import { Exit, type Command } from './command.ts';
 import { MODEL_NAMES } from '../model-names.ts';
 
-const usage = 'pocketdiff whatif RECIPE.yaml --device D [--remove SEL]… [--duplicate SEL]… [--width [MODEL/]SEL=R]… [--steps N] [--quantize SCHEME] [--json]';
+const usage =
+  'pocketdiff whatif RECIPE.yaml --device D [--remove SEL]… [--duplicate SEL]… [--width [MODEL/]SEL=R]… [--steps N] [--quantize SCHEME] [--json]';
 
 export const whatif: Command = {
   name: 'whatif',
   usage,
-  summary: "a recipe's image latency on a device per component, with its 80% interval and extra edits, against its own plan",
+  summary:
+    "a recipe's image latency on a device per component, with its 80% interval and extra edits, against its own plan",
   async run(argv, { log, stdout }) {
     const args = parse(
       argv,
@@ -45,7 +47,14 @@ export const whatif: Command = {
       log.error(Code.Usage, `--steps must be an integer from 1 to 1000, not '${v.steps}'`);
       return Exit.Usage;
     }
-    const out = await api.whatif(file, { device: v.device, remove: v.remove, duplicate: v.duplicate, width: v.width, steps, quantize: v.quantize });
+    const out = await api.whatif(file, {
+      device: v.device,
+      remove: v.remove,
+      duplicate: v.duplicate,
+      width: v.width,
+      steps,
+      quantize: v.quantize,
+    });
     log.items.push(...out.diagnostics);
     if (!out.result) return Exit.Error;
     stdout(v.json ? JSON.stringify(out.result, null, 2) : formatWhatIf(file, out.result));
@@ -57,13 +66,18 @@ export function formatWhatIf(file: string, r: WhatIfReport): string {
   const c = r.components;
   const te = c.text_encoder.ms * c.text_encoder.runs;
   const unet = c.unet.ms_per_step * c.unet.steps;
-  const row = (name: string, detail: string, ms: number) => `  ${name.padEnd(13)} ${detail.padEnd(34)} ${fmt(ms).padStart(9)} ms  ${((ms / r.total_ms) * 100).toFixed(1).padStart(5)}%`;
+  const row = (name: string, detail: string, ms: number) =>
+    `  ${name.padEnd(13)} ${detail.padEnd(34)} ${fmt(ms).padStart(9)} ms  ${((ms / r.total_ms) * 100).toFixed(1).padStart(5)}%`;
   const sign = r.delta_ms >= 0 ? '+' : '−';
   const precisions = [...new Set(Object.values(r.precision))];
   return [
     `${file} on ${r.device}`,
     row('text encoder', `${fmt(c.text_encoder.ms)} ms × ${c.text_encoder.runs} runs`, te),
-    row('unet', `${fmt(c.unet.ms_per_step)} ms/step × ${c.unet.steps} steps${c.unet.calls_per_step > 1 ? ` (${c.unet.calls_per_step} calls/step)` : ''}`, unet),
+    row(
+      'unet',
+      `${fmt(c.unet.ms_per_step)} ms/step × ${c.unet.steps} steps${c.unet.calls_per_step > 1 ? ` (${c.unet.calls_per_step} calls/step)` : ''}`,
+      unet,
+    ),
     row('vae decoder', '', c.vae_decoder.ms),
     `  ${'total'.padEnd(48)} ${fmt(r.total_ms).padStart(9)} ms${r.interval_80 ? ` (80%: ${fmtInterval(r.interval_80)})` : ''}  (${sign}${fmt(Math.abs(r.delta_ms))} ms vs the recipe's plan)`,
     `  ${'uncompressed'.padEnd(13)} ${'source models, same steps'.padEnd(34)} ${fmt(r.baseline.total_ms).padStart(9)} ms  (${r.baseline.saved_ms >= 0 ? `saves ${fmt(r.baseline.saved_ms)} ms, −${r.baseline.saved_pct.toFixed(1)}%` : `costs ${fmt(-r.baseline.saved_ms)} ms more`})`,

@@ -13,7 +13,7 @@ export const WORKER_FLAGS = { concurrency: { type: 'string' }, 'stalled-ms': { t
 export const workerCommand: Command = {
   name: 'worker',
   usage,
-  summary: "serve `evolve --queue` scoring jobs from Redis (BullMQ) on this machine, until SIGINT/SIGTERM",
+  summary: 'serve `evolve --queue` scoring jobs from Redis (BullMQ) on this machine, until SIGINT/SIGTERM',
   async run(argv, ctx) {
     const args = parse(argv, WORKER_FLAGS, usage, ctx.log);
     if (!args) return Exit.Usage;
@@ -21,9 +21,11 @@ export const workerCommand: Command = {
     const [url, ...extra] = args.positionals;
     if (!url || extra.length) return bad('expected one redis://HOST:PORT[/DB]');
     const concurrency = Number(args.values.concurrency ?? 1);
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) return bad(`--concurrency must be an integer from 1 to 64, not '${args.values.concurrency}'`);
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+      return bad(`--concurrency must be an integer from 1 to 64, not '${args.values.concurrency}'`);
     const stalledMs = Number(args.values['stalled-ms'] ?? 30000);
-    if (!Number.isInteger(stalledMs) || stalledMs < 500) return bad(`--stalled-ms must be an integer of at least 500, not '${args.values['stalled-ms']}'`);
+    if (!Number.isInteger(stalledMs) || stalledMs < 500)
+      return bad(`--stalled-ms must be an integer of at least 500, not '${args.values['stalled-ms']}'`);
     const at = await checkRedis(url, ctx.log);
     if (!at) return Exit.Error;
     const { worker, close } = startWorker(at, { concurrency, stalledMs, onInfo: (line) => ctx.stderr(line) });

@@ -23,14 +23,25 @@ export interface PredictReport {
   by_block: { name: string; ms: number }[];
 }
 
-export async function predictModel(file: string, device: string, bindings: InputBinding[], log: DiagnosticLog, precision?: string): Promise<PredictReport | undefined> {
+export async function predictModel(
+  file: string,
+  device: string,
+  bindings: InputBinding[],
+  log: DiagnosticLog,
+  precision?: string,
+): Promise<PredictReport | undefined> {
   const profile = loadDevice(device, log);
   if (!profile) return undefined;
   let scheme: Scheme | undefined;
   if (precision !== undefined) {
     if (!(SCHEMES as readonly string[]).includes(precision)) {
       const guess = closest(precision, [...SCHEMES]);
-      log.error(Code.UnknownQuantize, `unknown --precision '${precision}'${guess ? `; did you mean '${guess}'?` : ''}`, undefined, [`precisions: ${SCHEMES.join(', ')}`]);
+      log.error(
+        Code.UnknownQuantize,
+        `unknown --precision '${precision}'${guess ? `; did you mean '${guess}'?` : ''}`,
+        undefined,
+        [`precisions: ${SCHEMES.join(', ')}`],
+      );
       return undefined;
     }
     scheme = precision as Scheme;
@@ -38,7 +49,11 @@ export async function predictModel(file: string, device: string, bindings: Input
   const table = await sourceTable({ kind: 'file', file }, bindings, {}, log, { file });
   if (!table) return undefined;
   const eff = effectivePrecision(profile, scheme);
-  if (scheme && eff.fellBack) log.warn(Code.PrecisionFallback, `${profile.name} has no kernels for ${scheme} (${SCHEME_INFO[scheme].summary}): priced at ${eff.precision.compute} arithmetic with ${eff.precision.weights} weights`);
+  if (scheme && eff.fellBack)
+    log.warn(
+      Code.PrecisionFallback,
+      `${profile.name} has no kernels for ${scheme} (${SCHEME_INFO[scheme].summary}): priced at ${eff.precision.compute} arithmetic with ${eff.precision.weights} weights`,
+    );
   const plan = planCost(table, profile, { precision: eff.precision });
   const p = predictPlan(plan);
   const iv = intervalOf(profile, p.ms, mixOf(plan));

@@ -30,7 +30,10 @@ export function deviceNames(dir = DEVICES_DIR): string[] {
   } catch {
     return [];
   }
-  return files.filter((f) => f.endsWith('.json') && !NOT_PROFILES.has(f)).map((f) => f.slice(0, -5)).sort();
+  return files
+    .filter((f) => f.endsWith('.json') && !NOT_PROFILES.has(f))
+    .map((f) => f.slice(0, -5))
+    .sort();
 }
 
 /** Every valid shipped profile; invalid ones are reported to `log` when given. */
@@ -44,7 +47,12 @@ export function loadDevice(name: string, log: DiagnosticLog, at?: Location): Dev
   const names = deviceNames();
   if (!names.includes(name)) {
     const guess = closest(name, names);
-    log.error(Code.UnknownDevice, `unknown device '${name}'${guess ? `; did you mean '${guess}'?` : ''}`, at, guess ? undefined : [`known devices: ${names.join(', ')}`]);
+    log.error(
+      Code.UnknownDevice,
+      `unknown device '${name}'${guess ? `; did you mean '${guess}'?` : ''}`,
+      at,
+      guess ? undefined : [`known devices: ${names.join(', ')}`],
+    );
     return undefined;
   }
   const profile = loadProfileFile(profileFile(name), log);
@@ -77,18 +85,28 @@ export function loadProfileFile(file: string, log: DiagnosticLog): DeviceProfile
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    log.error(Code.ProfileUnreadable, `device profile ${path.basename(file)} cannot be read: ${(e as Error).message}`, { file });
+    log.error(Code.ProfileUnreadable, `device profile ${path.basename(file)} cannot be read: ${(e as Error).message}`, {
+      file,
+    });
     return undefined;
   }
   const parsed = deviceProfileSchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      log.error(Code.ProfileInvalid, `device profile ${path.basename(file)}: '${pathText(issue.path as (string | number)[]) || '(root)'}': ${issue.message}`, { file });
+      log.error(
+        Code.ProfileInvalid,
+        `device profile ${path.basename(file)}: '${pathText(issue.path as (string | number)[]) || '(root)'}': ${issue.message}`,
+        { file },
+      );
     }
     return undefined;
   }
   if (parsed.data.name !== path.basename(file, '.json')) {
-    log.error(Code.ProfileInvalid, `device profile ${path.basename(file)} is named '${parsed.data.name}'; a profile's file is <name>.json`, { file });
+    log.error(
+      Code.ProfileInvalid,
+      `device profile ${path.basename(file)} is named '${parsed.data.name}'; a profile's file is <name>.json`,
+      { file },
+    );
     return undefined;
   }
   cache.set(key, parsed.data);
@@ -107,7 +125,8 @@ function statOf(file: string): string {
 /** Writes a profile (after calibration), keeping the file's `$schema` hint first. */
 export function writeProfile(profile: DeviceProfile, file = profileFile(profile.name)): void {
   const { $schema, ...rest } = profile;
-  const text = JSON.stringify({ $schema: $schema ?? '../../schemas/device-profile.schema.json', ...rest }, null, 2) + '\n';
+  const text =
+    JSON.stringify({ $schema: $schema ?? '../../schemas/device-profile.schema.json', ...rest }, null, 2) + '\n';
   fs.writeFileSync(file + '.partial', text);
   fs.renameSync(file + '.partial', file);
 }

@@ -15,17 +15,28 @@ export const measurementSchema = z.strictObject({
   device: z.string().describe('The device id (galaxy-s23)'),
   display: z.string(),
   chip: z.string().optional(),
-  runtime: z.string().describe("As the source names it (qnn_dlc, tflite, onnx, …; coreml-ane, snapfusion)"),
+  runtime: z.string().describe('As the source names it (qnn_dlc, tflite, onnx, …; coreml-ane, snapfusion)'),
   snapshot: z.string().nullable().describe('Date of the toolchain release the row belongs to; null where unversioned'),
-  scheme: scheme.nullable().describe("The precision in pocketdiff's vocabulary; null where the source states none pocketdiff has"),
-  weights: weightFormat.optional().describe('How the weights were stored, where the scheme does not say (6-bit palettized)'),
+  scheme: scheme
+    .nullable()
+    .describe("The precision in pocketdiff's vocabulary; null where the source states none pocketdiff has"),
+  weights: weightFormat
+    .optional()
+    .describe('How the weights were stored, where the scheme does not say (6-bit palettized)'),
   precision: z.string().describe('As published'),
-  graph: z.string().describe("What ran: 'calibration/<folder>' (models/calibration/) or 'builder:<family>/<part>' (models/<family>/ configs)"),
+  graph: z
+    .string()
+    .describe(
+      "What ran: 'calibration/<folder>' (models/calibration/) or 'builder:<family>/<part>' (models/<family>/ configs)",
+    ),
   input: z.string(),
   latent: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
   batch: z.number().int().positive(),
   latency_ms: z.number().positive(),
-  layers: z.strictObject({ npu: z.number().int().nullable(), total: z.number().int() }).optional().describe('Ops in the compiled graph, and how many ran on the NPU'),
+  layers: z
+    .strictObject({ npu: z.number().int().nullable(), total: z.number().int() })
+    .optional()
+    .describe('Ops in the compiled graph, and how many ran on the NPU'),
   compute_unit: z.string().optional(),
   source: z.string().min(1),
   trust: z.string(),
@@ -74,7 +85,8 @@ export function loadMeasurements(log: DiagnosticLog, file = MEASUREMENTS_FILE): 
   }
   const parsed = fileSchema.safeParse(raw);
   if (!parsed.success) {
-    for (const i of parsed.error.issues) log.error(Code.ProfileInvalid, `measurements: '${i.path.join('.')}': ${i.message}`, { file });
+    for (const i of parsed.error.issues)
+      log.error(Code.ProfileInvalid, `measurements: '${i.path.join('.')}': ${i.message}`, { file });
     return undefined;
   }
   cached = { key, rows: parsed.data.rows };
@@ -84,5 +96,8 @@ export function loadMeasurements(log: DiagnosticLog, file = MEASUREMENTS_FILE): 
 /** The rows a selection takes, in file order, without the excluded ones. */
 export function selectRows(all: readonly Measurement[], sel: RowSelection): Measurement[] {
   const excluded = new Set((sel.exclude ?? []).map((e) => e.id));
-  return all.filter((m) => m.device === sel.device && sel.runtimes.includes(m.runtime) && m.snapshot === sel.snapshot && !excluded.has(m.id));
+  return all.filter(
+    (m) =>
+      m.device === sel.device && sel.runtimes.includes(m.runtime) && m.snapshot === sel.snapshot && !excluded.has(m.id),
+  );
 }

@@ -83,11 +83,17 @@ export function distillGrid(cfg: Omit<ScheduleConfig, 'steps' | 'scheduler'>, st
  * elsewhere than the plan does (t′, or the student's t″): when 2n does not
  * divide T. The plan's choice keeps the target on the student's grid.
  */
-export function offGridTeacherSteps(g: Grid, trainTimesteps: number): { teacher_step: number; from: number; diffusers: number; plan: number | null }[] {
+export function offGridTeacherSteps(
+  g: Grid,
+  trainTimesteps: number,
+): { teacher_step: number; from: number; diffusers: number; plan: number | null }[] {
   const ratio = Math.floor(trainTimesteps / g.teacher.steps);
   const out: { teacher_step: number; from: number; diffusers: number; plan: number | null }[] = [];
   for (const s of g.steps) {
-    for (const [k, from, plan] of [[s.teacher_steps[0], s.t, s.t1], [s.teacher_steps[1], s.t1, s.t2]] as const) {
+    for (const [k, from, plan] of [
+      [s.teacher_steps[0], s.t, s.t1],
+      [s.teacher_steps[1], s.t1, s.t2],
+    ] as const) {
       const diffusers = from - ratio;
       const same = diffusers < 0 ? plan === null : diffusers === plan;
       if (!same) out.push({ teacher_step: k, from, diffusers: Math.max(diffusers, -1), plan });

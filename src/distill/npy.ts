@@ -20,7 +20,8 @@ export interface NpyArray {
 
 export function encodeNpy(a: NpyArray): Buffer {
   const count = a.shape.reduce((x, y) => x * y, 1);
-  if (a.data.byteLength !== count * SIZE[a.dtype]) throw new Error(`npy: ${a.data.byteLength} bytes for ${a.dtype} [${a.shape.join(', ')}]`);
+  if (a.data.byteLength !== count * SIZE[a.dtype])
+    throw new Error(`npy: ${a.data.byteLength} bytes for ${a.dtype} [${a.shape.join(', ')}]`);
   const shape = a.shape.length === 1 ? `(${a.shape[0]},)` : `(${a.shape.join(', ')})`;
   let header = `{'descr': '${DESCR[a.dtype]}', 'fortran_order': False, 'shape': ${shape}, }`;
   // numpy pads so the data starts at a multiple of 64 bytes, ending the header with \n.
@@ -49,14 +50,23 @@ export function decodeNpy(bytes: Uint8Array): NpyArray {
   const dtype = (Object.keys(DESCR) as NpyDtype[]).find((k) => DESCR[k] === descr?.replace(/^=/, '<'));
   if (!dtype) throw new Error(`dtype ${descr} (this reads ${Object.values(DESCR).join(', ')})`);
   if (fortran !== 'False') throw new Error('Fortran-ordered arrays are not read');
-  const shape = (shapeText ?? '').split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = (shapeText ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const count = shape.reduce((x, y) => x * y, 1);
   const data = b.subarray(start + headerLen);
-  if (data.length !== count * SIZE[dtype]) throw new Error(`${data.length} data bytes for ${dtype} [${shape.join(', ')}]`);
+  if (data.length !== count * SIZE[dtype])
+    throw new Error(`${data.length} data bytes for ${dtype} [${shape.join(', ')}]`);
   return { dtype, shape, data: new Uint8Array(data) };
 }
 
-export const float32Npy = (values: Float32Array, shape: number[]): NpyArray => ({ dtype: 'float32', shape, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
+export const float32Npy = (values: Float32Array, shape: number[]): NpyArray => ({
+  dtype: 'float32',
+  shape,
+  data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+});
 
 export function npyFloat32(a: NpyArray): Float32Array {
   if (a.dtype !== 'float32') throw new Error(`expected float32, not ${a.dtype}`);

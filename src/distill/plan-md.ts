@@ -3,7 +3,8 @@
 // that reads plan.json, short enough to copy into a training script.
 import type { DistillPlan, PlanStage } from './plan-schema.ts';
 
-const f = (x: number, digits = 6) => (Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(digits - 1) : x.toPrecision(digits));
+const f = (x: number, digits = 6) =>
+  Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(digits - 1) : x.toPrecision(digits);
 const at = (t: number | null) => (t === null ? 'final' : String(t));
 
 export function renderPlanMd(p: DistillPlan): string {
@@ -14,12 +15,20 @@ export function renderPlanMd(p: DistillPlan): string {
     `Step distillation of the recipe's UNet (${p.student.remove.length} blocks removed, ${p.student.duplicate.length} duplicated) ` +
       `from a ${p.teacher.steps}-step teacher to ${p.student.steps} steps, ${p.student.prediction_type}, DDIM with ${p.schedule.spacing} spacing ` +
       `(recipe ${p.recipe.file}, sha256 ${p.recipe.sha256.slice(0, 12)}…; pocketdiff ${p.tool_version}). Teacher: \`${p.teacher.model}\` ` +
-      `(${Object.entries(p.teacher.files).map(([k, v]) => `${k} ${v.slice(0, 12)}…`).join(', ')}). Seed ${p.seed}.`,
+      `(${Object.entries(p.teacher.files)
+        .map(([k, v]) => `${k} ${v.slice(0, 12)}…`)
+        .join(', ')}). Seed ${p.seed}.`,
     '',
   );
   for (const s of p.stages) out.push(...stageMd(s, p));
   out.push('## Losses', '');
-  out.push(`- Target: ${p.loss.target}.`, `- Weight: ${p.loss.weight}.`, `- Distillation: ${p.loss.distill}.`, `- Original: ${p.loss.original}.`, `- Total: ${p.loss.total}, γ = ${p.loss.gamma}.`);
+  out.push(
+    `- Target: ${p.loss.target}.`,
+    `- Weight: ${p.loss.weight}.`,
+    `- Distillation: ${p.loss.distill}.`,
+    `- Original: ${p.loss.original}.`,
+    `- Total: ${p.loss.total}, γ = ${p.loss.gamma}.`,
+  );
   out.push(
     `- Guidance: ${p.guidance.formula}; w ~ U[${p.guidance.range.join(', ')}], CFG-aware with probability ${p.guidance.cfg_probability}. ` +
       `Teacher UNet calls per sample: ${p.guidance.teacher_calls.vanilla} plain, ${p.guidance.teacher_calls.cfg} CFG-aware.`,
@@ -29,20 +38,37 @@ export function renderPlanMd(p: DistillPlan): string {
   for (const [k, v] of Object.entries(p.conversions)) out.push(`- ${k}: ${v}`);
   out.push('', '## Choices', '', '| choice | value | from | why |', '|---|---|---|---|');
   for (const c of p.choices) out.push(`| ${c.name} | ${JSON.stringify(c.value)} | ${c.source} | ${c.why} |`);
-  out.push('', '## Reference loss (PyTorch)', '', 'Reads plan.json; `student` and `teacher` map (z_t, t, text embedding) to their prediction type. Adapt batching and the text encoder to your training script.', '');
+  out.push(
+    '',
+    '## Reference loss (PyTorch)',
+    '',
+    'Reads plan.json; `student` and `teacher` map (z_t, t, text embedding) to their prediction type. Adapt batching and the text encoder to your training script.',
+    '',
+  );
   out.push('```python', ...pytorchReference(first, p), '```', '');
   return out.join('\n');
 }
 
 function stageMd(s: PlanStage, p: DistillPlan): string[] {
   const out = [`## Stage ${s.stage}: ${s.teacher.steps} → ${s.student.steps} steps`, ''];
-  out.push(`Teacher: ${s.teacher.network === 'source' ? `the source UNet (\`${p.teacher.model}\`)` : "the previous stage's student"}; student: the recipe's UNet.`, '');
-  out.push('| i | teacher steps | t | t′ | t″ | ᾱ | ᾱ′ | ᾱ″ | weight | x̂ = a·z_t″ + b·z_t: a | b |', '|---|---|---|---|---|---|---|---|---|---|---|');
+  out.push(
+    `Teacher: ${s.teacher.network === 'source' ? `the source UNet (\`${p.teacher.model}\`)` : "the previous stage's student"}; student: the recipe's UNet.`,
+    '',
+  );
+  out.push(
+    '| i | teacher steps | t | t′ | t″ | ᾱ | ᾱ′ | ᾱ″ | weight | x̂ = a·z_t″ + b·z_t: a | b |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  );
   for (const r of s.steps) {
-    out.push(`| ${r.i} | ${r.teacher_steps.join(', ')} | ${r.t} | ${r.t1} | ${at(r.t2)} | ${r.alpha_bar.map((x) => f(x)).join(' | ')} | ${f(r.snr_weight)} | ${f(r.target.z_t2)} | ${f(r.target.z_t)} |`);
+    out.push(
+      `| ${r.i} | ${r.teacher_steps.join(', ')} | ${r.t} | ${r.t1} | ${at(r.t2)} | ${r.alpha_bar.map((x) => f(x)).join(' | ')} | ${f(r.snr_weight)} | ${f(r.target.z_t2)} | ${f(r.target.z_t)} |`,
+    );
   }
   if (s.off_grid.length) {
-    out.push('', `Where diffusers' own ${s.teacher.steps}-step DDIM would land a teacher sub-step elsewhere: ${s.off_grid.map((o) => `step ${o.teacher_step} from ${o.from}: ${o.diffusers < 0 ? 'final' : o.diffusers}, plan ${at(o.plan)}`).join('; ')}.`);
+    out.push(
+      '',
+      `Where diffusers' own ${s.teacher.steps}-step DDIM would land a teacher sub-step elsewhere: ${s.off_grid.map((o) => `step ${o.teacher_step} from ${o.from}: ${o.diffusers < 0 ? 'final' : o.diffusers}, plan ${at(o.plan)}`).join('; ')}.`,
+    );
   }
   out.push('');
   return out;

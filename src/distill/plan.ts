@@ -41,14 +41,22 @@ const PAPER = { guidanceRange: [2, 14] as [number, number], cfgProbability: 0.1,
 export function buildPlan(r: LoadedRecipe, o: PlanOptions, log: DiagnosticLog): DistillPlan | undefined {
   const sc = r.recipe.schedule;
   if (sc.scheduler !== 'ddim') {
-    log.error(Code.DistillScheduler, `step distillation targets are DDIM steps; this recipe samples with ${sc.scheduler} (set schedule.scheduler: ddim)`, r.locate(['schedule', 'scheduler']));
+    log.error(
+      Code.DistillScheduler,
+      `step distillation targets are DDIM steps; this recipe samples with ${sc.scheduler} (set schedule.scheduler: ddim)`,
+      r.locate(['schedule', 'scheduler']),
+    );
     return undefined;
   }
   const n = sc.steps;
   const teacherSteps = o.teacherSteps ?? 2 * n;
   const k = Math.log2(teacherSteps / n);
   if (!Number.isInteger(teacherSteps) || !(k >= 1) || !Number.isInteger(k)) {
-    log.error(Code.DistillTeacherSteps, `--teacher-steps ${teacherSteps} is not ${n} × 2, 4, 8, …: each stage halves the steps, down to the recipe's ${n}`, r.locate(['schedule', 'steps']));
+    log.error(
+      Code.DistillTeacherSteps,
+      `--teacher-steps ${teacherSteps} is not ${n} × 2, 4, 8, …: each stage halves the steps, down to the recipe's ${n}`,
+      r.locate(['schedule', 'steps']),
+    );
     return undefined;
   }
   const cfg = { ...sc, set_alpha_to_one: false };
@@ -65,7 +73,8 @@ export function buildPlan(r: LoadedRecipe, o: PlanOptions, log: DiagnosticLog): 
   const teacherFiles = modelFiles(r, log);
   if (!teacherFiles) return undefined;
 
-  const pick = <T>(v: T | undefined, fallback: T): Given<T> => (v === undefined ? { value: fallback, given: false } : { value: v, given: true });
+  const pick = <T>(v: T | undefined, fallback: T): Given<T> =>
+    v === undefined ? { value: fallback, given: false } : { value: v, given: true };
   const seed = pick(o.seed, 0);
   const gamma = pick(o.gamma, PAPER.gamma);
   const p = pick(o.cfgProbability, PAPER.cfgProbability);
@@ -73,7 +82,8 @@ export function buildPlan(r: LoadedRecipe, o: PlanOptions, log: DiagnosticLog): 
   const stageTeacher = pick(o.stageTeacher, 'previous-student' as const);
   const vaeGuidance = pick<number | [number, number]>(o.vaeGuidance, r.recipe.guidance.scale);
   const vaeCount = pick(o.vaeCount, 100_000);
-  const src = (g: Given<unknown>, otherwise: 'paper' | 'recorded choice') => (g.given ? ('command line' as const) : otherwise);
+  const src = (g: Given<unknown>, otherwise: 'paper' | 'recorded choice') =>
+    g.given ? ('command line' as const) : otherwise;
 
   const stages: PlanStage[] = grids.map((g, j) => ({
     stage: j + 1,
@@ -98,20 +108,28 @@ export function buildPlan(r: LoadedRecipe, o: PlanOptions, log: DiagnosticLog): 
       set_alpha_to_one: false,
       final_alpha_cumprod: grids[0]!.student.final_alpha_cumprod,
     },
-    teacher: { model: r.recipe.model.unet, files: teacherFiles, prediction_type: sc.prediction_type, steps: teacherSteps },
+    teacher: {
+      model: r.recipe.model.unet,
+      files: teacherFiles,
+      prediction_type: sc.prediction_type,
+      steps: teacherSteps,
+    },
     student: { remove: removed, duplicate: r.recipe.unet.duplicate, prediction_type: sc.prediction_type, steps: n },
     stages,
     guidance: {
-      formula: 'ĝ = u + w·(c − u): u, c the unconditional and conditional outputs at the same z_t and t (any prediction type: the combination is linear)',
+      formula:
+        'ĝ = u + w·(c − u): u, c the unconditional and conditional outputs at the same z_t and t (any prediction type: the combination is linear)',
       range: range.value,
       distribution: 'uniform',
       cfg_probability: p.value,
       teacher_calls: { vanilla: 2, cfg: 4 },
     },
     loss: {
-      target: "x̂ = (z_t″ − (σ″/σ)·z_t) / (α″ − σ″·α/σ), from the teacher's two DDIM sub-steps z_t → z_t′ → z_t″; computed in float64",
+      target:
+        "x̂ = (z_t″ − (σ″/σ)·z_t) / (α″ − σ″·α/σ), from the teacher's two DDIM sub-steps z_t → z_t′ → z_t″; computed in float64",
       weight: 'ϖ(t) = max(ᾱ_t / (1 − ᾱ_t), 1), the truncated SNR',
-      distill: "L_dstl = ϖ(t)·‖x_θ(z_t) − x̂‖²: vanilla, the student's conditional output against the conditional teacher; with probability p, CFG-aware: both apply ĝ with one w ~ U[range]",
+      distill:
+        "L_dstl = ϖ(t)·‖x_θ(z_t) − x̂‖²: vanilla, the student's conditional output against the conditional teacher; with probability p, CFG-aware: both apply ĝ with one w ~ U[range]",
       original: 'L_ori = ϖ(t)·‖x_θ(z_t) − x‖²: the ordinary denoising loss against the clean latent',
       gamma: gamma.value,
       total: 'L = L_dstl + γ·L_ori',
@@ -126,17 +144,70 @@ export function buildPlan(r: LoadedRecipe, o: PlanOptions, log: DiagnosticLog): 
     },
     latent_scale: LATENT_SCALE,
     choices: [
-      { name: 'teacher steps', value: `${teacherSteps} → ${n}`, source: o.teacherSteps === undefined ? 'paper' : 'command line', why: 'SnapFusion distills a 16-step teacher to its 8-step student; each stage halves the steps' },
-      { name: 'prediction type', value: sc.prediction_type, source: 'recorded choice', why: "the recipe's schedule.prediction_type, for teacher and student alike: it is what the recipe's model.unet is declared to predict (SnapFusion trains v-prediction)" },
-      { name: 'guidance range', value: range.value, source: src(range, 'paper'), why: 'w ~ U[2, 14] per CFG-aware sample' },
-      { name: 'CFG probability', value: p.value, source: src(p, 'paper'), why: 'the CFG-aware loss replaces the plain one in this share of iterations' },
+      {
+        name: 'teacher steps',
+        value: `${teacherSteps} → ${n}`,
+        source: o.teacherSteps === undefined ? 'paper' : 'command line',
+        why: 'SnapFusion distills a 16-step teacher to its 8-step student; each stage halves the steps',
+      },
+      {
+        name: 'prediction type',
+        value: sc.prediction_type,
+        source: 'recorded choice',
+        why: "the recipe's schedule.prediction_type, for teacher and student alike: it is what the recipe's model.unet is declared to predict (SnapFusion trains v-prediction)",
+      },
+      {
+        name: 'guidance range',
+        value: range.value,
+        source: src(range, 'paper'),
+        why: 'w ~ U[2, 14] per CFG-aware sample',
+      },
+      {
+        name: 'CFG probability',
+        value: p.value,
+        source: src(p, 'paper'),
+        why: 'the CFG-aware loss replaces the plain one in this share of iterations',
+      },
       { name: 'gamma', value: gamma.value, source: src(gamma, 'paper'), why: 'weight of the original denoising loss' },
-      { name: 'gamma scaling', value: 'constant', source: 'recorded choice', why: 'the paper scales γ dynamically without a rule to reproduce; this plan keeps it constant' },
-      { name: 'later stages teacher', value: stageTeacher.value, source: src(stageTeacher, 'recorded choice'), why: k > 1 ? 'the teacher of stage 2 onwards (the paper leaves it open): the stage before\'s student (progressive distillation) or the source UNet at that step count' : 'one stage: not used' },
-      { name: 'sub-step landing', value: 't → t′ → t″', source: 'recorded choice', why: "the teacher's first sub-step lands on t′, where it is evaluated next, and the second where the student's DDIM step lands (t − ⌊T/n⌋), so one student step from z_t reproduces z_t″; off_grid lists where diffusers' own 2n-step DDIM lands elsewhere" },
-      { name: 'seed', value: seed.value, source: src(seed, 'recorded choice'), why: 'per sample, the student step, ε (rounded to the stored dtype) and w come from (seed, shard, index)' },
-      { name: 'VAE pair guidance', value: vaeGuidance.value, source: src(vaeGuidance, 'recorded choice'), why: "the teacher pipeline's guidance for the decoder's latent → image pairs (the paper leaves it open): the recipe's guidance.scale" },
-      { name: 'VAE pair count', value: vaeCount.value, source: src(vaeCount, 'recorded choice'), why: 'how many latent → image pairs the decoder distillation draws (the paper leaves it open)' },
+      {
+        name: 'gamma scaling',
+        value: 'constant',
+        source: 'recorded choice',
+        why: 'the paper scales γ dynamically without a rule to reproduce; this plan keeps it constant',
+      },
+      {
+        name: 'later stages teacher',
+        value: stageTeacher.value,
+        source: src(stageTeacher, 'recorded choice'),
+        why:
+          k > 1
+            ? "the teacher of stage 2 onwards (the paper leaves it open): the stage before's student (progressive distillation) or the source UNet at that step count"
+            : 'one stage: not used',
+      },
+      {
+        name: 'sub-step landing',
+        value: 't → t′ → t″',
+        source: 'recorded choice',
+        why: "the teacher's first sub-step lands on t′, where it is evaluated next, and the second where the student's DDIM step lands (t − ⌊T/n⌋), so one student step from z_t reproduces z_t″; off_grid lists where diffusers' own 2n-step DDIM lands elsewhere",
+      },
+      {
+        name: 'seed',
+        value: seed.value,
+        source: src(seed, 'recorded choice'),
+        why: 'per sample, the student step, ε (rounded to the stored dtype) and w come from (seed, shard, index)',
+      },
+      {
+        name: 'VAE pair guidance',
+        value: vaeGuidance.value,
+        source: src(vaeGuidance, 'recorded choice'),
+        why: "the teacher pipeline's guidance for the decoder's latent → image pairs (the paper leaves it open): the recipe's guidance.scale",
+      },
+      {
+        name: 'VAE pair count',
+        value: vaeCount.value,
+        source: src(vaeCount, 'recorded choice'),
+        why: 'how many latent → image pairs the decoder distillation draws (the paper leaves it open)',
+      },
     ],
   };
 }

@@ -37,7 +37,20 @@ export async function writeShard(file: string, samples: Iterable<Sample>): Promi
   for (const s of samples) {
     for (const [field, data] of Object.entries(s.fields)) {
       await new Promise<void>((resolve, reject) =>
-        pack.entry({ name: `${s.key}.${field}`, size: data.byteLength, mtime: new Date(0), mode: 0o644, uid: 0, gid: 0, uname: '', gname: '' }, Buffer.from(data.buffer, data.byteOffset, data.byteLength), (e) => (e ? reject(e) : resolve())),
+        pack.entry(
+          {
+            name: `${s.key}.${field}`,
+            size: data.byteLength,
+            mtime: new Date(0),
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            uname: '',
+            gname: '',
+          },
+          Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+          (e) => (e ? reject(e) : resolve()),
+        ),
       );
     }
   }

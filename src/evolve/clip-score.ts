@@ -33,7 +33,10 @@ function readTower(file: string, role: 'text' | 'vision', log: DiagnosticLog): T
   const m = loadModel(file, log);
   const g = m && importGraph(m, log);
   if (!g) return undefined;
-  const what = role === 'text' ? 'CLIP text tower (CLIPTextModelWithProjection)' : 'CLIP vision tower (CLIPVisionModelWithProjection)';
+  const what =
+    role === 'text'
+      ? 'CLIP text tower (CLIPTextModelWithProjection)'
+      : 'CLIP vision tower (CLIPVisionModelWithProjection)';
   const input = g.inputs.find((v) => v.name === (role === 'text' ? 'input_ids' : 'pixel_values')) ?? g.inputs[0];
   const embeds = role === 'text' ? 'text_embeds' : 'image_embeds';
   const output = g.outputs.find((v) => v.name === embeds) ?? g.outputs.find((v) => v.type?.shape?.length === 2);
@@ -41,15 +44,28 @@ function readTower(file: string, role: 'text' | 'vision', log: DiagnosticLog): T
   const inputOk =
     role === 'text'
       ? input?.type?.dtype === DataType.INT64 && s?.length === 2
-      : input?.type?.dtype === DataType.FLOAT && s?.length === 4 && s[1] === 3 && typeof s[2] === 'number' && s[2] === s[3];
+      : input?.type?.dtype === DataType.FLOAT &&
+        s?.length === 4 &&
+        s[1] === 3 &&
+        typeof s[2] === 'number' &&
+        s[2] === s[3];
   if (!input || !inputOk) {
-    const want = role === 'text' ? "int64 token ids [batch, tokens]" : 'float32 pixels [batch, 3, S, S] with a fixed size S';
-    log.error(Code.EvolveClipShape, `not a ${what}: its input ${input ? `'${input.name}' is ${shapeText(input)}` : 'is missing'}; it should take ${want}`, { file, ...(input ? { node: input.name } : {}) });
+    const want =
+      role === 'text' ? 'int64 token ids [batch, tokens]' : 'float32 pixels [batch, 3, S, S] with a fixed size S';
+    log.error(
+      Code.EvolveClipShape,
+      `not a ${what}: its input ${input ? `'${input.name}' is ${shapeText(input)}` : 'is missing'}; it should take ${want}`,
+      { file, ...(input ? { node: input.name } : {}) },
+    );
     return undefined;
   }
   const width = output?.type?.shape?.[1];
   if (!output || typeof width !== 'number' || output.type?.shape?.length !== 2) {
-    log.error(Code.EvolveClipShape, `not a ${what}: it has no '${embeds}' output of shape [batch, width] (its outputs: ${g.outputs.map((v) => `'${v.name}' ${shapeText(v)}`).join(', ')})`, { file });
+    log.error(
+      Code.EvolveClipShape,
+      `not a ${what}: it has no '${embeds}' output of shape [batch, width] (its outputs: ${g.outputs.map((v) => `'${v.name}' ${shapeText(v)}`).join(', ')})`,
+      { file },
+    );
     return undefined;
   }
   return { file, graph: g, input, output, width };
@@ -101,7 +117,9 @@ export class ClipScorer {
   /** 100 × cos(image, prompt) of the image these latents decode to. */
   async score(latents: Float32Array, latent: [number, number, number], prompt: number): Promise<number> {
     const [c, h, w] = latent;
-    const decoded = Object.values(await this.vae.run({ [this.vae.inputNames[0]]: tensor('float32', vaeInput(latents), [1, c, h, w]) }))[0];
+    const decoded = Object.values(
+      await this.vae.run({ [this.vae.inputNames[0]]: tensor('float32', vaeInput(latents), [1, c, h, w]) }),
+    )[0];
     const image = toRgb(floats(decoded), decoded.dims);
     const size = this.tower.input.type!.shape![2] as number;
     const pixels = preprocess(image.pixels, image.width, image.height, size);

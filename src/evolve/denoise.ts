@@ -40,16 +40,30 @@ export class UnetRunner {
   static async open(file: string, g: Graph, threads?: number): Promise<UnetRunner> {
     const session = await openSession(file, { ...(threads ? { intraOpNumThreads: threads } : {}) });
     const t = g.inputs.find((v) => v.name === 'timestep');
-    return new UnetRunner(session, dataTypeName(t?.type?.dtype ?? DataType.FLOAT), session.inputNames.includes(GATES_INPUT));
+    return new UnetRunner(
+      session,
+      dataTypeName(t?.type?.dtype ?? DataType.FLOAT),
+      session.inputNames.includes(GATES_INPUT),
+    );
   }
 
   /** The final latents of one sample (before the VAE scaling). */
-  async sample(s: Sampling, seed: number, cond: Embedding, uncond: Embedding, gates?: Float32Array): Promise<Float32Array> {
+  async sample(
+    s: Sampling,
+    seed: number,
+    cond: Embedding,
+    uncond: Embedding,
+    gates?: Float32Array,
+  ): Promise<Float32Array> {
     const [c, h, w] = s.latent;
     const n = c * h * w;
     const guided = s.scale > 1;
     const batch = guided ? 2 : 1;
-    const ehs = tensor('float32', guided ? concat(uncond.data, cond.data) : cond.data, [batch, cond.tokens, cond.hidden]);
+    const ehs = tensor('float32', guided ? concat(uncond.data, cond.data) : cond.data, [
+      batch,
+      cond.tokens,
+      cond.hidden,
+    ]);
     let x = initialLatents(seed, n, s.schedule.init_noise_sigma);
     for (let i = 0; i < s.schedule.timesteps.length; i++) {
       const xin = scaleModelInput(s.schedule, i, x);
@@ -77,4 +91,3 @@ function concat(a: Float32Array, b: Float32Array): Float32Array {
   out.set(b, a.length);
   return out;
 }
-

@@ -28,7 +28,11 @@ export interface EvolvedRecipeInput {
 
 const plain = (s: string) => (/^[A-Za-z0-9_.*/+-]+$/.test(s) && !/^[-*]/.test(s) ? s : JSON.stringify(s));
 const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 1 ? n.toFixed(1) : n.toPrecision(2));
-const rel = (from: string, to: string) => path.relative(path.dirname(path.resolve(from)), path.resolve(to)).split(path.sep).join('/');
+const rel = (from: string, to: string) =>
+  path
+    .relative(path.dirname(path.resolve(from)), path.resolve(to))
+    .split(path.sep)
+    .join('/');
 
 function note(s: Scored, round: number): string {
   const value = s.value === null ? 'free' : `${s.value.toExponential(2)} per ms`;
@@ -68,7 +72,8 @@ export function evolvedRecipe(o: EvolvedRecipeInput): string {
 
   const removeLines: string[] = [];
   for (const x of r.unet.remove) {
-    const entry = typeof x === 'string' ? plain(x) : `{block: ${plain(x.block)}${x.keep_shortcut ? ', keep_shortcut: true' : ''}}`;
+    const entry =
+      typeof x === 'string' ? plain(x) : `{block: ${plain(x.block)}${x.keep_shortcut ? ', keep_shortcut: true' : ''}}`;
     removeLines.push(`    - ${entry}   # from ${parentName}`);
   }
   for (const i of removed) {
@@ -86,21 +91,36 @@ export function evolvedRecipe(o: EvolvedRecipeInput): string {
       const why = lastChange(res.rounds, s.block);
       for (let k = 0; k < copies; k++) {
         const own = k < s.start - 1;
-        dupLines.push(`    - ${plain(s.block)}   # ${own ? `from ${parentName}` : why ? note(why.s, why.round) : 'added'}`);
+        dupLines.push(
+          `    - ${plain(s.block)}   # ${own ? `from ${parentName}` : why ? note(why.s, why.round) : 'added'}`,
+        );
       }
-      if (s.start > 1 && arch[i] < s.start && arch[i] > 0 && why) dupLines.push(`    # ${s.block}: ${s.start - arch[i]} of ${parentName}'s copies dropped (${note(why.s, why.round)})`);
+      if (s.start > 1 && arch[i] < s.start && arch[i] > 0 && why)
+        dupLines.push(
+          `    # ${s.block}: ${s.start - arch[i]} of ${parentName}'s copies dropped (${note(why.s, why.round)})`,
+        );
     });
   }
   if (removed.length || dupChanged) {
     lines.push('', 'unet:');
     if (removed.length) lines.push('  remove:', ...removeLines);
-    if (dupChanged) lines.push(dupLines.some((l) => l.startsWith('    -')) ? '  duplicate:' : '  duplicate: []', ...dupLines);
+    if (dupChanged)
+      lines.push(dupLines.some((l) => l.startsWith('    -')) ? '  duplicate:' : '  duplicate: []', ...dupLines);
   }
 
   if (o.objective === 'image') {
     const targets = r.targets.filter((t) => t.device !== o.device).map((t) => ({ ...t }) as Record<string, unknown>);
     targets.push({ device: o.device, resolution: o.resolution, budget_ms: o.budget });
-    lines.push('', 'targets:', ...targets.map((t) => `  - {${Object.entries(t).map(([k, v]) => `${k}: ${typeof v === 'string' ? plain(v) : v}`).join(', ')}}`));
+    lines.push(
+      '',
+      'targets:',
+      ...targets.map(
+        (t) =>
+          `  - {${Object.entries(t)
+            .map(([k, v]) => `${k}: ${typeof v === 'string' ? plain(v) : v}`)
+            .join(', ')}}`,
+      ),
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -31,7 +31,13 @@ export class EvolveLatency {
     readonly objective: Objective,
   ) {}
 
-  static async create(plan: RecipePlan, profile: DeviceProfile, slots: SlotMap, objective: Objective, log: DiagnosticLog): Promise<EvolveLatency | undefined> {
+  static async create(
+    plan: RecipePlan,
+    profile: DeviceProfile,
+    slots: SlotMap,
+    objective: Objective,
+    log: DiagnosticLog,
+  ): Promise<EvolveLatency | undefined> {
     // fold: auto is priced both ways at every architecture, as compile would choose for it.
     const modes = plan.guidance === 'auto' ? (['batch', 'two-calls'] as const) : [plan.guidance];
     const prices: RecipePrice[] = [];
@@ -44,7 +50,11 @@ export class EvolveLatency {
     const names = new Set(prices[0].cost.unet.names);
     const missing = slots.slots.filter((s) => !names.has(s.block)).map((s) => s.block);
     if (missing.length) {
-      log.error(Code.EvolveNoCandidates, `the cost model's table of the UNet has no block ${missing.map((m) => `'${m}'`).join(', ')}: these candidates cannot be priced`, plan.models.unet.at);
+      log.error(
+        Code.EvolveNoCandidates,
+        `the cost model's table of the UNet has no block ${missing.map((m) => `'${m}'`).join(', ')}: these candidates cannot be priced`,
+        plan.models.unet.at,
+      );
       return undefined;
     }
     return new EvolveLatency(prices, slots, objective);
@@ -64,7 +74,9 @@ export class EvolveLatency {
         guidance: p.guidance.mode,
         ...(this.objective === 'image'
           ? pred.interval_80 && { interval_80: pred.interval_80 }
-          : call && { interval_80: [call[0] * unet.calls_per_step, call[1] * unet.calls_per_step] as [number, number] }),
+          : call && {
+              interval_80: [call[0] * unet.calls_per_step, call[1] * unet.calls_per_step] as [number, number],
+            }),
       };
       if (!best || l.unet_step_ms < best.unet_step_ms) best = l;
     }
@@ -74,7 +86,11 @@ export class EvolveLatency {
   /** The recipe's priced variant with each slot at its count. */
   private variant(p: RecipePrice, arch: Arch): Variant {
     const w = p.cost.unet;
-    const v: Variant = { counts: Float64Array.from(p.variant.counts), widths: Float64Array.from(p.variant.widths), shortcut: Uint8Array.from(p.variant.shortcut) };
+    const v: Variant = {
+      counts: Float64Array.from(p.variant.counts),
+      widths: Float64Array.from(p.variant.widths),
+      shortcut: Uint8Array.from(p.variant.shortcut),
+    };
     const index = new Map(w.names.map((n, i) => [n, i]));
     this.slots.slots.forEach((s, i) => {
       const c = arch[i];

@@ -45,7 +45,11 @@ export function loadPrompts(file: string | undefined, log: DiagnosticLog): Promp
     return t && !t.startsWith('#') ? [{ text: t, from: `${file}:${i + 1}` }] : [];
   });
   if (!prompts.length) {
-    log.error(Code.EvolveNoPrompts, 'the prompts file has no captions (one a line; blank lines and # comments are skipped)', { file, line: 1, col: 1 });
+    log.error(
+      Code.EvolveNoPrompts,
+      'the prompts file has no captions (one a line; blank lines and # comments are skipped)',
+      { file, line: 1, col: 1 },
+    );
     return undefined;
   }
   return prompts;

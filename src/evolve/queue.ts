@@ -68,14 +68,22 @@ export async function checkRedis(url: string, log: DiagnosticLog): Promise<Retur
     log.error(Code.Usage, `--queue '${url}' is not a Redis URL (redis://HOST:PORT[/DB])`);
     return undefined;
   }
-  const probe = new Redis({ ...at, lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const probe = new Redis({
+    ...at,
+    lazyConnect: true,
+    connectTimeout: 3000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   probe.on('error', () => {});
   try {
     await probe.connect();
     await probe.ping();
     return at;
   } catch (e) {
-    log.error(Code.EvolveQueueUnreachable, `cannot reach Redis at ${url}: ${(e as Error).message}`, undefined, ['start Redis (or check the address), or run evolve without --queue to score in this process']);
+    log.error(Code.EvolveQueueUnreachable, `cannot reach Redis at ${url}: ${(e as Error).message}`, undefined, [
+      'start Redis (or check the address), or run evolve without --queue to score in this process',
+    ]);
     return undefined;
   } finally {
     probe.disconnect();
@@ -91,7 +99,11 @@ export class QueueScoring implements RemoteScoring {
     private readonly job: (r: ScoreRequest) => ScoreJobData,
   ) {}
 
-  static async connect(url: string, job: (r: ScoreRequest) => ScoreJobData, log: DiagnosticLog): Promise<QueueScoring | undefined> {
+  static async connect(
+    url: string,
+    job: (r: ScoreRequest) => ScoreJobData,
+    log: DiagnosticLog,
+  ): Promise<QueueScoring | undefined> {
     const at = await checkRedis(url, log);
     if (!at) return undefined;
     // Reconnects back off up to a second; the health check below decides when Redis is gone.
@@ -103,13 +115,22 @@ export class QueueScoring implements RemoteScoring {
     // One listener per job waiting (waitUntilFinished): hundreds in a round.
     queue.setMaxListeners(0);
     events.setMaxListeners(0);
-    const health = new Redis({ ...at, maxRetriesPerRequest: 1, connectTimeout: 2000, retryStrategy: (n: number) => Math.min(n * 100, 500) });
+    const health = new Redis({
+      ...at,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2000,
+      retryStrategy: (n: number) => Math.min(n * 100, 500),
+    });
     health.on('error', () => {});
     await events.waitUntilReady();
     return new QueueScoring(url, queue, events, health, job);
   }
 
-  async run(requests: ScoreRequest[], onResult: (key: string, value: number) => void, log: DiagnosticLog): Promise<boolean> {
+  async run(
+    requests: ScoreRequest[],
+    onResult: (key: string, value: number) => void,
+    log: DiagnosticLog,
+  ): Promise<boolean> {
     let stop: (why: string) => void = () => {};
     const lost = new Promise<string>((resolve) => (stop = resolve));
     // Redis gone for three pings in a row (about 3 s): stop with what is cached.
@@ -152,12 +173,20 @@ export class QueueScoring implements RemoteScoring {
   }
 
   /** Adds the jobs (ids are their cache keys, so an existing job is reused) and retries any left failed by an earlier run. */
-  private async add(requests: ScoreRequest[]): Promise<{ job: Job<ScoreJobData, ScoreJobResult>; request: ScoreRequest }[]> {
+  private async add(
+    requests: ScoreRequest[],
+  ): Promise<{ job: Job<ScoreJobData, ScoreJobResult>; request: ScoreRequest }[]> {
     const jobs = await this.queue.addBulk(
       requests.map((r) => ({
         name: 'score',
         data: this.job(r),
-        opts: { jobId: `score-${r.key}`, attempts: ATTEMPTS, backoff: { type: 'fixed', delay: 500 }, removeOnComplete: { age: 24 * 3600 }, removeOnFail: { age: 24 * 3600 } },
+        opts: {
+          jobId: `score-${r.key}`,
+          attempts: ATTEMPTS,
+          backoff: { type: 'fixed', delay: 500 },
+          removeOnComplete: { age: 24 * 3600 },
+          removeOnFail: { age: 24 * 3600 },
+        },
       })),
     );
     for (const j of jobs) if (await j.isFailed()) await j.retry('failed');
@@ -165,7 +194,9 @@ export class QueueScoring implements RemoteScoring {
   }
 
   private lostError(why: string, log: DiagnosticLog): false {
-    log.error(Code.EvolveQueueLost, `lost Redis at ${this.url} while workers were scoring: ${why}`, undefined, ['the scores that finished are cached: restart Redis and run evolve again with the same arguments to resume']);
+    log.error(Code.EvolveQueueLost, `lost Redis at ${this.url} while workers were scoring: ${why}`, undefined, [
+      'the scores that finished are cached: restart Redis and run evolve again with the same arguments to resume',
+    ]);
     return false;
   }
 
@@ -178,12 +209,14 @@ export class QueueScoring implements RemoteScoring {
   }
 }
 
-export const jobData = (context: string, setup: ScoringSetup) => (r: ScoreRequest): ScoreJobData => ({
-  version: TOOL_VERSION,
-  context,
-  setup,
-  gates: r.gates,
-  sample: r.sample,
-  prompt: r.prompt,
-  seed: r.seed,
-});
+export const jobData =
+  (context: string, setup: ScoringSetup) =>
+  (r: ScoreRequest): ScoreJobData => ({
+    version: TOOL_VERSION,
+    context,
+    setup,
+    gates: r.gates,
+    sample: r.sample,
+    prompt: r.prompt,
+    seed: r.seed,
+  });

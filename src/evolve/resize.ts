@@ -54,7 +54,8 @@ export function resizeBicubic(rgb: Uint8Array, w: number, h: number, outW: numbe
     for (let x = 0; x < outW; x++) {
       for (let c = 0; c < 3; c++) {
         let s = 0;
-        for (let k = 0; k < tx.count[x]; k++) s += tx.weights[x * tx.stride + k] * rgb[3 * (y * w + tx.first[x] + k) + c];
+        for (let k = 0; k < tx.count[x]; k++)
+          s += tx.weights[x * tx.stride + k] * rgb[3 * (y * w + tx.first[x] + k) + c];
         mid[3 * (y * outW + x) + c] = clip8(s);
       }
     }
@@ -65,7 +66,8 @@ export function resizeBicubic(rgb: Uint8Array, w: number, h: number, outW: numbe
     for (let x = 0; x < outW; x++) {
       for (let c = 0; c < 3; c++) {
         let s = 0;
-        for (let k = 0; k < ty.count[y]; k++) s += ty.weights[y * ty.stride + k] * mid[3 * ((ty.first[y] + k) * outW + x) + c];
+        for (let k = 0; k < ty.count[y]; k++)
+          s += ty.weights[y * ty.stride + k] * mid[3 * ((ty.first[y] + k) * outW + x) + c];
         out[3 * (y * outW + x) + c] = clip8(s);
       }
     }

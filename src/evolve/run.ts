@@ -112,15 +112,45 @@ interface Step {
 
 export const EVOLVE_STEPS: Step[] = [
   { name: 'arguments', why: 'the metric is known and its CLIP towers are given', scoring: true, run: checkArgs },
-  { name: 'recipe', why: 'the recipe, the device profile, the resolution and the prompts', scoring: true, run: readInputs },
+  {
+    name: 'recipe',
+    why: 'the recipe, the device profile, the resolution and the prompts',
+    scoring: true,
+    run: readInputs,
+  },
   { name: 'load', why: 'the UNet with its weights (scores run it), the text encoder', scoring: true, run: load },
-  { name: 'unet', why: "the recipe's own UNet edits, shapes for the sampling size, the candidate slots", scoring: true, run: recipeUnet },
-  { name: 'latency', why: "each architecture's milliseconds from the device's cost model, through the recipe plan compile prices; the floor under the budget", scoring: false, run: latency },
-  { name: 'gate', why: 'one gate per candidate action, so a candidate is an input, not a recompile (skipped when workers score)', scoring: true, run: gate },
+  {
+    name: 'unet',
+    why: "the recipe's own UNet edits, shapes for the sampling size, the candidate slots",
+    scoring: true,
+    run: recipeUnet,
+  },
+  {
+    name: 'latency',
+    why: "each architecture's milliseconds from the device's cost model, through the recipe plan compile prices; the floor under the budget",
+    scoring: false,
+    run: latency,
+  },
+  {
+    name: 'gate',
+    why: 'one gate per candidate action, so a candidate is an input, not a recompile (skipped when workers score)',
+    scoring: true,
+    run: gate,
+  },
   { name: 'scorer', why: 'prompt embeddings, the teacher, the metric, the score cache', scoring: true, run: scorer },
   { name: 'queue', why: 'with --queue, scores come from workers on Redis', scoring: false, run: queue },
-  { name: 'search', why: "SnapFusion's Algorithm 1: remove the least valuable per ms, then add the most valuable that fits", scoring: false, run: runSearch },
-  { name: 'write', why: 'EVOLVED.yaml, its JSON log and HTML report, together or not at all', scoring: false, run: write },
+  {
+    name: 'search',
+    why: "SnapFusion's Algorithm 1: remove the least valuable per ms, then add the most valuable that fits",
+    scoring: false,
+    run: runSearch,
+  },
+  {
+    name: 'write',
+    why: 'EVOLVED.yaml, its JSON log and HTML report, together or not at all',
+    scoring: false,
+    run: write,
+  },
 ];
 
 export async function evolve(file: string, o: EvolveOptions, log: DiagnosticLog): Promise<EvolveResult | undefined> {
@@ -171,7 +201,12 @@ export interface PreparedScoring {
 export async function prepareScoring(setup: ScoringSetup, log: DiagnosticLog): Promise<PreparedScoring | undefined> {
   const o: EvolveOptions = { ...setup, budget: Infinity, objective: 'image', group: 1, cache: false };
   const s: State = { file: setup.recipe, o, log, models: {}, closers: [] };
-  if (!(await runSteps(s, EVOLVE_STEPS.filter((x) => x.scoring)))) {
+  if (
+    !(await runSteps(
+      s,
+      EVOLVE_STEPS.filter((x) => x.scoring),
+    ))
+  ) {
     await closeState(s);
     return undefined;
   }
@@ -182,15 +217,25 @@ function checkArgs(s: State): boolean {
   const m = s.o.metric;
   if (!(METRICS as readonly string[]).includes(m)) {
     const guess = closest(m, [...METRICS]);
-    s.log.error(Code.EvolveUnknownMetric, `unknown --metric '${m}'${guess ? `; did you mean '${guess}'?` : ''}`, undefined, [`metrics: ${METRICS.join(', ')}`]);
+    s.log.error(
+      Code.EvolveUnknownMetric,
+      `unknown --metric '${m}'${guess ? `; did you mean '${guess}'?` : ''}`,
+      undefined,
+      [`metrics: ${METRICS.join(', ')}`],
+    );
     return false;
   }
   s.metric = m as Metric;
   if (s.metric === 'clip' && (!s.o.clipText || !s.o.clipVision)) {
     const missing = [!s.o.clipText && '--clip-text', !s.o.clipVision && '--clip-vision'].filter(Boolean).join(' and ');
-    s.log.error(Code.EvolveClipMissing, `--metric clip needs CLIP's text and vision towers: ${missing} not given`, undefined, [
-      'export CLIPTextModelWithProjection and CLIPVisionModelWithProjection to ONNX (text_embeds, image_embeds outputs), or use --metric latent',
-    ]);
+    s.log.error(
+      Code.EvolveClipMissing,
+      `--metric clip needs CLIP's text and vision towers: ${missing} not given`,
+      undefined,
+      [
+        'export CLIPTextModelWithProjection and CLIPVisionModelWithProjection to ONNX (text_embeds, image_embeds outputs), or use --metric latent',
+      ],
+    );
     return false;
   }
   return true;
@@ -229,7 +274,12 @@ function load(s: State): boolean {
     const m = loadRecipeModel(c, r.recipe.model[c], s.log, r.locate(['model', c]));
     if (!m) return false;
     if (m.graphOnly) {
-      s.log.error(Code.EvolveNoWeights, `the ${c.replace('_', ' ')}'s weights are absent (a graph-only model): evolve scores candidates by running it`, r.locate(['model', c]), [`model: ${m.source}`]);
+      s.log.error(
+        Code.EvolveNoWeights,
+        `the ${c.replace('_', ' ')}'s weights are absent (a graph-only model): evolve scores candidates by running it`,
+        r.locate(['model', c]),
+        [`model: ${m.source}`],
+      );
       return false;
     }
     s.models[c] = m;
@@ -244,7 +294,11 @@ function recipeUnet(s: State): boolean {
   const res = s.resolution!;
   // Static shapes for the one size evolve runs: a batch-2 call when guidance is on.
   const vaeScale = s.plan!.vaeScale;
-  const dims: Record<string, number> = { ...targetDims(res, vaeScale), batch_size: r.recipe.guidance.scale > 1 ? 2 : 1, batch: r.recipe.guidance.scale > 1 ? 2 : 1 };
+  const dims: Record<string, number> = {
+    ...targetDims(res, vaeScale),
+    batch_size: r.recipe.guidance.scale > 1 ? 2 : 1,
+    batch: r.recipe.guidance.scale > 1 ? 2 : 1,
+  };
   const sample = g.inputs.find((v) => v.name === 'sample')?.type?.shape?.[1];
   const ehs = g.inputs.find((v) => v.name === 'encoder_hidden_states')?.type?.shape?.[1];
   if (typeof ehs === 'number') dims.sequence_length = ehs;
@@ -254,11 +308,20 @@ function recipeUnet(s: State): boolean {
   s.unet = g;
   s.slots = slotsOf(g);
   if (!s.slots.slots.length) {
-    s.log.error(Code.EvolveNoCandidates, 'the UNet has no cross-attention or ResNet block that can be removed: nothing to evolve', r.locate(['model', 'unet']), [`model: ${m.source}`]);
+    s.log.error(
+      Code.EvolveNoCandidates,
+      'the UNet has no cross-attention or ResNet block that can be removed: nothing to evolve',
+      r.locate(['model', 'unet']),
+      [`model: ${m.source}`],
+    );
     return false;
   }
   const schedule = computeSchedule({ ...r.recipe.schedule, set_alpha_to_one: false });
-  s.sampling = { schedule, scale: r.recipe.guidance.scale, latent: [typeof sample === 'number' ? sample : 4, res / vaeScale, res / vaeScale] };
+  s.sampling = {
+    schedule,
+    scale: r.recipe.guidance.scale,
+    latent: [typeof sample === 'number' ? sample : 4, res / vaeScale, res / vaeScale],
+  };
   return true;
 }
 
@@ -270,7 +333,9 @@ function gate(s: State): boolean {
   if (!runPasses(s.unet!, [pass], s.log, m.source)) return false;
   s.scratch = scratchDir('evolve');
   s.gatedFile = path.join(s.scratch, 'unet-gated.onnx');
-  s.o.onProgress?.(`gated UNet: ${s.slots!.gates.remove.length} remove and ${s.slots!.gates.copy.length} copy gates over ${s.slots!.slots.length} blocks`);
+  s.o.onProgress?.(
+    `gated UNet: ${s.slots!.gates.remove.length} remove and ${s.slots!.gates.copy.length} copy gates over ${s.slots!.slots.length} blocks`,
+  );
   return writeGraph(s.unet!, s.gatedFile, s.log);
 }
 
@@ -284,7 +349,14 @@ async function scorer(s: State): Promise<boolean> {
   const r = s.recipe!;
   const te = s.models.text_encoder!;
   const texts = s.prompts!.map((p) => p.text);
-  const enc = await encodePrompts(te.source, te.graph, texts, contextWidth(s.unet!), s.log, r.locate(['model', 'text_encoder']));
+  const enc = await encodePrompts(
+    te.source,
+    te.graph,
+    texts,
+    contextWidth(s.unet!),
+    s.log,
+    r.locate(['model', 'text_encoder']),
+  );
   if (!enc) return false;
   // A recipe that bakes its unconditional embedding guides with it, as its artifact will.
   const baked = r.recipe.guidance.uncond;
@@ -294,14 +366,22 @@ async function scorer(s: State): Promise<boolean> {
     const e = readEmbedding(baked.baked, s.log, at);
     if (!e) return false;
     if (e.dims[1] !== empty.tokens || e.dims[2] !== empty.hidden) {
-      s.log.error(Code.RecipeValue, `the baked unconditional embedding is [${e.dims.join(', ')}], the text encoder's [1, ${empty.tokens}, ${empty.hidden}]`, at);
+      s.log.error(
+        Code.RecipeValue,
+        `the baked unconditional embedding is [${e.dims.join(', ')}], the text encoder's [1, ${empty.tokens}, ${empty.hidden}]`,
+        at,
+      );
       return false;
     }
     empty = { data: e.data, tokens: e.dims[1], hidden: e.dims[2] };
   }
   let clip: ClipScorer | undefined;
   if (s.metric === 'clip') {
-    clip = await ClipScorer.open({ text: s.o.clipText!, vision: s.o.clipVision!, vae: s.models.vae_decoder!.source }, texts, s.log);
+    clip = await ClipScorer.open(
+      { text: s.o.clipText!, vision: s.o.clipVision!, vae: s.models.vae_decoder!.source },
+      texts,
+      s.log,
+    );
     if (!clip) return false;
     s.closers.push(() => clip!.release());
   }
@@ -325,7 +405,16 @@ async function scorer(s: State): Promise<boolean> {
     const out: Float32Array[] = [];
     try {
       const rest = gateVector(slots, startArch(slots));
-      for (const smp of samples) out.push(await (runner ?? (await unet())).sample(sampling, smp.seed, enc.prompts[smp.prompt], empty, runner ? undefined : rest));
+      for (const smp of samples)
+        out.push(
+          await (runner ?? (await unet())).sample(
+            sampling,
+            smp.seed,
+            enc.prompts[smp.prompt],
+            empty,
+            runner ? undefined : rest,
+          ),
+        );
     } finally {
       await runner?.release();
     }
@@ -339,9 +428,18 @@ async function scorer(s: State): Promise<boolean> {
     version: TOOL_VERSION,
     // Each model's files, read in chunks (weights files can be gigabytes).
     models: files.map((group) => group.map((f) => hashFile(f).sha256)),
-    edits: { remove: plan.edits.remove?.map(({ at: _a, ...e }) => e), duplicate: plan.edits.duplicate?.map(({ at: _a, ...e }) => e), widths: plan.widths.map(({ at: _a, ...w }) => w) },
+    edits: {
+      remove: plan.edits.remove?.map(({ at: _a, ...e }) => e),
+      duplicate: plan.edits.duplicate?.map(({ at: _a, ...e }) => e),
+      widths: plan.widths.map(({ at: _a, ...w }) => w),
+    },
     gates: slots.gates,
-    sampling: { timesteps: sampling.schedule.timesteps, scheduler: r.recipe.schedule, scale: sampling.scale, latent: sampling.latent },
+    sampling: {
+      timesteps: sampling.schedule.timesteps,
+      scheduler: r.recipe.schedule,
+      scale: sampling.scale,
+      latent: sampling.latent,
+    },
     metric: s.metric,
   });
   const dir = s.o.cache ?? path.join('out', '.evolve-cache');
@@ -378,11 +476,18 @@ async function runSearch(s: State): Promise<boolean> {
   s.result = await search(
     slots,
     startArch(slots),
-    { quality: (a, l) => s.scorer!.quality(a, l), prefetch: (a, l) => s.scorer!.prefetch(a, l), latency: (a) => lat.of(a) },
+    {
+      quality: (a, l) => s.scorer!.quality(a, l),
+      prefetch: (a, l) => s.scorer!.prefetch(a, l),
+      latency: (a) => lat.of(a),
+    },
     {
       budget: s.o.budget,
       group: s.o.group,
-      onRound: (r) => s.o.onProgress?.(`round ${r.round}: scoring ${r.candidates} ${r.phase === 'remove' ? 'removals' : 'additions'}`),
+      onRound: (r) =>
+        s.o.onProgress?.(
+          `round ${r.round}: scoring ${r.candidates} ${r.phase === 'remove' ? 'removals' : 'additions'}`,
+        ),
       onCandidate: (done, total, block, kind) => s.o.onProgress?.(`  [${done}/${total}] ${kind} ${block}`),
     },
     s.log,
@@ -393,14 +498,29 @@ async function runSearch(s: State): Promise<boolean> {
 async function write(s: State): Promise<boolean> {
   const r = s.recipe!;
   const res = s.result!;
-  const out = s.o.out ?? path.relative(process.cwd(), path.join(path.dirname(r.file), `${path.basename(r.file).replace(/\.ya?ml$/i, '')}-evolved.yaml`));
+  const out =
+    s.o.out ??
+    path.relative(
+      process.cwd(),
+      path.join(path.dirname(r.file), `${path.basename(r.file).replace(/\.ya?ml$/i, '')}-evolved.yaml`),
+    );
   const stem = out.replace(/\.ya?ml$/i, '');
   const files = { recipe: out, log: `${stem}.log.json`, report: `${stem}.html` };
   const measured =
     s.metric === 'latent'
       ? `Quality: −‖x − x_teacher‖/‖x_teacher‖ of the final latents against the unmodified UNet, mean of ${s.samples!.length} sample${s.samples!.length === 1 ? '' : 's'} at ${s.resolution} px.`
       : `Quality: CLIP score (100·cos of image and text embeddings) of the decoded images, mean of ${s.samples!.length} sample${s.samples!.length === 1 ? '' : 's'} at ${s.resolution} px.`;
-  const yaml = evolvedRecipe({ loaded: r, out, slots: s.slots!, result: res, device: s.o.device, budget: s.o.budget, objective: s.o.objective, resolution: s.resolution!, measured });
+  const yaml = evolvedRecipe({
+    loaded: r,
+    out,
+    slots: s.slots!,
+    result: res,
+    device: s.o.device,
+    budget: s.o.budget,
+    objective: s.o.objective,
+    resolution: s.resolution!,
+    measured,
+  });
   const summary = evolveLog({
     recipe: path.basename(r.file),
     evolved: path.basename(out),
@@ -429,9 +549,17 @@ async function write(s: State): Promise<boolean> {
   }
   // The evolved recipe, read back and priced as compile will price it.
   const back = loadRecipe(files.recipe, s.log);
-  const price = back && (await priceRecipe({ ...planRecipe(back, s.o.device), resolution: s.resolution! }, s.profile!, s.log));
+  const price =
+    back && (await priceRecipe({ ...planRecipe(back, s.o.device), resolution: s.resolution! }, s.profile!, s.log));
   if (!price) return false;
-  const predicted = s.o.objective === 'image' ? price.prediction.total_ms : price.prediction.components.unet.ms_per_step;
-  s.written = { ...files, met: res.met, predicted_ms: predicted, summary, scores: { reused: s.cache!.reused, computed: s.cache!.computed } };
+  const predicted =
+    s.o.objective === 'image' ? price.prediction.total_ms : price.prediction.components.unet.ms_per_step;
+  s.written = {
+    ...files,
+    met: res.met,
+    predicted_ms: predicted,
+    summary,
+    scores: { reused: s.cache!.reused, computed: s.cache!.computed },
+  };
   return true;
 }

@@ -94,7 +94,13 @@ export class Scorer {
         const key = this.key(gates, smp);
         if (seen.has(key) || this.s.cache.has(key)) continue;
         seen.add(key);
-        requests.push({ key, gates: Array.from(gates), sample: i, prompt: this.s.prompts[smp.prompt].text, seed: smp.seed });
+        requests.push({
+          key,
+          gates: Array.from(gates),
+          sample: i,
+          prompt: this.s.prompts[smp.prompt].text,
+          seed: smp.seed,
+        });
       }
     }
     if (!requests.length) return true;
@@ -119,7 +125,9 @@ export class Scorer {
     const v = await this.measure(gates, sample);
     if (!Number.isFinite(v)) {
       const smp = this.s.samples[sample];
-      throw new NotFinite(`the ${this.s.metric} metric is ${v} for prompt '${this.s.prompts[smp.prompt].text}', seed ${smp.seed}`);
+      throw new NotFinite(
+        `the ${this.s.metric} metric is ${v} for prompt '${this.s.prompts[smp.prompt].text}', seed ${smp.seed}`,
+      );
     }
     return v;
   }
@@ -159,7 +167,9 @@ export class Scorer {
 
   private async measure(gates: Float32Array, sample: number): Promise<number> {
     const smp = this.s.samples[sample];
-    const x = await (await this.s.unet()).sample(this.s.sampling, smp.seed, this.s.prompts[smp.prompt].cond, this.s.empty, gates);
+    const x = await (
+      await this.s.unet()
+    ).sample(this.s.sampling, smp.seed, this.s.prompts[smp.prompt].cond, this.s.empty, gates);
     if (this.s.metric === 'clip') return this.s.clip!.score(x, this.s.sampling.latent, smp.prompt);
     this.teacherLatents ??= await this.s.teacher();
     return relativeDistance(x, this.teacherLatents[sample]);

@@ -71,7 +71,13 @@ export interface SearchOptions {
   onCandidate?: (done: number, total: number, block: string, kind: 'remove' | 'add') => void;
 }
 
-export async function search(map: SlotMap, start: Arch, ev: Evaluator, o: SearchOptions, log: DiagnosticLog): Promise<SearchResult | undefined> {
+export async function search(
+  map: SlotMap,
+  start: Arch,
+  ev: Evaluator,
+  o: SearchOptions,
+  log: DiagnosticLog,
+): Promise<SearchResult | undefined> {
   const point = async (arch: Arch): Promise<Point | undefined> => {
     const q = await ev.quality(arch, log);
     if (q === undefined) return undefined;
@@ -88,7 +94,14 @@ export async function search(map: SlotMap, start: Arch, ev: Evaluator, o: Search
 
   const scoreAll = async (kind: 'remove' | 'add', open: Action[]): Promise<Scored[] | undefined> => {
     o.onRound?.({ round: rounds.length + 1, phase: kind, candidates: open.length });
-    if (ev.prefetch && !(await ev.prefetch(open.map((a) => applyAction(arch, a)), log))) return undefined;
+    if (
+      ev.prefetch &&
+      !(await ev.prefetch(
+        open.map((a) => applyAction(arch, a)),
+        log,
+      ))
+    )
+      return undefined;
     const out: Scored[] = [];
     for (const [i, a] of open.entries()) {
       o.onCandidate?.(i + 1, open.length, map.slots[a.slot].block, kind);
@@ -98,7 +111,15 @@ export async function search(map: SlotMap, start: Arch, ev: Evaluator, o: Search
       const dq = next.quality - cur!.quality;
       const dms = next.ms - cur!.ms;
       const value = kind === 'remove' ? (dms < 0 ? -dq / -dms : null) : dms > 0 ? dq / dms : null;
-      out.push({ kind, block: map.slots[a.slot].block, count: candidate[a.slot], delta_quality: dq, delta_ms: dms, ...(next.interval_80 ? { interval_80: next.interval_80 } : {}), value });
+      out.push({
+        kind,
+        block: map.slots[a.slot].block,
+        count: candidate[a.slot],
+        delta_quality: dq,
+        delta_ms: dms,
+        ...(next.interval_80 ? { interval_80: next.interval_80 } : {}),
+        value,
+      });
     }
     return out;
   };
@@ -109,7 +130,9 @@ export async function search(map: SlotMap, start: Arch, ev: Evaluator, o: Search
     const open = actions(map, arch, 'remove');
     const scored = await scoreAll('remove', open);
     if (!scored) return undefined;
-    const ranked = scored.filter((s) => s.value !== null).sort((a, b) => a.value! - b.value! || a.delta_ms - b.delta_ms || slotOf(a) - slotOf(b));
+    const ranked = scored
+      .filter((s) => s.value !== null)
+      .sort((a, b) => a.value! - b.value! || a.delta_ms - b.delta_ms || slotOf(a) - slotOf(b));
     const applied: Scored[] = [];
     const before = cur;
     let next = arch;
@@ -124,7 +147,15 @@ export async function search(map: SlotMap, start: Arch, ev: Evaluator, o: Search
     const after = await point(arch);
     if (!after) return undefined;
     cur = after;
-    rounds.push({ round: rounds.length + 1, phase: 'remove', before, candidates: scored, applied, after, arch: [...arch] });
+    rounds.push({
+      round: rounds.length + 1,
+      phase: 'remove',
+      before,
+      candidates: scored,
+      applied,
+      after,
+      arch: [...arch],
+    });
   }
 
   // Additions while one fits and gains.
@@ -145,21 +176,36 @@ export async function search(map: SlotMap, start: Arch, ev: Evaluator, o: Search
       const after = await point(arch);
       if (!after) return undefined;
       cur = after;
-      rounds.push({ round: rounds.length + 1, phase: 'add', before, candidates: scored, applied: [best], after, arch: [...arch] });
+      rounds.push({
+        round: rounds.length + 1,
+        phase: 'add',
+        before,
+        candidates: scored,
+        applied: [best],
+        after,
+        arch: [...arch],
+      });
     }
   }
   return { start: startPoint, floor: { ms: floor }, rounds, arch, end: cur, met: cur.ms <= o.budget };
 }
 
 /** The objective with every candidate removed; undefined (PD10001) when even that is over the budget. */
-export function checkFloor(start: Arch, latency: (a: Arch) => Latency, budget: number, log: DiagnosticLog): number | undefined {
+export function checkFloor(
+  start: Arch,
+  latency: (a: Arch) => Latency,
+  budget: number,
+  log: DiagnosticLog,
+): number | undefined {
   const floor = latency(start.map(() => 0)).ms;
   if (floor <= budget) return floor;
   log.error(
     Code.EvolveBudgetFloor,
     `the budget of ${fmt(budget)} ms cannot be met: with every candidate block removed the prediction is still ${fmt(floor)} ms (the floor; ${fmt(latency(start).ms)} ms as the recipe stands)`,
     undefined,
-    [`the floor is what stays: the UNet's glue, down/up-samplers and conv_in/out, the text encoder and the VAE decoder, at the recipe's steps`],
+    [
+      `the floor is what stays: the UNet's glue, down/up-samplers and conv_in/out, the text encoder and the VAE decoder, at the recipe's steps`,
+    ],
   );
   return undefined;
 }

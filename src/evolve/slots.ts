@@ -61,7 +61,8 @@ export function slotsOf(g: Graph): SlotMap {
     let slot = byBase.get(base);
     if (!slot) {
       const r = findResidual(b);
-      const copyable = !('reason' in r) && !r.shortcut && JSON.stringify(r.input.type?.shape) === JSON.stringify(r.exit.type?.shape);
+      const copyable =
+        !('reason' in r) && !r.shortcut && JSON.stringify(r.input.type?.shape) === JSON.stringify(r.exit.type?.shape);
       slot = { block: base, kind: b.kind, start: 0, instances: [], keepShortcut: shortcut, copyable };
       byBase.set(base, slot);
       slots.push(slot);

@@ -18,14 +18,25 @@ export function contextWidth(unet: Graph): number | undefined {
   return typeof d === 'number' ? d : undefined;
 }
 
-export async function encodePrompts(file: string, g: Graph, prompts: string[], unetWidth: number | undefined, log: DiagnosticLog, at?: Location): Promise<Encoded | undefined> {
+export async function encodePrompts(
+  file: string,
+  g: Graph,
+  prompts: string[],
+  unetWidth: number | undefined,
+  log: DiagnosticLog,
+  at?: Location,
+): Promise<Encoded | undefined> {
   const ids = g.inputs.find((v) => v.name === 'input_ids');
   const out = g.outputs.find((v) => v.name === 'last_hidden_state') ?? g.outputs[0];
   const seqDim = ids?.type?.shape?.[1];
   const tokens = typeof seqDim === 'number' ? seqDim : 77;
   const hidden = out?.type?.shape?.at(-1);
   if (typeof hidden === 'number' && unetWidth !== undefined && hidden !== unetWidth) {
-    log.error(Code.WrongModelRole, `the text encoder's hidden size is ${hidden}, but the UNet's cross-attention reads ${unetWidth}-wide embeddings`, at);
+    log.error(
+      Code.WrongModelRole,
+      `the text encoder's hidden size is ${hidden}, but the UNet's cross-attention reads ${unetWidth}-wide embeddings`,
+      at,
+    );
     return undefined;
   }
   const tok = tokenizerOf(g, file, tokens, log);

@@ -25,7 +25,10 @@ export interface ScoringWorker {
   close(): Promise<void>;
 }
 
-export function startWorker(connection: { host: string; port: number; db: number; password?: string }, o: WorkerOptions): ScoringWorker {
+export function startWorker(
+  connection: { host: string; port: number; db: number; password?: string },
+  o: WorkerOptions,
+): ScoringWorker {
   let current: { key: string; prepared: Promise<PreparedScoring | string> } | undefined;
 
   const setupFor = (data: ScoreJobData): Promise<PreparedScoring | string> => {
@@ -33,7 +36,9 @@ export function startWorker(connection: { host: string; port: number; db: number
     if (current?.key !== key) {
       const previous = current?.prepared;
       const log = new DiagnosticLog();
-      o.onInfo?.(`preparing ${data.setup.recipe} on ${data.setup.device} at ${data.setup.resolution} px (${data.setup.metric})`);
+      o.onInfo?.(
+        `preparing ${data.setup.recipe} on ${data.setup.device} at ${data.setup.resolution} px (${data.setup.metric})`,
+      );
       current = {
         key,
         prepared: (async () => {
@@ -49,10 +54,13 @@ export function startWorker(connection: { host: string; port: number; db: number
   const score = async (job: Job<ScoreJobData, ScoreJobResult>): Promise<ScoreJobResult> => {
     const d = job.data;
     if (d.version !== TOOL_VERSION) {
-      throw new UnrecoverableError(`refused by a worker of pocketdiff ${TOOL_VERSION}: the job comes from pocketdiff ${d.version}, whose scores may differ; run workers of the evolving version`);
+      throw new UnrecoverableError(
+        `refused by a worker of pocketdiff ${TOOL_VERSION}: the job comes from pocketdiff ${d.version}, whose scores may differ; run workers of the evolving version`,
+      );
     }
     const prepared = await setupFor(d);
-    if (typeof prepared === 'string') throw new UnrecoverableError(`the worker cannot set up this run's scoring:\n${prepared}`);
+    if (typeof prepared === 'string')
+      throw new UnrecoverableError(`the worker cannot set up this run's scoring:\n${prepared}`);
     if (prepared.scorer.context !== d.context) {
       throw new UnrecoverableError(
         `refused: the models, recipe or sampling read by this worker hash to ${prepared.scorer.context.slice(0, 16)}…, the job's to ${d.context.slice(0, 16)}… (a model file differs from the one evolve hashed, or the recipe changed)`,
@@ -60,7 +68,9 @@ export function startWorker(connection: { host: string; port: number; db: number
     }
     const want = prepared.scorer.sampleOf(d.sample);
     if (want.prompt !== d.prompt || want.seed !== d.seed) {
-      throw new UnrecoverableError(`refused: sample ${d.sample} here is '${want.prompt}' at seed ${want.seed}, the job's '${d.prompt}' at seed ${d.seed} (the prompts file differs)`);
+      throw new UnrecoverableError(
+        `refused: sample ${d.sample} here is '${want.prompt}' at seed ${want.seed}, the job's '${d.prompt}' at seed ${d.seed} (the prompts file differs)`,
+      );
     }
     const value = await prepared.scorer.measureSample(Float32Array.from(d.gates), d.sample);
     return { value };

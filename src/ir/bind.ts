@@ -50,26 +50,39 @@ export function parseInputBindings(texts: readonly string[], log: DiagnosticLog)
  * Applies explicit bindings to the graph's input types and returns the name
  * bindings for shape inference (defaults, overridden by what the user bound).
  */
-export function bindInputs(g: Graph, bindings: InputBinding[], log: DiagnosticLog, defaults = DEFAULT_DIMS): Record<string, number> | undefined {
+export function bindInputs(
+  g: Graph,
+  bindings: InputBinding[],
+  log: DiagnosticLog,
+  defaults = DEFAULT_DIMS,
+): Record<string, number> | undefined {
   const named: Record<string, number> = {};
   const before = log.errors().length;
   for (const b of bindings) {
     const input = g.inputs.find((v) => v.name === b.name);
     if (!input) {
-      log.error(Code.BadInputBinding, `--input names '${b.name}', but the model's inputs are ${g.inputs.map((v) => `'${v.name}'`).join(', ')}`);
+      log.error(
+        Code.BadInputBinding,
+        `--input names '${b.name}', but the model's inputs are ${g.inputs.map((v) => `'${v.name}'`).join(', ')}`,
+      );
       continue;
     }
     const shape = input.type?.shape;
     if (!shape || shape.length !== b.dims.length) {
-      log.error(Code.BadInputBinding, `--input ${b.name} gives ${b.dims.length} dims, but '${b.name}' has rank ${shape?.length ?? 'unknown'}`);
+      log.error(
+        Code.BadInputBinding,
+        `--input ${b.name} gives ${b.dims.length} dims, but '${b.name}' has rank ${shape?.length ?? 'unknown'}`,
+      );
       continue;
     }
     shape.forEach((d, i) => {
       const size = b.dims[i];
       if (typeof d === 'number') {
-        if (d !== size) log.error(Code.BadInputBinding, `--input ${b.name}: dim ${i} is fixed at ${d} in the model, not ${size}`);
+        if (d !== size)
+          log.error(Code.BadInputBinding, `--input ${b.name}: dim ${i} is fixed at ${d} in the model, not ${size}`);
       } else if (!d.startsWith('?')) {
-        if (named[d] !== undefined && named[d] !== size) log.error(Code.BadInputBinding, `dim '${d}' is bound to both ${named[d]} and ${size}`);
+        if (named[d] !== undefined && named[d] !== size)
+          log.error(Code.BadInputBinding, `dim '${d}' is bound to both ${named[d]} and ${size}`);
         named[d] = size;
       }
     });
@@ -82,17 +95,28 @@ export function bindInputs(g: Graph, bindings: InputBinding[], log: DiagnosticLo
   return { ...applied, ...named };
 }
 
-const inputDimNames = (g: Graph): Set<string> => new Set(g.inputs.flatMap((v) => (v.type?.shape ?? []).filter((d): d is string => typeof d === 'string')));
+const inputDimNames = (g: Graph): Set<string> =>
+  new Set(g.inputs.flatMap((v) => (v.type?.shape ?? []).filter((d): d is string => typeof d === 'string')));
 
 /**
  * Binds the graph's input dims that `dims` names, then infers every shape;
  * undefined when inference reported an error. The bound input types stay
  * (callers that bind per target restore a snapshot when done).
  */
-export function bindAndInfer(g: Graph, dims: Record<string, number>, log: DiagnosticLog, file?: string): InferResult | undefined {
+export function bindAndInfer(
+  g: Graph,
+  dims: Record<string, number>,
+  log: DiagnosticLog,
+  file?: string,
+): InferResult | undefined {
   const used = inputDimNames(g);
   const before = log.errors().length;
-  const result = inferShapes(g, { dims: Object.fromEntries(Object.entries(dims).filter(([k]) => used.has(k))) }, log, file);
+  const result = inferShapes(
+    g,
+    { dims: Object.fromEntries(Object.entries(dims).filter(([k]) => used.has(k))) },
+    log,
+    file,
+  );
   return log.errors().length === before ? result : undefined;
 }
 
@@ -101,8 +125,16 @@ export function bindAndInfer(g: Graph, dims: Record<string, number>, log: Diagno
  * every value already has a numeric shape (a graph compile has specialized),
  * which is used as it is.
  */
-export function ensureShapes(g: Graph, bindings: InputBinding[], dims: Record<string, number>, log: DiagnosticLog, file?: string): boolean {
-  const inferred = g.nodes().every((n) => n.outputs.every((v) => !v || (v.type?.shape && v.type.shape.every((d) => typeof d === 'number'))));
+export function ensureShapes(
+  g: Graph,
+  bindings: InputBinding[],
+  dims: Record<string, number>,
+  log: DiagnosticLog,
+  file?: string,
+): boolean {
+  const inferred = g
+    .nodes()
+    .every((n) => n.outputs.every((v) => !v || (v.type?.shape && v.type.shape.every((d) => typeof d === 'number'))));
   if (inferred && !bindings.length) return true;
   const bound = bindInputs(g, bindings, log, { ...DEFAULT_DIMS, ...dims });
   return !!bound && !!bindAndInfer(g, bound, log, file);
@@ -114,7 +146,8 @@ export interface IoSnapshot {
   outputs: (TensorType | undefined)[];
 }
 
-const copyType = (t: TensorType | undefined): TensorType | undefined => (t ? { dtype: t.dtype, shape: t.shape ? [...t.shape] : undefined } : undefined);
+const copyType = (t: TensorType | undefined): TensorType | undefined =>
+  t ? { dtype: t.dtype, shape: t.shape ? [...t.shape] : undefined } : undefined;
 
 export function snapshotIo(g: Graph): IoSnapshot {
   return { inputs: g.inputs.map((v) => copyType(v.type)), outputs: g.outputs.map((v) => copyType(v.type)) };

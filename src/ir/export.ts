@@ -4,7 +4,15 @@
 // in doc_string.
 import { cloneMessage } from '../onnx/clone.ts';
 import type { TensorData } from '../onnx/model.ts';
-import { onnx, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type TypeProto, type ValueInfoProto } from '../onnx/proto.ts';
+import {
+  onnx,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type TypeProto,
+  type ValueInfoProto,
+} from '../onnx/proto.ts';
 import type { ModelToSave } from '../onnx/save.ts';
 import type { Graph, Node, TensorType, Value, Weight } from './graph.ts';
 
@@ -31,13 +39,19 @@ export function exportGraph(g: Graph, opts: ExportOptions = {}): ModelToSave {
   for (const n of g.nodes()) for (const v of n.outputs) if (v) present.add(v.name);
   if (opts.valueInfo) {
     const outs = new Set(g.outputs);
-    gp.valueInfo = g.nodes().flatMap((n) => n.outputs.filter((v): v is Value => !!v && !!v.type && !outs.has(v)).map((v) => valueInfo(v.name, v.type)));
+    gp.valueInfo = g
+      .nodes()
+      .flatMap((n) =>
+        n.outputs.filter((v): v is Value => !!v && !!v.type && !outs.has(v)).map((v) => valueInfo(v.name, v.type)),
+      );
   } else {
     gp.valueInfo = (gp.valueInfo ?? []).filter((vi) => present.has(vi.name ?? ''));
   }
   const model: ModelProto = template ? cloneMessage(template) : onnx.ModelProto.create();
   model.irVersion = g.model.irVersion;
-  model.opsetImport = g.model.opsets.map((o) => onnx.OperatorSetIdProto.create({ domain: o.domain, version: o.version }));
+  model.opsetImport = g.model.opsets.map((o) =>
+    onnx.OperatorSetIdProto.create({ domain: o.domain, version: o.version }),
+  );
   model.producerName = g.model.producerName;
   if (g.model.producerVersion !== undefined) model.producerVersion = g.model.producerVersion;
   model.metadataProps = g.model.metadata.map((e) => onnx.StringStringEntryProto.create(e));
@@ -77,7 +91,8 @@ function nodeProto(n: Node): NodeProto {
 
 function originText(n: Node): string {
   const o = n.origin;
-  if (o.kind === 'pass') return `pocketdiff: made by pass '${o.pass}'${o.from.length ? ` from node ids ${o.from.join(',')}` : ''}`;
+  if (o.kind === 'pass')
+    return `pocketdiff: made by pass '${o.pass}'${o.from.length ? ` from node ids ${o.from.join(',')}` : ''}`;
   if (o.kind === 'builder') return `pocketdiff: built for module '${o.module}'`;
   return '';
 }

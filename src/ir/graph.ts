@@ -18,9 +18,7 @@ export interface TensorType {
 
 /** Where a node came from: an imported ONNX node, a pass, or the model builder. */
 export type Origin =
-  | { kind: 'onnx'; name: string }
-  | { kind: 'pass'; pass: string; from: number[] }
-  | { kind: 'builder'; module: string };
+  { kind: 'onnx'; name: string } | { kind: 'pass'; pass: string; from: number[] } | { kind: 'builder'; module: string };
 
 /** A lazy handle to constant data: nothing is read until a pass asks. */
 export interface Weight {
@@ -208,7 +206,8 @@ export class Graph {
 
   /** Puts the same weights in a new order (an exporter's initializer order). */
   orderWeights(values: Value[]): void {
-    if (values.length !== this._weights.length || values.some((v) => !this._weights.includes(v))) throw new Error('orderWeights must be given exactly the graph\'s weights');
+    if (values.length !== this._weights.length || values.some((v) => !this._weights.includes(v)))
+      throw new Error("orderWeights must be given exactly the graph's weights");
     this._weights = [...values];
   }
 
@@ -259,7 +258,8 @@ export class Graph {
     if (old === replacement) return;
     for (const u of [...old._uses]) {
       if (keep?.(u.node)) continue;
-      if (u.index === -1) throw new Error(`value ${old.name} is captured by a subgraph of ${u.node.name}; it cannot be replaced`);
+      if (u.index === -1)
+        throw new Error(`value ${old.name} is captured by a subgraph of ${u.node.name}; it cannot be replaced`);
       this.setInput(u.node, u.index, replacement);
     }
     for (let i = 0; i < this._outputs.length; i++) if (this._outputs[i] === old) this._outputs[i] = replacement;
@@ -318,7 +318,11 @@ export class Graph {
   clone(): Graph {
     const g = new Graph();
     g.name = this.name;
-    g.model = { ...this.model, opsets: this.model.opsets.map((o) => ({ ...o })), metadata: this.model.metadata.map((m) => ({ ...m })) };
+    g.model = {
+      ...this.model,
+      opsets: this.model.opsets.map((o) => ({ ...o })),
+      metadata: this.model.metadata.map((m) => ({ ...m })),
+    };
     const map = new Map<Value, Value>();
     const copy = (v: Value): Value => {
       const c = new Value(v.id, v.name);

@@ -42,7 +42,8 @@ export function importGraph(model: OnnxModel, log: DiagnosticLog): Graph | undef
     byName.set(v.name, v);
   }
   const typed = new Map<string, TensorType | undefined>();
-  for (const vi of [...(gp.valueInfo ?? []), ...(gp.output ?? [])] as ValueInfoProto[]) typed.set(vi.name ?? '', typeOf(vi.type as TypeProto | undefined));
+  for (const vi of [...(gp.valueInfo ?? []), ...(gp.output ?? [])] as ValueInfoProto[])
+    typed.set(vi.name ?? '', typeOf(vi.type as TypeProto | undefined));
 
   for (const np of (gp.node ?? []) as NodeProto[]) {
     const name = np.name ?? '';
@@ -54,7 +55,11 @@ export function importGraph(model: OnnxModel, log: DiagnosticLog): Graph | undef
       }
       const v = byName.get(iname);
       if (!v) {
-        log.error(Code.VerifyUndefined, `node '${name || np.opType}' reads '${iname}', which no input, initializer or earlier node defines`, at(name || np.opType || undefined));
+        log.error(
+          Code.VerifyUndefined,
+          `node '${name || np.opType}' reads '${iname}', which no input, initializer or earlier node defines`,
+          at(name || np.opType || undefined),
+        );
         inputs.push(undefined);
         continue;
       }
@@ -106,7 +111,8 @@ export function typeOf(t: TypeProto | undefined): TensorType | undefined {
   if (!tt) return undefined;
   const shape: Dim[] | undefined = tt.shape
     ? (tt.shape.dim ?? []).map((d) => {
-        if (d.dimValue !== undefined && d.dimValue !== null && Object.prototype.hasOwnProperty.call(d, 'dimValue')) return toNumber(d.dimValue);
+        if (d.dimValue !== undefined && d.dimValue !== null && Object.prototype.hasOwnProperty.call(d, 'dimValue'))
+          return toNumber(d.dimValue);
         if (d.dimParam) return d.dimParam;
         return `?${++anonymous}`;
       })

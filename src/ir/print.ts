@@ -4,7 +4,8 @@
 import { dataTypeName } from '../onnx/dtype.ts';
 import type { Graph, TensorType, Value } from './graph.ts';
 
-const typeText = (t: TensorType | undefined) => (t ? `${dataTypeName(t.dtype)}${t.shape ? `[${t.shape.join(',')}]` : ''}` : '?');
+const typeText = (t: TensorType | undefined) =>
+  t ? `${dataTypeName(t.dtype)}${t.shape ? `[${t.shape.join(',')}]` : ''}` : '?';
 const ref = (v: Value | undefined) => (v ? (v.weight ? `@${v.name}` : v.name) : '_');
 
 /** A graph input or output as manifests and reports show it: name, numpy-style dtype, shape. */
@@ -19,12 +20,16 @@ export function ioInfo(v: Value): IoInfo {
 }
 
 export function printGraph(g: Graph, opts: { types?: boolean } = {}): string {
-  const lines = [`graph ${g.name}(${g.inputs.map((v) => `${v.name}: ${typeText(v.type)}`).join(', ')}) -> (${g.outputs.map(ref).join(', ')})`];
+  const lines = [
+    `graph ${g.name}(${g.inputs.map((v) => `${v.name}: ${typeText(v.type)}`).join(', ')}) -> (${g.outputs.map(ref).join(', ')})`,
+  ];
   for (const w of g.weights) lines.push(`  @${w.name}: ${typeText(w.type)}`);
   for (const n of g.nodes()) {
     const outs = n.outputs.map((v) => (v ? (opts.types ? `${v.name}: ${typeText(v.type)}` : v.name) : '_')).join(', ');
     const attrs = n.attrs.length ? ` {${n.attrs.map((a) => a.name).join(', ')}}` : '';
-    lines.push(`  ${outs} = ${n.domain ? n.domain + '.' : ''}${n.op}(${n.inputs.map(ref).join(', ')})${attrs}${n.scope ? `  @${n.scope}` : ''}`);
+    lines.push(
+      `  ${outs} = ${n.domain ? n.domain + '.' : ''}${n.op}(${n.inputs.map(ref).join(', ')})${attrs}${n.scope ? `  @${n.scope}` : ''}`,
+    );
   }
   return lines.join('\n');
 }

@@ -29,9 +29,17 @@ export function verify(g: Graph, log: DiagnosticLog, opts: VerifyOptions = {}): 
       if (defined.has(v)) continue;
       const p = v.producer;
       if (p && p.alive && position.has(p) && position.get(p)! > i) {
-        log.error(Code.VerifyCycle, `${blame}node '${n.name}' reads '${v.name}' before '${p.name}' produces it (cycle or broken order)`, at(n.name));
+        log.error(
+          Code.VerifyCycle,
+          `${blame}node '${n.name}' reads '${v.name}' before '${p.name}' produces it (cycle or broken order)`,
+          at(n.name),
+        );
       } else {
-        log.error(Code.VerifyUndefined, `${blame}node '${n.name}' reads '${v.name}', which nothing defines`, at(n.name));
+        log.error(
+          Code.VerifyUndefined,
+          `${blame}node '${n.name}' reads '${v.name}', which nothing defines`,
+          at(n.name),
+        );
       }
     }
     for (const v of n.outputs) if (v) defined.add(v);
@@ -46,7 +54,11 @@ export function verify(g: Graph, log: DiagnosticLog, opts: VerifyOptions = {}): 
   for (const v of all) {
     const live = v.uses.filter((u) => u.node.alive).length;
     if (v.uses.length !== live || live !== (expectedUses.get(v) ?? 0)) {
-      log.error(Code.VerifyUseList, `${blame}use-list of '${v.name}' has ${v.uses.length} entries (${live} live), but ${expectedUses.get(v) ?? 0} node inputs read it`, at(v.name));
+      log.error(
+        Code.VerifyUseList,
+        `${blame}use-list of '${v.name}' has ${v.uses.length} entries (${live} live), but ${expectedUses.get(v) ?? 0} node inputs read it`,
+        at(v.name),
+      );
     }
     if (opts.requireTypes && (!v.type || !v.type.dtype || !v.type.shape)) {
       const what = !v.type || !v.type.dtype ? 'dtype' : 'rank';

@@ -44,7 +44,7 @@ export function streamBytes(w: Weight, sink: (chunk: Uint8Array) => void): boole
       const fd = fs.openSync(d.ref.file, 'r');
       try {
         const buf = Buffer.allocUnsafe(Math.min(CHUNK, d.ref.length));
-        for (let done = 0; done < d.ref.length; ) {
+        for (let done = 0; done < d.ref.length;) {
           const n = fs.readSync(fd, buf, 0, Math.min(buf.length, d.ref.length - done), d.ref.offset + done);
           if (n === 0) throw new Error(`weights file '${d.ref.location}' ended early`);
           sink(buf.subarray(0, n));
@@ -73,7 +73,9 @@ export function readBytes(w: Weight): Uint8Array | undefined {
 
 /** The float dtypes whose values passes decode: float32, float16, bfloat16, float64. */
 export function isFloat(dtype: number): boolean {
-  return dtype === DataType.FLOAT || dtype === DataType.FLOAT16 || dtype === DataType.BFLOAT16 || dtype === DataType.DOUBLE;
+  return (
+    dtype === DataType.FLOAT || dtype === DataType.FLOAT16 || dtype === DataType.BFLOAT16 || dtype === DataType.DOUBLE
+  );
 }
 
 /**
@@ -146,23 +148,35 @@ function typedBytes(w: Weight): Uint8Array | undefined {
   if (!t) return undefined;
   const n = countOf(w.dims);
   switch (w.dtype) {
-    case DataType.FLOAT: return new Uint8Array(Float32Array.from(t.floatData ?? []).buffer);
-    case DataType.DOUBLE: return new Uint8Array(Float64Array.from(t.doubleData ?? []).buffer);
-    case DataType.INT64: return new Uint8Array(BigInt64Array.from((t.int64Data ?? []).map((x) => BigInt(toNumber(x)))).buffer);
-    case DataType.INT32: return new Uint8Array(Int32Array.from(t.int32Data ?? []).buffer);
+    case DataType.FLOAT:
+      return new Uint8Array(Float32Array.from(t.floatData ?? []).buffer);
+    case DataType.DOUBLE:
+      return new Uint8Array(Float64Array.from(t.doubleData ?? []).buffer);
+    case DataType.INT64:
+      return new Uint8Array(BigInt64Array.from((t.int64Data ?? []).map((x) => BigInt(toNumber(x)))).buffer);
+    case DataType.INT32:
+      return new Uint8Array(Int32Array.from(t.int32Data ?? []).buffer);
     case DataType.FLOAT16:
     case DataType.BFLOAT16:
     case DataType.UINT16:
-    case DataType.INT16: return new Uint8Array(Uint16Array.from(t.int32Data ?? []).buffer);
+    case DataType.INT16:
+      return new Uint8Array(Uint16Array.from(t.int32Data ?? []).buffer);
     case DataType.INT8:
     case DataType.UINT8:
-    case DataType.BOOL: return Uint8Array.from(t.int32Data ?? []);
-    default: return n === 0 ? new Uint8Array(0) : undefined;
+    case DataType.BOOL:
+      return Uint8Array.from(t.int32Data ?? []);
+    default:
+      return n === 0 ? new Uint8Array(0) : undefined;
   }
 }
 
 /** A weight whose bytes are produced on demand by `write`, or marked absent like its source. */
-export function derivedWeight(dtype: number, dims: number[], source: Weight | undefined, write: (sink: (c: Uint8Array) => void) => void): Weight {
+export function derivedWeight(
+  dtype: number,
+  dims: number[],
+  source: Weight | undefined,
+  write: (sink: (c: Uint8Array) => void) => void,
+): Weight {
   const length = byteSize(dtype, countOf(dims)) ?? 0;
   if (source && !hasBytes(source)) return { dtype, dims, data: absent(source.data, length) };
   return { dtype, dims, data: { kind: 'stream', length, write } };
@@ -180,7 +194,11 @@ export function bytesWeight(dtype: number, dims: number[], bytes: Uint8Array): W
 }
 
 export function int64Weight(values: readonly number[]): Weight {
-  return bytesWeight(DataType.INT64, [values.length], new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer));
+  return bytesWeight(
+    DataType.INT64,
+    [values.length],
+    new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer),
+  );
 }
 
 /**
@@ -191,7 +209,8 @@ export function int64Weight(values: readonly number[]): Weight {
 export function sliceWeight(w: Weight, keep: readonly (readonly number[] | undefined)[]): Weight {
   const dims = w.dims.map((d, a) => keep[a]?.length ?? d);
   const es = byteSize(w.dtype, 1);
-  if (es === undefined || (byteSize(w.dtype, 2) ?? 0) !== 2 * es) throw new Error(`sliceWeight: dtype ${w.dtype} is not byte-addressable`);
+  if (es === undefined || (byteSize(w.dtype, 2) ?? 0) !== 2 * es)
+    throw new Error(`sliceWeight: dtype ${w.dtype} is not byte-addressable`);
   return derivedWeight(w.dtype, dims, w, (sink) => {
     const src = readBytes(w);
     if (!src) throw new Error('sliceWeight: source bytes vanished');
@@ -200,9 +219,17 @@ export function sliceWeight(w: Weight, keep: readonly (readonly number[] | undef
 }
 
 /** Copies the kept sub-tensor of `src` into `sink`, in row-major order, in chunks. */
-export function gather(src: Uint8Array, dims: readonly number[], keep: readonly (readonly number[] | undefined)[], es: number, sink: (c: Uint8Array) => void): void {
+export function gather(
+  src: Uint8Array,
+  dims: readonly number[],
+  keep: readonly (readonly number[] | undefined)[],
+  es: number,
+  sink: (c: Uint8Array) => void,
+): void {
   let last = -1;
-  keep.forEach((k, a) => { if (k) last = a; });
+  keep.forEach((k, a) => {
+    if (k) last = a;
+  });
   const rank = dims.length;
   if (last < 0) {
     for (let o = 0; o < src.length; o += CHUNK) sink(src.subarray(o, Math.min(src.length, o + CHUNK)));

@@ -66,6 +66,13 @@ function mapNode(n: NodeProto, fn: TensorMap): NodeProto {
   return c;
 }
 
-function holdsTensors(a: { t?: unknown; tensors?: unknown[] | null; sparseTensor?: unknown; sparseTensors?: unknown[] | null; g?: unknown; graphs?: unknown[] | null }): boolean {
+function holdsTensors(a: {
+  t?: unknown;
+  tensors?: unknown[] | null;
+  sparseTensor?: unknown;
+  sparseTensors?: unknown[] | null;
+  g?: unknown;
+  graphs?: unknown[] | null;
+}): boolean {
   return !!(a.t || a.tensors?.length || a.sparseTensor || a.sparseTensors?.length || a.g || a.graphs?.length);
 }

@@ -71,7 +71,11 @@ export function loadModel(file: string, log: DiagnosticLog, opts: LoadOptions = 
     return undefined;
   }
   if (stat.size > MAX_PROTO_BYTES) {
-    log.error(Code.ModelTooLarge, `model file is ${stat.size} bytes; an ONNX protobuf is at most 2 GiB (weights belong in external data)`, at);
+    log.error(
+      Code.ModelTooLarge,
+      `model file is ${stat.size} bytes; an ONNX protobuf is at most 2 GiB (weights belong in external data)`,
+      at,
+    );
     return undefined;
   }
   const bytes = fs.readFileSync(file);
@@ -80,10 +84,18 @@ export function loadModel(file: string, log: DiagnosticLog, opts: LoadOptions = 
     const decoded = decodeModel(bytes);
     proto = decoded.model;
     for (const s of decoded.skipped) {
-      log.warn(Code.UnknownField, `unknown protobuf field ${s.field} in ${s.message}: kept verbatim and written back on save`, at);
+      log.warn(
+        Code.UnknownField,
+        `unknown protobuf field ${s.field} in ${s.message}: kept verbatim and written back on save`,
+        at,
+      );
     }
   } catch (e) {
-    log.error(Code.CorruptModel, `not a readable ONNX model (truncated or corrupt protobuf): ${(e as Error).message}`, at);
+    log.error(
+      Code.CorruptModel,
+      `not a readable ONNX model (truncated or corrupt protobuf): ${(e as Error).message}`,
+      at,
+    );
     return undefined;
   }
   if (!proto.graph) {
@@ -98,7 +110,11 @@ export function loadModel(file: string, log: DiagnosticLog, opts: LoadOptions = 
   forEachTensor(proto, (t, where) => {
     const loc = { file, node: where || t.name || undefined };
     if (t.dataType !== undefined && t.dataType !== null && !isKnownDataType(t.dataType)) {
-      log.warn(Code.UnknownDataType, `tensor '${t.name}' has data type ${t.dataType}, which this build does not know; it is kept as stored`, loc);
+      log.warn(
+        Code.UnknownDataType,
+        `tensor '${t.name}' has data type ${t.dataType}, which this build does not know; it is kept as stored`,
+        loc,
+      );
     }
     if (isExternal(t)) {
       const ref = resolveExternal(model, t, fileSizes, short, log, loc);
@@ -110,9 +126,13 @@ export function loadModel(file: string, log: DiagnosticLog, opts: LoadOptions = 
     }
   });
   for (const sh of short.values()) {
-    const more = sh.count > 1 ? `, and ${sh.count - 1} more tensor${sh.count > 2 ? 's' : ''} lie past its end (it should be at least ${sh.need} bytes)` : '';
+    const more =
+      sh.count > 1
+        ? `, and ${sh.count - 1} more tensor${sh.count > 2 ? 's' : ''} lie past its end (it should be at least ${sh.need} bytes)`
+        : '';
     const msg = `external data file '${sh.location}' is ${sh.size} bytes, but tensor '${sh.first.name}' needs bytes ${sh.first.from}..${sh.first.to}${more}: a truncated weights file?`;
-    if (opts.weights === 'optional') log.warn(Code.ExternalTruncated, `${msg} Its tensors are read as absent.`, sh.first.loc);
+    if (opts.weights === 'optional')
+      log.warn(Code.ExternalTruncated, `${msg} Its tensors are read as absent.`, sh.first.loc);
     else log.error(Code.ExternalTruncated, msg, sh.first.loc);
   }
   return log.errors().length > before ? undefined : model;
@@ -133,16 +153,28 @@ function resolveExternal(
     return undefined;
   }
   if (path.isAbsolute(location) || /^[a-zA-Z]:[\\/]/.test(location)) {
-    log.error(Code.ExternalAbsolutePath, `external data location '${location}' is absolute; only paths inside the model's folder are read`, loc);
+    log.error(
+      Code.ExternalAbsolutePath,
+      `external data location '${location}' is absolute; only paths inside the model's folder are read`,
+      loc,
+    );
     return undefined;
   }
   if (location.split(/[\\/]/).includes('..')) {
-    log.error(Code.ExternalParentPath, `external data location '${location}' contains '..'; only paths inside the model's folder are read`, loc);
+    log.error(
+      Code.ExternalParentPath,
+      `external data location '${location}' contains '..'; only paths inside the model's folder are read`,
+      loc,
+    );
     return undefined;
   }
   const file = path.resolve(model.dir, location);
   if (!insideRealDir(model.dir, file)) {
-    log.error(Code.ExternalEscapes, `external data location '${location}' resolves outside the model's folder (through a symlink); refused`, loc);
+    log.error(
+      Code.ExternalEscapes,
+      `external data location '${location}' resolves outside the model's folder (through a symlink); refused`,
+      loc,
+    );
     return undefined;
   }
   const offset = parseField(entries.get('offset'), 0) ?? 0;
@@ -165,7 +197,11 @@ function resolveExternal(
   const expected = t.dataType ? byteSize(t.dataType, numel(t)) : undefined;
   const length = lengthField ?? expected ?? (size !== undefined ? size - offset : 0);
   if (expected !== undefined && length !== expected) {
-    log.error(Code.BadExternalEntry, `tensor '${t.name}' declares ${length} bytes of external data, but ${dataTypeName(t.dataType ?? 0)} ${JSON.stringify((t.dims ?? []).map(Number))} needs ${expected}`, loc);
+    log.error(
+      Code.BadExternalEntry,
+      `tensor '${t.name}' declares ${length} bytes of external data, but ${dataTypeName(t.dataType ?? 0)} ${JSON.stringify((t.dims ?? []).map(Number))} needs ${expected}`,
+      loc,
+    );
     return undefined;
   }
   if (size !== undefined && offset + length > size) {
@@ -174,7 +210,13 @@ function resolveExternal(
       sh.count++;
       sh.need = Math.max(sh.need, offset + length);
     } else {
-      short.set(file, { location, size, first: { name: t.name ?? '', from: offset, to: offset + length, loc }, count: 1, need: offset + length });
+      short.set(file, {
+        location,
+        size,
+        first: { name: t.name ?? '', from: offset, to: offset + length, loc },
+        count: 1,
+        need: offset + length,
+      });
     }
     return { location, file, offset, length, exists: false };
   }
@@ -213,12 +255,19 @@ function insideRealDir(dir: string, file: string): boolean {
 export function readTensorBytes(model: OnnxModel, t: TensorProto, log: DiagnosticLog): Uint8Array | undefined {
   const d = model.data.get(t);
   if (d?.kind === 'external' && !d.ref.exists) {
-    log.error(Code.ExternalMissing, `weights file '${d.ref.location}' is missing (needed for tensor '${t.name}'); this model holds its graph only`, { file: model.path, node: t.name ?? undefined });
+    log.error(
+      Code.ExternalMissing,
+      `weights file '${d.ref.location}' is missing (needed for tensor '${t.name}'); this model holds its graph only`,
+      { file: model.path, node: t.name ?? undefined },
+    );
     return undefined;
   }
   const bytes = d && readData(d);
   if (d?.kind === 'external' && !bytes) {
-    log.error(Code.ExternalTruncated, `weights file '${d.ref.location}' ended early while reading tensor '${t.name}'`, { file: model.path, node: t.name ?? undefined });
+    log.error(Code.ExternalTruncated, `weights file '${d.ref.location}' ended early while reading tensor '${t.name}'`, {
+      file: model.path,
+      node: t.name ?? undefined,
+    });
   }
   return bytes;
 }

@@ -55,10 +55,18 @@ class TrackingReader extends protobuf.Reader {
     const field = tag >>> 3;
     let value: UnknownField['value'];
     switch (wireType) {
-      case 0: value = this.uint64(); break;
-      case 1: value = this.fixed64(); break;
-      case 2: value = this.bytes(); break;
-      case 5: value = this.fixed32(); break;
+      case 0:
+        value = this.uint64();
+        break;
+      case 1:
+        value = this.fixed64();
+        break;
+      case 2:
+        value = this.bytes();
+        break;
+      case 5:
+        value = this.fixed32();
+        break;
       default:
         // Groups are deprecated and absent from onnx.proto; refuse rather than guess.
         throw new Error(`unsupported protobuf group field ${field} in ${typeStack[typeStack.length - 1]}`);
@@ -72,10 +80,18 @@ class TrackingReader extends protobuf.Reader {
 function writeUnknown(w: protobuf.Writer, f: UnknownField): void {
   w.uint32(((f.field << 3) | f.wireType) >>> 0);
   switch (f.wireType) {
-    case 0: w.uint64(f.value as Long); break;
-    case 1: w.fixed64(f.value as Long); break;
-    case 2: w.bytes(f.value as Uint8Array); break;
-    case 5: w.fixed32(f.value as number); break;
+    case 0:
+      w.uint64(f.value as Long);
+      break;
+    case 1:
+      w.fixed64(f.value as Long);
+      break;
+    case 2:
+      w.bytes(f.value as Uint8Array);
+      break;
+    case 5:
+      w.fixed32(f.value as number);
+      break;
   }
 }
 
@@ -135,4 +151,3 @@ export function toNumber(v: number | Long | null | undefined): number {
   if (v === null || v === undefined) return 0;
   return typeof v === 'number' ? v : LongImpl.fromValue(v as never).toNumber();
 }
-

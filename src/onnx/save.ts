@@ -51,7 +51,11 @@ export function saveModel(model: ModelToSave, outPath: string, opts: SaveOptions
   const threshold = opts.sizeThreshold ?? DEFAULT_SIZE_THRESHOLD;
   const ext = opts.externalData;
   if (ext !== null && !validExternalName(ext)) {
-    log.error(Code.BadOutputName, `external data file name '${ext}' must be a relative path inside the model's folder, without '..'`, at);
+    log.error(
+      Code.BadOutputName,
+      `external data file name '${ext}' must be a relative path inside the model's folder, without '..'`,
+      at,
+    );
     return false;
   }
 
@@ -80,7 +84,11 @@ export function saveModel(model: ModelToSave, outPath: string, opts: SaveOptions
     const check = opts.graphOnly ? [...inlined.values()] : needed;
     for (const d of check) {
       if (d.kind === 'external' && !d.ref.exists) {
-        log.error(Code.ExternalMissing, `weights file '${d.ref.location}' is missing; cannot save a model whose weights are absent (the graph alone can be inspected)`, { file: d.ref.file });
+        log.error(
+          Code.ExternalMissing,
+          `weights file '${d.ref.location}' is missing; cannot save a model whose weights are absent (the graph alone can be inspected)`,
+          { file: d.ref.file },
+        );
         return false;
       }
     }
@@ -112,7 +120,11 @@ export function saveModel(model: ModelToSave, outPath: string, opts: SaveOptions
     if (inlined.size) {
       const estimate = encodeModel(proto).length + inlineBytes;
       if (estimate > MAX_PROTO_BYTES) {
-        log.error(Code.InlineTooLarge, `inlining would make a ${estimate}-byte protobuf; ONNX files are limited to 2 GiB, so save with external data (--external-data FILE)`, at);
+        log.error(
+          Code.InlineTooLarge,
+          `inlining would make a ${estimate}-byte protobuf; ONNX files are limited to 2 GiB, so save with external data (--external-data FILE)`,
+          at,
+        );
         cleanup(written);
         return false;
       }
@@ -123,7 +135,11 @@ export function saveModel(model: ModelToSave, outPath: string, opts: SaveOptions
     }
     const bytes = encodeModel(encodedProto);
     if (bytes.length > MAX_PROTO_BYTES) {
-      log.error(Code.InlineTooLarge, `the model would be a ${bytes.length}-byte protobuf; ONNX files are limited to 2 GiB, so save with external data`, at);
+      log.error(
+        Code.InlineTooLarge,
+        `the model would be a ${bytes.length}-byte protobuf; ONNX files are limited to 2 GiB, so save with external data`,
+        at,
+      );
       cleanup(written);
       return false;
     }
@@ -147,10 +163,14 @@ function validExternalName(name: string): boolean {
 
 function dataLength(d: TensorData): number {
   switch (d.kind) {
-    case 'raw': return d.bytes.length;
-    case 'external': return d.ref.length;
-    case 'stream': return d.length;
-    case 'typed': return 0;
+    case 'raw':
+      return d.bytes.length;
+    case 'external':
+      return d.ref.length;
+    case 'stream':
+      return d.length;
+    case 'typed':
+      return 0;
   }
 }
 
@@ -201,7 +221,11 @@ function copyData(d: TensorData, sink: (chunk: Uint8Array) => void, buf?: Buffer
     while (done < d.ref.length) {
       const want = Math.min(b.length, d.ref.length - done);
       const n = fs.readSync(fd, b, 0, want, d.ref.offset + done);
-      if (n === 0) throw new SourceTruncated(d.ref.file, `external data file '${d.ref.location}' ended before byte ${d.ref.offset + d.ref.length} (truncated while being read?)`);
+      if (n === 0)
+        throw new SourceTruncated(
+          d.ref.file,
+          `external data file '${d.ref.location}' ended before byte ${d.ref.offset + d.ref.length} (truncated while being read?)`,
+        );
       sink(b.subarray(0, n));
       done += n;
     }
@@ -210,7 +234,12 @@ function copyData(d: TensorData, sink: (chunk: Uint8Array) => void, buf?: Buffer
   }
 }
 
-function writeExternal(file: string, placements: Placement[], total: number, onProgress?: SaveOptions['onProgress']): void {
+function writeExternal(
+  file: string,
+  placements: Placement[],
+  total: number,
+  onProgress?: SaveOptions['onProgress'],
+): void {
   const fd = fs.openSync(file, 'w');
   const buf = Buffer.allocUnsafe(CHUNK);
   try {
@@ -224,7 +253,8 @@ function writeExternal(file: string, placements: Placement[], total: number, onP
       if (p.offset > pos) put(new Uint8Array(p.offset - pos));
       const start = pos;
       copyData(p.data, put, buf);
-      if (pos - start !== p.length) throw new Error(`tensor '${p.source.name}' produced ${pos - start} bytes, expected ${p.length}`);
+      if (pos - start !== p.length)
+        throw new Error(`tensor '${p.source.name}' produced ${pos - start} bytes, expected ${p.length}`);
       onProgress?.(pos, total);
     }
   } finally {

@@ -70,7 +70,11 @@ export function duplicateBlock(
     return undefined;
   }
   if (r.shortcut || JSON.stringify(r.input.type?.shape) !== JSON.stringify(r.exit.type?.shape)) {
-    log.error(Code.BlockShape, `cannot duplicate '${block.name}': its output shape differs from its input's, so a copy cannot follow it`, at);
+    log.error(
+      Code.BlockShape,
+      `cannot duplicate '${block.name}': its output shape differs from its input's, so a copy cannot follow it`,
+      at,
+    );
     return undefined;
   }
   const tail = after ?? r.exit;
@@ -84,7 +88,9 @@ export function duplicateBlock(
   const copied: Node[] = [];
   const firstUser = tail.uses[0]?.node;
   for (const n of block.nodes) {
-    const inputs = n.inputs.map((v) => (v ? (remap.get(v) ?? (v.weight && ownedBy(v, block) ? remap.set(v, weightCopy(v)).get(v)! : v)) : undefined));
+    const inputs = n.inputs.map((v) =>
+      v ? (remap.get(v) ?? (v.weight && ownedBy(v, block) ? remap.set(v, weightCopy(v)).get(v)! : v)) : undefined,
+    );
     const scope = newName + n.scope.slice(block.name.length);
     const c = g.add(n.op, inputs, {
       name: renamePath(n.name, block.name, newName),

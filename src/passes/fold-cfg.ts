@@ -95,20 +95,37 @@ function checkUnet(g: Graph, opts: FoldCfgOptions, log: DiagnosticLog): Unet | u
   const clash = [CFG_NAMES.uncond, CFG_NAMES.scale, CFG_NAMES.stepIndex].filter((n) => input(n));
   const outClash = [CFG_NAMES.noisePred, CFG_NAMES.prevSample].filter((n) => g.outputs.some((v) => v.name === n));
   if (clash.length || outClash.length) {
-    log.error(Code.CfgAlreadyFolded, `the graph already has ${[...clash.map((n) => `input '${n}'`), ...outClash.map((n) => `output '${n}'`)].join(', ')}: is guidance folded already?`, at);
+    log.error(
+      Code.CfgAlreadyFolded,
+      `the graph already has ${[...clash.map((n) => `input '${n}'`), ...outClash.map((n) => `output '${n}'`)].join(', ')}: is guidance folded already?`,
+      at,
+    );
     return undefined;
   }
   const wanted = [CFG_NAMES.sample, CFG_NAMES.timestep, CFG_NAMES.cond];
   const missing = wanted.filter((n) => !input(n));
   if (missing.length) {
-    log.error(Code.CfgNotUnet, `not a UNet: missing input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} (inputs are ${list(g.inputs)})`, at);
+    log.error(
+      Code.CfgNotUnet,
+      `not a UNet: missing input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} (inputs are ${list(g.inputs)})`,
+      at,
+    );
   }
   const extra = g.inputs.filter((v) => !(wanted as string[]).includes(v.name));
   if (extra.length) {
-    log.error(Code.CfgNotUnet, `unexpected input${extra.length > 1 ? 's' : ''} ${list(extra)}: only sample, timestep and encoder_hidden_states can be batched for guidance`, at);
+    log.error(
+      Code.CfgNotUnet,
+      `unexpected input${extra.length > 1 ? 's' : ''} ${list(extra)}: only sample, timestep and encoder_hidden_states can be batched for guidance`,
+      at,
+    );
   }
   const out = g.outputs.find((v) => v.name === CFG_NAMES.unetOutput);
-  if (!out) log.error(Code.CfgNotUnet, `not a UNet: missing output '${CFG_NAMES.unetOutput}' (outputs are ${list(g.outputs)})`, at);
+  if (!out)
+    log.error(
+      Code.CfgNotUnet,
+      `not a UNet: missing output '${CFG_NAMES.unetOutput}' (outputs are ${list(g.outputs)})`,
+      at,
+    );
   if (log.errors().length > before) return undefined;
 
   const sample = input(CFG_NAMES.sample)!;
@@ -122,7 +139,10 @@ function checkUnet(g: Graph, opts: FoldCfgOptions, log: DiagnosticLog): Unet | u
     log.error(Code.CfgTimestepType, `input 'timestep' must be 1-D int64, int32 or float32 ([steps]); it is ${got}`, at);
   }
   if (sampleShape && condShape) {
-    for (const [name, d] of [[CFG_NAMES.sample, sampleShape[0]], [CFG_NAMES.cond, condShape[0]]] as const) {
+    for (const [name, d] of [
+      [CFG_NAMES.sample, sampleShape[0]],
+      [CFG_NAMES.cond, condShape[0]],
+    ] as const) {
       if (typeof d === 'number' && d !== BATCH) {
         log.error(
           Code.CfgInputType,
@@ -138,7 +158,15 @@ function checkUnet(g: Graph, opts: FoldCfgOptions, log: DiagnosticLog): Unet | u
     if (why) log.error(Code.CfgBadSchedule, `cannot fold the scheduler step: ${why}`, at);
   }
   if (log.errors().length > before) return undefined;
-  return { sample, timestep, cond, out: out!, sampleShape: sampleShape!, condShape: condShape!, timestepShape: tt!.shape! };
+  return {
+    sample,
+    timestep,
+    cond,
+    out: out!,
+    sampleShape: sampleShape!,
+    condShape: condShape!,
+    timestepShape: tt!.shape!,
+  };
 }
 
 function floatShape(v: Value, rank: number, log: DiagnosticLog, at: Location | undefined): Dim[] | undefined {
@@ -149,22 +177,35 @@ function floatShape(v: Value, rank: number, log: DiagnosticLog, at: Location | u
   return undefined;
 }
 
-function checkUncond(u: { data: Float32Array; dims: number[] }, condShape: Dim[], log: DiagnosticLog, at: Location | undefined): void {
+function checkUncond(
+  u: { data: Float32Array; dims: number[] },
+  condShape: Dim[],
+  log: DiagnosticLog,
+  at: Location | undefined,
+): void {
   const [, seq, c] = condShape;
   const n = u.dims.reduce((a, b) => a * b, 1);
   const wrong =
-    u.dims.length !== 3 || u.dims[0] !== 1 ? `dims [${u.dims.join(', ')}] are not [1, seq, C]`
-    : n !== u.data.length ? `dims [${u.dims.join(', ')}] hold ${n} values but data has ${u.data.length}`
-    : typeof seq === 'number' && seq !== u.dims[1] ? `its ${u.dims[1]} tokens differ from the model's ${seq}`
-    : typeof c === 'number' && c !== u.dims[2] ? `its width ${u.dims[2]} differs from the model's cross-attention width ${c}`
-    : undefined;
+    u.dims.length !== 3 || u.dims[0] !== 1
+      ? `dims [${u.dims.join(', ')}] are not [1, seq, C]`
+      : n !== u.data.length
+        ? `dims [${u.dims.join(', ')}] hold ${n} values but data has ${u.data.length}`
+        : typeof seq === 'number' && seq !== u.dims[1]
+          ? `its ${u.dims[1]} tokens differ from the model's ${seq}`
+          : typeof c === 'number' && c !== u.dims[2]
+            ? `its width ${u.dims[2]} differs from the model's cross-attention width ${c}`
+            : undefined;
   if (wrong) log.error(Code.CfgBadUncond, `baked uncond embedding: ${wrong}`, at);
 }
 
 /** Symbolic dims the fold fixes (batch → 2, a baked uncond's seq), or 'stale' when the body's types held a concrete batch that changes. */
 function batchDims(u: Unet, opts: FoldCfgOptions): Map<string, number> | 'stale' {
   const fixed = new Map<string, number>();
-  const pairs: [Dim, number][] = [[u.sampleShape[0], BATCH], [u.condShape[0], BATCH], [u.timestepShape[0], BATCH]];
+  const pairs: [Dim, number][] = [
+    [u.sampleShape[0], BATCH],
+    [u.condShape[0], BATCH],
+    [u.timestepShape[0], BATCH],
+  ];
   if (opts.bakedUncond) pairs.push([u.condShape[1], opts.bakedUncond.dims[1]]);
   for (const [d, size] of pairs) {
     if (typeof d === 'string') fixed.set(d, size);
@@ -179,7 +220,10 @@ function retypeBody(body: Set<Node>, rebind: Map<string, number> | 'stale'): voi
     for (const v of n.outputs) {
       if (!v?.type?.shape) continue;
       const shape = v.type.shape;
-      v.type = rebind === 'stale' ? { dtype: v.type.dtype } : { dtype: v.type.dtype, shape: shape.map((d) => (typeof d === 'string' ? (rebind.get(d) ?? d) : d)) };
+      v.type =
+        rebind === 'stale'
+          ? { dtype: v.type.dtype }
+          : { dtype: v.type.dtype, shape: shape.map((d) => (typeof d === 'string' ? (rebind.get(d) ?? d) : d)) };
     }
   }
 }
@@ -193,7 +237,15 @@ function fold(g: Graph, u: Unet, opts: FoldCfgOptions): number {
   const latent = (batch: number) => f32([batch, ch, h, w]);
   const unetNode = u.out.producer;
   let added = 0;
-  const node = (op: string, inputs: Value[], name: string, types: TensorType[], from: Node[], attrs: AttributeProto[] = [], outputs?: string[]): Value[] => {
+  const node = (
+    op: string,
+    inputs: Value[],
+    name: string,
+    types: TensorType[],
+    from: Node[],
+    attrs: AttributeProto[] = [],
+    outputs?: string[],
+  ): Value[] => {
     added++;
     const n = g.add(op, inputs, {
       name: `/${SCOPE}/${name}`,
@@ -221,7 +273,9 @@ function fold(g: Graph, u: Unet, opts: FoldCfgOptions): number {
     stepIndex = g.addInput(CFG_NAMES.stepIndex, { dtype: DataType.INT64, shape: [1] });
     const table = constant(g, 'cfg.timesteps', tDtype, opts.schedulerStep.timesteps);
     const readers = u.timestep.uses.map((x) => x.node);
-    const [t] = node('Gather', [table, stepIndex], 'Gather_timestep', [{ dtype: tDtype, shape: [1] }], readers, [intAttr('axis', 0)]);
+    const [t] = node('Gather', [table, stepIndex], 'Gather_timestep', [{ dtype: tDtype, shape: [1] }], readers, [
+      intAttr('axis', 0),
+    ]);
     batchOf(u.timestep, t, t, 'Concat_timestep', { dtype: tDtype, shape: [BATCH] });
   } else {
     u.timestep.type = { dtype: tDtype, shape: [1] };
@@ -230,7 +284,11 @@ function fold(g: Graph, u: Unet, opts: FoldCfgOptions): number {
 
   u.cond.type = f32([1, seq, width]);
   const uncond = opts.bakedUncond
-    ? g.addWeight(`${SCOPE}.${CFG_NAMES.uncond}`, { dtype: DataType.FLOAT, dims: [...opts.bakedUncond.dims], data: { kind: 'raw', bytes: bytesOf(opts.bakedUncond.data) } })
+    ? g.addWeight(`${SCOPE}.${CFG_NAMES.uncond}`, {
+        dtype: DataType.FLOAT,
+        dims: [...opts.bakedUncond.dims],
+        data: { kind: 'raw', bytes: bytesOf(opts.bakedUncond.data) },
+      })
     : g.addInput(CFG_NAMES.uncond, f32([1, seq, width]));
   batchOf(u.cond, uncond, u.cond, 'Concat_encoder_hidden_states', f32([BATCH, seq, width]));
   const scale = g.addInput(CFG_NAMES.scale, f32([1]));
@@ -250,10 +308,31 @@ function fold(g: Graph, u: Unet, opts: FoldCfgOptions): number {
   if (opts.schedulerStep && stepIndex) {
     const { sampleCoef, modelCoef } = ddimTables(opts.schedulerStep);
     const gather = (name: string, table: Float32Array) =>
-      node('Gather', [constant(g, `cfg.ddim_${name}`, DataType.FLOAT, [...table]), stepIndex], `Gather_${name}`, [f32([1])], from, [intAttr('axis', 0)])[0];
-    const [fromSample] = node('Mul', [gather('sample_coef', sampleCoef), u.sample], 'Mul_sample_coef', [latent(1)], from);
+      node(
+        'Gather',
+        [constant(g, `cfg.ddim_${name}`, DataType.FLOAT, [...table]), stepIndex],
+        `Gather_${name}`,
+        [f32([1])],
+        from,
+        [intAttr('axis', 0)],
+      )[0];
+    const [fromSample] = node(
+      'Mul',
+      [gather('sample_coef', sampleCoef), u.sample],
+      'Mul_sample_coef',
+      [latent(1)],
+      from,
+    );
     const [fromModel] = node('Mul', [gather('model_coef', modelCoef), noisePred], 'Mul_model_coef', [latent(1)], from);
-    const [prev] = node('Add', [fromSample, fromModel], 'Add_prev_sample', [latent(1)], from, [], [CFG_NAMES.prevSample]);
+    const [prev] = node(
+      'Add',
+      [fromSample, fromModel],
+      'Add_prev_sample',
+      [latent(1)],
+      from,
+      [],
+      [CFG_NAMES.prevSample],
+    );
     g.setOutput(g.outputs.length, prev);
   }
   g.setInputs([u.sample, stepIndex ?? u.timestep, u.cond, ...(opts.bakedUncond ? [] : [uncond]), scale]);
@@ -262,9 +341,11 @@ function fold(g: Graph, u: Unet, opts: FoldCfgOptions): number {
 
 function constant(g: Graph, name: string, dtype: number, values: number[]): Value {
   const data =
-    dtype === DataType.INT64 ? BigInt64Array.from(values, (x) => BigInt(x))
-    : dtype === DataType.INT32 ? Int32Array.from(values)
-    : Float32Array.from(values);
+    dtype === DataType.INT64
+      ? BigInt64Array.from(values, (x) => BigInt(x))
+      : dtype === DataType.INT32
+        ? Int32Array.from(values)
+        : Float32Array.from(values);
   return g.addWeight(g.uniqueName(name), { dtype, dims: [values.length], data: { kind: 'raw', bytes: bytesOf(data) } });
 }
 

@@ -60,8 +60,15 @@ export function gateBlocks(req: GateRequest): { pass: Pass; gates: Gate[] } {
       const input = g.addInput(GATES_INPUT, { dtype: DataType.FLOAT, shape: [count] });
       const origin = (from: number[]) => ({ kind: 'pass' as const, pass: 'gate-blocks', from });
       const gate = (i: number, block: string, from: number[]): Value => {
-        const idx = g.addWeight(g.uniqueName(`${GATES_INPUT}_${i}`), bytesWeight(DataType.INT64, [], new Uint8Array(BigInt64Array.of(BigInt(i)).buffer)));
-        const n = g.add('Gather', [input, idx], { name: `/gates/${i}/${block}/Gather`, scope: '', origin: origin(from) });
+        const idx = g.addWeight(
+          g.uniqueName(`${GATES_INPUT}_${i}`),
+          bytesWeight(DataType.INT64, [], new Uint8Array(BigInt64Array.of(BigInt(i)).buffer)),
+        );
+        const n = g.add('Gather', [input, idx], {
+          name: `/gates/${i}/${block}/Gather`,
+          scope: '',
+          origin: origin(from),
+        });
         n.output().type = { dtype: DataType.FLOAT, shape: [] };
         return n.output();
       };
@@ -95,7 +102,14 @@ export function gateBlocks(req: GateRequest): { pass: Pass; gates: Gate[] } {
       // Every removal's residual is read from one block map before any rewiring:
       // a gate's own nodes sit outside every block and would blur the next one's edges.
       const blocks = new Map(findBlocks(g).blocks.map((b) => [b.name, b]));
-      const removals: { i: number; spec: (typeof req.remove)[number]; target: Value; value: Value; from: number[]; at: number }[] = [];
+      const removals: {
+        i: number;
+        spec: (typeof req.remove)[number];
+        target: Value;
+        value: Value;
+        from: number[];
+        at: number;
+      }[] = [];
       const order = new Map(g.nodes().map((n, k) => [n, k]));
       req.remove.forEach((spec, i) => {
         const block = blocks.get(spec.block);
@@ -103,14 +117,26 @@ export function gateBlocks(req: GateRequest): { pass: Pass; gates: Gate[] } {
         const found = bypassOf(block, !!spec.keepShortcut);
         if ('code' in found) return void log.error(found.code, found.message, { node: block.name });
         const { target, value } = bypassValue(g, found.residual, found.bypass, 'gate-blocks');
-        removals.push({ i, spec, target, value, from: [found.residual.add.id], at: order.get(found.residual.add) ?? 0 });
+        removals.push({
+          i,
+          spec,
+          target,
+          value,
+          from: [found.residual.add.id],
+          at: order.get(found.residual.add) ?? 0,
+        });
       });
       if (log.hasErrors) return undefined;
       // Last block first: a gate placed later then re-points the earlier gates'
       // reads of its block's exit (bypass values included) at its gated value.
       for (const r of removals.sort((a, b) => b.at - a.at)) {
         blend(r.i, r.spec.block, r.target, r.value, r.target, r.from);
-        gates.push({ index: r.i, action: 'remove', block: r.spec.block, ...(r.spec.keepShortcut ? { keepShortcut: true } : {}) });
+        gates.push({
+          index: r.i,
+          action: 'remove',
+          block: r.spec.block,
+          ...(r.spec.keepShortcut ? { keepShortcut: true } : {}),
+        });
       }
       if (log.hasErrors) return undefined;
       gates.sort((a, b) => a.index - b.index);

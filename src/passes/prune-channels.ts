@@ -70,7 +70,11 @@ export interface GroupReport {
   chunks: number[];
 }
 
-export function describeChannelGroups(g: Graph, log: DiagnosticLog, dims?: Record<string, number>): GroupReport[] | undefined {
+export function describeChannelGroups(
+  g: Graph,
+  log: DiagnosticLog,
+  dims?: Record<string, number>,
+): GroupReport[] | undefined {
   const io = snapshotIo(g);
   try {
     const constants = inferConstants(g, dims, log);
@@ -91,11 +95,13 @@ export function describeChannelGroups(g: Graph, log: DiagnosticLog, dims?: Recor
       for (const wa of byAxis.values()) {
         for (const s of spaces.resolve(wa.segs)) {
           const r = out.get(spaces.find(s));
-          if (r && !r.weights.some((x) => x.name === wa.value.name && x.axis === wa.axis)) r.weights.push({ name: wa.value.name, axis: wa.axis, role: [...wa.roles].join('+') });
+          if (r && !r.weights.some((x) => x.name === wa.value.name && x.axis === wa.axis))
+            r.weights.push({ name: wa.value.name, axis: wa.axis, role: [...wa.roles].join('+') });
         }
       }
     }
-    for (const ch of groups.chunkings) for (const s of spaces.resolve(ch.segs)) out.get(spaces.find(s))?.chunks.push(ch.chunks);
+    for (const ch of groups.chunkings)
+      for (const s of spaces.resolve(ch.segs)) out.get(spaces.find(s))?.chunks.push(ch.chunks);
     return [...out.values()];
   } finally {
     restoreIo(g, io);
@@ -106,7 +112,10 @@ function checkSpecs(specs: WidthSpec[], log: DiagnosticLog): boolean {
   let ok = true;
   for (const s of specs) {
     const v = s.ratio ?? s.count;
-    const why = (s.ratio === undefined) === (s.count === undefined) ? `width for '${s.selector}' needs exactly one of a ratio or a channel count` : widthError(v!, s.selector);
+    const why =
+      (s.ratio === undefined) === (s.count === undefined)
+        ? `width for '${s.selector}' needs exactly one of a ratio or a channel count`
+        : widthError(v!, s.selector);
     if (why) {
       log.error(Code.WidthRange, why, s.at);
       ok = false;
@@ -116,10 +125,15 @@ function checkSpecs(specs: WidthSpec[], log: DiagnosticLog): boolean {
 }
 
 /** Binds symbolic input dims (opts, else one 512×512 image) and infers; returns what shape arithmetic folds to. */
-function inferConstants(g: Graph, dims: Record<string, number> | undefined, log: DiagnosticLog): Map<Value, ConstTensor> | undefined {
+function inferConstants(
+  g: Graph,
+  dims: Record<string, number> | undefined,
+  log: DiagnosticLog,
+): Map<Value, ConstTensor> | undefined {
   const tmp = new DiagnosticLog();
   const inferred = bindAndInfer(g, dims ?? targetDims(512), tmp);
-  for (const d of tmp.errors()) log.error(d.code, `prune-channels needs every shape: ${d.message}`, d.location, d.notes);
+  for (const d of tmp.errors())
+    log.error(d.code, `prune-channels needs every shape: ${d.message}`, d.location, d.notes);
   return inferred?.constants;
 }
 
@@ -138,7 +152,9 @@ function prune(g: Graph, specs: WidthSpec[], opts: PruneOptions, log: Diagnostic
   const classes = spaces.classes();
   const minChannels = opts.minChannels ?? 8;
   const width = new Map<SpaceId, { w: number; spec: WidthSpec }>();
-  const specHits = new Map<WidthSpec, { prunable: number; frozen: string[]; refused?: boolean }>(specs.map((s) => [s, { prunable: 0, frozen: [] }]));
+  const specHits = new Map<WidthSpec, { prunable: number; frozen: string[]; refused?: boolean }>(
+    specs.map((s) => [s, { prunable: 0, frozen: [] }]),
+  );
   let frozenCount = 0;
   for (const [root, members] of classes) {
     const sources = members.map((m) => spaces.source(m));
@@ -160,12 +176,20 @@ function prune(g: Graph, specs: WidthSpec[], opts: PruneOptions, log: Diagnostic
     let w: number;
     if (spec.count !== undefined) {
       if (spec.count > C) {
-        log.error(Code.WidthTooLarge, `width ${spec.count} for '${spec.selector}' exceeds the ${C} channels of the group produced by '${sources[0]!.name}'`, spec.at);
+        log.error(
+          Code.WidthTooLarge,
+          `width ${spec.count} for '${spec.selector}' exceeds the ${C} channels of the group produced by '${sources[0]!.name}'`,
+          spec.at,
+        );
         hit.refused = true;
         continue;
       }
       if (spec.count % step) {
-        log.error(Code.WidthBreaksGroups, `width ${spec.count} for '${spec.selector}' breaks ${what} of the ${C}-channel group produced by '${sources[0]!.name}': widths must be multiples of ${step}`, spec.at);
+        log.error(
+          Code.WidthBreaksGroups,
+          `width ${spec.count} for '${spec.selector}' breaks ${what} of the ${C}-channel group produced by '${sources[0]!.name}': widths must be multiples of ${step}`,
+          spec.at,
+        );
         hit.refused = true;
         continue;
       }
@@ -179,11 +203,18 @@ function prune(g: Graph, specs: WidthSpec[], opts: PruneOptions, log: Diagnostic
   }
   for (const [spec, hit] of specHits) {
     if (hit.prunable || hit.refused || spec.selector === '*' || spec.selector === '**') continue;
-    log.warn(Code.WidthNothingPrunable, `'${spec.selector}' selects no channel group that can be pruned`, spec.at, hit.frozen.slice(0, 5));
+    log.warn(
+      Code.WidthNothingPrunable,
+      `'${spec.selector}' selects no channel group that can be pruned`,
+      spec.at,
+      hit.frozen.slice(0, 5),
+    );
   }
   if (failed()) return undefined;
 
-  const scores = opts.structureOnly ? new Map() : channelImportance(groups, new Set(width.keys()), opts.importance ?? 'l1');
+  const scores = opts.structureOnly
+    ? new Map()
+    : channelImportance(groups, new Set(width.keys()), opts.importance ?? 'l1');
   const keep = new Map<SpaceId, number[]>();
   let guessed = 0;
   for (const [root, { w }] of width) {
@@ -192,14 +223,17 @@ function prune(g: Graph, specs: WidthSpec[], opts: PruneOptions, log: Diagnostic
     keep.set(root, chooseKeep(spaces.size(root), w, cuts.get(root), score));
   }
   if (guessed && !opts.structureOnly) {
-    log.warn(Code.ImportanceMissing, `${guessed} channel group${guessed > 1 ? 's have' : ' has'} no weights to rank channels by (graph-only model): the first channels of each group are kept`);
+    log.warn(
+      Code.ImportanceMissing,
+      `${guessed} channel group${guessed > 1 ? 's have' : ' has'} no weights to rank channels by (graph-only model): the first channels of each group are kept`,
+    );
   }
   const keepOf = (root: SpaceId) => keep.get(root);
   // A GroupNorm over a skip concat sees several groups: each of its groups must keep the same
   // count. Where ratios cannot agree (one side cannot be pruned), the groups involved stay
   // whole (a warning); explicit counts that disagree are an error.
   const relaxed: string[] = [];
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const ch of groups.chunkings) {
       const counts = unevenChunks(spaces, ch, keepOf);
@@ -207,7 +241,11 @@ function prune(g: Graph, specs: WidthSpec[], opts: PruneOptions, log: Diagnostic
       const roots = [...new Set(spaces.resolve(ch.segs).map((s) => spaces.find(s)))].filter((r) => width.has(r));
       const counted = roots.map((r) => width.get(r)!.spec).find((s) => s.count !== undefined);
       if (counted) {
-        log.error(Code.WidthBreaksGroups, `the widths chosen break ${ch.what} at '${ch.node.name}': its groups would keep ${[...new Set(counts)].join(' vs ')} channels; give the channel groups feeding it the same share`, counted.at ?? { node: ch.node.name });
+        log.error(
+          Code.WidthBreaksGroups,
+          `the widths chosen break ${ch.what} at '${ch.node.name}': its groups would keep ${[...new Set(counts)].join(' vs ')} channels; give the channel groups feeding it the same share`,
+          counted.at ?? { node: ch.node.name },
+        );
         return undefined;
       }
       for (const r of roots) {
@@ -219,7 +257,12 @@ function prune(g: Graph, specs: WidthSpec[], opts: PruneOptions, log: Diagnostic
     }
   }
   if (relaxed.length) {
-    log.warn(Code.WidthBreaksGroups, `${relaxed.length} GroupNorm${relaxed.length > 1 ? 's' : ''} would see groups keeping different channel counts (their inputs join channels that cannot be pruned alike): those channel groups are kept whole`, specs[0]?.at, relaxed.slice(0, 5));
+    log.warn(
+      Code.WidthBreaksGroups,
+      `${relaxed.length} GroupNorm${relaxed.length > 1 ? 's' : ''} would see groups keeping different channel counts (their inputs join channels that cannot be pruned alike): those channel groups are kept whole`,
+      specs[0]?.at,
+      relaxed.slice(0, 5),
+    );
   }
   if (failed()) return undefined;
 
@@ -257,23 +300,33 @@ function countParams(g: Graph): number {
 function chunkWords(groups: ChannelGroups, root: SpaceId): string {
   const { spaces } = groups;
   const words = new Set<string>();
-  for (const ch of groups.chunkings) if (spaces.resolve(ch.segs).some((s) => spaces.find(s) === root)) words.add(ch.what);
+  for (const ch of groups.chunkings)
+    if (spaces.resolve(ch.segs).some((s) => spaces.find(s) === root)) words.add(ch.what);
   return words.size ? [...words].join(' and ') : 'its layout';
 }
 
 /** Re-infers every shape and checks each pruned value came out as planned. */
-function recheck(g: Graph, dims: Record<string, number> | undefined, resized: Map<Value, number[]>, log: DiagnosticLog): boolean {
+function recheck(
+  g: Graph,
+  dims: Record<string, number> | undefined,
+  resized: Map<Value, number[]>,
+  log: DiagnosticLog,
+): boolean {
   const tmp = new DiagnosticLog();
   if (!inferConstants(g, dims, tmp)) {
-    for (const d of tmp.errors()) log.error(Code.PruneInconsistent, `after pruning, shapes no longer check: ${d.message}`, d.location, d.notes);
+    for (const d of tmp.errors())
+      log.error(Code.PruneInconsistent, `after pruning, shapes no longer check: ${d.message}`, d.location, d.notes);
     return false;
   }
   for (const [v, want] of resized) {
     const got = v.type?.shape;
     if (got && got.length === want.length && got.every((d, i) => d === want[i])) continue;
-    log.error(Code.PruneInconsistent, `after pruning, '${v.name}' has shape [${got?.join(',') ?? '?'}] where [${want.join(',')}] was planned (a shape computed from a constant pruning did not rewrite)`, { node: v.producer?.name ?? v.name });
+    log.error(
+      Code.PruneInconsistent,
+      `after pruning, '${v.name}' has shape [${got?.join(',') ?? '?'}] where [${want.join(',')}] was planned (a shape computed from a constant pruning did not rewrite)`,
+      { node: v.producer?.name ?? v.name },
+    );
     return false;
   }
   return true;
 }
-

@@ -30,7 +30,8 @@ export function removeBlocks(specs: RemoveSpec[]): Pass {
       const { blocks } = findBlocks(g);
       const chosen = new Map<Block, RemoveSpec>();
       for (const spec of specs) {
-        for (const b of selectBlocks(spec.selector, blocks, log, spec.at) ?? []) if (!chosen.has(b)) chosen.set(b, spec);
+        for (const b of selectBlocks(spec.selector, blocks, log, spec.at) ?? [])
+          if (!chosen.has(b)) chosen.set(b, spec);
       }
       if (log.hasErrors) return undefined;
       let removed = 0;
@@ -67,9 +68,15 @@ function removeBlock(g: Graph, block: Block, spec: RemoveSpec, log: DiagnosticLo
  * concat, or with keep_shortcut its 1×1 shortcut projection), or why it cannot
  * be removed.
  */
-export function bypassOf(block: Block, keepShortcut: boolean): { residual: Residual; bypass: Value } | { code: string; message: string } {
+export function bypassOf(
+  block: Block,
+  keepShortcut: boolean,
+): { residual: Residual; bypass: Value } | { code: string; message: string } {
   if (block.kind !== 'resnet' && block.kind !== 'cross_attention' && block.kind !== 'attention') {
-    return { code: Code.NoResidual, message: `'${block.name}' is a ${block.kind} block; only ResNet and attention blocks can be removed` };
+    return {
+      code: Code.NoResidual,
+      message: `'${block.name}' is a ${block.kind} block; only ResNet and attention blocks can be removed`,
+    };
   }
   const r = findResidual(block);
   if ('reason' in r) return { code: Code.NoResidual, message: `cannot remove '${block.name}': ${r.reason}` };
@@ -78,10 +85,16 @@ export function bypassOf(block: Block, keepShortcut: boolean): { residual: Resid
   const hidden = concat?.inputs[0];
   const out = channels(r.exit);
   if (keepShortcut) return { residual: r, bypass: r.residual };
-  if (concat && hidden && channels(hidden) !== undefined && channels(hidden) === out) return { residual: r, bypass: hidden };
+  if (concat && hidden && channels(hidden) !== undefined && channels(hidden) === out)
+    return { residual: r, bypass: hidden };
   const from = channels(r.input);
-  const why = concat ? `its hidden input has ${channels(hidden) ?? '?'} channels, not the ${out} it outputs` : `it changes channels ${from ?? '?'} → ${out ?? '?'} (it has a conv_shortcut)`;
-  return { code: Code.ChannelChange, message: `cannot remove '${block.name}' as an identity: ${why}; set keep_shortcut: true to keep only its 1×1 shortcut projection` };
+  const why = concat
+    ? `its hidden input has ${channels(hidden) ?? '?'} channels, not the ${out} it outputs`
+    : `it changes channels ${from ?? '?'} → ${out ?? '?'} (it has a conv_shortcut)`;
+  return {
+    code: Code.ChannelChange,
+    message: `cannot remove '${block.name}' as an identity: ${why}; set keep_shortcut: true to keep only its 1×1 shortcut projection`,
+  };
 }
 
 /**
@@ -95,7 +108,11 @@ export function bypassValue(g: Graph, r: Residual, bypass: Value, pass: string):
   if (k === 1) return { target: r.exit, value: bypass };
   if (k === undefined) return { target: r.add.output(), value: bypass };
   const bytes = new Uint8Array(Float32Array.of(k).buffer);
-  const factor = g.addWeight(g.uniqueName(`${r.scale.name}_factor`), { dtype: DataType.FLOAT, dims: [], data: { kind: 'raw', bytes } });
+  const factor = g.addWeight(g.uniqueName(`${r.scale.name}_factor`), {
+    dtype: DataType.FLOAT,
+    dims: [],
+    data: { kind: 'raw', bytes },
+  });
   const scaled = g.add(r.scale.op, [bypass, factor], { scope: '', origin: { kind: 'pass', pass, from: [r.scale.id] } });
   scaled.output().type = r.exit.type && { ...r.exit.type };
   return { target: r.exit, value: scaled.output() };

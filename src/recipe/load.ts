@@ -37,7 +37,8 @@ export function loadRecipe(file: string, log: DiagnosticLog): LoadedRecipe | und
     const best = [...sources].sort((a, b) => b.depth(p) - a.depth(p))[0];
     return best.locate(p, opts);
   };
-  const valueAt = (p: Path): unknown => p.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), raw);
+  const valueAt = (p: Path): unknown =>
+    p.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), raw);
   const parsed = recipeSchema.safeParse(raw);
   if (!parsed.success) {
     reportIssues(parsed.error.issues, recipeSchema, { locate, valueAt }, log);
@@ -53,9 +54,19 @@ export function loadRecipe(file: string, log: DiagnosticLog): LoadedRecipe | und
   return { recipe, file: path.resolve(file), name, hash, locate };
 }
 
-function readChain(file: string, sources: YamlSource[], chain: string[], log: DiagnosticLog, from?: Location): Record<string, unknown> | undefined {
+function readChain(
+  file: string,
+  sources: YamlSource[],
+  chain: string[],
+  log: DiagnosticLog,
+  from?: Location,
+): Record<string, unknown> | undefined {
   if (chain.includes(file)) {
-    log.error(Code.RecipeExtendsCycle, `'extends' makes a cycle: ${[...chain, file].map((f) => path.basename(f)).join(' → ')}`, from);
+    log.error(
+      Code.RecipeExtendsCycle,
+      `'extends' makes a cycle: ${[...chain, file].map((f) => path.basename(f)).join(' → ')}`,
+      from,
+    );
     return undefined;
   }
   let text: string;
@@ -65,7 +76,12 @@ function readChain(file: string, sources: YamlSource[], chain: string[], log: Di
     text = fs.readFileSync(file, 'utf8');
   } catch {
     const exists = fs.existsSync(file);
-    if (from) log.error(Code.RecipeExtendsMissing, `'extends' names '${path.relative(process.cwd(), file) || file}', which ${exists ? 'is not a file' : 'does not exist'}`, from);
+    if (from)
+      log.error(
+        Code.RecipeExtendsMissing,
+        `'extends' names '${path.relative(process.cwd(), file) || file}', which ${exists ? 'is not a file' : 'does not exist'}`,
+        from,
+      );
     else log.error(Code.RecipeNotFound, exists ? `not a recipe file: ${file}` : `recipe not found: ${file}`, { file });
     return undefined;
   }
@@ -76,7 +92,11 @@ function readChain(file: string, sources: YamlSource[], chain: string[], log: Di
   }
   const data = source.toJS() ?? {};
   if (typeof data !== 'object' || Array.isArray(data)) {
-    log.error(Code.RecipeType, `a recipe is a mapping of keys (model, unet, schedule, …), not ${Array.isArray(data) ? 'a list' : typeof data}`, source.locate([]));
+    log.error(
+      Code.RecipeType,
+      `a recipe is a mapping of keys (model, unet, schedule, …), not ${Array.isArray(data) ? 'a list' : typeof data}`,
+      source.locate([]),
+    );
     return undefined;
   }
   sources.push(source);
@@ -88,26 +108,34 @@ function readChain(file: string, sources: YamlSource[], chain: string[], log: Di
     log.error(Code.RecipeType, `'extends' must be a path to another recipe`, source.locate(['extends']));
     return undefined;
   }
-  const parent = readChain(path.resolve(path.dirname(file), parentRef), sources, [...chain, file], log, source.locate(['extends']));
+  const parent = readChain(
+    path.resolve(path.dirname(file), parentRef),
+    sources,
+    [...chain, file],
+    log,
+    source.locate(['extends']),
+  );
   if (!parent) return undefined;
   const merged = merge(parent, own);
   delete merged.extends;
   return merged;
 }
 
-
 /** Rewrites the string at `p` (when the object has one there) with `fn`. */
 function mapPathField(obj: Record<string, unknown>, p: Path, fn: (v: string) => string): void {
   let o: unknown = obj;
-  for (const k of p.slice(0, -1)) o = o && typeof o === 'object' ? (o as Record<string, unknown>)[k as string] : undefined;
+  for (const k of p.slice(0, -1))
+    o = o && typeof o === 'object' ? (o as Record<string, unknown>)[k as string] : undefined;
   if (!o || typeof o !== 'object') return;
   const last = p[p.length - 1] as string;
   const v = (o as Record<string, unknown>)[last];
   if (typeof v === 'string') (o as Record<string, unknown>)[last] = fn(v);
 }
 
-const resolveAgainst = (dir: string) => (v: string) => (v === '' || v === 'default' || v === 'input' || path.isAbsolute(v) ? v : path.resolve(dir, v));
-const relativeTo = (dir: string) => (v: string) => (path.isAbsolute(v) ? path.relative(dir, v).split(path.sep).join('/') : v);
+const resolveAgainst = (dir: string) => (v: string) =>
+  v === '' || v === 'default' || v === 'input' || path.isAbsolute(v) ? v : path.resolve(dir, v);
+const relativeTo = (dir: string) => (v: string) =>
+  path.isAbsolute(v) ? path.relative(dir, v).split(path.sep).join('/') : v;
 
 function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
@@ -123,6 +151,10 @@ const isPlain = (v: unknown): v is Record<string, unknown> => !!v && typeof v ==
 /** JSON with sorted keys, so equal recipes hash equally. */
 export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (isPlain(v)) return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(',')}}`;
+  if (isPlain(v))
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`)
+      .join(',')}}`;
   return JSON.stringify(v);
 }

@@ -31,23 +31,41 @@ export const DEVICE_NAME = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 // widths: selector -> a kept fraction in (0, 1], or a kept channel count (an integer > 1).
 const widthMap = z
   .record(z.string().min(1), z.number().positive())
-  .describe('Block selector (`*` = every layer) -> kept fraction of channels (0 < r <= 1) or kept channel count (integer > 1)');
+  .describe(
+    'Block selector (`*` = every layer) -> kept fraction of channels (0 < r <= 1) or kept channel count (integer > 1)',
+  );
 
 const quantScheme = z.enum(QUANTIZE_SCHEMES);
 const quantSpec = z.strictObject({
   scheme: quantScheme,
   blocks: z.string().min(1).default('*').describe('Block selector this scheme applies to'),
-  blocklist: z.array(z.string().min(1)).optional().describe('Op types left unquantized (fp16: kept float32; default: normalization and softmax math)'),
+  blocklist: z
+    .array(z.string().min(1))
+    .optional()
+    .describe('Op types left unquantized (fp16: kept float32; default: normalization and softmax math)'),
   keep_io_types: z.boolean().optional().describe('fp16: model inputs and outputs stay float32 (default true)'),
-  block_size: z.number().int().optional().describe('int4: elements per quantization block, a power of two from 16 to 256 (default 32)'),
-  int4_format: z.enum(['dq', 'matmulnbits']).optional().describe('int4: opset-21 blocked DequantizeLinear, or com.microsoft.MatMulNBits'),
+  block_size: z
+    .number()
+    .int()
+    .optional()
+    .describe('int4: elements per quantization block, a power of two from 16 to 256 (default 32)'),
+  int4_format: z
+    .enum(['dq', 'matmulnbits'])
+    .optional()
+    .describe('int4: opset-21 blocked DequantizeLinear, or com.microsoft.MatMulNBits'),
   keep_int8: z
     .array(z.enum(['first', 'last']))
     .optional()
-    .describe("int4: model ends whose layers stay int8 per channel: 'first' (layers reading the model inputs), 'last' (the layer writing its output); default [first, last], [] for int4 throughout"),
+    .describe(
+      "int4: model ends whose layers stay int8 per channel: 'first' (layers reading the model inputs), 'last' (the layer writing its output); default [first, last], [] for int4 throughout",
+    ),
   calibration: z
     .strictObject({
-      inputs: z.string().min(1).optional().describe('Folder of .pb input tensors (default: seeded random latents and embeddings)'),
+      inputs: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('Folder of .pb input tensors (default: seeded random latents and embeddings)'),
       samples: z.number().int().min(1).max(256).optional(),
       seed: z.number().int().min(0).optional(),
     })
@@ -59,8 +77,16 @@ const quantForModel = z.union([quantScheme, quantSpec, z.array(quantSpec).min(1)
 export const recipeSchema = z
   .strictObject({
     $schema: z.string().optional().describe('Editor hint; ignored'),
-    name: z.string().regex(DEVICE_NAME, 'use kebab-case: lowercase letters, digits and dashes').optional().describe('Artifact folder name; defaults to the file name'),
-    extends: z.string().min(1).optional().describe('Another recipe (path relative to this one) whose fields this one overrides'),
+    name: z
+      .string()
+      .regex(DEVICE_NAME, 'use kebab-case: lowercase letters, digits and dashes')
+      .optional()
+      .describe('Artifact folder name; defaults to the file name'),
+    extends: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Another recipe (path relative to this one) whose fields this one overrides'),
     description: z.string().optional(),
     model: z
       .strictObject({
@@ -72,7 +98,10 @@ export const recipeSchema = z
     unet: z
       .strictObject({
         remove: z.array(removal).default([]).describe("SnapFusion's '-' action: blocks to remove"),
-        duplicate: z.array(blockPath).default([]).describe("SnapFusion's '+' action: a copy of each block is inserted right after it"),
+        duplicate: z
+          .array(blockPath)
+          .default([])
+          .describe("SnapFusion's '+' action: a copy of each block is inserted right after it"),
       })
       .default({ remove: [], duplicate: [] }),
     schedule: z
@@ -86,11 +115,22 @@ export const recipeSchema = z
         beta_end: z.number().positive().max(1).default(0.012),
         prediction_type: z.enum(['epsilon', 'v_prediction']).default('epsilon'),
         steps_offset: z.number().int().min(0).default(1),
-        fold_step: z.boolean().default(false).describe('Fold the DDIM step into the UNet: one call is one denoising step'),
+        fold_step: z
+          .boolean()
+          .default(false)
+          .describe('Fold the DDIM step into the UNet: one call is one denoising step'),
       })
       .default({
-        scheduler: 'ddim', steps: 50, spacing: 'leading', train_timesteps: 1000, beta_schedule: 'scaled_linear',
-        beta_start: 0.00085, beta_end: 0.012, prediction_type: 'epsilon', steps_offset: 1, fold_step: false,
+        scheduler: 'ddim',
+        steps: 50,
+        spacing: 'leading',
+        train_timesteps: 1000,
+        beta_schedule: 'scaled_linear',
+        beta_start: 0.00085,
+        beta_end: 0.012,
+        prediction_type: 'epsilon',
+        steps_offset: 1,
+        fold_step: false,
       }),
     guidance: z
       .strictObject({
@@ -98,9 +138,16 @@ export const recipeSchema = z
         fold: z
           .enum(['batch', 'none', 'auto'])
           .default('batch')
-          .describe('batch: cond and uncond run as one batch-2 UNet call; none: two calls; auto: whichever the cost model prices faster on each target'),
+          .describe(
+            'batch: cond and uncond run as one batch-2 UNet call; none: two calls; auto: whichever the cost model prices faster on each target',
+          ),
         uncond: z
-          .union([z.literal('input'), z.strictObject({ baked: z.string().min(1).describe('A TensorProto .pb file with the unconditional embedding') })])
+          .union([
+            z.literal('input'),
+            z.strictObject({
+              baked: z.string().min(1).describe('A TensorProto .pb file with the unconditional embedding'),
+            }),
+          ])
           .default('input'),
       })
       .default({ scale: 7.5, fold: 'batch', uncond: 'input' }),
@@ -114,14 +161,24 @@ export const recipeSchema = z
       .optional()
       .describe("Channel pruning per model, e.g. vae_decoder: {'*': 0.5} (SnapFusion's decoder)"),
     quantize: z
-      .strictObject({ unet: quantForModel.optional(), vae_decoder: quantForModel.optional(), text_encoder: quantForModel.optional() })
+      .strictObject({
+        unet: quantForModel.optional(),
+        vae_decoder: quantForModel.optional(),
+        text_encoder: quantForModel.optional(),
+      })
       .optional()
-      .describe('Precision per model: a scheme (fp16, int8, int4, w8a16, w8a8: src/precision.ts) or per-selector specs'),
+      .describe(
+        'Precision per model: a scheme (fp16, int8, int4, w8a16, w8a8: src/precision.ts) or per-selector specs',
+      ),
     targets: z
       .array(
         z.strictObject({
           device: z.string().regex(DEVICE_NAME, 'device names are kebab-case (iphone-14-pro)'),
-          budget_ms: z.number().positive().optional().describe('Latency budget for one image (text encoder + all steps + decoder)'),
+          budget_ms: z
+            .number()
+            .positive()
+            .optional()
+            .describe('Latency budget for one image (text encoder + all steps + decoder)'),
           resolution: z
             .number()
             .int()
@@ -129,27 +186,50 @@ export const recipeSchema = z
             .max(2048)
             .multipleOf(8)
             .default(512)
-            .describe("Image size in pixels; the latent is the image over the VAE decoder's upsampling (1/8 for SD's) and must halve cleanly through the UNet (compile checks it against the decoder)"),
+            .describe(
+              "Image size in pixels; the latent is the image over the VAE decoder's upsampling (1/8 for SD's) and must halve cleanly through the UNet (compile checks it against the decoder)",
+            ),
         }),
       )
       .default([]),
   })
   .superRefine((r, ctx) => {
     if (r.schedule.steps > r.schedule.train_timesteps) {
-      ctx.addIssue({ code: 'custom', path: ['schedule', 'steps'], message: `steps (${r.schedule.steps}) cannot exceed train_timesteps (${r.schedule.train_timesteps})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedule', 'steps'],
+        message: `steps (${r.schedule.steps}) cannot exceed train_timesteps (${r.schedule.train_timesteps})`,
+      });
     }
     if (r.schedule.beta_end < r.schedule.beta_start) {
-      ctx.addIssue({ code: 'custom', path: ['schedule', 'beta_end'], message: `beta_end (${r.schedule.beta_end}) is below beta_start (${r.schedule.beta_start})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedule', 'beta_end'],
+        message: `beta_end (${r.schedule.beta_end}) is below beta_start (${r.schedule.beta_start})`,
+      });
     }
     if (r.schedule.fold_step && r.schedule.scheduler !== 'ddim') {
-      ctx.addIssue({ code: 'custom', path: ['schedule', 'fold_step'], message: 'fold_step is implemented for the ddim scheduler only' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedule', 'fold_step'],
+        message: 'fold_step is implemented for the ddim scheduler only',
+      });
     }
     if (r.schedule.fold_step && r.guidance.fold !== 'batch') {
-      ctx.addIssue({ code: 'custom', path: ['schedule', 'fold_step'], message: 'fold_step needs guidance.fold: batch' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedule', 'fold_step'],
+        message: 'fold_step needs guidance.fold: batch',
+      });
     }
     const seen = new Map<string, number>();
     r.targets.forEach((t, i) => {
-      if (seen.has(t.device)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'device'], message: `device '${t.device}' is listed twice (first as targets[${seen.get(t.device)}])` });
+      if (seen.has(t.device))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['targets', i, 'device'],
+          message: `device '${t.device}' is listed twice (first as targets[${seen.get(t.device)}])`,
+        });
       else seen.set(t.device, i);
     });
   });
@@ -158,4 +238,9 @@ export type RecipeInput = z.input<typeof recipeSchema>;
 export type Recipe = z.output<typeof recipeSchema>;
 export type Removal = Recipe['unet']['remove'][number];
 
-export const RECIPE_SCHEMA: SchemaFile = { file: 'recipe.schema.json', schema: recipeSchema, title: 'pocketdiff recipe', io: 'input' };
+export const RECIPE_SCHEMA: SchemaFile = {
+  file: 'recipe.schema.json',
+  schema: recipeSchema,
+  title: 'pocketdiff recipe',
+  io: 'input',
+};

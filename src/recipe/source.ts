@@ -1,6 +1,17 @@
 // A YAML source with positions: parsing keeps the document so any value path
 // (`['schedule', 'steps']`) maps back to file:line:col for diagnostics.
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode, type YAMLError } from 'yaml';
+import {
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  visit,
+  type Document,
+  type Node as YamlNode,
+  type YAMLError,
+} from 'yaml';
 import type { Location } from '../diagnostics.ts';
 import type { Path } from '../schema/shape.ts';
 
@@ -22,7 +33,10 @@ export class YamlSource {
       const before = text.slice(0, deep);
       const line = before.split('\n').length;
       const message = `nested more than ${MAX_DEPTH} levels deep here (a recipe needs 4)`;
-      return { source: new YamlSource(file, parseDocument(''), new LineCounter(), undefined), error: { message, at: { file, line, col: deep - before.lastIndexOf('\n') } } };
+      return {
+        source: new YamlSource(file, parseDocument(''), new LineCounter(), undefined),
+        error: { message, at: { file, line, col: deep - before.lastIndexOf('\n') } },
+      };
     }
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
@@ -39,13 +53,20 @@ export class YamlSource {
       return { source: new YamlSource(file, doc, lines, undefined), error: { message, at: at(alias.range?.[0] ?? 0) } };
     }
     const run = runOnValue(doc, text, lines);
-    if (run) return { source: new YamlSource(file, doc, lines, undefined), error: { message: run.message, at: at(run.offset) } };
+    if (run)
+      return {
+        source: new YamlSource(file, doc, lines, undefined),
+        error: { message: run.message, at: at(run.offset) },
+      };
     let value: unknown;
     try {
       value = doc.toJS();
     } catch (e) {
       const first = firstAlias(doc, () => true);
-      return { source: new YamlSource(file, doc, lines, undefined), error: { message: (e as Error).message, at: at(first?.range?.[0] ?? 0) } };
+      return {
+        source: new YamlSource(file, doc, lines, undefined),
+        error: { message: (e as Error).message, at: at(first?.range?.[0] ?? 0) },
+      };
     }
     return { source: new YamlSource(file, doc, lines, value) };
   }
@@ -120,7 +141,8 @@ function firstAlias(doc: Document, pred: (a: AliasNode) => boolean): AliasNode |
  * wrongly indented `key:` on its own line rather than at the value above it.
  */
 function syntaxError(doc: Document, text: string, lines: LineCounter): { message: string; offset: number } {
-  const lineText = (n: number) => text.slice(lines.lineStarts[n - 1], lines.lineStarts[n] ?? text.length).replace(/\r?\n$/, '');
+  const lineText = (n: number) =>
+    text.slice(lines.lineStarts[n - 1], lines.lineStarts[n] ?? text.length).replace(/\r?\n$/, '');
   const indentOf = (n: number) => /^ */.exec(lineText(n))![0].length;
   const spaces = (n: number) => `${n} space${n === 1 ? '' : 's'}`;
   const multiline = doc.errors.find((e) => e.code === 'MULTILINE_IMPLICIT_KEY');
@@ -137,7 +159,9 @@ function syntaxError(doc: Document, text: string, lines: LineCounter): { message
       };
     }
   }
-  const compact = doc.errors.find((e) => e.code === 'BLOCK_AS_IMPLICIT_KEY' || (e.code === 'BAD_INDENT' && /compact mappings/.test(e.message)));
+  const compact = doc.errors.find(
+    (e) => e.code === 'BLOCK_AS_IMPLICIT_KEY' || (e.code === 'BAD_INDENT' && /compact mappings/.test(e.message)),
+  );
   if (compact && !multiline) {
     // `steps: 8 spacing: trailing`, or `schedule: steps: 8`: a second `key:` on the line of a value.
     const line = lines.linePos(compact.pos[0]).line;
@@ -168,7 +192,8 @@ function syntaxError(doc: Document, text: string, lines: LineCounter): { message
     };
   }
   const first: YAMLError = doc.errors[0];
-  if (first.code === 'MULTIPLE_DOCS') return { message: "a recipe is one YAML document; this '---' starts a second one", offset: first.pos[0] };
+  if (first.code === 'MULTIPLE_DOCS')
+    return { message: "a recipe is one YAML document; this '---' starts a second one", offset: first.pos[0] };
   const message = first.message.split('\n')[0].replace(/ at line \d+, column \d+.*$/, '');
   if (first.code === 'MISSING_CHAR' || first.code === 'BAD_INDENT') {
     // The innermost quoted scalar or flow collection that runs to the error.

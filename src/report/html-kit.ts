@@ -2,9 +2,17 @@
 // (inline CSS and SVG, no scripts, no network): a page, sections, cards,
 // tables, and bar and line charts.
 
-export const COLORS = { before: '#b9c3d3', after: '#2f6fdf', removed: '#d9534f', added: '#2a9d5c', budget: '#d9534f', line: '#7a4fd6' };
+export const COLORS = {
+  before: '#b9c3d3',
+  after: '#2f6fdf',
+  removed: '#d9534f',
+  added: '#2a9d5c',
+  budget: '#d9534f',
+  line: '#7a4fd6',
+};
 
-export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+export const esc = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 // ── charts ──
 
@@ -24,38 +32,64 @@ export interface Row {
 }
 
 /** Horizontal bars, one group per row, a bar per series, scaled to the largest value. */
-export function barChart(rows: Row[], series: Series[], format: (n: number) => string, opts: { width?: number; marker?: { value: number; label: string } } = {}): string {
+export function barChart(
+  rows: Row[],
+  series: Series[],
+  format: (n: number) => string,
+  opts: { width?: number; marker?: { value: number; label: string } } = {},
+): string {
   const width = opts.width ?? 1040;
-  const labelW = Math.min(360, 16 + 7 * Math.max(8, ...rows.map((r) => r.label.length + (r.tag ? r.tag.length + 3 : 0))));
+  const labelW = Math.min(
+    360,
+    16 + 7 * Math.max(8, ...rows.map((r) => r.label.length + (r.tag ? r.tag.length + 3 : 0))),
+  );
   const valueW = 90;
   const barH = series.length > 1 ? 9 : 14;
   const rowH = barH * series.length + 8;
   const top = series.length > 1 || opts.marker ? 24 : 6;
-  const max = Math.max(1e-12, opts.marker?.value ?? 0, ...rows.flatMap((r) => r.values.filter((v): v is number => v !== undefined)));
+  const max = Math.max(
+    1e-12,
+    opts.marker?.value ?? 0,
+    ...rows.flatMap((r) => r.values.filter((v): v is number => v !== undefined)),
+  );
   const plotW = width - labelW - valueW;
   const x = (v: number) => labelW + (plotW * v) / max;
   const height = top + rows.length * rowH + 8;
-  const out: string[] = [`<svg class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" xmlns="http://www.w3.org/2000/svg">`];
+  const out: string[] = [
+    `<svg class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" xmlns="http://www.w3.org/2000/svg">`,
+  ];
   if (series.length > 1) {
-    series.forEach((s, i) => out.push(`<rect x="${labelW + i * 130}" y="6" width="12" height="12" fill="${s.color}"/><text x="${labelW + i * 130 + 18}" y="16" class="legend">${esc(s.name)}</text>`));
+    series.forEach((s, i) =>
+      out.push(
+        `<rect x="${labelW + i * 130}" y="6" width="12" height="12" fill="${s.color}"/><text x="${labelW + i * 130 + 18}" y="16" class="legend">${esc(s.name)}</text>`,
+      ),
+    );
   }
   rows.forEach((r, i) => {
     const y = top + i * rowH;
     if (i % 2 === 0) out.push(`<rect x="0" y="${y}" width="${width}" height="${rowH}" class="stripe"/>`);
     const tag = r.tag ? ` <tspan class="tag-${r.tag}">${r.tag}</tspan>` : '';
-    out.push(`<g>${r.title ? `<title>${esc(r.title)}</title>` : ''}<text x="${labelW - 8}" y="${y + rowH / 2 + 4}" text-anchor="end" class="label">${esc(r.label)}${tag}</text>`);
+    out.push(
+      `<g>${r.title ? `<title>${esc(r.title)}</title>` : ''}<text x="${labelW - 8}" y="${y + rowH / 2 + 4}" text-anchor="end" class="label">${esc(r.label)}${tag}</text>`,
+    );
     r.values.forEach((v, k) => {
       if (v === undefined) return;
       const by = y + 4 + k * barH;
-      out.push(`<rect x="${labelW}" y="${by}" width="${Math.max(v > 0 ? 1 : 0, x(v) - labelW).toFixed(1)}" height="${barH - 1}" fill="${series[k].color}"/>`);
+      out.push(
+        `<rect x="${labelW}" y="${by}" width="${Math.max(v > 0 ? 1 : 0, x(v) - labelW).toFixed(1)}" height="${barH - 1}" fill="${series[k].color}"/>`,
+      );
       // A value at or below zero has no bar; its number starts at the axis.
-      out.push(`<text x="${(Math.max(x(v), labelW) + 4).toFixed(1)}" y="${by + barH - 2}" class="value">${esc(format(v))}</text>`);
+      out.push(
+        `<text x="${(Math.max(x(v), labelW) + 4).toFixed(1)}" y="${by + barH - 2}" class="value">${esc(format(v))}</text>`,
+      );
     });
     out.push('</g>');
   });
   if (opts.marker) {
     const mx = x(opts.marker.value).toFixed(1);
-    out.push(`<line x1="${mx}" x2="${mx}" y1="${top - 4}" y2="${height - 4}" stroke="${COLORS.budget}" stroke-dasharray="4 3"/><text x="${mx}" y="${top - 8}" text-anchor="middle" class="marker">${esc(opts.marker.label)}</text>`);
+    out.push(
+      `<line x1="${mx}" x2="${mx}" y1="${top - 4}" y2="${height - 4}" stroke="${COLORS.budget}" stroke-dasharray="4 3"/><text x="${mx}" y="${top - 8}" text-anchor="middle" class="marker">${esc(opts.marker.label)}</text>`,
+    );
   }
   out.push('</svg>');
   return out.join('\n');
@@ -74,7 +108,12 @@ export interface Point2 {
 }
 
 /** Points on x/y axes (each axis from its data's range), a line through the joined ones; `xMarker` draws a vertical line (a budget). */
-export function scatterChart(points: Point2[], axes: { x: string; y: string }, format: { x: (n: number) => string; y: (n: number) => string }, opts: { xMarker?: { value: number; label: string }; width?: number; height?: number } = {}): string {
+export function scatterChart(
+  points: Point2[],
+  axes: { x: string; y: string },
+  format: { x: (n: number) => string; y: (n: number) => string },
+  opts: { xMarker?: { value: number; label: string }; width?: number; height?: number } = {},
+): string {
   const width = opts.width ?? 720;
   const height = opts.height ?? 320;
   const pad = { l: 70, r: 20, t: 20, b: 44 };
@@ -90,38 +129,70 @@ export function scatterChart(points: Point2[], axes: { x: string; y: string }, f
   const [y0, y1] = span(ys);
   const px = (v: number) => pad.l + ((width - pad.l - pad.r) * (v - x0)) / (x1 - x0);
   const py = (v: number) => pad.t + (height - pad.t - pad.b) * (1 - (v - y0) / (y1 - y0));
-  const out: string[] = [`<svg class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" xmlns="http://www.w3.org/2000/svg">`];
-  out.push(`<line x1="${pad.l}" x2="${width - pad.r}" y1="${height - pad.b}" y2="${height - pad.b}" class="axis"/><line x1="${pad.l}" x2="${pad.l}" y1="${pad.t}" y2="${height - pad.b}" class="axis"/>`);
+  const out: string[] = [
+    `<svg class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" xmlns="http://www.w3.org/2000/svg">`,
+  ];
+  out.push(
+    `<line x1="${pad.l}" x2="${width - pad.r}" y1="${height - pad.b}" y2="${height - pad.b}" class="axis"/><line x1="${pad.l}" x2="${pad.l}" y1="${pad.t}" y2="${height - pad.b}" class="axis"/>`,
+  );
   for (let k = 0; k <= 4; k++) {
     const xv = x0 + ((x1 - x0) * k) / 4;
     const yv = y0 + ((y1 - y0) * k) / 4;
-    out.push(`<text x="${px(xv).toFixed(1)}" y="${height - pad.b + 16}" text-anchor="middle" class="value">${esc(format.x(xv))}</text>`);
-    out.push(`<text x="${pad.l - 6}" y="${(py(yv) + 4).toFixed(1)}" text-anchor="end" class="value">${esc(format.y(yv))}</text>`);
+    out.push(
+      `<text x="${px(xv).toFixed(1)}" y="${height - pad.b + 16}" text-anchor="middle" class="value">${esc(format.x(xv))}</text>`,
+    );
+    out.push(
+      `<text x="${pad.l - 6}" y="${(py(yv) + 4).toFixed(1)}" text-anchor="end" class="value">${esc(format.y(yv))}</text>`,
+    );
   }
-  out.push(`<text x="${(pad.l + width - pad.r) / 2}" y="${height - 6}" text-anchor="middle" class="label">${esc(axes.x)}</text>`);
-  out.push(`<text x="14" y="${(pad.t + height - pad.b) / 2}" text-anchor="middle" class="label" transform="rotate(-90 14 ${(pad.t + height - pad.b) / 2})">${esc(axes.y)}</text>`);
+  out.push(
+    `<text x="${(pad.l + width - pad.r) / 2}" y="${height - 6}" text-anchor="middle" class="label">${esc(axes.x)}</text>`,
+  );
+  out.push(
+    `<text x="14" y="${(pad.t + height - pad.b) / 2}" text-anchor="middle" class="label" transform="rotate(-90 14 ${(pad.t + height - pad.b) / 2})">${esc(axes.y)}</text>`,
+  );
   if (opts.xMarker) {
     const mx = px(opts.xMarker.value).toFixed(1);
-    out.push(`<line x1="${mx}" x2="${mx}" y1="${pad.t}" y2="${height - pad.b}" stroke="${COLORS.budget}" stroke-dasharray="4 3"/><text x="${mx}" y="${pad.t - 6}" text-anchor="middle" class="marker">${esc(opts.xMarker.label)}</text>`);
+    out.push(
+      `<line x1="${mx}" x2="${mx}" y1="${pad.t}" y2="${height - pad.b}" stroke="${COLORS.budget}" stroke-dasharray="4 3"/><text x="${mx}" y="${pad.t - 6}" text-anchor="middle" class="marker">${esc(opts.xMarker.label)}</text>`,
+    );
   }
   const path = points.filter((p) => p.joined);
-  if (path.length > 1) out.push(`<polyline fill="none" stroke="${COLORS.line}" stroke-width="1.5" points="${path.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`);
+  if (path.length > 1)
+    out.push(
+      `<polyline fill="none" stroke="${COLORS.line}" stroke-width="1.5" points="${path.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`,
+    );
   for (const p of points) {
-    out.push(`<g><title>${esc(p.title)}</title><circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="4" fill="${p.color}"/>${p.label ? `<text x="${(px(p.x) + 6).toFixed(1)}" y="${(py(p.y) - 6).toFixed(1)}" class="value">${esc(p.label)}</text>` : ''}</g>`);
+    out.push(
+      `<g><title>${esc(p.title)}</title><circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="4" fill="${p.color}"/>${p.label ? `<text x="${(px(p.x) + 6).toFixed(1)}" y="${(py(p.y) - 6).toFixed(1)}" class="value">${esc(p.label)}</text>` : ''}</g>`,
+    );
   }
   out.push('</svg>');
   return out.join('\n');
 }
 
 /** A line over the steps (noise level per step). */
-export function lineChart(values: number[], labels: (string | number)[], format: (n: number) => string, width = 520, height = 160): string {
+export function lineChart(
+  values: number[],
+  labels: (string | number)[],
+  format: (n: number) => string,
+  width = 520,
+  height = 160,
+): string {
   const pad = { l: 44, r: 12, t: 12, b: 28 };
   const max = Math.max(...values, 1e-12);
   const px = (i: number) => pad.l + (values.length > 1 ? ((width - pad.l - pad.r) * i) / (values.length - 1) : 0);
   const py = (v: number) => pad.t + (height - pad.t - pad.b) * (1 - v / max);
   const pts = values.map((v, i) => `${px(i).toFixed(1)},${py(v).toFixed(1)}`).join(' ');
-  const dots = values.map((v, i) => `<circle cx="${px(i).toFixed(1)}" cy="${py(v).toFixed(1)}" r="3" fill="${COLORS.line}"><title>${esc(`step ${i + 1}, t=${labels[i]}: ${format(v)}`)}</title></circle>`);
-  const ticks = labels.map((l, i) => (values.length <= 12 || i % Math.ceil(values.length / 12) === 0 ? `<text x="${px(i).toFixed(1)}" y="${height - 10}" text-anchor="middle" class="value">${esc(String(l))}</text>` : ''));
+  const dots = values.map(
+    (v, i) =>
+      `<circle cx="${px(i).toFixed(1)}" cy="${py(v).toFixed(1)}" r="3" fill="${COLORS.line}"><title>${esc(`step ${i + 1}, t=${labels[i]}: ${format(v)}`)}</title></circle>`,
+  );
+  const ticks = labels.map((l, i) =>
+    values.length <= 12 || i % Math.ceil(values.length / 12) === 0
+      ? `<text x="${px(i).toFixed(1)}" y="${height - 10}" text-anchor="middle" class="value">${esc(String(l))}</text>`
+      : '',
+  );
   return [
     `<svg class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" xmlns="http://www.w3.org/2000/svg">`,
     `<line x1="${pad.l}" x2="${width - pad.r}" y1="${height - pad.b}" y2="${height - pad.b}" class="axis"/><line x1="${pad.l}" x2="${pad.l}" y1="${pad.t}" y2="${height - pad.b}" class="axis"/>`,
@@ -132,7 +203,6 @@ export function lineChart(values: number[], labels: (string | number)[], format:
     '</svg>',
   ].join('\n');
 }
-
 
 // ── layout ──
 

@@ -11,7 +11,6 @@ import { readManifest } from '../artifact/read.ts';
 import type { Schedule } from '../schedule/index.ts';
 import { MODEL_NAMES, type ModelName } from '../model-names.ts';
 
-
 export interface Artifact {
   dir: string;
   manifest: Manifest;
@@ -23,17 +22,29 @@ export function readArtifact(where: string, log: DiagnosticLog): Artifact | unde
   if (!read) return undefined;
   const { dir, file, manifest } = read;
   if (manifest.graph_only) {
-    log.error(Code.ArtifactInvalid, 'the artifact holds graphs only (compiled with --graph-only): there are no weights to run; compile without --graph-only to run it', { file });
+    log.error(
+      Code.ArtifactInvalid,
+      'the artifact holds graphs only (compiled with --graph-only): there are no weights to run; compile without --graph-only to run it',
+      { file },
+    );
     return undefined;
   }
   const missing = MODEL_NAMES.filter((c) => !manifest.models[c]);
   if (missing.length) {
-    log.error(Code.ArtifactInvalid, `the artifact has no ${missing.join(', ')}: running needs the text encoder, the UNet and the VAE decoder`, { file });
+    log.error(
+      Code.ArtifactInvalid,
+      `the artifact has no ${missing.join(', ')}: running needs the text encoder, the UNet and the VAE decoder`,
+      { file },
+    );
     return undefined;
   }
   const absent = Object.keys(manifest.files).filter((f) => !fs.existsSync(path.join(dir, f)));
   if (absent.length) {
-    log.error(Code.FileNotFound, `the artifact is incomplete: ${absent.join(', ')} listed in manifest.json but missing`, { file });
+    log.error(
+      Code.FileNotFound,
+      `the artifact is incomplete: ${absent.join(', ')} listed in manifest.json but missing`,
+      { file },
+    );
     return undefined;
   }
   // What runs is what was compiled: every listed file's size, then its sha256.
@@ -42,8 +53,15 @@ export function readArtifact(where: string, log: DiagnosticLog): Artifact | unde
     const size = fs.statSync(f).size;
     const got = size === want.bytes ? hashFile(f).sha256 : undefined;
     if (got !== want.sha256) {
-      const what = got === undefined ? `${size} bytes, manifest.json says ${want.bytes}` : `sha256 ${got.slice(0, 16)}…, manifest.json says ${want.sha256.slice(0, 16)}…`;
-      log.error(Code.ArtifactInvalid, `${name} is not the file compile wrote (${what}): changed or corrupt; compile the recipe again`, { file: f });
+      const what =
+        got === undefined
+          ? `${size} bytes, manifest.json says ${want.bytes}`
+          : `sha256 ${got.slice(0, 16)}…, manifest.json says ${want.sha256.slice(0, 16)}…`;
+      log.error(
+        Code.ArtifactInvalid,
+        `${name} is not the file compile wrote (${what}): changed or corrupt; compile the recipe again`,
+        { file: f },
+      );
       return undefined;
     }
   }

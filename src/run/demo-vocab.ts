@@ -73,10 +73,13 @@ export function learnMerges(corpus: string, maxMerges: number): [string, string]
   const merges: [string, string][] = [];
   while (merges.length < maxMerges) {
     const pairs = new Map<string, number>();
-    for (const { parts, n } of words) for (let i = 0; i + 1 < parts.length; i++) pairs.set(`${parts[i]} ${parts[i + 1]}`, (pairs.get(`${parts[i]} ${parts[i + 1]}`) ?? 0) + n);
+    for (const { parts, n } of words)
+      for (let i = 0; i + 1 < parts.length; i++)
+        pairs.set(`${parts[i]} ${parts[i + 1]}`, (pairs.get(`${parts[i]} ${parts[i + 1]}`) ?? 0) + n);
     let best: string | undefined;
     let bestCount = 1;
-    for (const [p, c] of pairs) if (c > bestCount || (c === bestCount && best !== undefined && p < best)) [best, bestCount] = [p, c];
+    for (const [p, c] of pairs)
+      if (c > bestCount || (c === bestCount && best !== undefined && p < best)) [best, bestCount] = [p, c];
     if (best === undefined) break;
     const [a, b] = best.split(' ');
     merges.push([a, b]);
@@ -99,10 +102,19 @@ const SPECIAL = 2;
 
 /** The demo vocabulary for a text encoder with `vocabSize` token embeddings (at least 514). */
 export function demoVocabulary(vocabSize: number): DemoVocabulary {
-  if (!(vocabSize >= BASE + SPECIAL)) throw new Error(`demo vocabulary: a CLIP vocabulary needs at least ${BASE + SPECIAL} tokens, the text encoder has ${vocabSize}`);
+  if (!(vocabSize >= BASE + SPECIAL))
+    throw new Error(
+      `demo vocabulary: a CLIP vocabulary needs at least ${BASE + SPECIAL} tokens, the text encoder has ${vocabSize}`,
+    );
   const merges = learnMerges(DEMO_CORPUS, vocabSize - BASE - SPECIAL);
   const chars = bytesToUnicode().map(([, c]) => c);
-  const tokens = [...chars, ...chars.map((c) => c + '</w>'), ...merges.map(([a, b]) => a + b), START_OF_TEXT, END_OF_TEXT];
+  const tokens = [
+    ...chars,
+    ...chars.map((c) => c + '</w>'),
+    ...merges.map(([a, b]) => a + b),
+    START_OF_TEXT,
+    END_OF_TEXT,
+  ];
   const vocab: Record<string, number> = {};
   tokens.forEach((t, i) => (vocab[t] = i));
   return { vocab, merges };

@@ -52,13 +52,14 @@ export function decodePng(png: Uint8Array): { width: number; height: number; pix
   let width = 0;
   let height = 0;
   const idat: Buffer[] = [];
-  for (let at = 8; at < b.length; ) {
+  for (let at = 8; at < b.length;) {
     const len = b.readUInt32BE(at);
     const type = b.toString('latin1', at + 4, at + 8);
     const data = b.subarray(at + 8, at + 8 + len);
     if (type === 'IHDR') {
       [width, height] = [data.readUInt32BE(0), data.readUInt32BE(4)];
-      if (data[8] !== 8 || data[9] !== 2 || data[12] !== 0) throw new Error('png: only 8-bit RGB without interlace is supported');
+      if (data[8] !== 8 || data[9] !== 2 || data[12] !== 0)
+        throw new Error('png: only 8-bit RGB without interlace is supported');
     } else if (type === 'IDAT') idat.push(data);
     at += 12 + len;
   }
@@ -73,7 +74,12 @@ export function decodePng(png: Uint8Array): { width: number; height: number; pix
       const up = y > 0 ? pixels[(y - 1) * stride + x] : 0;
       const c = x >= 3 && y > 0 ? pixels[(y - 1) * stride + x - 3] : 0;
       const p = a + up - c;
-      const paeth = Math.abs(p - a) <= Math.abs(p - up) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - up) <= Math.abs(p - c) ? up : c;
+      const paeth =
+        Math.abs(p - a) <= Math.abs(p - up) && Math.abs(p - a) <= Math.abs(p - c)
+          ? a
+          : Math.abs(p - up) <= Math.abs(p - c)
+            ? up
+            : c;
       const pred = [0, a, up, (a + up) >> 1, paeth][filter];
       if (pred === undefined) throw new Error(`png: unknown filter ${filter}`);
       pixels[y * stride + x] = (v + pred) & 0xff;

@@ -12,7 +12,12 @@ import type { Manifest } from '../artifact/manifest.ts';
 export const LOCAL_PROFILE = 'local-cpu';
 
 /** Undefined where the profile or a graph cannot be read; its warnings (another CPU: PD8013) go to `log`. */
-export function predictedHere(dir: string, m: Manifest, resolution: number, log: DiagnosticLog): ImagePrediction | undefined {
+export function predictedHere(
+  dir: string,
+  m: Manifest,
+  resolution: number,
+  log: DiagnosticLog,
+): ImagePrediction | undefined {
   const quiet = new DiagnosticLog();
   const profile = loadDevice(LOCAL_PROFILE, quiet);
   if (!profile) return undefined;

@@ -72,11 +72,14 @@ export async function runArtifact(where: string, o: RunOptions, log: DiagnosticL
   // Text encoder: the prompt, and "" for the unconditional embedding.
   let t0 = performance.now();
   const [cond, uncond] = await withComponent(a, 'text_encoder', async (run) => {
-    const encode = async (ids: number[]) => (await run({ [a.models.text_encoder.inputs[0].name]: ids }, dims))[textOutput(a.models.text_encoder)].data;
+    const encode = async (ids: number[]) =>
+      (await run({ [a.models.text_encoder.inputs[0].name]: ids }, dims))[textOutput(a.models.text_encoder)].data;
     return [await encode(tokens), needUncond ? await encode(tok.tokenizer.encode('')) : undefined];
   });
   const teSeconds = (performance.now() - t0) / 1000;
-  info(`text encoder: ${needUncond ? 'prompt and empty prompt' : 'prompt (unconditional embedding baked in)'} in ${teSeconds.toFixed(2)} s`);
+  info(
+    `text encoder: ${needUncond ? 'prompt and empty prompt' : 'prompt (unconditional embedding baked in)'} in ${teSeconds.toFixed(2)} s`,
+  );
 
   // Denoising.
   const scale = o.guidanceScale ?? m.guidance.scale;
@@ -96,7 +99,9 @@ export async function runArtifact(where: string, o: RunOptions, log: DiagnosticL
   // VAE decoder.
   t0 = performance.now();
   const vae = a.models.vae_decoder;
-  const decoded = await withComponent(a, 'vae_decoder', (run) => run({ [vae.inputs[0].name]: vaeInput(latents) }, dims));
+  const decoded = await withComponent(a, 'vae_decoder', (run) =>
+    run({ [vae.inputs[0].name]: vaeInput(latents) }, dims),
+  );
   const vaeSeconds = (performance.now() - t0) / 1000;
   const out = decoded[vae.outputs[0].name];
   const image = toRgb(out.data, out.dims);
@@ -106,7 +111,12 @@ export async function runArtifact(where: string, o: RunOptions, log: DiagnosticL
     latents,
     tokens,
     generatedVocabulary: tok.generated,
-    seconds: { text_encoder: teSeconds, unet: unetSeconds, vae_decoder: vaeSeconds, total: (performance.now() - started) / 1000 },
+    seconds: {
+      text_encoder: teSeconds,
+      unet: unetSeconds,
+      vae_decoder: vaeSeconds,
+      total: (performance.now() - started) / 1000,
+    },
     artifact: { dir: a.dir, manifest: m },
     size: px,
   };
@@ -138,15 +148,23 @@ async function unetStep(
     return m.schedule.folded_step ? out.prev_sample.data : schedulerStep(s, i, out.noise_pred.data, latents);
   }
   // Unfolded: the exporter's interface, two batch-1 calls, guidance here.
-  const call = async (e: Float32Array) => (await run({ sample: x, timestep: [s.timesteps[i]], encoder_hidden_states: e }, dims)).out_sample.data;
+  const call = async (e: Float32Array) =>
+    (await run({ sample: x, timestep: [s.timesteps[i]], encoder_hidden_states: e }, dims)).out_sample.data;
   const noise = guide(await call(uncond!), await call(cond), scale);
   return schedulerStep(s, i, noise, latents);
 }
 
-type Runner = (feeds: Record<string, Data>, dims: Record<string, number>) => Promise<Record<string, { data: Float32Array; dims: number[] }>>;
+type Runner = (
+  feeds: Record<string, Data>,
+  dims: Record<string, number>,
+) => Promise<Record<string, { data: Float32Array; dims: number[] }>>;
 
 /** Opens a component's session (the runtime's default options), runs `body` with a typed runner, and releases the session. */
-function withComponent<T>(a: Artifact, c: 'text_encoder' | 'unet' | 'vae_decoder', body: (run: Runner) => Promise<T>): Promise<T> {
+function withComponent<T>(
+  a: Artifact,
+  c: 'text_encoder' | 'unet' | 'vae_decoder',
+  body: (run: Runner) => Promise<T>,
+): Promise<T> {
   const entry = a.models[c];
   return withSession(path.join(a.dir, entry.file), {}, (session) =>
     body(async (feeds, dims) => {
@@ -165,25 +183,42 @@ function withComponent<T>(a: Artifact, c: 'text_encoder' | 'unet' | 'vae_decoder
 const textOutput = (e: ModelEntry) => (e.outputs.find((o) => o.name === 'last_hidden_state') ?? e.outputs[0]).name;
 
 /** Symbolic dims: one image at `size` pixels (default 512), as compile's targets bind them. */
-function runDims(a: Artifact, size: number | undefined, log: DiagnosticLog): { px: number; dims: Record<string, number> } | undefined {
+function runDims(
+  a: Artifact,
+  size: number | undefined,
+  log: DiagnosticLog,
+): { px: number; dims: Record<string, number> } | undefined {
   const res = a.manifest.resolution;
   if (size !== undefined && res !== undefined && size !== res) {
-    log.error(Code.Usage, `the artifact is compiled for ${res}×${res} images (static shapes); --size ${size} cannot change that`);
+    log.error(
+      Code.Usage,
+      `the artifact is compiled for ${res}×${res} images (static shapes); --size ${size} cannot change that`,
+    );
     return undefined;
   }
   const px = size ?? res ?? 512;
   // The latent is the image over the decoder's upsampling, and the UNet halves it three times.
   const scale = a.manifest.vae_scale_factor ?? SD_VAE_SCALE;
   if (!(Number.isInteger(px) && px > 0 && px % (8 * scale) === 0)) {
-    log.error(Code.Usage, `--size must be a positive multiple of ${8 * scale} pixels for this artifact (its VAE decoder upsamples ${scale}×), not ${size}`);
+    log.error(
+      Code.Usage,
+      `--size must be a positive multiple of ${8 * scale} pixels for this artifact (its VAE decoder upsamples ${scale}×), not ${size}`,
+    );
     return undefined;
   }
   return { px, dims: targetDims(px, scale) };
 }
 
 const KNOWN_INPUTS: Record<string, string[]> = {
-  'batch': ['sample', 'timestep', 'step_index', 'encoder_hidden_states', 'uncond_encoder_hidden_states', 'guidance_scale'],
-  'none': ['sample', 'timestep', 'encoder_hidden_states'],
+  batch: [
+    'sample',
+    'timestep',
+    'step_index',
+    'encoder_hidden_states',
+    'uncond_encoder_hidden_states',
+    'guidance_scale',
+  ],
+  none: ['sample', 'timestep', 'encoder_hidden_states'],
 };
 
 /** The UNet's interface is the one fold-cfg (or the exporter) makes; anything else cannot be driven here. */
@@ -204,7 +239,11 @@ function checkInterface(a: Artifact, log: DiagnosticLog): boolean {
   }
   const te = a.models.text_encoder.inputs;
   if (te.length !== 1 || te[0].shape.length !== 2) {
-    log.error(Code.ArtifactInvalid, `the text encoder should take one [1, tokens] input; it takes ${te.map((i) => `${i.name} [${i.shape.join(', ')}]`).join(', ')}`, { file });
+    log.error(
+      Code.ArtifactInvalid,
+      `the text encoder should take one [1, tokens] input; it takes ${te.map((i) => `${i.name} [${i.shape.join(', ')}]`).join(', ')}`,
+      { file },
+    );
     return false;
   }
   return true;

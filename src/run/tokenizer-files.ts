@@ -36,10 +36,15 @@ export function vocabSize(g: Graph): number | undefined {
 }
 
 /** Tokenizer files next to a text encoder model, as real exports ship them. */
-const candidates = (modelFile: string) => [path.dirname(modelFile), path.join(path.dirname(modelFile), '..', 'tokenizer')];
+const candidates = (modelFile: string) => [
+  path.dirname(modelFile),
+  path.join(path.dirname(modelFile), '..', 'tokenizer'),
+];
 
 function findNextTo(modelFile: string): string | undefined {
-  return candidates(modelFile).find((d) => fs.existsSync(path.join(d, 'vocab.json')) && fs.existsSync(path.join(d, 'merges.txt')));
+  return candidates(modelFile).find(
+    (d) => fs.existsSync(path.join(d, 'vocab.json')) && fs.existsSync(path.join(d, 'merges.txt')),
+  );
 }
 
 export interface TokenizerFiles {
@@ -57,8 +62,14 @@ export function tokenizerFiles(textEncoder: Graph, modelFile: string): Tokenizer
   const looked = candidates(modelFile).flatMap((d) => ['vocab.json', 'merges.txt'].map((f) => path.join(d, f)));
   if (dir) {
     const files: Record<string, string> = {};
-    for (const f of TOKENIZER_FILES) if (fs.existsSync(path.join(dir, f))) files[f] = fs.readFileSync(path.join(dir, f), 'utf8');
-    return { files, generated: false, source: dir, looked: [...looked, ...TOKENIZER_FILES.map((f) => path.join(dir, f))] };
+    for (const f of TOKENIZER_FILES)
+      if (fs.existsSync(path.join(dir, f))) files[f] = fs.readFileSync(path.join(dir, f), 'utf8');
+    return {
+      files,
+      generated: false,
+      source: dir,
+      looked: [...looked, ...TOKENIZER_FILES.map((f) => path.join(dir, f))],
+    };
   }
   return { files: demoFiles(vocabSize(textEncoder) ?? CLIP_VOCAB), generated: true, source: 'generated', looked };
 }
@@ -97,11 +108,17 @@ export interface LoadedTokenizer {
 }
 
 /** The tokenizer of an artifact folder (or of its text encoder, generated); undefined with errors in the log. */
-export function loadTokenizer(dir: string, textEncoderFile: string, maxLength: number, log: DiagnosticLog): LoadedTokenizer | undefined {
+export function loadTokenizer(
+  dir: string,
+  textEncoderFile: string,
+  maxLength: number,
+  log: DiagnosticLog,
+): LoadedTokenizer | undefined {
   let files: Record<string, string> = {};
   let generatedHere = false;
   if (fs.existsSync(path.join(dir, 'vocab.json')) && fs.existsSync(path.join(dir, 'merges.txt'))) {
-    for (const f of TOKENIZER_FILES) if (fs.existsSync(path.join(dir, f))) files[f] = fs.readFileSync(path.join(dir, f), 'utf8');
+    for (const f of TOKENIZER_FILES)
+      if (fs.existsSync(path.join(dir, f))) files[f] = fs.readFileSync(path.join(dir, f), 'utf8');
   } else {
     const m = loadModel(textEncoderFile, log);
     const g = m && importGraph(m, log);
@@ -113,12 +130,23 @@ export function loadTokenizer(dir: string, textEncoderFile: string, maxLength: n
 }
 
 /** The tokenizer a text encoder model ships beside it (or the generated demo vocabulary), as compile would copy it. */
-export function tokenizerOf(textEncoder: Graph, modelFile: string, maxLength: number, log: DiagnosticLog): LoadedTokenizer | undefined {
+export function tokenizerOf(
+  textEncoder: Graph,
+  modelFile: string,
+  maxLength: number,
+  log: DiagnosticLog,
+): LoadedTokenizer | undefined {
   const t = tokenizerFiles(textEncoder, modelFile);
   return fromFiles(t.files, maxLength, t.generated, t.source, log);
 }
 
-function fromFiles(files: Record<string, string>, maxLength: number, generatedHere: boolean, where: string, log: DiagnosticLog): LoadedTokenizer | undefined {
+function fromFiles(
+  files: Record<string, string>,
+  maxLength: number,
+  generatedHere: boolean,
+  where: string,
+  log: DiagnosticLog,
+): LoadedTokenizer | undefined {
   let vocab: Record<string, number>;
   let config: { pocketdiff_generated?: boolean; pad_token?: string | { content?: string } } = {};
   try {

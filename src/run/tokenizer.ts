@@ -19,7 +19,8 @@ export const START_OF_TEXT = '<|startoftext|>';
 export const END_OF_TEXT = '<|endoftext|>';
 
 /** CLIP's split: special tokens, English contractions, letter runs, single digits, other non-space runs. */
-export const CLIP_PATTERN = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+/giu;
+export const CLIP_PATTERN =
+  /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+/giu;
 
 /**
  * GPT-2's reversible byte → character map: printable Latin-1 bytes map to
@@ -28,7 +29,12 @@ export const CLIP_PATTERN = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|
  */
 export function bytesToUnicode(): [number, string][] {
   const bs: number[] = [];
-  for (const [lo, hi] of [[0x21, 0x7e], [0xa1, 0xac], [0xae, 0xff]]) for (let b = lo; b <= hi; b++) bs.push(b);
+  for (const [lo, hi] of [
+    [0x21, 0x7e],
+    [0xa1, 0xac],
+    [0xae, 0xff],
+  ])
+    for (let b = lo; b <= hi; b++) bs.push(b);
   const cs = [...bs];
   let n = 0;
   for (let b = 0; b < 256; b++) {
@@ -52,14 +58,19 @@ function unescapeHtml(text: string): string {
 
 /** simple_tokenizer's basic_clean + whitespace_clean + lower(), without ftfy. */
 export function cleanText(text: string): string {
-  return unescapeHtml(unescapeHtml(text.normalize('NFC'))).replace(/\s+/g, ' ').trim().toLowerCase();
+  return unescapeHtml(unescapeHtml(text.normalize('NFC')))
+    .replace(/\s+/g, ' ')
+    .trim()
+    .toLowerCase();
 }
 
 /** The words BPE runs on: CLIP's regex over the cleaned text, each word's UTF-8 bytes as characters. */
 export function clipWords(text: string): string[] {
   const byteChar = new Map(bytesToUnicode());
   const utf8 = new TextEncoder();
-  return (cleanText(text).match(CLIP_PATTERN) ?? []).map((w) => Array.from(utf8.encode(w), (b) => byteChar.get(b)!).join(''));
+  return (cleanText(text).match(CLIP_PATTERN) ?? []).map((w) =>
+    Array.from(utf8.encode(w), (b) => byteChar.get(b)!).join(''),
+  );
 }
 
 /** merges.txt lines ('#version' header and blank lines skipped) as pairs. */
@@ -94,7 +105,8 @@ export class ClipTokenizer {
     opts: TokenizerOptions = {},
   ) {
     (typeof merges === 'string' ? parseMerges(merges) : merges).forEach(([a, b], i) => this.ranks.set(`${a} ${b}`, i));
-    const id = (token: string, fallback: number) => (Object.prototype.hasOwnProperty.call(vocab, token) ? vocab[token] : fallback);
+    const id = (token: string, fallback: number) =>
+      Object.prototype.hasOwnProperty.call(vocab, token) ? vocab[token] : fallback;
     this.sot = id(START_OF_TEXT, 49406);
     this.eot = id(END_OF_TEXT, 49407);
     this.pad = opts.padToken === undefined ? this.eot : id(opts.padToken, this.eot);
@@ -140,7 +152,8 @@ export class ClipTokenizer {
       }
       for (const t of this.bpe(word)) {
         const id = this.vocab[t];
-        if (id === undefined) throw new Error(`tokenizer: '${t}' is not in the vocabulary (do vocab.json and merges.txt belong together?)`);
+        if (id === undefined)
+          throw new Error(`tokenizer: '${t}' is not in the vocabulary (do vocab.json and merges.txt belong together?)`);
         ids.push(id);
       }
     }

@@ -39,7 +39,12 @@ export function writeGraph(g: Graph, file: string, log: DiagnosticLog, outputs: 
   const declared = new Set(g.outputs.map((v) => v.name));
   for (const v of outputs) {
     if (declared.has(v.name)) continue;
-    m.proto.graph!.output!.push(onnx.ValueInfoProto.create({ name: v.name, type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: DataType.FLOAT }) }) }));
+    m.proto.graph!.output!.push(
+      onnx.ValueInfoProto.create({
+        name: v.name,
+        type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: DataType.FLOAT }) }),
+      }),
+    );
   }
   return saveModel(m, file, { externalData: `${path.basename(file)}.data` }, log);
 }
@@ -57,7 +62,11 @@ export function openSession(file: string, options: SessionOptions = {}): Promise
 }
 
 /** Opens a session of `file`, runs `body` on it, and releases it, also when `body` throws. */
-export async function withSession<T>(file: string, options: SessionOptions, body: (s: Session) => Promise<T>): Promise<T> {
+export async function withSession<T>(
+  file: string,
+  options: SessionOptions,
+  body: (s: Session) => Promise<T>,
+): Promise<T> {
   const session = await openSession(file, options);
   try {
     return await body(session);
@@ -87,7 +96,11 @@ export function tensor(dtype: string, data: Data, dims: readonly number[]): Tens
     case 'float16':
       return new ort.Tensor('float16', Uint16Array.from(data, toHalf), dims);
     case 'int64':
-      return new ort.Tensor('int64', BigInt64Array.from(data, (x) => BigInt(Math.round(x))), dims);
+      return new ort.Tensor(
+        'int64',
+        BigInt64Array.from(data, (x) => BigInt(Math.round(x))),
+        dims,
+      );
     case 'int32':
       return new ort.Tensor('int32', Int32Array.from(data, Math.round), dims);
     default:
@@ -104,11 +117,21 @@ export function floats(t: Tensor): Float32Array {
 }
 
 /** A feed for each input, in input order: its numeric dims from `dimsOf`, its values from `fill` (`n` of them, in the input's dtype). */
-export function fillFeeds(inputs: readonly Value[], dimsOf: (v: Value) => number[], fill: (v: Value, n: number) => HostArray): Feeds {
+export function fillFeeds(
+  inputs: readonly Value[],
+  dimsOf: (v: Value) => number[],
+  fill: (v: Value, n: number) => HostArray,
+): Feeds {
   const feeds: Feeds = {};
   for (const v of inputs) {
     const dims = dimsOf(v);
-    feeds[v.name] = typed(fill(v, dims.reduce((a, b) => a * b, 1)), dims);
+    feeds[v.name] = typed(
+      fill(
+        v,
+        dims.reduce((a, b) => a * b, 1),
+      ),
+      dims,
+    );
   }
   return feeds;
 }
@@ -122,6 +145,14 @@ export function readTensorPb(file: string): { name: string; tensor?: Tensor } {
   const name = t.name ?? '';
   if (t.dataType === DataType.INT64) return { name, tensor: new ort.Tensor('int64', new BigInt64Array(buf), dims) };
   if (t.dataType === DataType.INT32) return { name, tensor: new ort.Tensor('int32', new Int32Array(buf), dims) };
-  if (t.dataType === DataType.FLOAT) return { name, tensor: new ort.Tensor('float32', raw.length ? new Float32Array(buf) : Float32Array.from(t.floatData ?? []), dims) };
+  if (t.dataType === DataType.FLOAT)
+    return {
+      name,
+      tensor: new ort.Tensor(
+        'float32',
+        raw.length ? new Float32Array(buf) : Float32Array.from(t.floatData ?? []),
+        dims,
+      ),
+    };
   return { name };
 }

@@ -56,7 +56,7 @@ function fmaF32(a: number, b: number, c: number): number {
   const bits = BITS.getBigUint64(0);
   if ((bits & 1n) === 1n) return f32(r); // already odd
   // Step one ulp toward the exact value: away from zero when err has r's sign.
-  BITS.setBigUint64(0, (err > 0) === (r > 0) ? bits + 1n : bits - 1n);
+  BITS.setBigUint64(0, err > 0 === r > 0 ? bits + 1n : bits - 1n);
   return f32(BITS.getFloat64(0));
 }
 const BITS = new DataView(new ArrayBuffer(8));
@@ -83,7 +83,7 @@ export function trainBetas(schedule: BetaSchedule, betaStart: number, betaEnd: n
  * as in diffusers.
  */
 function cosineBetas(n: number, maxBeta = 0.999): Float32Array {
-  const alphaBar = (t: number) => Math.cos(((t + 0.008) / 1.008) * Math.PI / 2) ** 2;
+  const alphaBar = (t: number) => Math.cos((((t + 0.008) / 1.008) * Math.PI) / 2) ** 2;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     out[i] = Math.min(1 - alphaBar((i + 1) / n) / alphaBar(i / n), maxBeta);

@@ -91,7 +91,12 @@ export function computeSchedule(cfg: ScheduleConfig): Schedule {
   checkConfig(cfg);
   const n = cfg.train_timesteps;
   const table = alphasCumprod(trainBetas(cfg.beta_schedule, cfg.beta_start, cfg.beta_end, n));
-  const base = { scheduler: cfg.scheduler, steps: cfg.steps, spacing: cfg.spacing, prediction_type: cfg.prediction_type };
+  const base = {
+    scheduler: cfg.scheduler,
+    steps: cfg.steps,
+    spacing: cfg.spacing,
+    prediction_type: cfg.prediction_type,
+  };
 
   if (cfg.scheduler === 'ddim') {
     const timesteps = ddimTimesteps(cfg.spacing, cfg.steps, n, cfg.steps_offset);
@@ -137,7 +142,10 @@ function checkConfig(cfg: ScheduleConfig): void {
     throw new Error(`schedule: steps_offset must be a non-negative integer, got ${cfg.steps_offset}`);
   }
   if (cfg.beta_schedule !== 'squaredcos_cap_v2') {
-    for (const [k, v] of [['beta_start', cfg.beta_start], ['beta_end', cfg.beta_end]] as const) {
+    for (const [k, v] of [
+      ['beta_start', cfg.beta_start],
+      ['beta_end', cfg.beta_end],
+    ] as const) {
       if (!(v > 0 && v < 1)) throw new Error(`schedule: ${k} must lie in (0, 1), got ${v}`);
     }
   }

@@ -18,7 +18,12 @@ import type { Schedule } from './index.ts';
  *          v:       x0 = v * (-s / sqrt(s^2+1)) + x / (s^2+1)
  *          sample:  x0 = m
  */
-export function schedulerStep(s: Schedule, stepIndex: number, modelOutput: Float32Array, sample: Float32Array): Float32Array {
+export function schedulerStep(
+  s: Schedule,
+  stepIndex: number,
+  modelOutput: Float32Array,
+  sample: Float32Array,
+): Float32Array {
   checkStep(s, stepIndex, sample, modelOutput);
   const out = new Float32Array(sample.length);
   if (s.scheduler === 'ddim') {

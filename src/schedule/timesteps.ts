@@ -21,7 +21,9 @@ export function ddimTimesteps(spacing: Spacing, steps: number, n: number, stepsO
     case 'trailing':
       return arange(n, 0, -n / steps).map((t) => roundHalfEven(t) - 1);
     case 'linspace':
-      return linspace(0, n - 1, steps).map(roundHalfEven).reverse();
+      return linspace(0, n - 1, steps)
+        .map(roundHalfEven)
+        .reverse();
   }
 }
 
@@ -38,6 +40,8 @@ export function eulerTimesteps(spacing: Spacing, steps: number, n: number, steps
     case 'trailing':
       return ddimTimesteps('trailing', steps, n, stepsOffset);
     case 'linspace':
-      return linspace(0, n - 1, steps).map(Math.fround).reverse();
+      return linspace(0, n - 1, steps)
+        .map(Math.fround)
+        .reverse();
   }
 }

@@ -42,7 +42,9 @@ export function reportIssues(issues: readonly Issue[], schema: z.ZodType, where:
     report(issue, schema, where, out);
   }
   // In source order, as a reader goes through the file.
-  out.items.sort((a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.col ?? 0) - (b.location?.col ?? 0));
+  out.items.sort(
+    (a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.col ?? 0) - (b.location?.col ?? 0),
+  );
   for (const d of out.items) log.items.push(d);
 }
 
@@ -50,8 +52,6 @@ export function reportIssues(issues: readonly Issue[], schema: z.ZodType, where:
 export function pathText(path: readonly (string | number)[]): string {
   return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i ? `.${k}` : k)).join('');
 }
-
-
 
 /** A key the user probably meant: a close spelling, or the one key it abbreviates (`budget` → `budget_ms`). */
 function guessKey(k: string, known: readonly string[]): string | undefined {
@@ -76,17 +76,28 @@ function homeOf(schema: z.ZodType, path: readonly (string | number)[], k: string
 function rootCauses(issue: Issue, prefix: PropertyKey[]): Issue[] {
   const path = [...prefix, ...issue.path];
   if (issue.code !== 'invalid_union' || !issue.errors?.length) return [{ ...issue, path } as Issue];
-  const depth = (errs: readonly Issue[]) => Math.max(...errs.map((e) => e.path.length + (e.code === 'invalid_type' ? 0 : 0.5)));
+  const depth = (errs: readonly Issue[]) =>
+    Math.max(...errs.map((e) => e.path.length + (e.code === 'invalid_type' ? 0 : 0.5)));
   const best = [...issue.errors].sort((a, b) => depth(b) - depth(a))[0];
   if (depth(best) === 0 && best.every((e) => e.code === 'invalid_type')) {
     // The value fits no branch at all: say what would.
     const expected = issue.errors.map((errs) => (errs[0] as { expected?: string }).expected ?? 'value');
-    return [{ code: 'invalid_type', expected: [...new Set(expected)].join(' or '), path, message: '', input: undefined } as unknown as Issue];
+    return [
+      {
+        code: 'invalid_type',
+        expected: [...new Set(expected)].join(' or '),
+        path,
+        message: '',
+        input: undefined,
+      } as unknown as Issue,
+    ];
   }
   if (best.length === 1 && best[0].code === 'invalid_value' && best[0].path.length === 0) {
     // A literal branch (`'input'`) won: the other branches' shapes are alternatives too.
     const alternatives = issue.errors
-      .filter((errs) => errs !== best && errs.length === 1 && errs[0].code === 'invalid_type' && errs[0].path.length === 0)
+      .filter(
+        (errs) => errs !== best && errs.length === 1 && errs[0].code === 'invalid_type' && errs[0].path.length === 0,
+      )
       .map((errs) => String((errs[0] as { expected?: string }).expected));
     return [{ ...best[0], path, alternatives } as Issue];
   }
@@ -135,13 +146,20 @@ function report(issue: Issue, schema: z.ZodType, where: Locator, log: Diagnostic
     }
     case 'invalid_value': {
       const options = (issue.values ?? []).map(String);
-      const expected = [...options.map(show), ...((issue as { alternatives?: string[] }).alternatives ?? []).map(article)].join(' or ');
+      const expected = [
+        ...options.map(show),
+        ...((issue as { alternatives?: string[] }).alternatives ?? []).map(article),
+      ].join(' or ');
       if (typeof value !== 'string' && issue.values.every((v) => typeof v === 'string')) {
         log.error(Code.RecipeType, `'${name}' must be ${expected}, not ${kindOf(value)}`, at);
         return;
       }
       const guess = typeof value === 'string' ? closest(value, options) : undefined;
-      log.error(Code.RecipeValue, `${show(value)} is not a valid '${name}': expected ${expected}${guess ? `; did you mean '${guess}'?` : ''}`, at);
+      log.error(
+        Code.RecipeValue,
+        `${show(value)} is not a valid '${name}': expected ${expected}${guess ? `; did you mean '${guess}'?` : ''}`,
+        at,
+      );
       return;
     }
     case 'invalid_format':
@@ -161,14 +179,25 @@ function report(issue: Issue, schema: z.ZodType, where: Locator, log: Diagnostic
 }
 
 function article(t: string): string {
-  const noun = t.replace(/\bint\b/g, 'integer').replace(/\bobject\b/g, 'mapping').replace(/\barray\b/g, 'list');
+  const noun = t
+    .replace(/\bint\b/g, 'integer')
+    .replace(/\bobject\b/g, 'mapping')
+    .replace(/\barray\b/g, 'list');
   return /^[aeiou]/.test(noun) ? `an ${noun}` : `a ${noun}`;
 }
 
 function rangeText(issue: Issue): string {
-  const i = issue as { code: string; minimum?: number | bigint; maximum?: number | bigint; inclusive?: boolean; divisor?: number; origin?: string };
+  const i = issue as {
+    code: string;
+    minimum?: number | bigint;
+    maximum?: number | bigint;
+    inclusive?: boolean;
+    divisor?: number;
+    origin?: string;
+  };
   const what = i.origin === 'string' ? 'length' : i.origin === 'array' ? 'number of items' : 'value';
   if (i.code === 'not_multiple_of') return `must be a multiple of ${i.divisor}`;
-  if (i.code === 'too_small') return `${what} must be ${i.inclusive === false ? 'greater than' : 'at least'} ${i.minimum}`;
+  if (i.code === 'too_small')
+    return `${what} must be ${i.inclusive === false ? 'greater than' : 'at least'} ${i.minimum}`;
   return `${what} must be ${i.inclusive === false ? 'less than' : 'at most'} ${i.maximum}`;
 }

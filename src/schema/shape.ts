@@ -5,7 +5,14 @@ import type { z } from 'zod';
 /** Where a value sits in a document: keys and list indices from the root. */
 export type Path = readonly (string | number)[];
 
-type Def = { type: string; innerType?: z.ZodType; shape?: Record<string, z.ZodType>; element?: z.ZodType; options?: z.ZodType[]; in?: z.ZodType };
+type Def = {
+  type: string;
+  innerType?: z.ZodType;
+  shape?: Record<string, z.ZodType>;
+  element?: z.ZodType;
+  options?: z.ZodType[];
+  in?: z.ZodType;
+};
 
 function def(s: z.ZodType): Def {
   return (s as unknown as { _zod: { def: Def } })._zod.def;
@@ -31,8 +38,15 @@ export function keysAt(schema: z.ZodType, path: readonly (string | number)[]): s
     else if (d.type === 'union') s = d.options?.map(unwrap).find((o) => def(o).type === 'object');
     else return [];
     s = s && unwrap(s);
-    if (s && def(s).type === 'union') s = def(s).options?.map(unwrap).find((o) => def(o).type === 'object') ?? s;
+    if (s && def(s).type === 'union')
+      s =
+        def(s)
+          .options?.map(unwrap)
+          .find((o) => def(o).type === 'object') ?? s;
   }
-  if (s && def(s).type === 'union') s = def(s).options?.map(unwrap).find((o) => def(o).type === 'object');
+  if (s && def(s).type === 'union')
+    s = def(s)
+      .options?.map(unwrap)
+      .find((o) => def(o).type === 'object');
   return s && def(s).type === 'object' ? Object.keys(def(s).shape ?? {}) : [];
 }

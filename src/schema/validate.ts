@@ -19,7 +19,10 @@ export function validateAgainst(schema: SchemaFile, value: unknown, log: Diagnos
   }
   if (v(value)) return true;
   for (const e of v.errors ?? []) {
-    log.error(Code.ArtifactInvalid, `${what} does not validate against schemas/${schema.file}: ${e.instancePath || '/'} ${e.message}`);
+    log.error(
+      Code.ArtifactInvalid,
+      `${what} does not validate against schemas/${schema.file}: ${e.instancePath || '/'} ${e.message}`,
+    );
   }
   return false;
 }

@@ -43,25 +43,39 @@ export function checkContracts(models: Record<ModelName, ModelIo>, log: Diagnost
   let ok = true;
   // Every contract is with the UNet: the error sits at the other model's line and names the UNet's.
   const mismatch = (at: ModelIo, message: string) => {
-    log.error(Code.ModelsMismatch, message, at.at, [`model.unet is ${unet.source}${unet.at ? ` (${unet.at.file}:${unet.at.line}:${unet.at.col})` : ''}`]);
+    log.error(Code.ModelsMismatch, message, at.at, [
+      `model.unet is ${unet.source}${unet.at ? ` (${unet.at.file}:${unet.at.line}:${unet.at.col})` : ''}`,
+    ]);
     ok = false;
   };
   const hidden = dim(te, 'outputs', 0, -1);
   const cross = dim(unet, 'inputs', 'encoder_hidden_states', -1);
   if (hidden !== undefined && cross !== undefined && hidden !== cross) {
-    mismatch(te, `model.text_encoder (${te.source}) gives hidden states ${hidden} wide, but model.unet (${unet.source}) cross-attends to ${cross}: the text encoder's hidden size must be the UNet's cross_attention_dim`);
+    mismatch(
+      te,
+      `model.text_encoder (${te.source}) gives hidden states ${hidden} wide, but model.unet (${unet.source}) cross-attends to ${cross}: the text encoder's hidden size must be the UNet's cross_attention_dim`,
+    );
   }
   const tokens = dim(te, 'outputs', 0, 1, true);
   const attended = dim(unet, 'inputs', 'encoder_hidden_states', 1, true);
   if (tokens !== undefined && attended !== undefined && tokens !== attended) {
-    mismatch(te, `model.text_encoder (${te.source}) gives ${tokens} tokens, but model.unet (${unet.source}) takes encoder_hidden_states of ${attended}`);
+    mismatch(
+      te,
+      `model.text_encoder (${te.source}) gives ${tokens} tokens, but model.unet (${unet.source}) takes encoder_hidden_states of ${attended}`,
+    );
   }
   const latent = dim(vae, 'inputs', 'latent_sample', 1);
   const takes = dim(unet, 'inputs', 'sample', 1);
   const gives = dim(unet, 'outputs', 0, 1);
-  for (const [what, c] of [['takes latents of', takes], ['predicts', gives]] as const) {
+  for (const [what, c] of [
+    ['takes latents of', takes],
+    ['predicts', gives],
+  ] as const) {
     if (latent !== undefined && c !== undefined && c !== latent) {
-      mismatch(vae, `model.vae_decoder (${vae.source}) decodes latents of ${latent} channels, but model.unet (${unet.source}) ${what} ${c}`);
+      mismatch(
+        vae,
+        `model.vae_decoder (${vae.source}) decodes latents of ${latent} channels, but model.unet (${unet.source}) ${what} ${c}`,
+      );
       break;
     }
   }

@@ -57,12 +57,17 @@ export function emitArtifact(plan: ArtifactPlan, log: DiagnosticLog): Manifest |
     m.prepare?.();
     const exported = exportGraph(m.graph);
     m.finish?.();
-    const ok = saveModel(exported, path.join(tmp, m.file), {
-      externalData: `${m.file}.data`,
-      sizeThreshold: plan.graphOnly ? 0 : undefined,
-      graphOnly: plan.graphOnly,
-      onProgress: plan.onProgress && ((d, t) => plan.onProgress!(m.file, d, t)),
-    }, log);
+    const ok = saveModel(
+      exported,
+      path.join(tmp, m.file),
+      {
+        externalData: `${m.file}.data`,
+        sizeThreshold: plan.graphOnly ? 0 : undefined,
+        graphOnly: plan.graphOnly,
+        onProgress: plan.onProgress && ((d, t) => plan.onProgress!(m.file, d, t)),
+      },
+      log,
+    );
     if (!ok) return fail();
   }
   for (const [f, text] of Object.entries(plan.files ?? {})) fs.writeFileSync(path.join(tmp, f), text);

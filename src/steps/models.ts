@@ -16,7 +16,6 @@ import { importGraph } from '../ir/import.ts';
 import { loadModel } from '../onnx/model.ts';
 import type { ModelName } from '../model-names.ts';
 
-
 export interface LoadedModel {
   graph: Graph;
   /** Where it came from, for the report. */
@@ -33,7 +32,13 @@ export interface LoadOptions {
   progress?: ProgressStream;
 }
 
-export function loadRecipeModel(c: ModelName, ref: string, log: DiagnosticLog, at: Location | undefined, opts: LoadOptions = {}): LoadedModel | undefined {
+export function loadRecipeModel(
+  c: ModelName,
+  ref: string,
+  log: DiagnosticLog,
+  at: Location | undefined,
+  opts: LoadOptions = {},
+): LoadedModel | undefined {
   if (ref === 'default') {
     const built = ensureDefaultModel(c, log, {
       progress: opts.progress,
@@ -50,7 +55,8 @@ export function loadRecipeModel(c: ModelName, ref: string, log: DiagnosticLog, a
   const loaded = fromFile(ref, log);
   // Errors about the file point at the file; say which recipe line named it.
   const where = at ? `${at.file}:${at.line}:${at.col}` : 'the recipe';
-  for (const d of log.items.slice(before)) if (d.severity === 'error') d.notes = [...(d.notes ?? []), `named as model.${c} at ${where}`];
+  for (const d of log.items.slice(before))
+    if (d.severity === 'error') d.notes = [...(d.notes ?? []), `named as model.${c} at ${where}`];
   if (!loaded || !hasRole(c, loaded.graph, ref, log, at)) return undefined;
   return loaded;
 }

@@ -81,8 +81,20 @@ export function planRecipe(loaded: LoadedRecipe, device: string): RecipePlan {
   const r = loaded.recipe;
   const target = r.targets.find((t) => t.device === device);
   const resolution = target?.resolution ?? 512;
-  const models = Object.fromEntries(MODEL_NAMES.map((part) => [part, modelPlan(loaded, part)])) as Record<ModelName, ModelPlan>;
-  return { device, resolution, vaeScale: decoderScaleOf(r.model.vae_decoder), batch: 1, steps: r.schedule.steps, guidance: guidanceMode(r), textEncoderRuns: textEncoderRuns(r), models };
+  const models = Object.fromEntries(MODEL_NAMES.map((part) => [part, modelPlan(loaded, part)])) as Record<
+    ModelName,
+    ModelPlan
+  >;
+  return {
+    device,
+    resolution,
+    vaeScale: decoderScaleOf(r.model.vae_decoder),
+    batch: 1,
+    steps: r.schedule.steps,
+    guidance: guidanceMode(r),
+    textEncoderRuns: textEncoderRuns(r),
+    models,
+  };
 }
 
 function modelPlan(loaded: LoadedRecipe, part: ModelName): ModelPlan {
@@ -99,9 +111,12 @@ function modelPlan(loaded: LoadedRecipe, part: ModelName): ModelPlan {
         }
       : {};
   const w = r.widths?.[part] ?? {};
-  const widths: WidthSpec[] = Object.entries(w).map(([selector, v]) => widthSpec(selector, v, loaded.locate(['widths', part, selector])));
+  const widths: WidthSpec[] = Object.entries(w).map(([selector, v]) =>
+    widthSpec(selector, v, loaded.locate(['widths', part, selector])),
+  );
   const q = r.quantize?.[part];
-  const specs = q === undefined ? [] : typeof q === 'string' ? [{ scheme: q, blocks: '*' }] : Array.isArray(q) ? q : [q];
+  const specs =
+    q === undefined ? [] : typeof q === 'string' ? [{ scheme: q, blocks: '*' }] : Array.isArray(q) ? q : [q];
   const schemes = [...new Set(specs.map((s) => s.scheme))];
   // Several schemes: the one on the whole model ('*'), else the first, prices it throughout.
   const main = specs.find((s) => s.blocks === '*' || s.blocks === '**') ?? specs[0];
@@ -118,14 +133,24 @@ function modelPlan(loaded: LoadedRecipe, part: ModelName): ModelPlan {
 }
 
 /** A model's cost table as compile will emit it, and the UNet edits still to apply as a what-if. */
-async function modelTable(m: ModelPlan, resolution: number, vaeScale: number, log: DiagnosticLog): Promise<{ table: CostTable; pending: BlockEdits } | undefined> {
+async function modelTable(
+  m: ModelPlan,
+  resolution: number,
+  vaeScale: number,
+  log: DiagnosticLog,
+): Promise<{ table: CostTable; pending: BlockEdits } | undefined> {
   const dims = m.part === 'text_encoder' ? {} : targetDims(resolution, vaeScale);
   if (!m.widths.length) {
     const table = await sourceTable(m.source, [], dims, log, m.at);
     return table && { table, pending: m.edits };
   }
   const strip = (e: { at?: Location }[] = []) => e.map(({ at: _at, ...rest }) => rest);
-  const key = JSON.stringify({ remove: strip(m.edits.remove), duplicate: strip(m.edits.duplicate), widths: strip(m.widths), importance: m.importance });
+  const key = JSON.stringify({
+    remove: strip(m.edits.remove),
+    duplicate: strip(m.edits.duplicate),
+    widths: strip(m.widths),
+    importance: m.importance,
+  });
   const table = await sourceTable(m.source, [], dims, log, m.at, {
     transform: { key, run: (g, l) => applyRecipePasses(g, m, resolution, vaeScale, l) },
   });
@@ -135,9 +160,14 @@ async function modelTable(m: ModelPlan, resolution: number, vaeScale: number, lo
 /** The passes compile runs on this model, in its order: remove and duplicate (UNet), then prune-channels. */
 export function recipePasses(m: ModelPlan, resolution: number, vaeScale = SD_VAE_SCALE): Pass[] {
   const passes: Pass[] = [];
-  if (m.edits.remove?.length) passes.push(removeBlocks(m.edits.remove.map((e) => ({ selector: e.selector, keepShortcut: e.keepShortcut, at: e.at }))));
-  if (m.edits.duplicate?.length) passes.push(duplicateBlocks(m.edits.duplicate.map((e) => ({ selector: e.selector, at: e.at }))));
-  if (m.widths.length) passes.push(pruneChannels(m.widths, { importance: m.importance, dims: targetDims(resolution, vaeScale) }));
+  if (m.edits.remove?.length)
+    passes.push(
+      removeBlocks(m.edits.remove.map((e) => ({ selector: e.selector, keepShortcut: e.keepShortcut, at: e.at }))),
+    );
+  if (m.edits.duplicate?.length)
+    passes.push(duplicateBlocks(m.edits.duplicate.map((e) => ({ selector: e.selector, at: e.at }))));
+  if (m.widths.length)
+    passes.push(pruneChannels(m.widths, { importance: m.importance, dims: targetDims(resolution, vaeScale) }));
   return passes;
 }
 
@@ -173,8 +203,22 @@ export interface RecipePrice {
  * recipe runs them (same device, resolution, steps and guidance).
  */
 export function baselinePlan(plan: RecipePlan): RecipePlan {
-  const bare = (m: ModelPlan): ModelPlan => ({ part: m.part, source: m.source, at: m.at, edits: {}, widths: [], importance: m.importance });
-  return { ...plan, models: { unet: bare(plan.models.unet), vae_decoder: bare(plan.models.vae_decoder), text_encoder: bare(plan.models.text_encoder) } };
+  const bare = (m: ModelPlan): ModelPlan => ({
+    part: m.part,
+    source: m.source,
+    at: m.at,
+    edits: {},
+    widths: [],
+    importance: m.importance,
+  });
+  return {
+    ...plan,
+    models: {
+      unet: bare(plan.models.unet),
+      vae_decoder: bare(plan.models.vae_decoder),
+      text_encoder: bare(plan.models.text_encoder),
+    },
+  };
 }
 
 /** What the recipe saves against its baseline on one device, in ms per image. */
@@ -186,14 +230,24 @@ export interface Baseline {
   saved: number;
 }
 
-export async function baselineOf(plan: RecipePlan, profile: DeviceProfile, pricedMs: number, log: DiagnosticLog): Promise<Baseline | undefined> {
+export async function baselineOf(
+  plan: RecipePlan,
+  profile: DeviceProfile,
+  pricedMs: number,
+  log: DiagnosticLog,
+): Promise<Baseline | undefined> {
   const base = await priceRecipe(baselinePlan(plan), profile, log);
   if (!base) return undefined;
   const total = base.prediction.total_ms;
   return { total_ms: total, saved_ms: total - pricedMs, saved: (total - pricedMs) / total };
 }
 
-export async function priceRecipe(plan: RecipePlan, profile: DeviceProfile, log: DiagnosticLog, opts: { extra?: BlockEdits; scheme?: Scheme; steps?: number } = {}): Promise<RecipePrice | undefined> {
+export async function priceRecipe(
+  plan: RecipePlan,
+  profile: DeviceProfile,
+  log: DiagnosticLog,
+  opts: { extra?: BlockEdits; scheme?: Scheme; steps?: number } = {},
+): Promise<RecipePrice | undefined> {
   const tables: Partial<Record<ModelName, { table: CostTable; pending: BlockEdits }>> = {};
   for (const part of MODEL_NAMES) {
     const t = await modelTable(plan.models[part], plan.resolution, plan.vaeScale, log);
@@ -209,19 +263,36 @@ export async function priceRecipe(plan: RecipePlan, profile: DeviceProfile, log:
     precision[part] = eff.precision;
     named[part] = scheme ?? schemeName(eff.precision);
     if (scheme && eff.fellBack) {
-      log.warn(Code.PrecisionFallback, `${profile.name} has no kernels for ${scheme} (${SCHEME_INFO[scheme].summary}): the ${part.replace('_', ' ')} is priced at ${eff.precision.compute} arithmetic with ${eff.precision.weights} weights`, opts.scheme ? undefined : m.schemeAt);
+      log.warn(
+        Code.PrecisionFallback,
+        `${profile.name} has no kernels for ${scheme} (${SCHEME_INFO[scheme].summary}): the ${part.replace('_', ' ')} is priced at ${eff.precision.compute} arithmetic with ${eff.precision.weights} weights`,
+        opts.scheme ? undefined : m.schemeAt,
+      );
       named[part] = `${scheme} (priced as ${eff.precision.compute})`;
     } else if (scheme && !opts.scheme && m.mixedSchemes) {
-      log.warn(Code.PrecisionFallback, `the ${part.replace('_', ' ')} mixes ${m.mixedSchemes.join(', ')}: it is priced at ${scheme} throughout`, m.schemeAt);
+      log.warn(
+        Code.PrecisionFallback,
+        `the ${part.replace('_', ' ')} mixes ${m.mixedSchemes.join(', ')}: it is priced at ${scheme} throughout`,
+        m.schemeAt,
+      );
     }
   }
   const build = (cfg: CfgMode) => {
     const cost = new ImageCost(
       { unet: tables.unet!.table, text_encoder: tables.text_encoder!.table, vae_decoder: tables.vae_decoder!.table },
-      { device: profile, steps: plan.steps, cfg, resolution: plan.resolution, batch: plan.batch, text_encoder_runs: plan.textEncoderRuns, precision },
+      {
+        device: profile,
+        steps: plan.steps,
+        cfg,
+        resolution: plan.resolution,
+        batch: plan.batch,
+        text_encoder_runs: plan.textEncoderRuns,
+        precision,
+      },
     );
     const variant = cost.unet.variant();
-    const ok = cost.unet.apply(variant, tables.unet!.pending, log) && (!opts.extra || cost.unet.apply(variant, opts.extra, log));
+    const ok =
+      cost.unet.apply(variant, tables.unet!.pending, log) && (!opts.extra || cost.unet.apply(variant, opts.extra, log));
     return ok ? { cost, variant, prediction: cost.predict(variant, opts.steps ?? plan.steps) } : undefined;
   };
   if (plan.guidance !== 'auto') {
@@ -233,7 +304,10 @@ export async function priceRecipe(plan: RecipePlan, profile: DeviceProfile, log:
   const two = batch && build('two-calls');
   if (!batch || !two) return undefined;
   const perStep = (p: ImagePrediction) => p.components.unet.ms_per_step;
-  const pick = perStep(batch.prediction) <= perStep(two.prediction) ? { ...batch, mode: 'batch' as const } : { ...two, mode: 'two-calls' as const };
+  const pick =
+    perStep(batch.prediction) <= perStep(two.prediction)
+      ? { ...batch, mode: 'batch' as const }
+      : { ...two, mode: 'two-calls' as const };
   return {
     cost: pick.cost,
     variant: pick.variant,
@@ -246,7 +320,12 @@ export async function priceRecipe(plan: RecipePlan, profile: DeviceProfile, log:
 /** What 'auto' chose and why, in a sentence (reports, whatif). */
 export function guidanceWhy(g: RecipePrice['guidance'], device: string): string {
   const ms = (x: number) => `${x.toFixed(1)} ms`;
-  if (!g.auto) return g.mode === 'batch' ? 'one batch-2 UNet call per step' : g.mode === 'two-calls' ? 'two UNet calls per step' : 'one UNet call per step (no guidance)';
+  if (!g.auto)
+    return g.mode === 'batch'
+      ? 'one batch-2 UNet call per step'
+      : g.mode === 'two-calls'
+        ? 'two UNet calls per step'
+        : 'one UNet call per step (no guidance)';
   const { batch_ms, two_calls_ms } = g.auto;
   return g.mode === 'batch'
     ? `auto: one batch-2 UNet call per step (${ms(batch_ms)} per step on ${device}, against ${ms(two_calls_ms)} for two batch-1 calls)`

@@ -16,15 +16,30 @@ export interface ReportInput {
   after: Partial<Record<ModelName, ModelStats>>;
   passes: Partial<Record<ModelName, PassRecord[]>>;
   /** The cost model's prediction for this target, with its budget, how guidance runs and each model's precision. */
-  prediction?: ImagePrediction & { budget_ms?: number; guidance?: string; precision?: Record<string, string>; interval_basis?: string; baseline?: Baseline };
+  prediction?: ImagePrediction & {
+    budget_ms?: number;
+    guidance?: string;
+    precision?: Record<string, string>;
+    interval_basis?: string;
+    baseline?: Baseline;
+  };
 }
 
 const int = (n: number) => n.toLocaleString('en-US');
 const g = (n: number | undefined) => (n === undefined ? '–' : (n / 1e9).toFixed(2));
-const size = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
+const size = (b: number) =>
+  b >= 2 ** 30
+    ? `${(b / 2 ** 30).toFixed(2)} GiB`
+    : b >= 2 ** 20
+      ? `${(b / 2 ** 20).toFixed(1)} MiB`
+      : `${(b / 1024).toFixed(1)} KiB`;
 
 function table(head: string[], rows: string[][]): string[] {
-  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
+  return [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ];
 }
 
 function kindCounts(s: ModelStats | undefined): string {
@@ -46,13 +61,31 @@ function unetStep(m: Manifest, r: ReportInput): string {
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 
 /** The prediction's component rows (name, ms per image, how) and its costliest blocks, for report.md and report.html alike. */
-export function predictionTables(p: NonNullable<ReportInput['prediction']>): { components: string[][]; blocks: string[][] } {
+export function predictionTables(p: NonNullable<ReportInput['prediction']>): {
+  components: string[][];
+  blocks: string[][];
+} {
   const c = p.components;
-  const calls = c.unet.calls_per_step === 1 ? `1 call of batch ${c.unet.batch_per_call}` : `${c.unet.calls_per_step} calls of batch ${c.unet.batch_per_call}`;
+  const calls =
+    c.unet.calls_per_step === 1
+      ? `1 call of batch ${c.unet.batch_per_call}`
+      : `${c.unet.calls_per_step} calls of batch ${c.unet.batch_per_call}`;
   return {
     components: [
-      ...(c.text_encoder ? [['text encoder', ms(c.text_encoder.ms * c.text_encoder.runs), `${c.text_encoder.runs} × ${ms(c.text_encoder.ms)}`]] : []),
-      ['UNet', ms(c.unet.ms_per_step * c.unet.steps), `${c.unet.steps} steps × ${calls} × ${ms(c.unet.ms_per_call)} per call`],
+      ...(c.text_encoder
+        ? [
+            [
+              'text encoder',
+              ms(c.text_encoder.ms * c.text_encoder.runs),
+              `${c.text_encoder.runs} × ${ms(c.text_encoder.ms)}`,
+            ],
+          ]
+        : []),
+      [
+        'UNet',
+        ms(c.unet.ms_per_step * c.unet.steps),
+        `${c.unet.steps} steps × ${calls} × ${ms(c.unet.ms_per_call)} per call`,
+      ],
       ...(c.vae_decoder ? [['VAE decoder', ms(c.vae_decoder.ms), '1 call']] : []),
     ],
     blocks: p.by_block.slice(0, 10).map((b) => [b.name, ms(b.ms)]),
@@ -61,7 +94,8 @@ export function predictionTables(p: NonNullable<ReportInput['prediction']>): { c
 
 /** What the recipe saves against its source models, run the same way. */
 export function baselineLine(b: Baseline): string {
-  const change = b.saved_ms >= 0 ? `saves ${ms(b.saved_ms)} (−${(b.saved * 100).toFixed(1)}%)` : `costs ${ms(-b.saved_ms)} more`;
+  const change =
+    b.saved_ms >= 0 ? `saves ${ms(b.saved_ms)} (−${(b.saved * 100).toFixed(1)}%)` : `costs ${ms(-b.saved_ms)} more`;
   return `Against the source models unedited (no removals or copies, every channel, float weights) with the same steps and guidance, ${ms(b.total_ms)} per image: the recipe ${change}.`;
 }
 
@@ -81,8 +115,28 @@ export function predictionLines(p: NonNullable<ReportInput['prediction']>): stri
     `${ms(p.total_ms)} per image on ${p.device}${iv ? ` (80% interval: ${ms(iv[0])} to ${ms(iv[1])})` : ''}${verdict}.`,
     '',
     ...(p.baseline ? [baselineLine(p.baseline), ''] : []),
-    ...(p.guidance ? [`Guidance: ${p.guidance}.${precisions.length ? ` Priced at ${precisions.length === 1 ? precisions[0] : Object.entries(p.precision!).map(([k, v]) => `${k} ${v}`).join(', ')}.` : ''}`, ''] : []),
-    ...(iv && p.interval_basis ? [`The interval: ${p.interval_basis}, widened for graphs unlike the profile's calibration rows (\`pocketdiff devices\` lists its sources).`, ''] : []),
+    ...(p.guidance
+      ? [
+          `Guidance: ${p.guidance}.${
+            precisions.length
+              ? ` Priced at ${
+                  precisions.length === 1
+                    ? precisions[0]
+                    : Object.entries(p.precision!)
+                        .map(([k, v]) => `${k} ${v}`)
+                        .join(', ')
+                }.`
+              : ''
+          }`,
+          '',
+        ]
+      : []),
+    ...(iv && p.interval_basis
+      ? [
+          `The interval: ${p.interval_basis}, widened for graphs unlike the profile's calibration rows (\`pocketdiff devices\` lists its sources).`,
+          '',
+        ]
+      : []),
     ...table(['component', 'ms per image', 'how'], predictionTables(p).components),
     '',
     'Top blocks:',
@@ -102,8 +156,24 @@ export function renderReport(m: Manifest, r: ReportInput): string {
     '## Models',
     '',
     ...table(
-      ['model', 'source', 'params before', 'params after', 'GMACs per call before', 'GMACs per call after', 'blocks after'],
-      comps.map((c) => [c, r.sources[c] ?? '', int(r.before[c]?.params ?? 0), int(r.after[c]?.params ?? 0), g(r.before[c]?.macs.total), g(r.after[c]?.macs.total), c === 'unet' ? kindCounts(r.after[c]) : String(r.after[c]?.blocks.length ?? '–')]),
+      [
+        'model',
+        'source',
+        'params before',
+        'params after',
+        'GMACs per call before',
+        'GMACs per call after',
+        'blocks after',
+      ],
+      comps.map((c) => [
+        c,
+        r.sources[c] ?? '',
+        int(r.before[c]?.params ?? 0),
+        int(r.after[c]?.params ?? 0),
+        g(r.before[c]?.macs.total),
+        g(r.after[c]?.macs.total),
+        c === 'unet' ? kindCounts(r.after[c]) : String(r.after[c]?.blocks.length ?? '–'),
+      ]),
     ),
     '',
     `MACs are per call of each model, before and after alike${m.resolution ? ` at ${m.resolution}×${m.resolution}` : ` at a 512×512 image (${512 / (m.vae_scale_factor ?? 8)}×${512 / (m.vae_scale_factor ?? 8)} latent)`}.${unetStep(m, r)}`,
@@ -112,7 +182,17 @@ export function renderReport(m: Manifest, r: ReportInput): string {
     '',
     ...table(
       ['model', 'pass', 'what it did', 'nodes removed', 'weights removed'],
-      comps.flatMap((c) => (r.passes[c] ?? []).map((p) => [c, p.pass, Object.entries(p.stats).map(([k, v]) => `${k}: ${v}`).join('; '), int(p.nodes_removed), int(p.weights_removed)])),
+      comps.flatMap((c) =>
+        (r.passes[c] ?? []).map((p) => [
+          c,
+          p.pass,
+          Object.entries(p.stats)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join('; '),
+          int(p.nodes_removed),
+          int(p.weights_removed),
+        ]),
+      ),
     ),
     '',
     '## Schedule and guidance',
@@ -125,6 +205,14 @@ export function renderReport(m: Manifest, r: ReportInput): string {
     '',
   ];
   if (r.prediction) lines.push('## Predicted latency', '', ...predictionLines(r.prediction), '');
-  lines.push('## Files', '', ...table(['file', 'size', 'sha256'], Object.entries(m.files).map(([f, h]) => [f, size(h.bytes), `\`${h.sha256}\``])), '');
+  lines.push(
+    '## Files',
+    '',
+    ...table(
+      ['file', 'size', 'sha256'],
+      Object.entries(m.files).map(([f, h]) => [f, size(h.bytes), `\`${h.sha256}\``]),
+    ),
+    '',
+  );
   return lines.join('\n');
 }

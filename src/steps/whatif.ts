@@ -51,18 +51,28 @@ export interface WhatIfRequest {
   quantize?: string;
 }
 
-export async function whatIf(recipeFile: string, req: WhatIfRequest, log: DiagnosticLog): Promise<{ report: WhatIfReport; prediction: ImagePrediction } | undefined> {
+export async function whatIf(
+  recipeFile: string,
+  req: WhatIfRequest,
+  log: DiagnosticLog,
+): Promise<{ report: WhatIfReport; prediction: ImagePrediction } | undefined> {
   const loaded = loadRecipe(recipeFile, log);
   if (!loaded) return undefined;
   // A ResNet-50 named as the UNet would be priced as one: refuse it as check does.
-  if (!MODEL_NAMES.every((c) => checkRole(c, loaded.recipe.model[c], log, loaded.locate(['model', c])))) return undefined;
+  if (!MODEL_NAMES.every((c) => checkRole(c, loaded.recipe.model[c], log, loaded.locate(['model', c]))))
+    return undefined;
   const profile = loadDevice(req.device, log);
   if (!profile) return undefined;
   let scheme: Scheme | undefined;
   if (req.quantize !== undefined) {
     if (!(SCHEMES as readonly string[]).includes(req.quantize)) {
       const guess = closest(req.quantize, [...SCHEMES]);
-      log.error(Code.UnknownQuantize, `unknown --quantize scheme '${req.quantize}'${guess ? `; did you mean '${guess}'?` : ''}`, undefined, [`schemes: ${SCHEMES.join(', ')}`]);
+      log.error(
+        Code.UnknownQuantize,
+        `unknown --quantize scheme '${req.quantize}'${guess ? `; did you mean '${guess}'?` : ''}`,
+        undefined,
+        [`schemes: ${SCHEMES.join(', ')}`],
+      );
       return undefined;
     }
     scheme = req.quantize as Scheme;
@@ -72,7 +82,12 @@ export async function whatIf(recipeFile: string, req: WhatIfRequest, log: Diagno
   for (const text of req.width ?? []) {
     const m = /^(?:(unet|vae_decoder|text_encoder)\/)?(.+)=([^=]+)$/.exec(text);
     if (!m) {
-      log.error(Code.BadWidth, `--width '${text}' is not [MODEL/]SEL=W (e.g. --width 'up_blocks.*.resnets.*=0.75', --width 'vae_decoder/*=0.5' or a channel count, =160)`, undefined, [`models: ${MODEL_NAMES.join(', ')}`]);
+      log.error(
+        Code.BadWidth,
+        `--width '${text}' is not [MODEL/]SEL=W (e.g. --width 'up_blocks.*.resnets.*=0.75', --width 'vae_decoder/*=0.5' or a channel count, =160)`,
+        undefined,
+        [`models: ${MODEL_NAMES.join(', ')}`],
+      );
       continue;
     }
     const v = /^\d*\.?\d+$/.test(m[3]) ? Number(m[3]) : NaN;
@@ -99,7 +114,10 @@ export async function whatIf(recipeFile: string, req: WhatIfRequest, log: Diagno
   if (!after) return undefined;
   const base = await baselineOf({ ...own, steps: req.steps ?? own.steps }, profile, after.prediction.total_ms, quiet);
   if (!base) return undefined;
-  return { prediction: after.prediction, report: report(after, req.steps ?? own.steps, before.prediction.total_ms, base) };
+  return {
+    prediction: after.prediction,
+    report: report(after, req.steps ?? own.steps, before.prediction.total_ms, base),
+  };
 }
 
 function report(p: RecipePrice, steps: number, baseMs: number, base: Baseline): WhatIfReport {
@@ -114,11 +132,17 @@ function report(p: RecipePrice, steps: number, baseMs: number, base: Baseline): 
       vae_decoder: { ms: round(c.vae_decoder!.ms) },
     },
     total_ms: round(pr.total_ms),
-    ...(pr.interval_80 ? { interval_80: [round(pr.interval_80[0]), round(pr.interval_80[1])] as [number, number] } : {}),
+    ...(pr.interval_80
+      ? { interval_80: [round(pr.interval_80[0]), round(pr.interval_80[1])] as [number, number] }
+      : {}),
     delta_ms: round(pr.total_ms - baseMs),
     guidance: guidanceWhy(p.guidance, pr.device),
     precision: p.precision,
     top_blocks: pr.by_block.slice(0, 8).map((b) => ({ name: b.name, ms: round(b.ms) })),
-    baseline: { total_ms: round(base.total_ms), saved_ms: round(base.saved_ms), saved_pct: Math.round(base.saved * 1000) / 10 },
+    baseline: {
+      total_ms: round(base.total_ms),
+      saved_ms: round(base.saved_ms),
+      saved_pct: Math.round(base.saved * 1000) / 10,
+    },
   };
 }

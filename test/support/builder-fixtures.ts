@@ -28,14 +28,20 @@ export { loadGraph };
 const anonymous = (name: string) => name.startsWith('onnx::') || /^Constant_\d+$/.test(name);
 
 export function canonicalLines(g: Graph): string[] {
-  return g.nodes().map((n) => `${anonymous(n.name) ? 'Constant_#' : n.name} ${n.op}(${n.inputs.map(ref).join(', ')}) ${n.attrs.map(attrText).join(' ')}`);
+  return g
+    .nodes()
+    .map(
+      (n) =>
+        `${anonymous(n.name) ? 'Constant_#' : n.name} ${n.op}(${n.inputs.map(ref).join(', ')}) ${n.attrs.map(attrText).join(' ')}`,
+    );
 }
 
 /** Line pairs that differ beyond float rounding (numbers compared to 1e-5 relative). */
 export function lineDiffs(a: string[], b: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    if (!sameLine(a[i] ?? '', b[i] ?? '')) out.push(`#${i}\n  built:   ${a[i]?.slice(0, 300)}\n  fixture: ${b[i]?.slice(0, 300)}`);
+    if (!sameLine(a[i] ?? '', b[i] ?? ''))
+      out.push(`#${i}\n  built:   ${a[i]?.slice(0, 300)}\n  fixture: ${b[i]?.slice(0, 300)}`);
     if (out.length >= 5) break;
   }
   return out;
@@ -48,11 +54,14 @@ function sameLine(a: string, b: string): boolean {
   if (a.replace(NUM, '#') !== b.replace(NUM, '#')) return false;
   const x = a.match(NUM) ?? [];
   const y = b.match(NUM) ?? [];
-  return x.length === y.length && x.every((s, i) => {
-    const p = Number(s);
-    const q = Number(y[i]);
-    return p === q || Math.abs(p - q) <= 1e-5 * Math.max(Math.abs(p), Math.abs(q));
-  });
+  return (
+    x.length === y.length &&
+    x.every((s, i) => {
+      const p = Number(s);
+      const q = Number(y[i]);
+      return p === q || Math.abs(p - q) <= 1e-5 * Math.max(Math.abs(p), Math.abs(q));
+    })
+  );
 }
 
 function ref(v: Value | undefined): string {
@@ -69,10 +78,14 @@ const num = (x: number) => (Number.isInteger(x) ? String(x) : x.toPrecision(7));
 function attrText(a: AttributeProto): string {
   const name = a.name ?? '';
   switch (a.type) {
-    case 1: return `${name}=${num(a.f ?? 0)}`;
-    case 2: return `${name}=${toNumber(a.i as never)}`;
-    case 3: return `${name}="${Buffer.from(a.s ?? []).toString()}"`;
-    case 7: return `${name}=[${(a.ints ?? []).map((x) => toNumber(x as never)).join(',')}]`;
+    case 1:
+      return `${name}=${num(a.f ?? 0)}`;
+    case 2:
+      return `${name}=${toNumber(a.i as never)}`;
+    case 3:
+      return `${name}="${Buffer.from(a.s ?? []).toString()}"`;
+    case 7:
+      return `${name}=[${(a.ints ?? []).map((x) => toNumber(x as never)).join(',')}]`;
     case 4: {
       const t = a.t!;
       const raw = Buffer.from(t.rawData ?? []);
@@ -82,7 +95,8 @@ function attrText(a: AttributeProto): string {
       else vals.push(...[...raw].map(String));
       return `${name}=T${t.dataType}[${(t.dims ?? []).map((d) => toNumber(d as never)).join('x')}]{${vals.join(',')}}`;
     }
-    default: return `${name}:?`;
+    default:
+      return `${name}:?`;
   }
 }
 

@@ -3,7 +3,9 @@
 import { main } from '../../src/cli.ts';
 import { DiagnosticLog } from '../../src/diagnostics.ts';
 
-export async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string; log: DiagnosticLog }> {
+export async function cli(
+  argv: string[],
+): Promise<{ code: number; stdout: string; stderr: string; log: DiagnosticLog }> {
   const out: string[] = [];
   const err: string[] = [];
   const log = new DiagnosticLog();

@@ -11,7 +11,10 @@ export const TINY_VAE = path.join(ROOT, 'test/fixtures/vae-decoder-tiny/model.on
 export const DEVICE = 'galaxy-s23';
 
 /** `dir/narrow.yaml`: DDIM at `steps` (2), guidance `scale` (1: none), the S23 at 128 px. */
-export function narrowRecipe(dir: string, o: { textEncoder: string; unet?: string; scale?: number; steps?: number }): string {
+export function narrowRecipe(
+  dir: string,
+  o: { textEncoder: string; unet?: string; scale?: number; steps?: number },
+): string {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'narrow.yaml');
   fs.writeFileSync(
@@ -33,7 +36,11 @@ export function narrowRecipe(dir: string, o: { textEncoder: string; unet?: strin
 }
 
 /** Two samples, seed 0, the latent metric, three removals a round; cache and output under `dir`. */
-export const evolveOptions = (budget: number, dir: string, extra: Partial<Omit<EvolveOptions, 'cache' | 'out'>> = {}): EvolveOptions & { cache: string; out: string } => ({
+export const evolveOptions = (
+  budget: number,
+  dir: string,
+  extra: Partial<Omit<EvolveOptions, 'cache' | 'out'>> = {},
+): EvolveOptions & { cache: string; out: string } => ({
   device: DEVICE,
   budget,
   objective: 'image',
@@ -47,4 +54,5 @@ export const evolveOptions = (budget: number, dir: string, extra: Partial<Omit<E
 });
 
 /** EVOLVED.yaml, its log and report, each named, as text. */
-export const outputs = (r: EvolveResult) => [r.recipe, r.log, r.report].map((f) => `${path.basename(f)}\n${fs.readFileSync(f, 'utf8')}`);
+export const outputs = (r: EvolveResult) =>
+  [r.recipe, r.log, r.report].map((f) => `${path.basename(f)}\n${fs.readFileSync(f, 'utf8')}`);

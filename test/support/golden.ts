@@ -16,7 +16,10 @@ export function checkGolden(file: string, text: string): void {
   }
   if (!fs.existsSync(file)) assert.unreachable(`${file} is missing; write it with UPDATE_GOLDENS=1 and review it`);
   const diff = lineDiff(fs.readFileSync(file, 'utf8'), text);
-  assert.ok(!diff, `${file} is stale (- golden, + now); if the change is intended, rewrite it with UPDATE_GOLDENS=1 and review it\n${diff}`);
+  assert.ok(
+    !diff,
+    `${file} is stale (- golden, + now); if the change is intended, rewrite it with UPDATE_GOLDENS=1 and review it\n${diff}`,
+  );
 }
 
 /**
@@ -28,12 +31,15 @@ function lineDiff(a: string, b: string): string {
   const y = b.split('\n');
   // lcs[i][j]: the longest common subsequence of x[i..] and y[j..].
   const lcs = Array.from({ length: x.length + 1 }, () => new Array<number>(y.length + 1).fill(0));
-  for (let i = x.length - 1; i >= 0; i--) for (let j = y.length - 1; j >= 0; j--) lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+  for (let i = x.length - 1; i >= 0; i--)
+    for (let j = y.length - 1; j >= 0; j--)
+      lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
   const ops: { mark: ' ' | '-' | '+'; line: string; at: number }[] = [];
   let [i, j] = [0, 0];
   while (i < x.length || j < y.length) {
     if (i < x.length && j < y.length && x[i] === y[j]) ops.push({ mark: ' ', line: x[i++], at: j++ });
-    else if (i < x.length && (j === y.length || lcs[i + 1][j] >= lcs[i][j + 1])) ops.push({ mark: '-', line: x[i++], at: j });
+    else if (i < x.length && (j === y.length || lcs[i + 1][j] >= lcs[i][j + 1]))
+      ops.push({ mark: '-', line: x[i++], at: j });
     else ops.push({ mark: '+', line: y[j++], at: j });
   }
   const near = (k: number) => ops.slice(Math.max(0, k - 2), k + 3).some((o) => o.mark !== ' ');

@@ -16,16 +16,25 @@ const F32 = 1;
 const origin = { kind: 'builder' as const, module: 'test' };
 
 /** A graph of the given inputs, built by `body`, ending in the mean of its result. */
-export function microGraph(inputs: Record<string, number[]>, body: (g: Graph, x: Record<string, Value>) => Value): Graph {
+export function microGraph(
+  inputs: Record<string, number[]>,
+  body: (g: Graph, x: Record<string, Value>) => Value,
+): Graph {
   const g = new Graph();
   g.model = { irVersion: 8, opsets: [{ domain: '', version: 17 }], producerName: 'test', metadata: [] };
-  const x = Object.fromEntries(Object.entries(inputs).map(([name, shape]) => [name, g.addInput(name, { dtype: F32, shape })]));
+  const x = Object.fromEntries(
+    Object.entries(inputs).map(([name, shape]) => [name, g.addInput(name, { dtype: F32, shape })]),
+  );
   g.addOutput(g.add('ReduceMean', [body(g, x)], { origin, attrs: [attr.int('keepdims', 0)] }).output());
   return g;
 }
 
 const int64s = (g: Graph, name: string, values: number[]) =>
-  g.addWeight(name, { dtype: 7, dims: [values.length], data: { kind: 'raw', bytes: new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer) } });
+  g.addWeight(name, {
+    dtype: 7,
+    dims: [values.length],
+    data: { kind: 'raw', bytes: new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer) },
+  });
 
 /** x (1 MB, made in the graph by an Expand) → four `op`s → mean. */
 export function unaryChain(op: string): Graph {
@@ -43,10 +52,15 @@ export function unaryChain(op: string): Graph {
  */
 export function headSplitChain(t: number, d: number, split: boolean): Graph {
   return microGraph({ x: [1, t, 8, d] }, (g, { x }) => {
-    const w = g.addWeight('w', { dtype: F32, dims: [d, d], data: { kind: 'raw', bytes: new Uint8Array(new Float32Array(d * d).fill(0.01).buffer) } });
+    const w = g.addWeight('w', {
+      dtype: F32,
+      dims: [d, d],
+      data: { kind: 'raw', bytes: new Uint8Array(new Float32Array(d * d).fill(0.01).buffer) },
+    });
     let y = x;
     for (let i = 0; i < 16; i++) {
-      if (split) y = g.add('Transpose', [y], { origin, name: `split_${i}`, attrs: [attr.ints('perm', [0, 2, 1, 3])] }).output();
+      if (split)
+        y = g.add('Transpose', [y], { origin, name: `split_${i}`, attrs: [attr.ints('perm', [0, 2, 1, 3])] }).output();
       y = g.add('MatMul', [y, w], { origin, name: `matmul_${i}` }).output();
     }
     return y;
@@ -66,7 +80,8 @@ export function probsTimesV(d: number): Graph {
 export function localCpuMs(g: Graph): number {
   const log = new DiagnosticLog();
   const profile = loadDevice('local-cpu', log);
-  const table = profile && ensureShapes(g, [], {}, log) ? buildCostTable(g, { model: 'test', noWidth: true }, log) : undefined;
+  const table =
+    profile && ensureShapes(g, [], {}, log) ? buildCostTable(g, { model: 'test', noWidth: true }, log) : undefined;
   if (!profile || !table) throw new Error(log.items.map(formatDiagnostic).join('\n'));
   return predictPlan(planCost(table, profile)).ms;
 }
@@ -104,7 +119,12 @@ export const COMPARISONS: Comparison[] = [
     // the same 32,768 floats, runs of 4 take several times as long as runs of 32. Each Transpose
     // feeds a MatMul, which onnxruntime cannot push it through; the chains without are the baseline.
     what: 'head splits with runs of 4 / of 32',
-    graphs: () => ({ d4: headSplitChain(1024, 4, true), d4base: headSplitChain(1024, 4, false), d32: headSplitChain(128, 32, true), d32base: headSplitChain(128, 32, false) }),
+    graphs: () => ({
+      d4: headSplitChain(1024, 4, true),
+      d4base: headSplitChain(1024, 4, false),
+      d32: headSplitChain(128, 32, true),
+      d32base: headSplitChain(128, 32, false),
+    }),
     ratio: (ms) => (ms.d4 - ms.d4base) / (ms.d32 - ms.d32base),
     measured: [6.5, 9], // 7 to 9x when the profile was fitted; 6.7 to 6.9x in the bench since
     factor: 2,

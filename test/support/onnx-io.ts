@@ -18,7 +18,11 @@ export const UNET_TINY = path.join(FIXTURES, 'unet-tiny', 'model.onnx');
 export const EXTERNAL = onnx.TensorProto.DataLocation.EXTERNAL;
 
 export type Feeds = Record<string, ort.Tensor>;
-export interface TestSet { name: string; feeds: Feeds; expected: Float32Array }
+export interface TestSet {
+  name: string;
+  feeds: Feeds;
+  expected: Float32Array;
+}
 
 function tensorFromPb(file: string): { name: string; tensor: ort.Tensor } {
   const t = onnx.TensorProto.decode(fs.readFileSync(file)) as TensorProto;
@@ -31,15 +35,19 @@ function tensorFromPb(file: string): { name: string; tensor: ort.Tensor } {
 }
 
 export function testSets(modelDir: string): TestSet[] {
-  return fs.readdirSync(modelDir).filter((d) => /^test_data_set_\d+$/.test(d)).sort().map((d) => {
-    const dir = path.join(modelDir, d);
-    const feeds: Feeds = {};
-    for (const f of fs.readdirSync(dir).filter((f) => /^input_\d+\.pb$/.test(f))) {
-      const { name, tensor } = tensorFromPb(path.join(dir, f));
-      feeds[name] = tensor;
-    }
-    return { name: d, feeds, expected: tensorFromPb(path.join(dir, 'output_0.pb')).tensor.data as Float32Array };
-  });
+  return fs
+    .readdirSync(modelDir)
+    .filter((d) => /^test_data_set_\d+$/.test(d))
+    .sort()
+    .map((d) => {
+      const dir = path.join(modelDir, d);
+      const feeds: Feeds = {};
+      for (const f of fs.readdirSync(dir).filter((f) => /^input_\d+\.pb$/.test(f))) {
+        const { name, tensor } = tensorFromPb(path.join(dir, f));
+        feeds[name] = tensor;
+      }
+      return { name: d, feeds, expected: tensorFromPb(path.join(dir, 'output_0.pb')).tensor.data as Float32Array };
+    });
 }
 
 /** First output of each run, one session for all feeds. */
@@ -81,15 +89,23 @@ export function assertClose(actual: Float32Array, ref: Float32Array, what: strin
   assert.ok(worst <= tol, `${what}: max |diff| ${worst} > ${tol}`);
 }
 
-export interface CliResult { status: number; out: string; err: string }
+export interface CliResult {
+  status: number;
+  out: string;
+  err: string;
+}
 
 /** `pocketdiff ARGS` in-process: the same `main` that bin/pocketdiff.js calls. */
 export async function cli(...args: string[]): Promise<CliResult> {
   let out = '';
   let err = '';
   const status = await main(args, {
-    stdout: (t) => { out += t.endsWith('\n') ? t : t + '\n'; },
-    stderr: (t) => { err += t.endsWith('\n') ? t : t + '\n'; },
+    stdout: (t) => {
+      out += t.endsWith('\n') ? t : t + '\n';
+    },
+    stderr: (t) => {
+      err += t.endsWith('\n') ? t : t + '\n';
+    },
   });
   return { status, out, err };
 }
@@ -112,8 +128,12 @@ export function makeTmp(suiteName: string) {
   const state = { dir: '' };
   return {
     state,
-    before: () => { state.dir = tempDir(`pocketdiff-${suiteName}-`); },
-    after: () => { if (state.dir) fs.rmSync(state.dir, { recursive: true, force: true }); },
+    before: () => {
+      state.dir = tempDir(`pocketdiff-${suiteName}-`);
+    },
+    after: () => {
+      if (state.dir) fs.rmSync(state.dir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -128,12 +148,21 @@ export function externalEntries(t: TensorProto): Map<string, string> {
 /** Records every path that fs opens or reads while `fn` runs. */
 export function trackOpens<T>(fn: () => T): { result: T; opened: string[] } {
   const opened: string[] = [];
-  const saved = { openSync: fs.openSync, readFileSync: fs.readFileSync, createReadStream: fs.createReadStream, open: fs.open };
+  const saved = {
+    openSync: fs.openSync,
+    readFileSync: fs.readFileSync,
+    createReadStream: fs.createReadStream,
+    open: fs.open,
+  };
   const note = (p: unknown) => {
     if (p instanceof URL) opened.push(fileURLToPath(p));
     else if (typeof p === 'string' || Buffer.isBuffer(p)) opened.push(path.resolve(String(p)));
   };
-  const wrap = <F extends (...a: never[]) => unknown>(f: F) => ((...a: Parameters<F>) => { note(a[0]); return f(...a); }) as unknown as F;
+  const wrap = <F extends (...a: never[]) => unknown>(f: F) =>
+    ((...a: Parameters<F>) => {
+      note(a[0]);
+      return f(...a);
+    }) as unknown as F;
   fs.openSync = wrap(saved.openSync);
   fs.readFileSync = wrap(saved.readFileSync);
   fs.createReadStream = wrap(saved.createReadStream);
@@ -168,7 +197,10 @@ export function ramp(n: number): Float32Array {
 }
 function externalW(n: number, entries: Record<string, string>): TensorProto {
   return onnx.TensorProto.create({
-    name: 'W', dims: [n], dataType: 1, dataLocation: EXTERNAL,
+    name: 'W',
+    dims: [n],
+    dataType: 1,
+    dataLocation: EXTERNAL,
     externalData: Object.entries(entries).map(([key, value]) => ({ key, value })),
   } as never) as TensorProto;
 }
@@ -186,5 +218,9 @@ export const floatBytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOf
 export async function assertAddRuns(model: string, n: number, w: Float32Array): Promise<void> {
   const x = Float32Array.from({ length: n }, (_, i) => i);
   const [y] = await runOrt(model, [{ X: new ort.Tensor('float32', x, [n]) }]);
-  assertBitwiseEqual(y, x.map((v, i) => v + w[i]), model);
+  assertBitwiseEqual(
+    y,
+    x.map((v, i) => v + w[i]),
+    model,
+  );
 }

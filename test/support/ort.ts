@@ -24,7 +24,10 @@ function fixtureTensor(file: string): { name: string; tensor: Tensor } {
 /** Inputs and the reference output of `dir/test_data_set_N`. */
 export function testSet(dir: string): { feeds: Feeds; expected: Tensor } {
   const feeds: Feeds = {};
-  for (const f of fs.readdirSync(dir).filter((f) => f.startsWith('input_')).sort()) {
+  for (const f of fs
+    .readdirSync(dir)
+    .filter((f) => f.startsWith('input_'))
+    .sort()) {
     const { name, tensor } = fixtureTensor(path.join(dir, f));
     feeds[name] = tensor;
   }

@@ -11,12 +11,13 @@ export interface Image {
 }
 
 export function decodePng(file: Buffer): Image {
-  if (!file.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) throw new Error('not a PNG');
+  if (!file.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
+    throw new Error('not a PNG');
   let width = 0;
   let height = 0;
   let channels = 0;
   const idat: Buffer[] = [];
-  for (let at = 8; at < file.length; ) {
+  for (let at = 8; at < file.length;) {
     const length = file.readUInt32BE(at);
     const type = file.toString('latin1', at + 4, at + 8);
     const data = file.subarray(at + 8, at + 8 + length);
@@ -25,7 +26,8 @@ export function decodePng(file: Buffer): Image {
       height = data.readUInt32BE(4);
       const [depth, colour, , , interlace] = data.subarray(8);
       channels = colour === 2 ? 3 : colour === 6 ? 4 : 0;
-      if (depth !== 8 || !channels || interlace) throw new Error(`unsupported PNG: bit depth ${depth}, colour type ${colour}, interlace ${interlace}`);
+      if (depth !== 8 || !channels || interlace)
+        throw new Error(`unsupported PNG: bit depth ${depth}, colour type ${colour}, interlace ${interlace}`);
     } else if (type === 'IDAT') idat.push(data);
     else if (type === 'IEND') break;
     at += 12 + length;

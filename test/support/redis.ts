@@ -24,9 +24,17 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startRedis(port: number): Promise<ChildProcess> {
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
   children.add(p);
-  const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  const r = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+  });
   r.on('error', () => {});
   for (let i = 0; i < 50; i++) {
     try {
@@ -42,7 +50,9 @@ export async function startRedis(port: number): Promise<ChildProcess> {
 }
 
 export async function startWorker(url: string): Promise<ChildProcess> {
-  const p = spawn(process.execPath, [BIN, 'worker', url, '--stalled-ms', '1000'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const p = spawn(process.execPath, [BIN, 'worker', url, '--stalled-ms', '1000'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   children.add(p);
   let err = '';
   await new Promise<void>((resolve, reject) => {

@@ -32,7 +32,8 @@ export const CLIP_KEYS: KeyTable = {
 };
 
 /** PretrainedConfig's token ids: a vision config dumped from a CLIPConfig carries them as null. */
-const tokenId: Check = (v) => (v === null || Number.isInteger(v) ? undefined : { unsupported: false, message: 'must be an integer or null' });
+const tokenId: Check = (v) =>
+  v === null || Number.isInteger(v) ? undefined : { unsupported: false, message: 'must be an integer or null' };
 
 export const CLIP_VISION_KEYS: KeyTable = {
   ...ENCODER_KEYS,
@@ -50,16 +51,59 @@ export const CLIP_VISION_KEYS: KeyTable = {
 
 /** PretrainedConfig fields that do not change the traced graph. */
 const INERT = new Set([
-  'architectures', 'model_type', 'torch_dtype', 'transformers_version', 'return_dict', 'output_hidden_states',
-  'output_attentions', 'torchscript', 'use_bfloat16', 'tf_legacy_loss', 'pruned_heads', 'tie_word_embeddings',
-  'chunk_size_feed_forward', 'is_encoder_decoder', 'is_decoder', 'cross_attention_hidden_size', 'add_cross_attention',
-  'tie_encoder_decoder', 'max_length', 'min_length', 'do_sample', 'early_stopping', 'num_beams', 'num_beam_groups',
-  'diversity_penalty', 'temperature', 'top_k', 'top_p', 'typical_p', 'repetition_penalty', 'length_penalty',
-  'no_repeat_ngram_size', 'encoder_no_repeat_ngram_size', 'bad_words_ids', 'num_return_sequences',
-  'output_scores', 'return_dict_in_generate', 'forced_bos_token_id', 'forced_eos_token_id', 'remove_invalid_values',
-  'exponential_decay_length_penalty', 'suppress_tokens', 'begin_suppress_tokens', 'finetuning_task', 'id2label',
-  'label2id', 'tokenizer_class', 'prefix', 'sep_token_id', 'decoder_start_token_id', 'task_specific_params',
-  'problem_type', 'name_or_path',
+  'architectures',
+  'model_type',
+  'torch_dtype',
+  'transformers_version',
+  'return_dict',
+  'output_hidden_states',
+  'output_attentions',
+  'torchscript',
+  'use_bfloat16',
+  'tf_legacy_loss',
+  'pruned_heads',
+  'tie_word_embeddings',
+  'chunk_size_feed_forward',
+  'is_encoder_decoder',
+  'is_decoder',
+  'cross_attention_hidden_size',
+  'add_cross_attention',
+  'tie_encoder_decoder',
+  'max_length',
+  'min_length',
+  'do_sample',
+  'early_stopping',
+  'num_beams',
+  'num_beam_groups',
+  'diversity_penalty',
+  'temperature',
+  'top_k',
+  'top_p',
+  'typical_p',
+  'repetition_penalty',
+  'length_penalty',
+  'no_repeat_ngram_size',
+  'encoder_no_repeat_ngram_size',
+  'bad_words_ids',
+  'num_return_sequences',
+  'output_scores',
+  'return_dict_in_generate',
+  'forced_bos_token_id',
+  'forced_eos_token_id',
+  'remove_invalid_values',
+  'exponential_decay_length_penalty',
+  'suppress_tokens',
+  'begin_suppress_tokens',
+  'finetuning_task',
+  'id2label',
+  'label2id',
+  'tokenizer_class',
+  'prefix',
+  'sep_token_id',
+  'decoder_start_token_id',
+  'task_specific_params',
+  'problem_type',
+  'name_or_path',
 ]);
 
 /** The encoder stack both towers share. */
@@ -89,7 +133,11 @@ export interface ClipVisionPlan extends ClipEncoderSpec {
 
 export type ClipTextClass = 'CLIPTextModel' | 'CLIPTextModelWithProjection';
 
-export function resolveClip(cfg: ConfigFile, log: DiagnosticLog, model: ClipTextClass = 'CLIPTextModel'): ClipPlan | undefined {
+export function resolveClip(
+  cfg: ConfigFile,
+  log: DiagnosticLog,
+  model: ClipTextClass = 'CLIPTextModel',
+): ClipPlan | undefined {
   const c = resolveKeys(cfg, model, CLIP_KEYS, INERT, log);
   const enc = c && encoderSpec(cfg, c, log);
   if (!c || !enc) return undefined;
@@ -110,7 +158,14 @@ export function resolveClipVision(cfg: ConfigFile, log: DiagnosticLog): ClipVisi
   const patch = c.patch_size as number;
   // transformers would drop the remainder (the stride-`patch` conv floors); the builder takes whole patches only.
   const whole = image % patch === 0;
-  if (!whole) refuse(log, cfg, 'image_size', `image_size ${image} is not a multiple of patch_size ${patch}: only whole patches are implemented`, true);
+  if (!whole)
+    refuse(
+      log,
+      cfg,
+      'image_size',
+      `image_size ${image} is not a multiple of patch_size ${patch}: only whole patches are implemented`,
+      true,
+    );
   if (!enc || !whole) return undefined;
   return { ...enc, channels: c.num_channels as number, image, patch, projection: c.projection_dim as number };
 }

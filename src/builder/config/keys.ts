@@ -36,7 +36,9 @@ export const is = {
   posInt: (): Check => (v) => (isInt(v) && v > 0 ? undefined : invalid('must be a positive integer')),
   int: (): Check => (v) => (isInt(v) ? undefined : invalid('must be an integer')),
   posIntList: (): Check => (v) =>
-    Array.isArray(v) && v.length > 0 && v.every((x) => isInt(x) && x > 0) ? undefined : invalid('must be a non-empty list of positive integers'),
+    Array.isArray(v) && v.length > 0 && v.every((x) => isInt(x) && x > 0)
+      ? undefined
+      : invalid('must be a non-empty list of positive integers'),
   /** A positive integer, or a per-block list of them. */
   posIntOrList: (): Check => (v) =>
     (isInt(v) && v > 0) || (Array.isArray(v) && v.length > 0 && v.every((x) => isInt(x) && x > 0))
@@ -44,19 +46,34 @@ export const is = {
       : invalid('must be a positive integer or a list of positive integers'),
   /** An odd kernel size (padding (k-1)/2 keeps the size). */
   oddKernel: (): Check => (v) =>
-    isInt(v) && v > 0 ? (v % 2 === 1 ? undefined : unsupported('even kernel sizes are not implemented (the exporter pads asymmetrically)')) : invalid('must be a positive integer'),
+    isInt(v) && v > 0
+      ? v % 2 === 1
+        ? undefined
+        : unsupported('even kernel sizes are not implemented (the exporter pads asymmetrically)')
+      : invalid('must be a positive integer'),
   /** Only these values are implemented; anything else is refused. */
-  only: (...allowed: unknown[]): Check => (v) =>
-    allowed.some((a) => show(a) === show(v)) ? undefined : unsupported(`only ${allowed.map(show).join(' or ')} is implemented`),
+  only:
+    (...allowed: unknown[]): Check =>
+    (v) =>
+      allowed.some((a) => show(a) === show(v))
+        ? undefined
+        : unsupported(`only ${allowed.map(show).join(' or ')} is implemented`),
   /** A list whose every entry is one of `allowed`. */
-  listOf: (...allowed: string[]): Check => (v) => {
-    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string')) return invalid('must be a non-empty list of block type names');
-    const bad = v.filter((x) => !allowed.includes(x as string));
-    return bad.length ? unsupported(`block type ${bad.map(show).join(', ')} is not implemented (implemented: ${allowed.join(', ')})`) : undefined;
-  },
+  listOf:
+    (...allowed: string[]): Check =>
+    (v) => {
+      if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string'))
+        return invalid('must be a non-empty list of block type names');
+      const bad = v.filter((x) => !allowed.includes(x as string));
+      return bad.length
+        ? unsupported(`block type ${bad.map(show).join(', ')} is not implemented (implemented: ${allowed.join(', ')})`)
+        : undefined;
+    },
   /** false, or a list of false (per block). */
   allFalse: (): Check => (v) =>
-    v === false || (Array.isArray(v) && v.every((x) => x === false)) ? undefined : unsupported('only false is implemented'),
+    v === false || (Array.isArray(v) && v.every((x) => x === false))
+      ? undefined
+      : unsupported('only false is implemented'),
 };
 
 /**
@@ -64,7 +81,13 @@ export const is = {
  * (defaults filled in), or undefined after logging each refused key.
  * Keys starting with `_` and keys in `inert` (metadata that changes no graph) pass.
  */
-export function resolveKeys(cfg: ConfigFile, model: string, table: KeyTable, inert: ReadonlySet<string>, log: DiagnosticLog): Record<string, unknown> | undefined {
+export function resolveKeys(
+  cfg: ConfigFile,
+  model: string,
+  table: KeyTable,
+  inert: ReadonlySet<string>,
+  log: DiagnosticLog,
+): Record<string, unknown> | undefined {
   const before = log.errors().length;
   const out: Record<string, unknown> = {};
   for (const [k, rule] of Object.entries(table)) out[k] = rule.default;
@@ -72,12 +95,21 @@ export function resolveKeys(cfg: ConfigFile, model: string, table: KeyTable, ine
     if (k.startsWith('_') || inert.has(k)) continue;
     const rule = table[k];
     if (!rule) {
-      log.error(Code.ConfigUnknownKey, `unknown ${model} config key '${k}': the builder does not know how it changes the model, so it refuses it rather than ignore it`, cfg.keyAt(k), near(k, Object.keys(table)));
+      log.error(
+        Code.ConfigUnknownKey,
+        `unknown ${model} config key '${k}': the builder does not know how it changes the model, so it refuses it rather than ignore it`,
+        cfg.keyAt(k),
+        near(k, Object.keys(table)),
+      );
       continue;
     }
     const p = rule.check(v);
     if (p) {
-      log.error(p.unsupported ? Code.ConfigUnsupported : Code.ConfigInvalid, `${model} config key '${k}' = ${show(v)}: ${p.message}`, cfg.keyAt(k));
+      log.error(
+        p.unsupported ? Code.ConfigUnsupported : Code.ConfigInvalid,
+        `${model} config key '${k}' = ${show(v)}: ${p.message}`,
+        cfg.keyAt(k),
+      );
       continue;
     }
     out[k] = v;

@@ -15,9 +15,15 @@ export const UNET_KEYS: KeyTable = {
   center_input_sample: { default: false, check: is.only(false) },
   flip_sin_to_cos: { default: true, check: is.bool() },
   freq_shift: { default: 0, check: is.number() },
-  down_block_types: { default: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'], check: is.listOf(...DOWN) },
+  down_block_types: {
+    default: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
+    check: is.listOf(...DOWN),
+  },
   mid_block_type: { default: 'UNetMidBlock2DCrossAttn', check: is.only('UNetMidBlock2DCrossAttn') },
-  up_block_types: { default: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'], check: is.listOf(...UP) },
+  up_block_types: {
+    default: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],
+    check: is.listOf(...UP),
+  },
   only_cross_attention: { default: false, check: is.allFalse() },
   block_out_channels: { default: [320, 640, 1280, 1280], check: is.posIntList() },
   layers_per_block: { default: 2, check: is.posInt() },
@@ -114,17 +120,43 @@ export function resolveUNet(cfg: ConfigFile, log: DiagnosticLog): UNetPlan | und
   const downTypes = c.down_block_types as string[];
   const upTypes = c.up_block_types as string[];
   const n = ch.length;
-  if (downTypes.length !== n) refuse(log, cfg, 'down_block_types', `down_block_types has ${downTypes.length} entries but block_out_channels has ${n}`);
-  if (upTypes.length !== n) refuse(log, cfg, 'up_block_types', `up_block_types has ${upTypes.length} entries but block_out_channels has ${n}`);
+  if (downTypes.length !== n)
+    refuse(
+      log,
+      cfg,
+      'down_block_types',
+      `down_block_types has ${downTypes.length} entries but block_out_channels has ${n}`,
+    );
+  if (upTypes.length !== n)
+    refuse(log, cfg, 'up_block_types', `up_block_types has ${upTypes.length} entries but block_out_channels has ${n}`);
   const headsCfg = c.attention_head_dim as number | number[];
-  if (Array.isArray(headsCfg) && headsCfg.length !== n) refuse(log, cfg, 'attention_head_dim', `attention_head_dim has ${headsCfg.length} entries but there are ${n} blocks`);
-  if (ch[0] % 2 === 1) refuse(log, cfg, 'block_out_channels', `block_out_channels[0] = ${ch[0]} is odd; the zero-padded odd sinusoidal embedding is not implemented`, true);
+  if (Array.isArray(headsCfg) && headsCfg.length !== n)
+    refuse(
+      log,
+      cfg,
+      'attention_head_dim',
+      `attention_head_dim has ${headsCfg.length} entries but there are ${n} blocks`,
+    );
+  if (ch[0] % 2 === 1)
+    refuse(
+      log,
+      cfg,
+      'block_out_channels',
+      `block_out_channels[0] = ${ch[0]} is odd; the zero-padded odd sinusoidal embedding is not implemented`,
+      true,
+    );
   if (log.errors().length > before) return undefined;
 
   const heads = Array.isArray(headsCfg) ? headsCfg : ch.map(() => headsCfg);
   const layers = c.layers_per_block as number;
   const tLayers = c.transformer_layers_per_block as number;
-  const transformer = (name: string, channels: number, h: number): TransformerPlan => ({ name, channels, heads: h, dimHead: channels / h, layers: tLayers });
+  const transformer = (name: string, channels: number, h: number): TransformerPlan => ({
+    name,
+    channels,
+    heads: h,
+    dimHead: channels / h,
+    layers: tLayers,
+  });
 
   const down: BlockPlan[] = [];
   let out = ch[0];
@@ -132,7 +164,11 @@ export function resolveUNet(cfg: ConfigFile, log: DiagnosticLog): UNetPlan | und
     const cin = out;
     out = ch[i];
     const cross = type === 'CrossAttnDownBlock2D';
-    const resnets = Array.from({ length: layers }, (_, j) => ({ name: `resnets.${j}`, cin: j === 0 ? cin : out, cout: out }));
+    const resnets = Array.from({ length: layers }, (_, j) => ({
+      name: `resnets.${j}`,
+      cin: j === 0 ? cin : out,
+      cout: out,
+    }));
     down.push({
       name: `down_blocks.${i}`,
       resnets,
@@ -173,10 +209,17 @@ export function resolveUNet(cfg: ConfigFile, log: DiagnosticLog): UNetPlan | und
     for (const r of b.resnets) norms.add(r.cin).add(r.cout);
   }
   const bad = [...norms].filter((x) => x % groups !== 0).sort((a, b) => a - b);
-  if (bad.length) refuse(log, cfg, 'norm_num_groups', `norm_num_groups = ${groups} does not divide the channel count(s) ${bad.join(', ')} that GroupNorm sees`);
+  if (bad.length)
+    refuse(
+      log,
+      cfg,
+      'norm_num_groups',
+      `norm_num_groups = ${groups} does not divide the channel count(s) ${bad.join(', ')} that GroupNorm sees`,
+    );
   const attns = [...down, ...up].flatMap((b) => b.attentions).concat(mid.attention);
   const split = attns.find((a) => a.channels % a.heads !== 0);
-  if (split) refuse(log, cfg, 'attention_head_dim', `${split.heads} attention heads do not divide ${split.channels} channels`);
+  if (split)
+    refuse(log, cfg, 'attention_head_dim', `${split.heads} attention heads do not divide ${split.channels} channels`);
   if (log.errors().length > before) return undefined;
 
   return {

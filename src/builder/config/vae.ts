@@ -48,7 +48,13 @@ export function resolveVae(cfg: ConfigFile, log: DiagnosticLog): VaePlan | undef
   }
   const groups = c.norm_num_groups as number;
   const bad = ch.filter((x) => x % groups !== 0);
-  if (bad.length) refuse(log, cfg, 'norm_num_groups', `norm_num_groups = ${groups} does not divide the channel count(s) ${bad.join(', ')}`);
+  if (bad.length)
+    refuse(
+      log,
+      cfg,
+      'norm_num_groups',
+      `norm_num_groups = ${groups} does not divide the channel count(s) ${bad.join(', ')}`,
+    );
   if (log.errors().length > before) return undefined;
   return {
     latent: c.latent_channels as number,

@@ -102,7 +102,10 @@ function descend(
     let improved = false;
     for (let tries = 0; tries < 12; tries++) {
       const A = JTJ.map((row, a) => row.map((x, b) => (a === b ? x + lambda * (x + 1e-9) : x)));
-      const step = solve(A, JTr.map((x) => -x));
+      const step = solve(
+        A,
+        JTr.map((x) => -x),
+      );
       if (!step) {
         lambda *= 10;
         continue;

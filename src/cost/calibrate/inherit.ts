@@ -14,7 +14,10 @@ import { loadDevice } from '../../devices/index.ts';
 import { paramsOf, type DeviceProfile, type Param } from '../../devices/schema.ts';
 
 /** The profile with the inherited params taken, and the profile they came from. */
-export function inherit(profile: DeviceProfile, log: DiagnosticLog): { profile: DeviceProfile; parent: DeviceProfile } | undefined {
+export function inherit(
+  profile: DeviceProfile,
+  log: DiagnosticLog,
+): { profile: DeviceProfile; parent: DeviceProfile } | undefined {
   const spec = profile.calibration?.inherit;
   if (!spec) return undefined;
   const parent = loadDevice(spec.profile, log);
@@ -27,10 +30,17 @@ export function inherit(profile: DeviceProfile, log: DiagnosticLog): { profile: 
     const dst = mine.get(path);
     const src = theirs.get(path);
     if (!dst || !src) {
-      log.error(Code.ProfileInvalid, `${profile.name}: calibration.inherit names '${path}', which ${dst ? spec.profile : profile.name} does not have`);
+      log.error(
+        Code.ProfileInvalid,
+        `${profile.name}: calibration.inherit names '${path}', which ${dst ? spec.profile : profile.name} does not have`,
+      );
       return undefined;
     }
-    take(dst, src, `fitted: on ${spec.profile}'s ${fitted ? `${fitted.residuals.length} rows (${fitted.date})` : 'priors'}, inherited`);
+    take(
+      dst,
+      src,
+      `fitted: on ${spec.profile}'s ${fitted ? `${fitted.residuals.length} rows (${fitted.date})` : 'priors'}, inherited`,
+    );
   }
   return { profile: out, parent };
 }
@@ -41,9 +51,19 @@ export function inherit(profile: DeviceProfile, log: DiagnosticLog): { profile: 
  * still leaves on its own rows (root mean square), added in quadrature. It
  * widens the parent's interval (interval.transfer).
  */
-export function transferWidth(fit: { groups: { factor: number; params: { path: string }[] }[]; residuals: { error: number }[] }, inherited: readonly string[]): number {
-  const moved = Math.max(0, ...fit.groups.filter((g) => g.params.some((p) => inherited.includes(p.path))).map((g) => Math.abs(Math.log(g.factor))));
-  const left = Math.sqrt(fit.residuals.reduce((s, r) => s + Math.log(1 + r.error) ** 2, 0) / Math.max(1, fit.residuals.length));
+export function transferWidth(
+  fit: { groups: { factor: number; params: { path: string }[] }[]; residuals: { error: number }[] },
+  inherited: readonly string[],
+): number {
+  const moved = Math.max(
+    0,
+    ...fit.groups
+      .filter((g) => g.params.some((p) => inherited.includes(p.path)))
+      .map((g) => Math.abs(Math.log(g.factor))),
+  );
+  const left = Math.sqrt(
+    fit.residuals.reduce((s, r) => s + Math.log(1 + r.error) ** 2, 0) / Math.max(1, fit.residuals.length),
+  );
   return Math.hypot(moved, left);
 }
 

@@ -33,14 +33,26 @@ export interface LocalOptions {
 }
 
 /** Calibration models: builder configs, each at a few sizes. */
-export const CALIBRATION_MODELS: { name: string; config: Record<string, unknown> | string; dims: Record<string, number>[] }[] = [
+export const CALIBRATION_MODELS: {
+  name: string;
+  config: Record<string, unknown> | string;
+  dims: Record<string, number>[];
+}[] = [
   { name: 'unet-tiny', config: 'models/test/unet-tiny.json', dims: [16, 32, 64].map((h) => ({ height: h, width: h })) },
   {
     name: 'unet-cal',
     config: {
-      _class_name: 'UNet2DConditionModel', sample_size: 32, in_channels: 4, out_channels: 4, layers_per_block: 1,
-      block_out_channels: [32, 64, 96], down_block_types: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
-      up_block_types: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'], cross_attention_dim: 64, attention_head_dim: 8, norm_num_groups: 32,
+      _class_name: 'UNet2DConditionModel',
+      sample_size: 32,
+      in_channels: 4,
+      out_channels: 4,
+      layers_per_block: 1,
+      block_out_channels: [32, 64, 96],
+      down_block_types: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
+      up_block_types: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],
+      cross_attention_dim: 64,
+      attention_head_dim: 8,
+      norm_num_groups: 32,
     },
     dims: [8, 16, 28].map((h) => ({ height: h, width: h })),
   },
@@ -48,8 +60,15 @@ export const CALIBRATION_MODELS: { name: string; config: Record<string, unknown>
   {
     name: 'vae-cal',
     config: {
-      _class_name: 'AutoencoderKL', block_out_channels: [64, 128, 128], in_channels: 3, out_channels: 3, latent_channels: 4, norm_num_groups: 32, layers_per_block: 1,
-      down_block_types: ['DownEncoderBlock2D', 'DownEncoderBlock2D', 'DownEncoderBlock2D'], up_block_types: ['UpDecoderBlock2D', 'UpDecoderBlock2D', 'UpDecoderBlock2D'],
+      _class_name: 'AutoencoderKL',
+      block_out_channels: [64, 128, 128],
+      in_channels: 3,
+      out_channels: 3,
+      latent_channels: 4,
+      norm_num_groups: 32,
+      layers_per_block: 1,
+      down_block_types: ['DownEncoderBlock2D', 'DownEncoderBlock2D', 'DownEncoderBlock2D'],
+      up_block_types: ['UpDecoderBlock2D', 'UpDecoderBlock2D', 'UpDecoderBlock2D'],
     },
     dims: [12, 20].map((h) => ({ height_latent: h, width_latent: h, height: h, width: h })),
   },
@@ -83,18 +102,36 @@ export interface PreparedRow {
   job: Job;
 }
 
-function prepare(name: string, architecture: string, g: Graph, dims: Record<string, number>, profile: DeviceProfile, log: DiagnosticLog, save: boolean): PreparedRow | undefined {
+function prepare(
+  name: string,
+  architecture: string,
+  g: Graph,
+  dims: Record<string, number>,
+  profile: DeviceProfile,
+  log: DiagnosticLog,
+  save: boolean,
+): PreparedRow | undefined {
   if (!ensureShapes(g, [], dims, log, name)) return undefined;
   const table = buildCostTable(g, { model: name, noWidth: true }, log, { file: name });
   if (!table) return undefined;
-  return { name, architecture, plan: planCost(table, profile), job: { name, file: save ? saveForRun(g) : '', feeds: save ? feedsFor(g.inputs) : {} } };
+  return {
+    name,
+    architecture,
+    plan: planCost(table, profile),
+    job: { name, file: save ? saveForRun(g) : '', feeds: save ? feedsFor(g.inputs) : {} },
+  };
 }
 
 /**
  * Builds, prices and (unless `save` is false: pricing only) saves every
  * microbenchmark and calibration model (delete with `discard`).
  */
-export function prepareLocalRows(profile: DeviceProfile, log: DiagnosticLog, keep: (name: string) => boolean = () => true, save = true): PreparedRow[] | undefined {
+export function prepareLocalRows(
+  profile: DeviceProfile,
+  log: DiagnosticLog,
+  keep: (name: string) => boolean = () => true,
+  save = true,
+): PreparedRow[] | undefined {
   const prepared: PreparedRow[] = [];
   const add = (p: PreparedRow | undefined) => (p ? (prepared.push(p), true) : (discard(prepared), false));
   for (const m of MICROBENCHMARKS) {
@@ -120,7 +157,13 @@ export function localRowCount(): number {
 export function rowsFrom(prepared: PreparedRow[], measured: Map<string, Measurement>): LocalRow[] {
   return prepared.map((p) => {
     const m = measured.get(p.name)!;
-    return { id: p.name, architecture: p.architecture, measured_ms: m.ms, median_ms: m.median_ms, parts: [{ plan: p.plan, times: 1 }] };
+    return {
+      id: p.name,
+      architecture: p.architecture,
+      measured_ms: m.ms,
+      median_ms: m.median_ms,
+      parts: [{ plan: p.plan, times: 1 }],
+    };
   });
 }
 
@@ -135,10 +178,21 @@ export function storedRows(profile: DeviceProfile, log: DiagnosticLog): LocalRow
   if (!prepared) return undefined;
   const missing = [...stored.keys()].filter((k) => !prepared.some((p) => p.name === k));
   if (!prepared.length || missing.length) {
-    log.error(Code.CalibrationRows, `${profile.name} keeps no measurement to refit on${missing.length ? ` (it names rows that no longer exist: ${missing.join(', ')})` : ''}; run calibrate without --reuse to measure`);
+    log.error(
+      Code.CalibrationRows,
+      `${profile.name} keeps no measurement to refit on${missing.length ? ` (it names rows that no longer exist: ${missing.join(', ')})` : ''}; run calibrate without --reuse to measure`,
+    );
     return undefined;
   }
-  return rowsFrom(prepared, new Map(prepared.map((p) => [p.name, { ms: stored.get(p.name)!, median_ms: stored.get(p.name)!, wall_ms: stored.get(p.name)!, runs: 0 }])));
+  return rowsFrom(
+    prepared,
+    new Map(
+      prepared.map((p) => [
+        p.name,
+        { ms: stored.get(p.name)!, median_ms: stored.get(p.name)!, wall_ms: stored.get(p.name)!, runs: 0 },
+      ]),
+    ),
+  );
 }
 
 export function discard(jobs: { job: Job }[]): void {
@@ -146,11 +200,18 @@ export function discard(jobs: { job: Job }[]): void {
 }
 
 /** The microbenchmarks and the calibration models, measured in interleaved rounds, as rows. */
-export async function localRows(profile: DeviceProfile, log: DiagnosticLog, opts: LocalOptions = {}): Promise<LocalRow[] | undefined> {
+export async function localRows(
+  profile: DeviceProfile,
+  log: DiagnosticLog,
+  opts: LocalOptions = {},
+): Promise<LocalRow[] | undefined> {
   const prepared = prepareLocalRows(profile, log, opts.only);
   if (!prepared) return undefined;
   try {
-    const measured = await measureRounds(prepared.map((p) => p.job), { rounds: opts.rounds ?? 12, windows: opts.windows ?? 2, budget_ms: opts.budget_ms ?? 2000 });
+    const measured = await measureRounds(
+      prepared.map((p) => p.job),
+      { rounds: opts.rounds ?? 12, windows: opts.windows ?? 2, budget_ms: opts.budget_ms ?? 2000 },
+    );
     const rows = rowsFrom(prepared, measured);
     for (const r of rows) opts.onRow?.(r);
     return rows;

@@ -46,8 +46,11 @@ export function fillMissingWeights(g: Graph): void {
         kind: 'stream',
         length: bytes,
         write(sink) {
-          const chunk = new Uint8Array(Math.min(bytes, 1 << 20)).fill(w.dtype === DataType.INT64 || w.dtype === DataType.INT32 ? 0 : 0x1c);
-          for (let done = 0; done < bytes; done += chunk.length) sink(chunk.subarray(0, Math.min(chunk.length, bytes - done)));
+          const chunk = new Uint8Array(Math.min(bytes, 1 << 20)).fill(
+            w.dtype === DataType.INT64 || w.dtype === DataType.INT32 ? 0 : 0x1c,
+          );
+          for (let done = 0; done < bytes; done += chunk.length)
+            sink(chunk.subarray(0, Math.min(chunk.length, bytes - done)));
         },
       },
     };
@@ -107,7 +110,14 @@ export interface Job {
  */
 export async function measureRounds(
   jobs: Job[],
-  opts: { rounds?: number; windows?: number; window_ms?: number; budget_ms?: number; sessions?: number; onRound?: (r: number) => void } = {},
+  opts: {
+    rounds?: number;
+    windows?: number;
+    window_ms?: number;
+    budget_ms?: number;
+    sessions?: number;
+    onRound?: (r: number) => void;
+  } = {},
 ): Promise<Map<string, Measurement>> {
   const windowMs = opts.window_ms ?? 100;
   const perJob = Math.max(1, opts.sessions ?? 2);
@@ -163,7 +173,12 @@ export async function measureRounds(
   const out = new Map<string, Measurement>();
   for (const j of jobs) {
     const c = [...cpu.get(j.name)!].sort((a, b) => a - b);
-    out.set(j.name, { ms: c[0], median_ms: c[Math.floor(c.length / 2)], wall_ms: Math.min(...wall.get(j.name)!), runs: runs.get(j.name)! });
+    out.set(j.name, {
+      ms: c[0],
+      median_ms: c[Math.floor(c.length / 2)],
+      wall_ms: Math.min(...wall.get(j.name)!),
+      runs: runs.get(j.name)!,
+    });
   }
   return out;
 }

@@ -21,7 +21,12 @@ class Net {
   readonly g = new Graph();
   private k = 0;
   constructor() {
-    this.g.model = { irVersion: 8, opsets: [{ domain: '', version: 17 }], producerName: 'pocketdiff-micro', metadata: [] };
+    this.g.model = {
+      irVersion: 8,
+      opsets: [{ domain: '', version: 17 }],
+      producerName: 'pocketdiff-micro',
+      metadata: [],
+    };
   }
   input(name: string, dims: number[]): Value {
     return this.g.addInput(name, { dtype: DataType.FLOAT, shape: dims });
@@ -30,17 +35,31 @@ class Net {
     const count = dims.reduce((a, b) => a * b, 1);
     const f = new Float32Array(count);
     for (let i = 0; i < count; i++) f[i] = ((i * 7919) % 1000) / 1000 - 0.5;
-    return this.g.addWeight(`w${this.k++}`, { dtype: DataType.FLOAT, dims, data: { kind: 'raw', bytes: new Uint8Array(f.buffer) } });
+    return this.g.addWeight(`w${this.k++}`, {
+      dtype: DataType.FLOAT,
+      dims,
+      data: { kind: 'raw', bytes: new Uint8Array(f.buffer) },
+    });
   }
   scalar(x: number): Value {
-    return this.g.addWeight(`s${this.k++}`, { dtype: DataType.FLOAT, dims: [], data: { kind: 'raw', bytes: new Uint8Array(new Float32Array([x]).buffer) } });
+    return this.g.addWeight(`s${this.k++}`, {
+      dtype: DataType.FLOAT,
+      dims: [],
+      data: { kind: 'raw', bytes: new Uint8Array(new Float32Array([x]).buffer) },
+    });
   }
   ints(values: number[]): Value {
     const b = new BigInt64Array(values.map(BigInt));
-    return this.g.addWeight(`i${this.k++}`, { dtype: DataType.INT64, dims: [values.length], data: { kind: 'raw', bytes: new Uint8Array(b.buffer) } });
+    return this.g.addWeight(`i${this.k++}`, {
+      dtype: DataType.INT64,
+      dims: [values.length],
+      data: { kind: 'raw', bytes: new Uint8Array(b.buffer) },
+    });
   }
   op(op: string, inputs: (Value | undefined)[], attrs: Attr[] = []): Value {
-    return this.g.add(op, inputs, { attrs, origin: { kind: 'builder', module: 'micro' }, name: `${op}_${this.k++}` }).output();
+    return this.g
+      .add(op, inputs, { attrs, origin: { kind: 'builder', module: 'micro' }, name: `${op}_${this.k++}` })
+      .output();
   }
   out(v: Value): Graph {
     this.g.addOutput(v);
@@ -58,7 +77,11 @@ class Net {
 }
 
 const conv = (n: Net, x: Value, cin: number, cout: number, k: number) =>
-  n.op('Conv', [x, n.weight([cout, cin, k, k]), n.weight([cout])], [attr.ints('kernel_shape', [k, k]), attr.ints('pads', Array(4).fill((k - 1) / 2))]);
+  n.op(
+    'Conv',
+    [x, n.weight([cout, cin, k, k]), n.weight([cout])],
+    [attr.ints('kernel_shape', [k, k]), attr.ints('pads', Array(4).fill((k - 1) / 2))],
+  );
 
 /** GroupNorm as the exporter writes it: Reshape [1, G, -1] → InstanceNorm → Reshape back → ·γ + β. */
 const groupNorm = (n: Net, x: Value, c: number, h: number) => {
@@ -79,7 +102,13 @@ const layerNorm = (n: Net, x: Value, c: number) => {
 
 export const MICROBENCHMARKS: Micro[] = [
   // conv: a ResNet's norm → SiLU → 3×3 conv, twice, and a 1×1 conv.
-  ...[[32, 64], [64, 32], [128, 32], [256, 16], [320, 8]].map(([c, h]): Micro => ({
+  ...[
+    [32, 64],
+    [64, 32],
+    [128, 32],
+    [256, 16],
+    [320, 8],
+  ].map(([c, h]): Micro => ({
     name: `conv-c${c}-h${h}`,
     graph: () => {
       const n = new Net();
@@ -90,7 +119,12 @@ export const MICROBENCHMARKS: Micro[] = [
     },
   })),
   // linear: a transformer feed-forward on tokens.
-  ...[[4096, 32], [1024, 64], [256, 160], [64, 640]].map(([t, c]): Micro => ({
+  ...[
+    [4096, 32],
+    [1024, 64],
+    [256, 160],
+    [64, 640],
+  ].map(([t, c]): Micro => ({
     name: `linear-t${t}-c${c}`,
     graph: () => {
       const n = new Net();
@@ -100,14 +134,23 @@ export const MICROBENCHMARKS: Micro[] = [
     },
   })),
   // attention core: softmax(q·kᵀ·s)·v per head.
-  ...[[8, 4096, 4], [8, 1024, 8], [8, 256, 32], [1, 4096, 64], [8, 1024, 40]].map(([heads, t, d]): Micro => ({
+  ...[
+    [8, 4096, 4],
+    [8, 1024, 8],
+    [8, 256, 32],
+    [1, 4096, 64],
+    [8, 1024, 40],
+  ].map(([heads, t, d]): Micro => ({
     name: `attention-h${heads}-t${t}-d${d}`,
     graph: () => {
       const n = new Net();
       const q = n.input('q', [heads, t, d]);
       const k = n.input('k', [heads, t, d]);
       const v = n.input('v', [heads, t, d]);
-      const s = n.op('Mul', [n.op('MatMul', [q, n.op('Transpose', [k], [attr.ints('perm', [0, 2, 1])])]), n.scalar(1 / Math.sqrt(d))]);
+      const s = n.op('Mul', [
+        n.op('MatMul', [q, n.op('Transpose', [k], [attr.ints('perm', [0, 2, 1])])]),
+        n.scalar(1 / Math.sqrt(d)),
+      ]);
       return n.small(n.op('MatMul', [n.op('Softmax', [s], [attr.int('axis', -1)]), v]));
     },
   })),
@@ -129,7 +172,10 @@ export const MICROBENCHMARKS: Micro[] = [
     },
   },
   // softmax alone, and the score-matrix traffic around it.
-  ...[[8, 1024], [8, 2048]].map(([heads, t]): Micro => ({
+  ...[
+    [8, 1024],
+    [8, 2048],
+  ].map(([heads, t]): Micro => ({
     name: `softmax-h${heads}-t${t}`,
     graph: () => {
       const n = new Net();
@@ -148,7 +194,10 @@ export const MICROBENCHMARKS: Micro[] = [
     },
   })),
   // norms.
-  ...[[4096, 64], [1024, 320]].map(([t, c]): Micro => ({
+  ...[
+    [4096, 64],
+    [1024, 320],
+  ].map(([t, c]): Micro => ({
     name: `layernorm-t${t}-c${c}`,
     graph: () => {
       const n = new Net();
@@ -157,18 +206,37 @@ export const MICROBENCHMARKS: Micro[] = [
   })),
   // movement: NCHW → NHWC and back (a pair runtimes cancel, as the cost model
   // does: what remains is the concat and the upsample), a skip concat, a nearest upsample.
-  ...[[64, 64], [320, 16]].map(([c, h]): Micro => ({
+  ...[
+    [64, 64],
+    [320, 16],
+  ].map(([c, h]): Micro => ({
     name: `movement-c${c}-h${h}`,
     graph: () => {
       const n = new Net();
       const x = n.input('x', [1, c, h, h]);
-      const t = n.op('Transpose', [n.op('Transpose', [x], [attr.ints('perm', [0, 2, 3, 1])])], [attr.ints('perm', [0, 3, 1, 2])]);
+      const t = n.op(
+        'Transpose',
+        [n.op('Transpose', [x], [attr.ints('perm', [0, 2, 3, 1])])],
+        [attr.ints('perm', [0, 3, 1, 2])],
+      );
       const cat = n.op('Concat', [t, x], [attr.int('axis', 1)]);
-      const up = n.op('Resize', [cat, undefined, n.g.addWeight('scales', { dtype: DataType.FLOAT, dims: [4], data: { kind: 'raw', bytes: new Uint8Array(new Float32Array([1, 1, 2, 2]).buffer) } })], [
-        attr.string('coordinate_transformation_mode', 'asymmetric'),
-        attr.string('mode', 'nearest'),
-        attr.string('nearest_mode', 'floor'),
-      ]);
+      const up = n.op(
+        'Resize',
+        [
+          cat,
+          undefined,
+          n.g.addWeight('scales', {
+            dtype: DataType.FLOAT,
+            dims: [4],
+            data: { kind: 'raw', bytes: new Uint8Array(new Float32Array([1, 1, 2, 2]).buffer) },
+          }),
+        ],
+        [
+          attr.string('coordinate_transformation_mode', 'asymmetric'),
+          attr.string('mode', 'nearest'),
+          attr.string('nearest_mode', 'floor'),
+        ],
+      );
       return n.small(up);
     },
   })),

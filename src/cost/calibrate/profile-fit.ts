@@ -86,7 +86,9 @@ export function predictRow(row: CalibrationRow, profile: DeviceProfile): number 
 /** MACs of a row (for the FLOPs-proportional baseline). */
 export function rowMacs(row: CalibrationRow): number {
   let macs = 0;
-  for (const part of row.parts) for (const g of part.plan.groups) macs += part.times * [g.conv, g.depthwise, g.linear, g.attention].reduce((s, c) => s + c[0] + c[1] + c[2], 0);
+  for (const part of row.parts)
+    for (const g of part.plan.groups)
+      macs += part.times * [g.conv, g.depthwise, g.linear, g.attention].reduce((s, c) => s + c[0] + c[1] + c[2], 0);
   return macs;
 }
 
@@ -101,16 +103,25 @@ export function fitProfile(profile: DeviceProfile, rows: CalibrationRow[], opts:
     return rows.map((r) => Math.log(predictRow(r, work) / r.measured_ms) * Math.sqrt(r.weight ?? 1));
   };
   const fit = groups.length
-    ? leastSquares(groups.map((g) => ({ lo: g.lo, hi: g.hi, x0: Math.min(g.hi, Math.max(g.lo, 1)) })), residuals, {
-        priorWeight: cal?.prior_weight,
-        robust: cal?.robust,
-        start: opts.start && groups.map((g) => Math.min(g.hi, Math.max(g.lo, opts.start![g.id] ?? 1))),
-      })
+    ? leastSquares(
+        groups.map((g) => ({ lo: g.lo, hi: g.hi, x0: Math.min(g.hi, Math.max(g.lo, 1)) })),
+        residuals,
+        {
+          priorWeight: cal?.prior_weight,
+          robust: cal?.robust,
+          start: opts.start && groups.map((g) => Math.min(g.hi, Math.max(g.lo, opts.start![g.id] ?? 1))),
+        },
+      )
     : { x: [], cost: 0, iterations: 0 };
   setFactors(groups, fit.x);
   const results: RowResult[] = rows.map((r) => {
     const predicted = predictRow(r, work);
-    return { row: r.id, measured_ms: r.measured_ms, predicted_ms: round(predicted), error: round(predicted / r.measured_ms - 1, 4) };
+    return {
+      row: r.id,
+      measured_ms: r.measured_ms,
+      predicted_ms: round(predicted),
+      error: round(predicted / r.measured_ms - 1, 4),
+    };
   });
   const date = opts.date ?? new Date().toISOString().slice(0, 10);
   const tool = opts.tool ?? 'pocketdiff calibrate';

@@ -26,7 +26,9 @@ import type { ModelName } from '../../model-names.ts';
 export const CALIBRATION_DIR = path.join(PROJECT_ROOT, 'models', 'calibration');
 
 /** The source and bound dims of a row's graph. */
-export function rowSource(m: Pick<Measurement, 'graph' | 'latent'>): { src: ModelSource; dims: Record<string, number> } | undefined {
+export function rowSource(
+  m: Pick<Measurement, 'graph' | 'latent'>,
+): { src: ModelSource; dims: Record<string, number> } | undefined {
   const built = /^builder:([a-z0-9-]+)\/(unet|vae_decoder|text_encoder)$/.exec(m.graph);
   if (built) {
     const part = built[2] as ModelName;
@@ -34,7 +36,9 @@ export function rowSource(m: Pick<Measurement, 'graph' | 'latent'>): { src: Mode
     return { src: { kind: 'config', file: familyConfig(part, built[1]) }, dims };
   }
   const folder = /^calibration\/([A-Za-z0-9_.-]+)$/.exec(m.graph);
-  return folder ? { src: { kind: 'file', file: path.join(CALIBRATION_DIR, folder[1], 'model.onnx') }, dims: {} } : undefined;
+  return folder
+    ? { src: { kind: 'file', file: path.join(CALIBRATION_DIR, folder[1], 'model.onnx') }, dims: {} }
+    : undefined;
 }
 
 /** The published rows a profile calibrates on, planned; undefined (with diagnostics) when one cannot be. */
@@ -48,7 +52,10 @@ export async function publishedRows(profile: DeviceProfile, log: DiagnosticLog):
   if (!all) return undefined;
   const mine = selectRows(all, sel);
   if (!mine.length) {
-    log.error(Code.CalibrationRows, `no published measurements match '${profile.name}' (device ${sel.device}, runtimes ${sel.runtimes.join(', ')}, snapshot ${sel.snapshot ?? 'none'}) in models/devices/measurements.json`);
+    log.error(
+      Code.CalibrationRows,
+      `no published measurements match '${profile.name}' (device ${sel.device}, runtimes ${sel.runtimes.join(', ')}, snapshot ${sel.snapshot ?? 'none'}) in models/devices/measurements.json`,
+    );
     return undefined;
   }
   const weights = (profile.calibration?.weights ?? []).map((w) => ({ re: globToRegExp(w.graph), weight: w.weight }));
@@ -77,7 +84,10 @@ export async function publishedRows(profile: DeviceProfile, log: DiagnosticLog):
 async function rowTable(m: Measurement, log: DiagnosticLog): Promise<CostTable | undefined> {
   const s = rowSource(m);
   if (!s) {
-    log.error(Code.ReferenceModel, `row ${m.id}: graph '${m.graph}' is neither calibration/<folder> nor builder:<family>/<part>`);
+    log.error(
+      Code.ReferenceModel,
+      `row ${m.id}: graph '${m.graph}' is neither calibration/<folder> nor builder:<family>/<part>`,
+    );
     return undefined;
   }
   return sourceTable(s.src, [], s.dims, log, { file: s.src.file }, { width: false });
@@ -100,7 +110,10 @@ export function fingerprint(t: CostTable): string {
   let p = prints.get(t);
   if (!p) {
     const n = t.nodes;
-    p = crypto.createHash('sha256').update(JSON.stringify([t.batch, n.op, n.macs, n.vec, n.wElems, n.ins, n.outs, t.values.elems])).digest('hex');
+    p = crypto
+      .createHash('sha256')
+      .update(JSON.stringify([t.batch, n.op, n.macs, n.vec, n.wElems, n.ins, n.outs, t.values.elems]))
+      .digest('hex');
     prints.set(t, p);
   }
   return p;

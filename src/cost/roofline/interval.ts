@@ -80,7 +80,13 @@ export function intervalOf(profile: DeviceProfile, ms: number, m: Mix): [number,
 }
 
 export function applyInterval(iv: IntervalModel, ms: number, m: Mix): [number, number] {
-  const w = widening(nearest(m, iv.reference.map((r) => r.mix)), iv);
+  const w = widening(
+    nearest(
+      m,
+      iv.reference.map((r) => r.mix),
+    ),
+    iv,
+  );
   // The point prediction always lies inside its interval.
   const lo = Math.min(0, iv.lo) * w - iv.transfer;
   const hi = Math.max(0, iv.hi) * w + iv.transfer;

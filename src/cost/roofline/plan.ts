@@ -128,7 +128,8 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
   };
 
   for (let i = 0; i < nodes.op.length; i++) {
-    if (nodes.cls[i] === CLS.view && nodes.ins[i].length && nodes.outs[i].length) root[nodes.outs[i][0]] = root[nodes.ins[i][0]];
+    if (nodes.cls[i] === CLS.view && nodes.ins[i].length && nodes.outs[i].length)
+      root[nodes.outs[i][0]] = root[nodes.ins[i][0]];
   }
   const layout = f.attention ? attentionLayout(table, root, maxTile) : new Set<number>();
 
@@ -189,7 +190,8 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
   // Only profiles that insert Casts or layout reorders need the value graph.
   const edges = casting || f.conv_reorders ? valueEdges(table, folded) : undefined;
   const isolated = edges && casting ? isolatedAgnostic(table, edges, foreign, folded) : new Set<number>();
-  const typed = (gi: number) => gi >= 0 && (building[gi].anchor !== CLS.movement || building[gi].members.every((i) => isolated.has(i)));
+  const typed = (gi: number) =>
+    gi >= 0 && (building[gi].anchor !== CLS.movement || building[gi].members.every((i) => isolated.has(i)));
   const valueBytes = (v: number, gi = -1) => {
     if (folded && values.kind[v] === Kind.Fill && f.fills === 'free') return 0;
     const bits = values.float[v] ? (foreign(v) && !typed(gi) ? values.bits[v] : actBits) : values.bits[v];
@@ -209,7 +211,8 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
       else if (cls === CLS.linear) g.linear[e] += nodes.macs[i] * k;
       else if (cls === CLS.attention) g.attention[e] += nodes.macs[i] * k;
       // A softmax inside a fused attention kernel runs on rows in on-chip memory: vector arithmetic.
-      (cls === CLS.softmax && b.attention === 0 ? g.softmax : cls === CLS.norm ? g.norm : g.vec)[nodes.eVec[i]] += nodes.vec[i] * k;
+      (cls === CLS.softmax && b.attention === 0 ? g.softmax : cls === CLS.norm ? g.norm : g.vec)[nodes.eVec[i]] +=
+        nodes.vec[i] * k;
       // Without a kernel for the stored precision, onnxruntime runs a Softmax as
       // five ops (ReduceMax, Sub, Exp, ReduceSum, Div): four more passes over the scores.
       if (cls === CLS.softmax && casting && nodes.ins[i].length && foreign(nodes.ins[i][0])) {
@@ -220,7 +223,8 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
       // onnxruntime's CPU Expand writes one copy of its input, then copies what
       // it has written, doubling: it reads back about as much as it writes.
       // (A 134 MB Expand took 16 ms here, where a 134 MB read takes 7.4.)
-      if (f.expand_rereads && nodes.op[i] === 'Expand') for (const v of nodes.outs[i]) g.bytes[values.width[v]] += valueBytes(root[v], gi);
+      if (f.expand_rereads && nodes.op[i] === 'Expand')
+        for (const v of nodes.outs[i]) g.bytes[values.width[v]] += valueBytes(root[v], gi);
       g.rows[nodes.eRows[i]] += nodes.rows[i] * k;
       g.gemmOut[nodes.eGemmOut[i]] += nodes.gemmOut[i] * k;
       g.gemmIn[nodes.eGemmIn[i]] += nodes.gemmIn[i] * k;
@@ -258,9 +262,11 @@ export function planCost(table: CostTable, profile: DeviceProfile, opts: PlanOpt
       const p = made[v];
       const typedMaker = p >= 0 && !agnostic(p);
       const readers = usedBy[v];
-      const casts = (typedMaker && (readers.some(agnostic) || outputs.has(v)) ? 1 : 0) + (!typedMaker && readers.some((i) => !agnostic(i)) ? 1 : 0);
+      const casts =
+        (typedMaker && (readers.some(agnostic) || outputs.has(v)) ? 1 : 0) +
+        (!typedMaker && readers.some((i) => !agnostic(i)) ? 1 : 0);
       if (!casts) continue;
-      const block = p >= 0 ? nodes.block[p] : (readers.length ? nodes.block[readers[0]] : -1);
+      const block = p >= 0 ? nodes.block[p] : readers.length ? nodes.block[readers[0]] : -1;
       const cast = emptyGroup(block, casts);
       cast.bytes[values.width[v]] = (casts * values.elems[v] * (values.bits[v] + actBits) * k) / 8;
       cast.vec[values.width[v]] = casts * values.elems[v] * k;
@@ -305,13 +311,30 @@ const RESHAPES = new Set(['Reshape', 'Flatten']);
  */
 function reshapesCopy(table: CostTable): CostTable {
   const { nodes } = table;
-  const cls = nodes.cls.map((c, i) => (c === CLS.view && RESHAPES.has(nodes.op[i]) && !nodes.foldable[i] && nodes.ins[i].length ? CLS.movement : c));
+  const cls = nodes.cls.map((c, i) =>
+    c === CLS.view && RESHAPES.has(nodes.op[i]) && !nodes.foldable[i] && nodes.ins[i].length ? CLS.movement : c,
+  );
   return { ...table, nodes: { ...nodes, cls } };
 }
 
 function emptyGroup(block: number, ops: number, move = 0): Group {
   const z = () => [0, 0, 0];
-  return { block, conv: z(), depthwise: z(), linear: z(), attention: z(), vec: z(), norm: z(), softmax: z(), bytes: z(), rows: z(), gemmOut: z(), gemmIn: z(), ops, move };
+  return {
+    block,
+    conv: z(),
+    depthwise: z(),
+    linear: z(),
+    attention: z(),
+    vec: z(),
+    norm: z(),
+    softmax: z(),
+    bytes: z(),
+    rows: z(),
+    gemmOut: z(),
+    gemmIn: z(),
+    ops,
+    move,
+  };
 }
 
 interface ValueEdges {
@@ -354,7 +377,12 @@ function valueEdges(table: CostTable, folded: boolean): ValueEdges {
  * between Conv and InstanceNorm run in float32, the head-split Reshapes
  * before a Transpose keep a Cast each.
  */
-function isolatedAgnostic(table: CostTable, { same, made, usedBy }: ValueEdges, foreign: (v: number) => boolean, folded: boolean): Set<number> {
+function isolatedAgnostic(
+  table: CostTable,
+  { same, made, usedBy }: ValueEdges,
+  foreign: (v: number) => boolean,
+  folded: boolean,
+): Set<number> {
   const { nodes } = table;
   const isolated = new Set<number>();
   const outputs = new Set(table.outputs.map((v) => same[v]));
@@ -386,13 +414,21 @@ function attentionLayout(table: CostTable, root: Int32Array, maxTile: number): S
     }
     for (const v of nodes.outs[i]) producers.set(root[v], i);
   }
-  const fused = (i: number | undefined) => i !== undefined && nodes.cls[i] === CLS.attention && nodes.tile[i] <= maxTile;
+  const fused = (i: number | undefined) =>
+    i !== undefined && nodes.cls[i] === CLS.attention && nodes.tile[i] <= maxTile;
   const out = new Set<number>();
   const isLayout = (i: number | undefined) => i !== undefined && (fused(i) || out.has(i));
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (let i = 0; i < nodes.op.length; i++) {
-      if (out.has(i) || (nodes.op[i] !== 'Transpose' && nodes.op[i] !== 'Reshape') || nodes.cls[i] === CLS.view || !nodes.ins[i].length || !nodes.outs[i].length) continue;
+      if (
+        out.has(i) ||
+        (nodes.op[i] !== 'Transpose' && nodes.op[i] !== 'Reshape') ||
+        nodes.cls[i] === CLS.view ||
+        !nodes.ins[i].length ||
+        !nodes.outs[i].length
+      )
+        continue;
       const users = readers.get(root[nodes.outs[i][0]]) ?? [];
       const feedsAttention = users.length > 0 && users.every(isLayout);
       if (feedsAttention || isLayout(producers.get(root[nodes.ins[i][0]]))) (out.add(i), (changed = true));
@@ -400,4 +436,3 @@ function attentionLayout(table: CostTable, root: Int32Array, maxTile: number): S
   }
   return out;
 }
-

@@ -54,18 +54,28 @@ export interface Rates {
  * falls back to the runtime's own; compressed weights still shrink traffic
  * where the runtime keeps weights compressed.
  */
-export function effectivePrecision(profile: DeviceProfile, scheme?: Scheme): { precision: EffectivePrecision; fellBack: boolean } {
-  const own: EffectivePrecision = { compute: profile.precision.compute, activations: profile.precision.activations, weights: profile.precision.weights };
+export function effectivePrecision(
+  profile: DeviceProfile,
+  scheme?: Scheme,
+): { precision: EffectivePrecision; fellBack: boolean } {
+  const own: EffectivePrecision = {
+    compute: profile.precision.compute,
+    activations: profile.precision.activations,
+    weights: profile.precision.weights,
+  };
   if (!scheme) return { precision: own, fellBack: false };
   const float = profile.precision.native.includes('float16') ? 'float16' : 'float32';
   const p = schemePrecision(scheme, float);
-  if (profile.precision.native.includes(p.compute) && profile.ceilings.compute_tops[p.compute]) return { precision: p, fellBack: false };
+  if (profile.precision.native.includes(p.compute) && profile.ceilings.compute_tops[p.compute])
+    return { precision: p, fellBack: false };
   const compresses = own.weights !== 'float32' && own.weights !== 'stored';
   return { precision: { ...own, weights: compresses ? p.weights : own.weights }, fellBack: true };
 }
 
 export function ratesOf(profile: DeviceProfile, precision: Precision = profile.precision.compute): Rates {
-  const tops = (profile.ceilings.compute_tops[precision] ?? profile.ceilings.compute_tops[profile.precision.compute])!.value * 1e12;
+  const tops =
+    (profile.ceilings.compute_tops[precision] ?? profile.ceilings.compute_tops[profile.precision.compute])!.value *
+    1e12;
   const e = profile.efficiency;
   const cache = profile.ceilings.cache;
   // Classes a profile does not price apart take their parent's efficiency.
@@ -187,7 +197,20 @@ function columnsOf(plan: CostPlan): Columns {
   let c = columns.get(plan);
   if (c) return c;
   const n = plan.groups.length;
-  const col = (k: 'conv' | 'depthwise' | 'linear' | 'attention' | 'vec' | 'norm' | 'softmax' | 'gemmOut' | 'bytes' | 'gemmIn' | 'rows') => Float64Array.from(plan.groups, (g) => g[k][0] + g[k][1] + g[k][2]);
+  const col = (
+    k:
+      | 'conv'
+      | 'depthwise'
+      | 'linear'
+      | 'attention'
+      | 'vec'
+      | 'norm'
+      | 'softmax'
+      | 'gemmOut'
+      | 'bytes'
+      | 'gemmIn'
+      | 'rows',
+  ) => Float64Array.from(plan.groups, (g) => g[k][0] + g[k][1] + g[k][2]);
   c = {
     n,
     conv: col('conv'),
@@ -218,7 +241,15 @@ export function planMs(plan: CostPlan, rates: Rates): number {
   const c = columnsOf(plan);
   let s = rates.graph + c.shapeOps * rates.shape;
   for (let i = 0; i < c.n; i++) {
-    const compute = c.conv[i] * rates.conv + c.depthwise[i] * rates.depthwise + c.linear[i] * rates.linear + c.attention[i] * rates.attention + c.vec[i] * rates.vec + c.norm[i] * rates.norm + c.softmax[i] * rates.softmax + c.gemmOut[i] * rates.gemmOut;
+    const compute =
+      c.conv[i] * rates.conv +
+      c.depthwise[i] * rates.depthwise +
+      c.linear[i] * rates.linear +
+      c.attention[i] * rates.attention +
+      c.vec[i] * rates.vec +
+      c.norm[i] * rates.norm +
+      c.softmax[i] * rates.softmax +
+      c.gemmOut[i] * rates.gemmOut;
     const bytes = c.bytes[i];
     const stream = bytes * (bytes <= rates.cacheBytes ? rates.cacheByte : rates.byte);
     const moved = c.move[i] ? bytes * rates.moveByte : 0;

@@ -52,7 +52,11 @@ export function buildCostTable(g: Graph, opts: TableOptions, log: DiagnosticLog,
   const owner = attributeGlue(g, map, blockIndex, kinds);
   const unknown = nodes.filter((n) => n.outputs.some((v) => v && kinds.get(v)! <= Kind.Fill && !staticShape(v)));
   if (unknown.length) {
-    log.error(Code.CostUnknownShape, `the cost of ${unknown.length} nodes cannot be computed: their output shapes are unknown (bind the inputs' dims with --input)`, { ...at, node: unknown[0].name });
+    log.error(
+      Code.CostUnknownShape,
+      `the cost of ${unknown.length} nodes cannot be computed: their output shapes are unknown (bind the inputs' dims with --input)`,
+      { ...at, node: unknown[0].name },
+    );
     return undefined;
   }
   const measured = opts.noWidth ? { reason: 'not analysed' } : widthExponents(g, map, (v) => kinds.get(v) === Kind.Act);
@@ -64,7 +68,31 @@ export function buildCostTable(g: Graph, opts: TableOptions, log: DiagnosticLog,
     width: 'reason' in measured ? measured.reason : 'ok',
     blocks: map.blocks.map(blockInfo),
     values: { elems: [], bits: [], float: [], kind: [], width: [] },
-    nodes: { op: [], cls: [], block: [], macs: [], vec: [], gemmOut: [], gemmIn: [], rows: [], wElems: [], wBits: [], wOther: [], ins: [], outs: [], eMacs: [], eVec: [], eW: [], eRows: [], eGemmOut: [], eGemmIn: [], foldable: [], pattern: [], tile: [], shortcut: [] },
+    nodes: {
+      op: [],
+      cls: [],
+      block: [],
+      macs: [],
+      vec: [],
+      gemmOut: [],
+      gemmIn: [],
+      rows: [],
+      wElems: [],
+      wBits: [],
+      wOther: [],
+      ins: [],
+      outs: [],
+      eMacs: [],
+      eVec: [],
+      eW: [],
+      eRows: [],
+      eGemmOut: [],
+      eGemmIn: [],
+      foldable: [],
+      pattern: [],
+      tile: [],
+      shortcut: [],
+    },
     patterns: [],
     outputs: [],
   };
@@ -129,7 +157,10 @@ export function buildCostTable(g: Graph, opts: TableOptions, log: DiagnosticLog,
     t.nodes.macs.push(m?.macs ?? 0);
     t.nodes.vec.push(vec);
     const rows = cls === 'shape' || cls === 'view' ? 0 : rowsWalked(n);
-    const gemm = (cls === 'conv' || cls === 'depthwise' || cls === 'linear' || cls === 'attention') && n.outputs[0] ? n.outputs[0] : undefined;
+    const gemm =
+      (cls === 'conv' || cls === 'depthwise' || cls === 'linear' || cls === 'attention') && n.outputs[0]
+        ? n.outputs[0]
+        : undefined;
     t.nodes.gemmOut.push(gemm ? elems(gemm) : 0);
     const left = (cls === 'linear' || cls === 'attention') && acts[0] ? acts[0] : undefined;
     t.nodes.gemmIn.push(left ? elems(left) : 0);
@@ -149,7 +180,9 @@ export function buildCostTable(g: Graph, opts: TableOptions, log: DiagnosticLog,
     t.nodes.pattern.push(patternOf.get(n) ?? -1);
     const shape = n.outputs[0]?.type?.shape as number[] | undefined;
     t.nodes.shortcut.push(/(^|\.)conv_shortcut$/.test(n.scope) ? 1 : 0);
-    t.nodes.tile.push(cls === 'attention' && shape && shape.length >= 2 ? shape[shape.length - 1] * shape[shape.length - 2] : 0);
+    t.nodes.tile.push(
+      cls === 'attention' && shape && shape.length >= 2 ? shape[shape.length - 1] * shape[shape.length - 2] : 0,
+    );
   }
   t.outputs = g.outputs.filter((v) => ids.has(v)).map((v) => ids.get(v)!);
   return t;
@@ -193,7 +226,12 @@ export function valueKinds(g: Graph): Map<Value, Kind> {
  * its first ResNet): it is costed as part of that block, so a what-if that
  * removes the block removes it too.
  */
-function attributeGlue(g: Graph, map: BlockMap, index: Map<BlockMap['blocks'][number], number>, kinds: Map<Value, Kind>): Map<Node, number> {
+function attributeGlue(
+  g: Graph,
+  map: BlockMap,
+  index: Map<BlockMap['blocks'][number], number>,
+  kinds: Map<Value, Kind>,
+): Map<Node, number> {
   const owner = new Map<Node, number>();
   for (const [n, b] of map.blockOf) owner.set(n, index.get(b)!);
   const outputs = new Set(g.outputs);
@@ -253,7 +291,23 @@ export function isFloat(dtype: number): boolean {
   return FLOATS.has(dtype);
 }
 
-const BITS: Record<number, number> = { 1: 32, 2: 8, 3: 8, 4: 16, 5: 16, 6: 32, 7: 64, 9: 8, 10: 16, 11: 64, 12: 32, 13: 64, 16: 16, 21: 4, 22: 4 };
+const BITS: Record<number, number> = {
+  1: 32,
+  2: 8,
+  3: 8,
+  4: 16,
+  5: 16,
+  6: 32,
+  7: 64,
+  9: 8,
+  10: 16,
+  11: 64,
+  12: 32,
+  13: 64,
+  16: 16,
+  21: 4,
+  22: 4,
+};
 
 export function bitsOf(dtype: number): number {
   return BITS[dtype] ?? 32;

@@ -15,10 +15,51 @@ interface OpRule {
 const rows: [string[], OpRule][] = [
   [['Conv', 'ConvTranspose'], { cls: 'conv' }],
   [['MatMul', 'Gemm', 'MatMulNBits', 'Einsum', 'FusedMatMul'], { cls: 'linear' }],
-  [['InstanceNormalization', 'LayerNormalization', 'GroupNormalization', 'BatchNormalization', 'SkipLayerNormalization'], { cls: 'norm', flops: 6, per: 'in' }],
+  [
+    [
+      'InstanceNormalization',
+      'LayerNormalization',
+      'GroupNormalization',
+      'BatchNormalization',
+      'SkipLayerNormalization',
+    ],
+    { cls: 'norm', flops: 6, per: 'in' },
+  ],
   [['Softmax', 'LogSoftmax'], { cls: 'softmax', flops: 5, per: 'in' }],
-  [['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL2', 'ReduceSumSquare', 'ArgMax', 'ArgMin'], { cls: 'reduce', flops: 1, per: 'in' }],
-  [['Transpose', 'Concat', 'Slice', 'Split', 'Gather', 'GatherElements', 'GatherND', 'Expand', 'Tile', 'Pad', 'DepthToSpace', 'SpaceToDepth', 'ConstantOfShape', 'ScatterND', 'Trilu'], { cls: 'movement' }],
+  [
+    [
+      'ReduceMean',
+      'ReduceSum',
+      'ReduceMax',
+      'ReduceMin',
+      'ReduceProd',
+      'ReduceL2',
+      'ReduceSumSquare',
+      'ArgMax',
+      'ArgMin',
+    ],
+    { cls: 'reduce', flops: 1, per: 'in' },
+  ],
+  [
+    [
+      'Transpose',
+      'Concat',
+      'Slice',
+      'Split',
+      'Gather',
+      'GatherElements',
+      'GatherND',
+      'Expand',
+      'Tile',
+      'Pad',
+      'DepthToSpace',
+      'SpaceToDepth',
+      'ConstantOfShape',
+      'ScatterND',
+      'Trilu',
+    ],
+    { cls: 'movement' },
+  ],
   // Each output element of an interpolating resize reads and blends its neighbours
   // (nearest, ONNX's default and SD's upsampler, is a copy: ruleFor drops the flops).
   [['Resize', 'Upsample'], { cls: 'movement', flops: 8, per: 'out' }],
@@ -28,7 +69,10 @@ const rows: [string[], OpRule][] = [
   // instructions per element: on this machine an Erf of 1M floats took 0.84 ms
   // and a Sigmoid 0.33, against 0.03 for an Add (src/cost/micro.ts has them).
   [['Erf', 'Gelu', 'FastGelu'], { cls: 'elementwise', flops: 16, per: 'out' }],
-  [['Exp', 'Log', 'Sigmoid', 'Tanh', 'Sin', 'Cos', 'Pow', 'QuickGelu', 'Softplus', 'Mish'], { cls: 'elementwise', flops: 8, per: 'out' }],
+  [
+    ['Exp', 'Log', 'Sigmoid', 'Tanh', 'Sin', 'Cos', 'Pow', 'QuickGelu', 'Softplus', 'Mish'],
+    { cls: 'elementwise', flops: 8, per: 'out' },
+  ],
   [['Sqrt', 'Reciprocal', 'Div', 'HardSigmoid'], { cls: 'elementwise', flops: 4, per: 'out' }],
 ];
 

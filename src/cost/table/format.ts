@@ -84,4 +84,3 @@ export interface CostTable {
   /** Values the graph outputs (always written). */
   outputs: number[];
 }
-

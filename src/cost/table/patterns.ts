@@ -54,7 +54,9 @@ const RULES: { name: PatternName; anchor: string; match: Matcher }[] = [
       const m2 = onlyUse(m1);
       // x · (1 + erf) · ½, or ½x computed first: accept the half on either Mul.
       if (reads(m1, x) && m2?.op === 'Mul' && isConst(other(m2, m1.outputs[0]))) return [d, e, a, m1, m2];
-      const half = x?.uses.map((u) => u.node).find((n) => n.op === 'Mul' && isConst(other(n, x)) && reads(m1, n.outputs[0]));
+      const half = x?.uses
+        .map((u) => u.node)
+        .find((n) => n.op === 'Mul' && isConst(other(n, x)) && reads(m1, n.outputs[0]));
       return half ? [d, e, a, half, m1] : undefined;
     },
   },
@@ -81,7 +83,13 @@ const RULES: { name: PatternName; anchor: string; match: Matcher }[] = [
     anchor: 'MatMul',
     match: (mm, isConst) => {
       const s = onlyUse(mm);
-      if (!s || (s.op !== 'Mul' && s.op !== 'Div') || !isConst(s.inputs[1]) || (s.inputs[1]?.type?.shape ?? []).some((d) => d !== 1)) return undefined;
+      if (
+        !s ||
+        (s.op !== 'Mul' && s.op !== 'Div') ||
+        !isConst(s.inputs[1]) ||
+        (s.inputs[1]?.type?.shape ?? []).some((d) => d !== 1)
+      )
+        return undefined;
       const nodes = [mm, s];
       const t = mm.inputs[1]?.producer;
       if (t?.op === 'Transpose' && onlyUse(t) === mm) nodes.unshift(t);
@@ -94,14 +102,18 @@ const RULES: { name: PatternName; anchor: string; match: Matcher }[] = [
     match: (n, isConst) => {
       const before = n.inputs[0]?.producer;
       const after = onlyUse(n);
-      if (!before || before.op !== 'Reshape' || onlyUse(before) !== n || !after || after.op !== 'Reshape') return undefined;
+      if (!before || before.op !== 'Reshape' || onlyUse(before) !== n || !after || after.op !== 'Reshape')
+        return undefined;
       return [before, n, after, ...affine(after, isConst)];
     },
   },
 ];
 
 /** Every pattern instance in node order; a node belongs to at most one. */
-export function findPatterns(nodes: readonly Node[], isConst: (v: Value | undefined) => boolean): { name: PatternName; nodes: Node[] }[] {
+export function findPatterns(
+  nodes: readonly Node[],
+  isConst: (v: Value | undefined) => boolean,
+): { name: PatternName; nodes: Node[] }[] {
   const taken = new Set<Node>();
   const out: { name: PatternName; nodes: Node[] }[] = [];
   for (const n of nodes) {

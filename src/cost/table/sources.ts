@@ -16,7 +16,6 @@ import { TABLE_VERSION, type CostTable } from './format.ts';
 import { PROJECT_ROOT } from '../../root.ts';
 import type { ModelName } from '../../model-names.ts';
 
-
 export type ModelSource =
   | { kind: 'file'; file: string }
   /** A builder config (models/<family>/<part>.json): built graph-only, in memory. */
@@ -24,7 +23,11 @@ export type ModelSource =
 
 const ROOT = PROJECT_ROOT;
 /** The builder's file for each part of a model family (as in builder/default-model.ts). */
-const CONFIG_FILES: Record<ModelName, string> = { unet: 'unet.json', vae_decoder: 'vae.json', text_encoder: 'text_encoder.json' };
+const CONFIG_FILES: Record<ModelName, string> = {
+  unet: 'unet.json',
+  vae_decoder: 'vae.json',
+  text_encoder: 'text_encoder.json',
+};
 
 export function cacheDir(): string {
   return process.env.POCKETDIFF_CACHE ?? path.join(ROOT, 'node_modules', '.cache', 'pocketdiff', 'cost');
@@ -41,11 +44,20 @@ export function sourceOf(ref: string, part: ModelName, family = 'sd15'): ModelSo
 }
 
 /** The graph of a source, shape-inferred with `dims` over the defaults. */
-export async function loadSourceGraph(src: ModelSource, bindings: InputBinding[], dims: Record<string, number>, log: DiagnosticLog, at?: Location): Promise<Graph | undefined> {
+export async function loadSourceGraph(
+  src: ModelSource,
+  bindings: InputBinding[],
+  dims: Record<string, number>,
+  log: DiagnosticLog,
+  at?: Location,
+): Promise<Graph | undefined> {
   const { ensureShapes } = await import('../../ir/bind.ts');
   let g: Graph | undefined;
   if (src.kind === 'file') {
-    const [{ loadModel }, { importGraph }] = await Promise.all([import('../../onnx/model.ts'), import('../../ir/import.ts')]);
+    const [{ loadModel }, { importGraph }] = await Promise.all([
+      import('../../onnx/model.ts'),
+      import('../../ir/import.ts'),
+    ]);
     const m = loadModel(src.file, log);
     g = m && importGraph(m, log);
   } else {
@@ -91,7 +103,12 @@ export async function sourceTable(
   const g = await loadSourceGraph(src, bindings, dims, log, at);
   if (!g || (opts.transform && !opts.transform.run(g, log))) return undefined;
   const { buildCostTable } = await import('./build.ts');
-  const t = buildCostTable(g, { model: path.relative(process.cwd(), src.file) || src.file, noWidth: !width }, log, at ?? { file: src.file });
+  const t = buildCostTable(
+    g,
+    { model: path.relative(process.cwd(), src.file) || src.file, noWidth: !width },
+    log,
+    at ?? { file: src.file },
+  );
   if (t && file) writeCache(file, t);
   return t;
 }
@@ -106,7 +123,10 @@ function writeCache(file: string, t: CostTable): void {
     const tmp = `${file}.${process.pid}.partial`;
     fs.writeFileSync(tmp, JSON.stringify(t));
     fs.renameSync(tmp, file);
-    const entries = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => ({ f, t: fs.statSync(path.join(dir, f)).mtimeMs }));
+    const entries = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => ({ f, t: fs.statSync(path.join(dir, f)).mtimeMs }));
     entries.sort((a, b) => b.t - a.t);
     for (const e of entries.slice(CACHE_ENTRIES)) fs.rmSync(path.join(dir, e.f), { force: true });
   } catch {
@@ -114,7 +134,13 @@ function writeCache(file: string, t: CostTable): void {
   }
 }
 
-function cacheKey(src: ModelSource, bindings: InputBinding[], dims: Record<string, number>, width: boolean, transform?: string): string | undefined {
+function cacheKey(
+  src: ModelSource,
+  bindings: InputBinding[],
+  dims: Record<string, number>,
+  width: boolean,
+  transform?: string,
+): string | undefined {
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(src.file);

@@ -65,14 +65,14 @@ export function narrowPlan(blocks: { block: Block; ratio: number }[], isAct: (v:
         const w = n.inputs[1];
         if (!w?.weight) continue;
         if (n.op === 'Conv') {
-          if (outScaled) set(w, 0), set(n.inputs[2], 0);
+          if (outScaled) (set(w, 0), set(n.inputs[2], 0));
           if (inScaled) set(w, 1);
         } else if (n.op === 'ConvTranspose') {
           if (inScaled) set(w, 0);
-          if (outScaled) set(w, 1), set(n.inputs[2], 0);
+          if (outScaled) (set(w, 1), set(n.inputs[2], 0));
         } else if (n.op === 'Gemm') {
           const tB = Number(n.attr('transB')?.i ?? 0) === 1;
-          if (outScaled) set(w, tB ? 0 : 1), set(n.inputs[2], (n.inputs[2]?.weight?.dims.length ?? 1) - 1);
+          if (outScaled) (set(w, tB ? 0 : 1), set(n.inputs[2], (n.inputs[2]?.weight?.dims.length ?? 1) - 1));
           if (inScaled) set(w, tB ? 1 : 0);
         } else {
           const rank = w.weight.dims.length;
@@ -150,7 +150,8 @@ function filler(dtype: number, count: number): Weight['data'] {
     write(sink) {
       // 0x3c00 is 1.0 in float16; small repeating bytes are finite in every float type.
       const chunk = new Uint8Array(Math.min(bytes, 1 << 20)).fill(0x1c);
-      for (let done = 0; done < bytes; done += chunk.length) sink(chunk.subarray(0, Math.min(chunk.length, bytes - done)));
+      for (let done = 0; done < bytes; done += chunk.length)
+        sink(chunk.subarray(0, Math.min(chunk.length, bytes - done)));
     },
   };
 }
@@ -161,8 +162,15 @@ function filler(dtype: number, count: number): Weight['data'] {
  * as it was. A reason instead when the narrowed graph does not infer (a
  * reshape target written as a constant, as the CLIP builder writes its heads).
  */
-export function widthExponents(g: Graph, map: BlockMap, isAct: (v: Value) => boolean): WidthExponents | { reason: string } {
-  const plan = narrowPlan(map.blocks.map((block) => ({ block, ratio: 0.5 })), isAct);
+export function widthExponents(
+  g: Graph,
+  map: BlockMap,
+  isAct: (v: Value) => boolean,
+): WidthExponents | { reason: string } {
+  const plan = narrowPlan(
+    map.blocks.map((block) => ({ block, ratio: 0.5 })),
+    isAct,
+  );
   if (!plan.size) return { value: new Map(), macs: new Map(), weights: new Map(), rows: new Map() };
   const nodes = g.nodes();
   const types = new Map<Value, TensorType | undefined>();

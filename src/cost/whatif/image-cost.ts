@@ -87,7 +87,13 @@ export class ImageCost {
     const runs = o.text_encoder_runs ?? (o.cfg === 'none' ? 1 : 2);
     const perCall = this.unet.variantMs(unetVariant);
     const components: ImageComponents = {
-      unet: { ms_per_call: perCall, calls_per_step: calls, ms_per_step: perCall * calls, steps, batch_per_call: o.batch * (o.cfg === 'batch' ? 2 : 1) },
+      unet: {
+        ms_per_call: perCall,
+        calls_per_step: calls,
+        ms_per_step: perCall * calls,
+        steps,
+        batch_per_call: o.batch * (o.cfg === 'batch' ? 2 : 1),
+      },
     };
     const by_block: { name: string; ms: number }[] = [];
     const ends: [number, number][] = [];
@@ -118,7 +124,9 @@ export class ImageCost {
     return {
       device: o.device.name,
       total_ms: total,
-      ...(iv ? { interval_80: [ends.reduce((s, e) => s + e[0], 0), ends.reduce((s, e) => s + e[1], 0)] as [number, number] } : {}),
+      ...(iv
+        ? { interval_80: [ends.reduce((s, e) => s + e[0], 0), ends.reduce((s, e) => s + e[1], 0)] as [number, number] }
+        : {}),
       components,
       by_block: by_block.filter((b) => b.ms > 0),
     };

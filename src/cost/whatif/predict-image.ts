@@ -9,7 +9,13 @@ import { ImageCost, type ImageCostOptions, type ImagePrediction } from './image-
 import { ensureShapes, targetDims } from '../../ir/bind.ts';
 import { buildCostTable } from '../table/build.ts';
 
-export { ImageCost, type CfgMode, type ImageComponents, type ImageCostOptions, type ImagePrediction } from './image-cost.ts';
+export {
+  ImageCost,
+  type CfgMode,
+  type ImageComponents,
+  type ImageCostOptions,
+  type ImagePrediction,
+} from './image-cost.ts';
 
 /**
  * Predicts one image's latency from the pipeline's graphs. The graphs may come
@@ -25,7 +31,10 @@ export function predictImage(
   log: DiagnosticLog,
 ): ImagePrediction | undefined {
   const dims = targetDims(opts.resolution, opts.vaeScale);
-  const table = (g: Graph, name: string) => (ensureShapes(g, [], dims, log, name) ? buildCostTable(g, { model: name, noWidth: true }, log, { file: name }) : undefined);
+  const table = (g: Graph, name: string) =>
+    ensureShapes(g, [], dims, log, name)
+      ? buildCostTable(g, { model: name, noWidth: true }, log, { file: name })
+      : undefined;
   const unet = table(models.unet, 'unet');
   const text_encoder = models.text_encoder && table(models.text_encoder, 'text_encoder');
   const vae_decoder = models.vae_decoder && table(models.vae_decoder, 'vae_decoder');

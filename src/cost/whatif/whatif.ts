@@ -46,7 +46,14 @@ export class WhatIf {
     this.blockMs = Float64Array.from({ length: n }, (_, i) => blockMs(plan, this.rates, i));
     this.glueMs = blockMs(plan, this.rates, n);
     this.shortcutMs = Float64Array.from({ length: n }, (_, i) =>
-      plan.byBlock[i].reduce((s, gi) => s + (plan.members[gi].some((m) => plan.table.nodes.shortcut[m]) ? groupSeconds(plan.groups[gi], this.rates) * 1e3 : 0), 0),
+      plan.byBlock[i].reduce(
+        (s, gi) =>
+          s +
+          (plan.members[gi].some((m) => plan.table.nodes.shortcut[m])
+            ? groupSeconds(plan.groups[gi], this.rates) * 1e3
+            : 0),
+        0,
+      ),
     );
   }
 
@@ -108,7 +115,6 @@ export class WhatIf {
     return selectNames(selector, this.names, log, at);
   }
 
-
   /**
    * Applies recipe-style edits to a variant, with the checks the passes make:
    * only residual blocks go, a channel-changing ResNet only with keep_shortcut,
@@ -122,8 +128,14 @@ export class WhatIf {
         const b = blocks[i];
         if (!b.removable && !(e.keepShortcut && b.shortcut)) {
           const why = b.shortcut
-            ? [Code.ChannelChange, `cannot remove '${b.name}' as an identity: it changes channels; set keep_shortcut: true to keep only its 1×1 shortcut projection`]
-            : [Code.NoResidual, `'${b.name}' is a ${b.kind} block without a residual connection; only ResNet and attention blocks can be removed`];
+            ? [
+                Code.ChannelChange,
+                `cannot remove '${b.name}' as an identity: it changes channels; set keep_shortcut: true to keep only its 1×1 shortcut projection`,
+              ]
+            : [
+                Code.NoResidual,
+                `'${b.name}' is a ${b.kind} block without a residual connection; only ResNet and attention blocks can be removed`,
+              ];
           log.error(why[0], why[1], e.at);
           continue;
         }
@@ -134,7 +146,11 @@ export class WhatIf {
     for (const e of edits.duplicate ?? []) {
       for (const i of this.select(e.selector, log, e.at) ?? []) {
         if (!blocks[i].duplicable) {
-          log.error(Code.BlockShape, `cannot duplicate '${blocks[i].name}': its output shape differs from its input's, or it has no residual connection`, e.at);
+          log.error(
+            Code.BlockShape,
+            `cannot duplicate '${blocks[i].name}': its output shape differs from its input's, or it has no residual connection`,
+            e.at,
+          );
           continue;
         }
         if (v.counts[i] > 0) v.counts[i] += 1;
@@ -142,7 +158,11 @@ export class WhatIf {
     }
     for (const e of edits.width ?? []) {
       if (this.plan.table.width !== 'ok') {
-        log.error(Code.WidthUnavailable, `--width is unavailable for ${this.plan.table.model}: ${this.plan.table.width}`, e.at);
+        log.error(
+          Code.WidthUnavailable,
+          `--width is unavailable for ${this.plan.table.model}: ${this.plan.table.width}`,
+          e.at,
+        );
         continue;
       }
       for (const i of this.select(e.selector, log, e.at) ?? []) v.widths[i] = e.ratio;

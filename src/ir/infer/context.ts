@@ -5,7 +5,15 @@
 import { DataType } from '../../onnx/dtype.ts';
 import { toNumber, type AttributeProto, type TensorProto } from '../../onnx/proto.ts';
 import type { Dim, Node, TensorType, Value } from '../graph.ts';
-import { countOf, MAX_CONST_ELEMENTS, protoValue, roundToBfloat, roundToHalf, weightValue, type ConstTensor } from './tensor-value.ts';
+import {
+  countOf,
+  MAX_CONST_ELEMENTS,
+  protoValue,
+  roundToBfloat,
+  roundToHalf,
+  weightValue,
+  type ConstTensor,
+} from './tensor-value.ts';
 
 /** One row of the rule table: how an operator's outputs are typed. */
 export interface ShapeRule {
@@ -142,7 +150,9 @@ export class InferContext {
    * (a symbolic dim in the arithmetic that gave it makes it NaN).
    */
   unknownShape(rank: number | Dim): Dim[] | undefined {
-    return typeof rank === 'number' && Number.isInteger(rank) && rank >= 0 ? Array.from({ length: rank }, () => this.unknownDim()) : undefined;
+    return typeof rank === 'number' && Number.isInteger(rank) && rank >= 0
+      ? Array.from({ length: rank }, () => this.unknownDim())
+      : undefined;
   }
 
   /** True when a tensor of this shape is small enough to fold. */
@@ -173,12 +183,25 @@ export class InferContext {
 }
 
 const INTEGER = new Set<number>([
-  DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64,
-  DataType.UINT8, DataType.UINT16, DataType.UINT32, DataType.UINT64,
+  DataType.INT8,
+  DataType.INT16,
+  DataType.INT32,
+  DataType.INT64,
+  DataType.UINT8,
+  DataType.UINT16,
+  DataType.UINT32,
+  DataType.UINT64,
 ]);
 
 /** Element types a ConstTensor can hold: one real number per element. */
-const NUMERIC = new Set<number>([...INTEGER, DataType.BOOL, DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
+const NUMERIC = new Set<number>([
+  ...INTEGER,
+  DataType.BOOL,
+  DataType.FLOAT,
+  DataType.DOUBLE,
+  DataType.FLOAT16,
+  DataType.BFLOAT16,
+]);
 
 /** A number as the element type stores it: ints truncate, floats round to their precision, bool is 0/1. */
 export function asType(x: number, dtype: number): number {

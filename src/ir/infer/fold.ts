@@ -48,5 +48,5 @@ export function mapBroadcast(inputs: ConstTensor[], dims: number[], fn: (...xs: 
 export function modulo(a: number, b: number, fmod: boolean): number {
   if (fmod) return a % b;
   const r = a % b;
-  return r !== 0 && (r < 0) !== (b < 0) ? r + b : r;
+  return r !== 0 && r < 0 !== b < 0 ? r + b : r;
 }

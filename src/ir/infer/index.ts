@@ -30,7 +30,12 @@ export function inferShapes(g: Graph, opts: InferOptions, log: DiagnosticLog, fi
   const state = new InferState();
   bindInputs(g, opts.dims ?? {}, log, at);
   const { order, cyclic } = dependencyOrder(g);
-  for (const n of cyclic) log.error(Code.VerifyCycle, `node '${n.name}' depends on its own output (a cycle); shapes on the cycle stay unknown`, at(n.name));
+  for (const n of cyclic)
+    log.error(
+      Code.VerifyCycle,
+      `node '${n.name}' depends on its own output (a cycle); shapes on the cycle stay unknown`,
+      at(n.name),
+    );
   // Types from an earlier run or from value_info are dropped first, so no rule reads a stale one.
   const previous = new Map<Value, TensorType | undefined>();
   for (const n of order) {
@@ -48,7 +53,11 @@ function bindInputs(g: Graph, dims: Record<string, number>, log: DiagnosticLog, 
   for (const v of g.inputs) {
     const shape = v.type?.shape;
     if (!v.type || !shape) {
-      log.error(Code.ShapeError, `input '${v.name}' declares no ${v.type ? 'shape' : 'type'}; inference cannot start from it`, at(v.name));
+      log.error(
+        Code.ShapeError,
+        `input '${v.name}' declares no ${v.type ? 'shape' : 'type'}; inference cannot start from it`,
+        at(v.name),
+      );
       continue;
     }
     const bound = shape.map((d) => (typeof d === 'string' && validSize(dims[d]) ? dims[d] : d));
@@ -66,13 +75,24 @@ function validSize(n: number | undefined): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 0;
 }
 
-function inferNode(g: Graph, node: Node, state: InferState, previous: Map<Value, TensorType | undefined>, log: DiagnosticLog, at: (n?: string) => Location): void {
+function inferNode(
+  g: Graph,
+  node: Node,
+  state: InferState,
+  previous: Map<Value, TensorType | undefined>,
+  log: DiagnosticLog,
+  at: (n?: string) => Location,
+): void {
   // Unnamed nodes are located by their first output, which names them uniquely.
   const where = node.name || node.outputs.find((v) => v)?.name || node.op;
   const rule = RULE_TABLE.get(ruleKey(node.domain, node.op));
   const domain = node.domain === 'ai.onnx' ? '' : node.domain;
   if (!rule) {
-    log.error(Code.UnsupportedOp, `shape inference has no rule for operator '${domain ? domain + '.' : ''}${node.op}'`, at(where));
+    log.error(
+      Code.UnsupportedOp,
+      `shape inference has no rule for operator '${domain ? domain + '.' : ''}${node.op}'`,
+      at(where),
+    );
     return untyped(node, previous);
   }
   const ctx = new InferContext(node, g.opset(domain) ?? (domain ? 1 : 17), state);
@@ -89,7 +109,8 @@ function inferNode(g: Graph, node: Node, state: InferState, previous: Map<Value,
     else {
       // Unknown inputs normally come from a node that already failed; a value nothing defines is reported here.
       const orphan = node.inputs.find((v) => v && !v.type && !v.producer && !g.inputs.includes(v));
-      if (orphan) log.error(Code.VerifyUndefined, `node '${where}' reads '${orphan.name}', which nothing defines`, at(where));
+      if (orphan)
+        log.error(Code.VerifyUndefined, `node '${where}' reads '${orphan.name}', which nothing defines`, at(where));
     }
     untyped(node, previous);
   }
@@ -97,9 +118,12 @@ function inferNode(g: Graph, node: Node, state: InferState, previous: Map<Value,
 
 /** Outputs of a node that could not be inferred: dtype kept if known, rank unknown. */
 function untyped(node: Node, previous: Map<Value, TensorType | undefined>): void {
-  for (const v of node.outputs) if (v && !v.type?.shape) v.type = { dtype: v.type?.dtype ?? previous.get(v)?.dtype ?? 0, shape: undefined };
+  for (const v of node.outputs)
+    if (v && !v.type?.shape) v.type = { dtype: v.type?.dtype ?? previous.get(v)?.dtype ?? 0, shape: undefined };
 }
 
 function inputNotes(node: Node): string[] {
-  return node.inputs.map((v, i) => `input ${i} '${v?.name ?? ''}': ${v?.type?.shape ? fmt(v.type.shape) : 'unknown shape'}`);
+  return node.inputs.map(
+    (v, i) => `input ${i} '${v?.name ?? ''}': ${v?.type?.shape ? fmt(v.type.shape) : 'unknown shape'}`,
+  );
 }

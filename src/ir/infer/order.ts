@@ -11,7 +11,8 @@ export function dependencyOrder(g: Graph): { order: Node[]; cyclic: Node[] } {
   const state = new Map<Node, 1 | 2>();
   const order: Node[] = [];
   const cyclic = new Set<Node>();
-  const producers = (n: Node) => [...n.inputs, ...n.implicitInputs].map((v) => v?.producer).filter((p): p is Node => !!p && inGraph.has(p));
+  const producers = (n: Node) =>
+    [...n.inputs, ...n.implicitInputs].map((v) => v?.producer).filter((p): p is Node => !!p && inGraph.has(p));
   for (const root of nodes) {
     if (state.has(root)) continue;
     // An explicit stack: a chain of thousands of nodes would overflow recursion.

@@ -58,40 +58,63 @@ function fromBytes(dtype: number, dims: number[], bytes: Uint8Array): ConstTenso
 
 function reader(dtype: number, v: DataView): { size: number; at: (o: number) => number } | undefined {
   switch (dtype) {
-    case DataType.FLOAT: return { size: 4, at: (o) => v.getFloat32(o, true) };
-    case DataType.DOUBLE: return { size: 8, at: (o) => v.getFloat64(o, true) };
-    case DataType.FLOAT16: return { size: 2, at: (o) => fromHalf(v.getUint16(o, true)) };
-    case DataType.BFLOAT16: return { size: 2, at: (o) => bfloatToNumber(v.getUint16(o, true)) };
-    case DataType.INT8: return { size: 1, at: (o) => v.getInt8(o) };
-    case DataType.UINT8: return { size: 1, at: (o) => v.getUint8(o) };
-    case DataType.BOOL: return { size: 1, at: (o) => (v.getUint8(o) ? 1 : 0) };
-    case DataType.INT16: return { size: 2, at: (o) => v.getInt16(o, true) };
-    case DataType.UINT16: return { size: 2, at: (o) => v.getUint16(o, true) };
-    case DataType.INT32: return { size: 4, at: (o) => v.getInt32(o, true) };
-    case DataType.UINT32: return { size: 4, at: (o) => v.getUint32(o, true) };
-    case DataType.INT64: return { size: 8, at: (o) => Number(v.getBigInt64(o, true)) };
-    case DataType.UINT64: return { size: 8, at: (o) => Number(v.getBigUint64(o, true)) };
-    default: return undefined;
+    case DataType.FLOAT:
+      return { size: 4, at: (o) => v.getFloat32(o, true) };
+    case DataType.DOUBLE:
+      return { size: 8, at: (o) => v.getFloat64(o, true) };
+    case DataType.FLOAT16:
+      return { size: 2, at: (o) => fromHalf(v.getUint16(o, true)) };
+    case DataType.BFLOAT16:
+      return { size: 2, at: (o) => bfloatToNumber(v.getUint16(o, true)) };
+    case DataType.INT8:
+      return { size: 1, at: (o) => v.getInt8(o) };
+    case DataType.UINT8:
+      return { size: 1, at: (o) => v.getUint8(o) };
+    case DataType.BOOL:
+      return { size: 1, at: (o) => (v.getUint8(o) ? 1 : 0) };
+    case DataType.INT16:
+      return { size: 2, at: (o) => v.getInt16(o, true) };
+    case DataType.UINT16:
+      return { size: 2, at: (o) => v.getUint16(o, true) };
+    case DataType.INT32:
+      return { size: 4, at: (o) => v.getInt32(o, true) };
+    case DataType.UINT32:
+      return { size: 4, at: (o) => v.getUint32(o, true) };
+    case DataType.INT64:
+      return { size: 8, at: (o) => Number(v.getBigInt64(o, true)) };
+    case DataType.UINT64:
+      return { size: 8, at: (o) => Number(v.getBigUint64(o, true)) };
+    default:
+      return undefined;
   }
 }
 
 // Which TensorProto field holds each data type when raw_data is not used (onnx.proto comments).
 function typedFields(t: TensorProto, dtype: number): number[] | undefined {
   switch (dtype) {
-    case DataType.FLOAT: return t.floatData ?? undefined;
-    case DataType.DOUBLE: return t.doubleData ?? undefined;
-    case DataType.INT64: return t.int64Data?.map(toNumber);
+    case DataType.FLOAT:
+      return t.floatData ?? undefined;
+    case DataType.DOUBLE:
+      return t.doubleData ?? undefined;
+    case DataType.INT64:
+      return t.int64Data?.map(toNumber);
     case DataType.UINT32:
-    case DataType.UINT64: return t.uint64Data?.map(toNumber);
-    case DataType.FLOAT16: return t.int32Data?.map(fromHalf);
-    case DataType.BFLOAT16: return t.int32Data?.map(bfloatToNumber);
-    case DataType.BOOL: return t.int32Data?.map((x) => (x ? 1 : 0));
+    case DataType.UINT64:
+      return t.uint64Data?.map(toNumber);
+    case DataType.FLOAT16:
+      return t.int32Data?.map(fromHalf);
+    case DataType.BFLOAT16:
+      return t.int32Data?.map(bfloatToNumber);
+    case DataType.BOOL:
+      return t.int32Data?.map((x) => (x ? 1 : 0));
     case DataType.INT32:
     case DataType.INT16:
     case DataType.INT8:
     case DataType.UINT16:
-    case DataType.UINT8: return t.int32Data ?? undefined;
-    default: return undefined;
+    case DataType.UINT8:
+      return t.int32Data ?? undefined;
+    default:
+      return undefined;
   }
 }
 

@@ -40,12 +40,18 @@ export function checkDdim(s: DdimStep, integerTimesteps: boolean): string | unde
   if (s.alphas_cumprod.length !== n || s.prev_alphas_cumprod.length !== n) {
     return `alphas_cumprod (${s.alphas_cumprod.length}) and prev_alphas_cumprod (${s.prev_alphas_cumprod.length}) need one entry per timestep (${n})`;
   }
-  for (const [name, xs] of [['alphas_cumprod', s.alphas_cumprod], ['prev_alphas_cumprod', s.prev_alphas_cumprod]] as const) {
+  for (const [name, xs] of [
+    ['alphas_cumprod', s.alphas_cumprod],
+    ['prev_alphas_cumprod', s.prev_alphas_cumprod],
+  ] as const) {
     const i = xs.findIndex((a) => !(a > 0 && a <= 1));
     if (i >= 0) return `${name}[${i}] = ${xs[i]} is outside (0, 1]`;
   }
-  const bad = s.timesteps.findIndex((t) => !Number.isFinite(t) || (integerTimesteps && (!Number.isInteger(t) || t < 0)));
-  if (bad >= 0) return `timesteps[${bad}] = ${s.timesteps[bad]} is not a${integerTimesteps ? ' non-negative integer' : ' finite number'}`;
+  const bad = s.timesteps.findIndex(
+    (t) => !Number.isFinite(t) || (integerTimesteps && (!Number.isInteger(t) || t < 0)),
+  );
+  if (bad >= 0)
+    return `timesteps[${bad}] = ${s.timesteps[bad]} is not a${integerTimesteps ? ' non-negative integer' : ' finite number'}`;
   return undefined;
 }
 

@@ -69,7 +69,12 @@ export function sliceWeights(groups: ChannelGroups, keepOf: KeepOf): number {
 }
 
 /** Rewrites constant shape operands; returns how many constants were replaced. */
-export function rewriteShapeConstants(g: Graph, groups: ChannelGroups, keepOf: KeepOf, resized: Map<Value, number[]>): number {
+export function rewriteShapeConstants(
+  g: Graph,
+  groups: ChannelGroups,
+  keepOf: KeepOf,
+  resized: Map<Value, number[]>,
+): number {
   let count = 0;
   for (const n of [...g.nodes()]) {
     if (n.op === 'Reshape') {
@@ -119,7 +124,11 @@ function rewriteSplit(g: Graph, n: Node, resized: Map<Value, number[]>): number 
   if (n.inputs[1]) return rewriteVector(g, n, 1, (i) => sizes[i]);
   const attr = n.attr('split');
   if (attr) {
-    n.attrs = n.attrs.map((a) => (a.name === 'split' ? onnx.AttributeProto.create({ name: 'split', type: onnx.AttributeProto.AttributeType.INTS, ints: sizes }) : a));
+    n.attrs = n.attrs.map((a) =>
+      a.name === 'split'
+        ? onnx.AttributeProto.create({ name: 'split', type: onnx.AttributeProto.AttributeType.INTS, ints: sizes })
+        : a,
+    );
     return 1;
   }
   // An equal split stays equal only if every part kept the same count; else name the sizes.

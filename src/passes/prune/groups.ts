@@ -90,7 +90,11 @@ export function findChannelGroups(g: Graph, constants: Map<Value, ConstTensor>):
       continue;
     }
     // No rule: whatever flows in keeps its channels; outputs carry none.
-    for (const v of n.inputs) freeze(ctx.layout(v), `'${n.name}' (${n.domain ? n.domain + '.' : ''}${n.op}) reads them and pruning has no rule for it`);
+    for (const v of n.inputs)
+      freeze(
+        ctx.layout(v),
+        `'${n.name}' (${n.domain ? n.domain + '.' : ''}${n.op}) reads them and pruning has no rule for it`,
+      );
   }
   for (const v of g.outputs) freeze(layouts.get(v), `they reach graph output '${v.name}'`);
   // A reshape sized from another tensor's shape holds only while both keep the same channels.
@@ -104,7 +108,9 @@ export function findChannelGroups(g: Graph, constants: Map<Value, ConstTensor>):
   // A weight that is sliced must be read only where a rule planned for it.
   for (const [v, byAxis] of weights) {
     const stray = v.uses.find((u) => !accounted.has(`${u.node.id}:${u.index}`));
-    if (stray) for (const wa of byAxis.values()) for (const s of wa.segs) spaces.freeze(s, `weight '${v.name}' is also read by '${stray.node.name}'`);
+    if (stray)
+      for (const wa of byAxis.values())
+        for (const s of wa.segs) spaces.freeze(s, `weight '${v.name}' is also read by '${stray.node.name}'`);
   }
   return { spaces, layouts, weights, chunkings };
 }

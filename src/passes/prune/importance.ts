@@ -10,7 +10,11 @@ import type { SpaceId } from './spaces.ts';
 export type ImportanceKind = 'l1' | 'l2';
 
 /** Importance per channel for each requested class (by representative); classes lacking weights are absent. */
-export function channelImportance(groups: ChannelGroups, classes: ReadonlySet<SpaceId>, kind: ImportanceKind): Map<SpaceId, Float64Array> {
+export function channelImportance(
+  groups: ChannelGroups,
+  classes: ReadonlySet<SpaceId>,
+  kind: ImportanceKind,
+): Map<SpaceId, Float64Array> {
   const { spaces } = groups;
   const scores = new Map<SpaceId, Float64Array>();
   const missing = new Set<SpaceId>();

@@ -41,7 +41,13 @@ export function align(l: Layout, rank: number): Layout {
 }
 
 export function sameStructure(a: Layout, b: Layout): boolean {
-  return a.axes.length === b.axes.length && a.axes.every((ax, k) => ax.length === b.axes[k].length && ax.every((c, i) => c.k === b.axes[k][i].k && c.size === b.axes[k][i].size));
+  return (
+    a.axes.length === b.axes.length &&
+    a.axes.every(
+      (ax, k) =>
+        ax.length === b.axes[k].length && ax.every((c, i) => c.k === b.axes[k][i].k && c.size === b.axes[k][i].size),
+    )
+  );
 }
 
 export type Walk = { layout: Layout; split?: number } | { fail: string };
@@ -96,8 +102,14 @@ export function reshapeLayout(l: Layout, from: readonly number[], to: readonly n
     }
     return merged.some(isChannel) ? merged : [];
   });
-  const kinds = out.flat().filter(isChannel).map((c) => c.k).sort().join(',');
-  if (kinds !== 'all' && kinds !== 'inner,outer') return { fail: `reshape ${fmt(from)} → ${fmt(to)} scatters channels (${kinds || 'none'})` };
+  const kinds = out
+    .flat()
+    .filter(isChannel)
+    .map((c) => c.k)
+    .sort()
+    .join(',');
+  if (kinds !== 'all' && kinds !== 'inner,outer')
+    return { fail: `reshape ${fmt(from)} → ${fmt(to)} scatters channels (${kinds || 'none'})` };
   return { layout: { segs: l.segs, axes: out }, split };
 }
 
@@ -106,7 +118,11 @@ export function resizedShape(l: Layout, shape: readonly number[], total: number,
   return shape.map((d, k) => {
     const ax = l.axes[k];
     if (!ax?.length) return d;
-    return ax.reduce((n, c) => n * (c.k === 'x' ? c.size : c.k === 'all' ? width : c.k === 'inner' ? (c.size * width) / total : c.size), 1);
+    return ax.reduce(
+      (n, c) =>
+        n * (c.k === 'x' ? c.size : c.k === 'all' ? width : c.k === 'inner' ? (c.size * width) / total : c.size),
+      1,
+    );
   });
 }
 

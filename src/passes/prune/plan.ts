@@ -45,7 +45,12 @@ export function widthStep(size: number, cuts: number[] | undefined): number {
 }
 
 /** The kept channels of a class: per interval, its share, most important first, listed ascending. */
-export function chooseKeep(size: number, width: number, cuts: number[] | undefined, score: Float64Array | undefined): number[] {
+export function chooseKeep(
+  size: number,
+  width: number,
+  cuts: number[] | undefined,
+  score: Float64Array | undefined,
+): number[] {
   const bounds = cuts ?? [0, size];
   const keep: number[] = [];
   for (let i = 1; i < bounds.length; i++) {
@@ -59,7 +64,11 @@ export function chooseKeep(size: number, width: number, cuts: number[] | undefin
 }
 
 /** For a chunking whose chunks keep different counts: the counts, else undefined. */
-export function unevenChunks(spaces: Spaces, ch: Chunking, keepOf: (root: SpaceId) => readonly number[] | undefined): number[] | undefined {
+export function unevenChunks(
+  spaces: Spaces,
+  ch: Chunking,
+  keepOf: (root: SpaceId) => readonly number[] | undefined,
+): number[] | undefined {
   const segs = spaces.resolve(ch.segs);
   const total = segs.reduce((n, s) => n + spaces.size(s), 0);
   const size = total / ch.chunks;

@@ -103,7 +103,10 @@ export function elementwise(inputs?: number[]): Rule {
           c.weight(n, i, k - pad, acc!.segs, 'param');
           used = true;
         } else {
-          c.freeze(acc, why(n, `combines them with '${v.name}', which has ${d} entries along their axis and cannot be sliced`));
+          c.freeze(
+            acc,
+            why(n, `combines them with '${v.name}', which has ${d} entries along their axis and cannot be sliced`),
+          );
         }
       });
       if (!used && isWeight(v)) c.touch(n, i);
@@ -111,4 +114,3 @@ export function elementwise(inputs?: number[]): Rule {
     c.set(out, acc);
   };
 }
-

@@ -30,7 +30,8 @@ export const convTranspose: Rule = (n, c) => {
   const ws = shapeOf(w);
   const ys = shapeOf(n.outputs[0]);
   const lx = c.layout(x);
-  if (!isWeight(w) || !ws || !ys || intAttr(n, 'group', 1) !== 1) return c.freeze(lx, why(n, 'is grouped or has a weight that is not an initializer'));
+  if (!isWeight(w) || !ws || !ys || intAttr(n, 'group', 1) !== 1)
+    return c.freeze(lx, why(n, 'is grouped or has a weight that is not an initializer'));
   if (lx) {
     if (plainAxis(lx) === 1) c.weight(n, 1, 0, lx.segs, 'sink');
     else c.freeze(lx, why(n, 'reads them split across axes'));
@@ -59,14 +60,19 @@ export const matmul: Rule = (n, c) => {
   }
   // Two activations (attention's QKᵀ and P·V).
   const r = os.length;
-  if (isWeight(a) || (la && la.axes.length !== r) || (lb && lb.axes.length !== r)) return freezeInputs(n, c, 'multiplies them in a way pruning does not follow');
+  if (isWeight(a) || (la && la.axes.length !== r) || (lb && lb.axes.length !== r))
+    return freezeInputs(n, c, 'multiplies them in a way pruning does not follow');
   const contractA = !!la?.axes[r - 1].length;
   const contractB = !!lb?.axes[r - 2].length;
   if (contractA !== contractB) return freezeInputs(n, c, 'contracts them against channels it cannot slice');
   if (contractA && la && lb) {
     // QKᵀ: query and key channels meet; nothing channel-indexed remains.
     const okRows = !la.axes[r - 2].length && !lb.axes[r - 1].length;
-    if (!okRows || !la.axes.every((ax, k) => k >= r - 2 || sameComps(ax, lb.axes[k])) || !sameComps(la.axes[r - 1], lb.axes[r - 2])) {
+    if (
+      !okRows ||
+      !la.axes.every((ax, k) => k >= r - 2 || sameComps(ax, lb.axes[k])) ||
+      !sameComps(la.axes[r - 1], lb.axes[r - 2])
+    ) {
       return freezeInputs(n, c, 'contracts channels arranged differently');
     }
     c.spaces.unite(la.segs, lb.segs);
@@ -83,13 +89,15 @@ export const matmul: Rule = (n, c) => {
   c.set(out, keep);
 };
 
-const sameComps = (a: Comp[], b: Comp[]) => a.length === b.length && a.every((x, i) => x.k === b[i].k && x.size === b[i].size);
+const sameComps = (a: Comp[], b: Comp[]) =>
+  a.length === b.length && a.every((x, i) => x.k === b[i].k && x.size === b[i].size);
 
 export const gemm: Rule = (n, c) => {
   const [a, b, bias] = n.inputs;
   const la = c.layout(a);
   const ws = shapeOf(b);
-  if (!isWeight(b) || !ws || intAttr(n, 'transA', 0)) return c.freeze(la, why(n, 'has a weight that is not a plain initializer'));
+  if (!isWeight(b) || !ws || intAttr(n, 'transA', 0))
+    return c.freeze(la, why(n, 'has a weight that is not a plain initializer'));
   const transB = intAttr(n, 'transB', 0);
   if (la) {
     if (plainAxis(la) === 1) c.weight(n, 1, transB ? 1 : 0, la.segs, 'sink');
@@ -123,6 +131,8 @@ export const gather: Rule = (n, c) => {
   const a = norm(axis, l.axes.length);
   const ir = shapeOf(indices)?.length;
   if (l.axes[a].length || ir === undefined) return c.freeze(l, why(n, 'gathers along their axis'));
-  c.set(out, { segs: l.segs, axes: [...l.axes.slice(0, a), ...Array.from({ length: ir }, () => []), ...l.axes.slice(a + 1)] });
+  c.set(out, {
+    segs: l.segs,
+    axes: [...l.axes.slice(0, a), ...Array.from({ length: ir }, () => []), ...l.axes.slice(a + 1)],
+  });
 };
-

@@ -5,7 +5,19 @@
 import type { Value } from '../../ir/graph.ts';
 import { plain, plainAxis, reshapeLayout, type Layout } from './layout.ts';
 import type { SpaceId } from './spaces.ts';
-import { constInts, freezeInputs, intAttr, intsAttr, isWeight, norm, shapeOf, unite, why, type Rule, type RuleContext } from './rule-context.ts';
+import {
+  constInts,
+  freezeInputs,
+  intAttr,
+  intsAttr,
+  isWeight,
+  norm,
+  shapeOf,
+  unite,
+  why,
+  type Rule,
+  type RuleContext,
+} from './rule-context.ts';
 
 /**
  * The tensors whose channel dims a computed shape reads: Shape(x) feeding the
@@ -28,7 +40,23 @@ function shapeSources(c: RuleContext, v: Value | undefined, seen = new Set<Value
     if (idx && idx.every((i) => !l.axes[norm(i, l.axes.length)]?.length)) return [];
     return [l];
   }
-  if (!['Concat', 'Unsqueeze', 'Squeeze', 'Cast', 'Mul', 'Div', 'Add', 'Sub', 'Gather', 'Slice', 'Reshape', 'Identity'].includes(p.op)) return [];
+  if (
+    ![
+      'Concat',
+      'Unsqueeze',
+      'Squeeze',
+      'Cast',
+      'Mul',
+      'Div',
+      'Add',
+      'Sub',
+      'Gather',
+      'Slice',
+      'Reshape',
+      'Identity',
+    ].includes(p.op)
+  )
+    return [];
   return p.inputs.flatMap((i) => shapeSources(c, i, seen));
 }
 
@@ -80,7 +108,10 @@ export const concat: Rule = (n, c) => {
     else {
       const d = shapeOf(v)?.[axis];
       if (d === undefined) ok = false;
-      else if (d > 0) segs.push(c.spaces.create(d, undefined, why(n, `joins them with '${v?.name}', whose channels are not tracked`)));
+      else if (d > 0)
+        segs.push(
+          c.spaces.create(d, undefined, why(n, `joins them with '${v?.name}', whose channels are not tracked`)),
+        );
     }
   });
   if (!ok) return freezeInputs(n, c, 'concatenates channels that are split across axes');
@@ -128,7 +159,8 @@ export const slice: Rule = (n, c) => {
     const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + size : v, 0), size);
     const [s, e] = [clamp(starts[i]), clamp(ends[i])];
     if (s === 0 && e === size && steps[i] === 1) continue;
-    if (plainAxis(l) !== a || steps[i] !== 1 || e <= s) return c.freeze(l, why(n, 'slices channels with a step or across split axes'));
+    if (plainAxis(l) !== a || steps[i] !== 1 || e <= s)
+      return c.freeze(l, why(n, 'slices channels with a step or across split axes'));
     segs = range(c, l.segs, s, e);
     outAxes[a] = [{ k: 'all', size: e - s }];
   }
@@ -156,4 +188,3 @@ export const split: Rule = (n, c) => {
     at += sizes[i]!;
   });
 };
-

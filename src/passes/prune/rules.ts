@@ -4,7 +4,18 @@
 // freezes, with a reason a user can read. Compute ops are in rules-compute.ts,
 // data movement in rules-shape.ts; reductions and normalizations are here.
 import { plainAxis } from './layout.ts';
-import { constInts, elementwise, intAttr, intsAttr, isWeight, norm, passThrough, shapeOf, why, type Rule } from './rule-context.ts';
+import {
+  constInts,
+  elementwise,
+  intAttr,
+  intsAttr,
+  isWeight,
+  norm,
+  passThrough,
+  shapeOf,
+  why,
+  type Rule,
+} from './rule-context.ts';
 import { conv, convTranspose, gather, gemm, matmul } from './rules-compute.ts';
 import { concat, reshape, slice, split, transpose } from './rules-shape.ts';
 
@@ -22,7 +33,10 @@ const reduce: Rule = (n, c) => {
   if (!axes?.length && intAttr(n, 'noop_with_empty_axes', 0)) return passThrough(n, c);
   const set = new Set((axes?.length ? axes : l.axes.map((_, k) => k)).map((a) => norm(a, rank)));
   if ([...set].some((a) => l.axes[a].length)) return;
-  c.set(n.outputs[0], { segs: l.segs, axes: keep ? l.axes.map((ax, k) => (set.has(k) ? [] : ax)) : l.axes.filter((_, k) => !set.has(k)) });
+  c.set(n.outputs[0], {
+    segs: l.segs,
+    axes: keep ? l.axes.map((ax, k) => (set.has(k) ? [] : ax)) : l.axes.filter((_, k) => !set.has(k)),
+  });
 };
 
 const softmax: Rule = (n, c) => {
@@ -98,7 +112,8 @@ const resize: Rule = (n, c) => {
   for (let i = 1; i < n.inputs.length; i++) if (isWeight(n.inputs[i])) c.touch(n, i);
   const xs = shapeOf(n.inputs[0]);
   const ys = shapeOf(n.outputs[0]);
-  if (!xs || !ys || l.axes.some((ax, k) => ax.length && xs[k] !== ys[k])) return c.freeze(l, why(n, 'resizes along them'));
+  if (!xs || !ys || l.axes.some((ax, k) => ax.length && xs[k] !== ys[k]))
+    return c.freeze(l, why(n, 'resizes along them'));
   passThrough(n, c);
 };
 
@@ -113,11 +128,61 @@ const pad: Rule = (n, c) => {
 };
 
 const UNARY = [
-  'Identity', 'Cast', 'CastLike', 'Sigmoid', 'Tanh', 'Relu', 'LeakyRelu', 'Elu', 'Selu', 'Gelu', 'Erf', 'Sqrt', 'Exp', 'Log',
-  'Neg', 'Abs', 'Reciprocal', 'Softplus', 'Softsign', 'HardSigmoid', 'HardSwish', 'Mish', 'Sin', 'Cos', 'Floor', 'Ceil',
-  'Round', 'Sign', 'Not', 'Dropout', 'Clip', 'IsNaN', 'IsInf',
+  'Identity',
+  'Cast',
+  'CastLike',
+  'Sigmoid',
+  'Tanh',
+  'Relu',
+  'LeakyRelu',
+  'Elu',
+  'Selu',
+  'Gelu',
+  'Erf',
+  'Sqrt',
+  'Exp',
+  'Log',
+  'Neg',
+  'Abs',
+  'Reciprocal',
+  'Softplus',
+  'Softsign',
+  'HardSigmoid',
+  'HardSwish',
+  'Mish',
+  'Sin',
+  'Cos',
+  'Floor',
+  'Ceil',
+  'Round',
+  'Sign',
+  'Not',
+  'Dropout',
+  'Clip',
+  'IsNaN',
+  'IsInf',
 ];
-const BINARY = ['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Sum', 'Mean', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Xor', 'Mod', 'PRelu', 'Where'];
+const BINARY = [
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Max',
+  'Min',
+  'Sum',
+  'Mean',
+  'Equal',
+  'Less',
+  'Greater',
+  'LessOrEqual',
+  'GreaterOrEqual',
+  'And',
+  'Or',
+  'Xor',
+  'Mod',
+  'PRelu',
+  'Where',
+];
 
 export const RULES: Record<string, Rule> = {
   ...Object.fromEntries(UNARY.map((op) => [op, op === 'Clip' ? elementwise([0]) : passThrough])),
@@ -136,9 +201,17 @@ export const RULES: Record<string, Rule> = {
   Concat: concat,
   Slice: slice,
   Split: split,
-  ReduceMean: reduce, ReduceSum: reduce, ReduceMax: reduce, ReduceMin: reduce, ReduceProd: reduce,
-  ReduceL1: reduce, ReduceL2: reduce, ReduceSumSquare: reduce, ReduceLogSumExp: reduce,
-  Softmax: softmax, LogSoftmax: softmax,
+  ReduceMean: reduce,
+  ReduceSum: reduce,
+  ReduceMax: reduce,
+  ReduceMin: reduce,
+  ReduceProd: reduce,
+  ReduceL1: reduce,
+  ReduceL2: reduce,
+  ReduceSumSquare: reduce,
+  ReduceLogSumExp: reduce,
+  Softmax: softmax,
+  LogSoftmax: softmax,
   InstanceNormalization: perChannel([1, 2]),
   BatchNormalization: perChannel([1, 2, 3, 4]),
   LayerNormalization: layerNorm,
@@ -149,4 +222,3 @@ export const RULES: Record<string, Rule> = {
   Upsample: resize,
   Pad: pad,
 };
-

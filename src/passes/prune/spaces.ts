@@ -64,7 +64,8 @@ export class Spaces {
     const ra = this.find(a);
     const rb = this.find(b);
     if (ra === rb) return;
-    if (this.spaces[ra].size !== this.spaces[rb].size) throw new Error(`union of spaces of size ${this.spaces[ra].size} and ${this.spaces[rb].size}`);
+    if (this.spaces[ra].size !== this.spaces[rb].size)
+      throw new Error(`union of spaces of size ${this.spaces[ra].size} and ${this.spaces[rb].size}`);
     this.parent[rb] = ra;
     this.members.set(ra, [...this.members.get(ra)!, ...this.members.get(rb)!]);
     this.members.delete(rb);

@@ -39,10 +39,12 @@ function activations(g: Graph): Set<Value> {
 /** The float32 activations w8a16 / w8a8 quantize: those read by a covered op. In graph order. */
 export function activationTargets(g: Graph, covered: (n: Node) => boolean): Value[] {
   const live = activations(g);
-  const reads = (v: Value) => v.uses.some((u) => covered(u.node) && !SHAPE_ONLY.has(u.node.op) && u.node.op !== 'QuantizeLinear');
+  const reads = (v: Value) =>
+    v.uses.some((u) => covered(u.node) && !SHAPE_ONLY.has(u.node.op) && u.node.op !== 'QuantizeLinear');
   const out: Value[] = [];
   for (const v of g.inputs) if (v.type?.dtype === DataType.FLOAT && reads(v)) out.push(v);
-  for (const n of g.nodes()) for (const v of n.outputs) if (v && live.has(v) && v.type?.dtype === DataType.FLOAT && reads(v)) out.push(v);
+  for (const n of g.nodes())
+    for (const v of n.outputs) if (v && live.has(v) && v.type?.dtype === DataType.FLOAT && reads(v)) out.push(v);
   return out;
 }
 
@@ -68,7 +70,13 @@ export function activationParams(r: Range, bits: ActivationBits): { scale: numbe
 }
 
 /** Inserts a QDQ pair after each target; covered readers (not shape-only ones) read the dequantized value. */
-export function insertQdq(g: Graph, targets: Value[], ranges: ActivationRanges, covered: (n: Node) => boolean, bits: ActivationBits): { pairs: number; missing: string[] } {
+export function insertQdq(
+  g: Graph,
+  targets: Value[],
+  ranges: ActivationRanges,
+  covered: (n: Node) => boolean,
+  bits: ActivationBits,
+): { pairs: number; missing: string[] } {
   const dtype = bits === 16 ? DataType.UINT16 : DataType.UINT8;
   const zeroBytes = (z: number) => new Uint8Array(bits === 16 ? Uint16Array.of(z).buffer : Uint8Array.of(z).buffer);
   let pairs = 0;
@@ -83,11 +91,24 @@ export function insertQdq(g: Graph, targets: Value[], ranges: ActivationRanges, 
     const first = v.uses.map((u) => u.node).find((n) => covered(n));
     const scope = v.producer?.scope ?? first?.scope ?? '';
     const origin = { kind: 'pass' as const, pass: 'quantize', from: v.producer ? [v.producer.id] : [] };
-    const s = g.addWeight(g.uniqueName(`${v.name}_scale`), bytesWeight(DataType.FLOAT, [], new Uint8Array(Float32Array.of(scale).buffer)));
+    const s = g.addWeight(
+      g.uniqueName(`${v.name}_scale`),
+      bytesWeight(DataType.FLOAT, [], new Uint8Array(Float32Array.of(scale).buffer)),
+    );
     const z = g.addWeight(g.uniqueName(`${v.name}_zero_point`), bytesWeight(dtype, [], zeroBytes(zero)));
-    const q = g.add('QuantizeLinear', [v, s, z], { name: g.uniqueName(`${v.name}_QuantizeLinear`), scope, origin, before: first });
+    const q = g.add('QuantizeLinear', [v, s, z], {
+      name: g.uniqueName(`${v.name}_QuantizeLinear`),
+      scope,
+      origin,
+      before: first,
+    });
     q.output().type = { dtype, shape: v.type?.shape };
-    const dq = g.add('DequantizeLinear', [q.output(), s, z], { name: g.uniqueName(`${v.name}_DequantizeLinear`), scope, origin, before: first });
+    const dq = g.add('DequantizeLinear', [q.output(), s, z], {
+      name: g.uniqueName(`${v.name}_DequantizeLinear`),
+      scope,
+      origin,
+      before: first,
+    });
     dq.output().type = { dtype: DataType.FLOAT, shape: v.type?.shape };
     const outputs = g.outputs.map((o) => o === v);
     g.replaceAllUses(v, dq.output(), (n) => n === q || !covered(n) || SHAPE_ONLY.has(n.op));

@@ -31,9 +31,19 @@ export interface CalibrationOptions {
 
 type Runtime = typeof import('../../runtime/ort.ts');
 
-export async function calibrate(g: Graph, targets: Value[], opts: CalibrationOptions, log: DiagnosticLog, at?: Location): Promise<ActivationRanges | undefined> {
+export async function calibrate(
+  g: Graph,
+  targets: Value[],
+  opts: CalibrationOptions,
+  log: DiagnosticLog,
+  at?: Location,
+): Promise<ActivationRanges | undefined> {
   if (g.weights.some((w) => !hasBytes(w.weight!))) {
-    log.error(Code.CalibrationMissing, 'activation calibration (w8a16, w8a8) runs the model, but its weights file is absent (a graph-only model); give a model with weights', at);
+    log.error(
+      Code.CalibrationMissing,
+      'activation calibration (w8a16, w8a8) runs the model, but its weights file is absent (a graph-only model); give a model with weights',
+      at,
+    );
     return undefined;
   }
   // Loaded here, not with the module: compile imports this file, and most compiles run no model.
@@ -48,7 +58,11 @@ export async function calibrate(g: Graph, targets: Value[], opts: CalibrationOpt
     try {
       session = await rt.openSession(file, { graphOptimizationLevel: 'disabled' });
     } catch (e) {
-      log.error(Code.CalibrationRun, `onnxruntime could not load the model for calibration: ${(e as Error).message}`, at);
+      log.error(
+        Code.CalibrationRun,
+        `onnxruntime could not load the model for calibration: ${(e as Error).message}`,
+        at,
+      );
       return undefined;
     }
     const ranges = new Map<string, Range>(targets.map((v) => [v.name, { min: Infinity, max: -Infinity }]));
@@ -114,7 +128,8 @@ function randomSamples(rt: Runtime, g: Graph, opts: CalibrationOptions): Feeds[]
     out.push(
       rt.fillFeeds(g.inputs, dimsOf, (v, n) => {
         const dtype = v.type?.dtype;
-        if (dtype === DataType.INT64) return BigInt64Array.from({ length: n }, () => BigInt(Math.floor(uniform() * 1000)));
+        if (dtype === DataType.INT64)
+          return BigInt64Array.from({ length: n }, () => BigInt(Math.floor(uniform() * 1000)));
         if (dtype === DataType.INT32) return Int32Array.from({ length: n }, () => Math.floor(uniform() * 1000));
         return Float32Array.from({ length: n }, normal);
       }),
@@ -132,11 +147,17 @@ function readSamples(rt: Runtime, g: Graph, dir: string, log: DiagnosticLog, at?
     log.error(Code.CalibrationInputs, `calibration inputs folder '${dir}' cannot be read`, at);
     return undefined;
   }
-  const folders = entries.filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name)).sort();
+  const folders = entries
+    .filter((e) => e.isDirectory())
+    .map((e) => path.join(dir, e.name))
+    .sort();
   const sets = folders.length ? folders : [dir];
   const out: Feeds[] = [];
   for (const set of sets) {
-    const files = fs.readdirSync(set).filter((f) => f.endsWith('.pb') && !f.startsWith('output')).sort();
+    const files = fs
+      .readdirSync(set)
+      .filter((f) => f.endsWith('.pb') && !f.startsWith('output'))
+      .sort();
     const feeds: Feeds = {};
     files.forEach((f, i) => {
       const { name, tensor } = rt.readTensorPb(path.join(set, f));
@@ -144,7 +165,11 @@ function readSamples(rt: Runtime, g: Graph, dir: string, log: DiagnosticLog, at?
     });
     const missing = g.inputs.filter((v) => !feeds[v.name]).map((v) => v.name);
     if (missing.length) {
-      log.error(Code.CalibrationInputs, `calibration sample '${set}' lacks input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')} (one .pb TensorProto per input, named after it)`, at);
+      log.error(
+        Code.CalibrationInputs,
+        `calibration sample '${set}' lacks input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')} (one .pb TensorProto per input, named after it)`,
+        at,
+      );
       return undefined;
     }
     out.push(feeds);

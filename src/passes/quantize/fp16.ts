@@ -20,7 +20,14 @@ const F16 = DataType.FLOAT16;
 
 /** Normalization and softmax math stays float32 by default (runtimes overflow or lose precision there). */
 export const DEFAULT_FP16_BLOCKLIST = [
-  'InstanceNormalization', 'LayerNormalization', 'GroupNormalization', 'Softmax', 'LogSoftmax', 'ReduceMean', 'Pow', 'Sqrt',
+  'InstanceNormalization',
+  'LayerNormalization',
+  'GroupNormalization',
+  'Softmax',
+  'LogSoftmax',
+  'ReduceMean',
+  'Pow',
+  'Sqrt',
 ];
 
 /** Ops that never compute in float16 here: (de)quantization keeps its float32 scales. */
@@ -43,7 +50,8 @@ export function convertToFloat16(g: Graph, computesInFp16: (n: Node) => boolean,
   const origin = (n: Node) => ({ kind: 'pass' as const, pass: 'quantize', from: [n.id] });
   const half = new Map<Node, boolean>();
   for (const n of g.nodes()) {
-    const domainOk = n.domain === '' || n.domain === 'ai.onnx' || (n.domain === 'com.microsoft' && n.op === 'MatMulNBits');
+    const domainOk =
+      n.domain === '' || n.domain === 'ai.onnx' || (n.domain === 'com.microsoft' && n.op === 'MatMulNBits');
     half.set(n, domainOk && !NEVER.has(n.op) && computesInFp16(n));
   }
   const res: Fp16Result = { nodes: 0, casts: 0, weights: 0, bytesBefore: 0, bytesAfter: 0 };
@@ -80,7 +88,15 @@ export function convertToFloat16(g: Graph, computesInFp16: (n: Node) => boolean,
       const t = n.attr('value')?.t;
       if (t && t.dataType === F32) {
         const x = protoValue(t)?.data[0] ?? 0;
-        n.attrs = n.attrs.map((a) => (a.name === 'value' ? onnx.AttributeProto.create({ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: halfTensor([x], [1]) }) : a));
+        n.attrs = n.attrs.map((a) =>
+          a.name === 'value'
+            ? onnx.AttributeProto.create({
+                name: 'value',
+                type: onnx.AttributeProto.AttributeType.TENSOR,
+                t: halfTensor([x], [1]),
+              })
+            : a,
+        );
         setType(n.outputs[0]!, F16);
       }
       continue;
@@ -100,12 +116,23 @@ export function convertToFloat16(g: Graph, computesInFp16: (n: Node) => boolean,
       const want = half.get(n) ? (cur === F32 ? F16 : cur) : cur === F16 && converted.has(v) ? F32 : cur;
       if (want === cur) return;
       if (v.weight && want === F16) {
-        const hv = halfWeight(g, v, halfWeights, res, (u) => half.get(u.node)! && !(FIXED[u.node.op] ?? []).includes(u.index));
+        const hv = halfWeight(
+          g,
+          v,
+          halfWeights,
+          res,
+          (u) => half.get(u.node)! && !(FIXED[u.node.op] ?? []).includes(u.index),
+        );
         if (hv !== v) g.setInput(n, i, hv);
         return;
       }
       const p = v.producer;
-      if (p?.op === 'Constant' && want === F16 && !constantsDone.has(p) && v.uses.every((u) => half.get(u.node) && !(FIXED[u.node.op] ?? []).includes(u.index))) {
+      if (
+        p?.op === 'Constant' &&
+        want === F16 &&
+        !constantsDone.has(p) &&
+        v.uses.every((u) => half.get(u.node) && !(FIXED[u.node.op] ?? []).includes(u.index))
+      ) {
         if (halfConstant(p)) {
           constantsDone.add(p);
           setType(v, F16);
@@ -115,7 +142,13 @@ export function convertToFloat16(g: Graph, computesInFp16: (n: Node) => boolean,
       const key = `${v.id}:${want}`;
       let c = casts.get(key);
       if (!c) {
-        const node = g.add('Cast', [v], { name: g.uniqueName(`${v.name}_to_${want === F16 ? 'fp16' : 'fp32'}`), attrs: [intAttr('to', want!)], scope: n.scope, origin: origin(n), before: n });
+        const node = g.add('Cast', [v], {
+          name: g.uniqueName(`${v.name}_to_${want === F16 ? 'fp16' : 'fp32'}`),
+          attrs: [intAttr('to', want!)],
+          scope: n.scope,
+          origin: origin(n),
+          before: n,
+        });
         c = node.output();
         c.type = { dtype: want!, shape: v.type?.shape };
         casts.set(key, c);
@@ -129,7 +162,12 @@ export function convertToFloat16(g: Graph, computesInFp16: (n: Node) => boolean,
     g.outputs.forEach((v, i) => {
       if (v.type?.dtype !== F16 || !converted.has(v)) return;
       const p = v.producer;
-      const node = g.add('Cast', [v], { name: g.uniqueName(`${v.name}_to_fp32`), attrs: [intAttr('to', F32)], scope: p?.scope ?? '', origin: origin(p ?? g.nodes()[0]) });
+      const node = g.add('Cast', [v], {
+        name: g.uniqueName(`${v.name}_to_fp32`),
+        attrs: [intAttr('to', F32)],
+        scope: p?.scope ?? '',
+        origin: origin(p ?? g.nodes()[0]),
+      });
       const out = node.output();
       out.type = { dtype: F32, shape: v.type.shape };
       g.setOutput(i, out);
@@ -141,7 +179,13 @@ export function convertToFloat16(g: Graph, computesInFp16: (n: Node) => boolean,
 }
 
 /** The float16 version of a float32 weight: converted in place (same name) when every reader wants float16. */
-function halfWeight(g: Graph, v: Value, cache: Map<Value, Value>, res: Fp16Result, wantsHalf: (u: Use) => boolean): Value {
+function halfWeight(
+  g: Graph,
+  v: Value,
+  cache: Map<Value, Value>,
+  res: Fp16Result,
+  wantsHalf: (u: Use) => boolean,
+): Value {
   const hit = cache.get(v);
   if (hit) return hit;
   const w = v.weight!;
@@ -208,7 +252,11 @@ export function floatsToHalf(src: Float32Array): Uint16Array {
 }
 
 function halfTensor(values: number[], dims: number[]) {
-  return onnx.TensorProto.create({ dataType: F16, dims, rawData: new Uint8Array(Uint16Array.from(values, (x) => toHalf(x)).buffer) });
+  return onnx.TensorProto.create({
+    dataType: F16,
+    dims,
+    rawData: new Uint8Array(Uint16Array.from(values, (x) => toHalf(x)).buffer),
+  });
 }
 
 /** Turns a small float32 Constant node into float16 in place; false when it is too big or unreadable. */
@@ -216,6 +264,14 @@ function halfConstant(p: Node): boolean {
   const t = p.attr('value')?.t;
   const c = t && t.dataType === F32 ? protoValue(t) : undefined;
   if (!c) return false;
-  p.attrs = p.attrs.map((a) => (a.name === 'value' ? onnx.AttributeProto.create({ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: halfTensor(c.data, c.dims) }) : a));
+  p.attrs = p.attrs.map((a) =>
+    a.name === 'value'
+      ? onnx.AttributeProto.create({
+          name: 'value',
+          type: onnx.AttributeProto.AttributeType.TENSOR,
+          t: halfTensor(c.data, c.dims),
+        })
+      : a,
+  );
   return true;
 }

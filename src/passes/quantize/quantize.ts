@@ -93,17 +93,33 @@ interface Plan {
 function plan(g: Graph, specs: QuantizeSpec[], log: DiagnosticLog): Plan | undefined {
   const before = log.errors().length;
   for (const s of specs) {
-    if (!QUANT_SCHEMES.includes(s.scheme)) log.error(Code.QuantizeScheme, `unknown quantization scheme '${s.scheme}'; use one of ${QUANT_SCHEMES.join(', ')}`, s.at);
+    if (!QUANT_SCHEMES.includes(s.scheme))
+      log.error(
+        Code.QuantizeScheme,
+        `unknown quantization scheme '${s.scheme}'; use one of ${QUANT_SCHEMES.join(', ')}`,
+        s.at,
+      );
     const bs = s.blockSize ?? 32;
-    if (s.scheme === 'int4' && !(bs >= 16 && bs <= 256 && (bs & (bs - 1)) === 0)) log.error(Code.QuantizeBlockSize, `int4 block_size ${bs} must be a power of two from 16 to 256`, s.at);
-    for (const e of s.keepInt8 ?? []) if (e !== 'first' && e !== 'last') log.error(Code.QuantizeScheme, `keep_int8 takes 'first' and 'last', not '${e}'`, s.at);
+    if (s.scheme === 'int4' && !(bs >= 16 && bs <= 256 && (bs & (bs - 1)) === 0))
+      log.error(Code.QuantizeBlockSize, `int4 block_size ${bs} must be a power of two from 16 to 256`, s.at);
+    for (const e of s.keepInt8 ?? [])
+      if (e !== 'first' && e !== 'last')
+        log.error(Code.QuantizeScheme, `keep_int8 takes 'first' and 'last', not '${e}'`, s.at);
   }
   const integer = specs.filter((s) => ACTIVATION_BITS[s.scheme]);
   if (integer.length && specs.some((s) => s.scheme === 'fp16')) {
-    log.error(Code.QuantizeScheme, `${integer[0].scheme} and fp16 cannot be mixed in one model: ${integer[0].scheme} keeps float32 between its QDQ pairs`, specs.find((s) => s.scheme === 'fp16')!.at);
+    log.error(
+      Code.QuantizeScheme,
+      `${integer[0].scheme} and fp16 cannot be mixed in one model: ${integer[0].scheme} keeps float32 between its QDQ pairs`,
+      specs.find((s) => s.scheme === 'fp16')!.at,
+    );
   }
   if (new Set(integer.map((s) => s.scheme)).size > 1) {
-    log.error(Code.QuantizeScheme, 'w8a16 and w8a8 cannot be mixed in one model: its activations are quantized at one width', integer[1].at);
+    log.error(
+      Code.QuantizeScheme,
+      'w8a16 and w8a8 cannot be mixed in one model: its activations are quantized at one width',
+      integer[1].at,
+    );
   }
   if (log.errors().length > before) return undefined;
   const map = findBlocks(g);
@@ -127,7 +143,8 @@ function plan(g: Graph, specs: QuantizeSpec[], log: DiagnosticLog): Plan | undef
   return { selectors, specOf, schemeOf };
 }
 
-const blocked = (spec: QuantizeSpec | undefined, n: Node) => !!spec && (spec.blocklist ?? (spec.scheme === 'fp16' ? DEFAULT_FP16_BLOCKLIST : [])).includes(n.op);
+const blocked = (spec: QuantizeSpec | undefined, n: Node) =>
+  !!spec && (spec.blocklist ?? (spec.scheme === 'fp16' ? DEFAULT_FP16_BLOCKLIST : [])).includes(n.op);
 
 /** Ops whose float activations get QDQ pairs: those under a w8a16 or w8a8 spec. */
 function activationCovered(p: Plan): (n: Node) => boolean {
@@ -142,7 +159,11 @@ function activationCovered(p: Plan): (n: Node) => boolean {
  * in onnxruntime-node on the calibration samples and records activation
  * ranges. Call it on the graph exactly as the quantize pass will see it.
  */
-export async function prepareQuantize(g: Graph, specs: QuantizeSpec[], log: DiagnosticLog): Promise<QuantizePrepared | undefined> {
+export async function prepareQuantize(
+  g: Graph,
+  specs: QuantizeSpec[],
+  log: DiagnosticLog,
+): Promise<QuantizePrepared | undefined> {
   const w = specs.find((s) => ACTIVATION_BITS[s.scheme]);
   if (!w) return {};
   const p = plan(g, specs, log);
@@ -162,15 +183,26 @@ export function quantize(specs: QuantizeSpec[], prepared: QuantizePrepared = {})
       const bits = act && ACTIVATION_BITS[act.scheme]!;
       const targets = act ? activationTargets(g, covered) : [];
       if (targets.length && !prepared.ranges) {
-        log.error(Code.CalibrationMissing, `${act!.scheme} needs activation ranges: run prepareQuantize (it calibrates in onnxruntime-node) before the quantize pass`, act!.at);
+        log.error(
+          Code.CalibrationMissing,
+          `${act!.scheme} needs activation ranges: run prepareQuantize (it calibrates in onnxruntime-node) before the quantize pass`,
+          act!.at,
+        );
         return undefined;
       }
       // Blocked int4 and uint16 activations are opset-21 DequantizeLinear; uint8 QDQ is opset 13.
       const needs21 = g.nodes().some((n) => {
         const s = p.specOf(n);
-        return (p.schemeOf(n) === 'int4' && weightSlot(n) && !blocked(s, n) && !(s!.int4Format === 'matmulnbits' && n.op === 'MatMul')) || (s?.scheme === 'w8a16' && targets.length > 0);
+        return (
+          (p.schemeOf(n) === 'int4' &&
+            weightSlot(n) &&
+            !blocked(s, n) &&
+            !(s!.int4Format === 'matmulnbits' && n.op === 'MatMul')) ||
+          (s?.scheme === 'w8a16' && targets.length > 0)
+        );
       });
-      if (needs21 && !upgradeToOpset21(g, log, specs.find((s) => s.scheme === 'int4' || s.scheme === 'w8a16')?.at)) return undefined;
+      if (needs21 && !upgradeToOpset21(g, log, specs.find((s) => s.scheme === 'int4' || s.scheme === 'w8a16')?.at))
+        return undefined;
 
       const stats = { weights_quantized: 0, int8_kept: 0, weight_bytes_before: 0, weight_bytes_after: 0, absent: 0 };
       const done = new Map<string, Value>();
@@ -202,14 +234,21 @@ export function quantize(specs: QuantizeSpec[], prepared: QuantizePrepared = {})
         stats.weight_bytes_after += q.bytesAfter;
       }
       if (stats.absent) {
-        log.warn(Code.QuantizeAbsentWeights, `${stats.absent} weight${stats.absent > 1 ? 's are' : ' is'} absent (graph-only model): the quantized graph is written, its weights stay absent`);
+        log.warn(
+          Code.QuantizeAbsentWeights,
+          `${stats.absent} weight${stats.absent > 1 ? 's are' : ' is'} absent (graph-only model): the quantized graph is written, its weights stay absent`,
+        );
       }
 
       let qdq = 0;
       if (targets.length) {
         const r = insertQdq(g, targets, prepared.ranges!, covered, bits!);
         if (r.missing.length) {
-          log.error(Code.CalibrationMissing, `calibration has no range for ${r.missing.length} activation${r.missing.length > 1 ? 's' : ''} (first '${r.missing[0]}'): was it run on this graph?`, act!.at);
+          log.error(
+            Code.CalibrationMissing,
+            `calibration has no range for ${r.missing.length} activation${r.missing.length > 1 ? 's' : ''} (first '${r.missing[0]}'): was it run on this graph?`,
+            act!.at,
+          );
           return undefined;
         }
         qdq = r.pairs;
@@ -217,13 +256,21 @@ export function quantize(specs: QuantizeSpec[], prepared: QuantizePrepared = {})
 
       const fp16Specs = specs.filter((s) => s.scheme === 'fp16');
       const half = fp16Specs.length
-        ? convertToFloat16(g, (n) => {
-            const s = p.specOf(n);
-            return s?.scheme === 'fp16' && !blocked(s, n);
-          }, fp16Specs.every((s) => s.keepIoTypes ?? true))
+        ? convertToFloat16(
+            g,
+            (n) => {
+              const s = p.specOf(n);
+              return s?.scheme === 'fp16' && !blocked(s, n);
+            },
+            fp16Specs.every((s) => s.keepIoTypes ?? true),
+          )
         : undefined;
       if (!stats.weights_quantized && !qdq && !half?.nodes) {
-        log.warn(Code.QuantizeNothing, `quantize (${quantizationScheme(specs)}) found nothing to quantize in the selection`, specs[0]?.at);
+        log.warn(
+          Code.QuantizeNothing,
+          `quantize (${quantizationScheme(specs)}) found nothing to quantize in the selection`,
+          specs[0]?.at,
+        );
       }
       return {
         stats: {
@@ -233,7 +280,13 @@ export function quantize(specs: QuantizeSpec[], prepared: QuantizePrepared = {})
           weight_bytes_before: stats.weight_bytes_before + (half?.bytesBefore ?? 0),
           weight_bytes_after: stats.weight_bytes_after + (half?.bytesAfter ?? 0),
           ...(half ? { fp16_nodes: half.nodes, fp16_casts: half.casts, fp16_weights: half.weights } : {}),
-          ...(qdq ? { activation_qdq_pairs: qdq, calibration_samples: prepared.ranges!.samples, calibration_source: prepared.ranges!.source } : {}),
+          ...(qdq
+            ? {
+                activation_qdq_pairs: qdq,
+                calibration_samples: prepared.ranges!.samples,
+                calibration_source: prepared.ranges!.source,
+              }
+            : {}),
           opset: g.opset('') ?? 0,
         },
       };

@@ -10,7 +10,15 @@ import type { Graph, Node, Value, Weight } from '../../ir/graph.ts';
 import { DataType } from '../../onnx/dtype.ts';
 import { onnx } from '../../onnx/proto.ts';
 import { toHalf } from '../../onnx/half.ts';
-import { bytesWeight, countOf, derivedWeight, hasBytes, isFloat, readFloats, streamFloats } from '../../ir/weight-io.ts';
+import {
+  bytesWeight,
+  countOf,
+  derivedWeight,
+  hasBytes,
+  isFloat,
+  readFloats,
+  streamFloats,
+} from '../../ir/weight-io.ts';
 
 const A = onnx.AttributeProto.AttributeType;
 export const intAttr = (name: string, i: number) => onnx.AttributeProto.create({ name, type: A.INT, i });
@@ -31,14 +39,18 @@ export function weightSlot(n: Node): WeightSlot | undefined {
   if (!w?.weight || !isFloat(w.weight.dtype)) return undefined;
   const rank = w.weight.dims.length;
   switch (n.op) {
-    case 'Conv': return rank >= 3 ? { node: n, index: 1, out: 0, reduce: 1 } : undefined;
-    case 'ConvTranspose': return rank >= 3 ? { node: n, index: 1, out: 1, reduce: 0 } : undefined;
-    case 'MatMul': return rank === 2 ? { node: n, index: 1, out: 1, reduce: 0 } : undefined;
+    case 'Conv':
+      return rank >= 3 ? { node: n, index: 1, out: 0, reduce: 1 } : undefined;
+    case 'ConvTranspose':
+      return rank >= 3 ? { node: n, index: 1, out: 1, reduce: 0 } : undefined;
+    case 'MatMul':
+      return rank === 2 ? { node: n, index: 1, out: 1, reduce: 0 } : undefined;
     case 'Gemm': {
       const transB = Number(n.attr('transB')?.i ?? 0);
       return rank === 2 ? { node: n, index: 1, out: transB ? 0 : 1, reduce: transB ? 1 : 0 } : undefined;
     }
-    default: return undefined;
+    default:
+      return undefined;
   }
 }
 
@@ -63,7 +75,12 @@ function floatBytes(x: Float32Array, dtype: number): Uint8Array {
 }
 
 /** A scale tensor: computed now when the weight is present, else absent like it. */
-function scaleWeight(w: Weight, dims: number[], scales: Float32Array | undefined, dtype: number = DataType.FLOAT): Weight {
+function scaleWeight(
+  w: Weight,
+  dims: number[],
+  scales: Float32Array | undefined,
+  dtype: number = DataType.FLOAT,
+): Weight {
   if (!scales) return derivedWeight(dtype, dims, w, () => {});
   return bytesWeight(dtype, dims, floatBytes(scales, dtype));
 }
@@ -87,13 +104,20 @@ export function quantizeInt8(g: Graph, v: Value, slot: WeightSlot): Quantized {
   const q = derivedWeight(DataType.INT8, dims, w, (sink) => {
     streamFloats(w, (vals, start) => {
       const out = new Int8Array(vals.length);
-      for (let j = 0; j < vals.length; j++) out[j] = Math.max(-127, Math.min(127, Math.round(vals[j] / scales![channel(start + j)])));
+      for (let j = 0; j < vals.length; j++)
+        out[j] = Math.max(-127, Math.min(127, Math.round(vals[j] / scales![channel(start + j)])));
       sink(new Uint8Array(out.buffer));
     });
   });
   const qv = g.addWeight(g.uniqueName(`${v.name}_quantized`), q);
   const sv = g.addWeight(g.uniqueName(`${v.name}_scale`), scaleWeight(w, [dims[axis]], scales));
-  const dq = g.add('DequantizeLinear', [qv, sv], { name: g.uniqueName(`${v.name}_DequantizeLinear`), attrs: [intAttr('axis', axis)], scope: slot.node.scope, origin: origin(slot.node), before: slot.node });
+  const dq = g.add('DequantizeLinear', [qv, sv], {
+    name: g.uniqueName(`${v.name}_DequantizeLinear`),
+    attrs: [intAttr('axis', axis)],
+    scope: slot.node.scope,
+    origin: origin(slot.node),
+    before: slot.node,
+  });
   return finish(g, v, dq, slot, countOf(dims) + dims[axis] * 4);
 }
 
@@ -114,13 +138,16 @@ const SHRINK = [1, 0.95, 0.9, 0.85, 0.8, 0.75];
 function int4Grids(w: Weight, cells: number, cell: (i: number) => number): Int4Grid | undefined {
   const lo = new Float32Array(cells);
   const hi = new Float32Array(cells);
-  if (!streamFloats(w, (vals, start) => {
-    for (let j = 0; j < vals.length; j++) {
-      const c = cell(start + j);
-      if (vals[j] < lo[c]) lo[c] = vals[j];
-      if (vals[j] > hi[c]) hi[c] = vals[j];
-    }
-  })) return undefined;
+  if (
+    !streamFloats(w, (vals, start) => {
+      for (let j = 0; j < vals.length; j++) {
+        const c = cell(start + j);
+        if (vals[j] < lo[c]) lo[c] = vals[j];
+        if (vals[j] > hi[c]) hi[c] = vals[j];
+      }
+    })
+  )
+    return undefined;
   // Squared error of every candidate range, then the best per block.
   const K = SHRINK.length;
   const cs = new Float32Array(cells * K);
@@ -204,7 +231,10 @@ export function quantizeInt4Blocked(g: Graph, v: Value, slot: WeightSlot, bs: nu
   });
   const qv = g.addWeight(g.uniqueName(`${v.name}_quantized`), q);
   const sv = g.addWeight(g.uniqueName(`${v.name}_scale`), scaleWeight(w, sdims, grids?.scale));
-  const zv = g.addWeight(g.uniqueName(`${v.name}_zero_point`), grids ? bytesWeight(DataType.UINT4, sdims, pack4(grids.zero)) : derivedWeight(DataType.UINT4, sdims, w, () => {}));
+  const zv = g.addWeight(
+    g.uniqueName(`${v.name}_zero_point`),
+    grids ? bytesWeight(DataType.UINT4, sdims, pack4(grids.zero)) : derivedWeight(DataType.UINT4, sdims, w, () => {}),
+  );
   const dq = g.add('DequantizeLinear', [qv, sv, zv], {
     name: g.uniqueName(`${v.name}_DequantizeLinear`),
     attrs: [intAttr('axis', axis), intAttr('block_size', bs)],
@@ -222,7 +252,13 @@ function finish(g: Graph, v: Value, dq: Node, slot: WeightSlot, bytesAfter: numb
   let out = dq.output();
   out.type = { dtype: DataType.FLOAT, shape: [...w.dims] };
   if (w.dtype !== DataType.FLOAT) {
-    const cast = g.add('Cast', [out], { name: g.uniqueName(`${dq.name}_Cast`), attrs: [intAttr('to', w.dtype)], scope: slot.node.scope, origin: origin(slot.node), before: slot.node });
+    const cast = g.add('Cast', [out], {
+      name: g.uniqueName(`${dq.name}_Cast`),
+      attrs: [intAttr('to', w.dtype)],
+      scope: slot.node.scope,
+      origin: origin(slot.node),
+      before: slot.node,
+    });
     out = cast.output();
     out.type = { dtype: w.dtype, shape: [...w.dims] };
   }
@@ -240,7 +276,9 @@ export function matMulNBits(g: Graph, node: Node, bs: number): Quantized {
   const nb = Math.ceil(K / bs);
   const aType = node.inputs[0]?.type?.dtype ?? DataType.FLOAT;
   // Block (n, k / bs) of the transposed weight: cells are laid out [N, nb].
-  const grids = hasBytes(w) ? int4Grids(w, N * nb, (i) => (i % N) * nb + Math.floor(Math.floor(i / N) / bs)) : undefined;
+  const grids = hasBytes(w)
+    ? int4Grids(w, N * nb, (i) => (i % N) * nb + Math.floor(Math.floor(i / N) / bs))
+    : undefined;
   const blob = bs / 2;
   const q = derivedWeight(DataType.UINT8, [N, nb, blob], w, (sink) => {
     const x = readFloats(w)!;
@@ -275,7 +313,11 @@ export function matMulNBits(g: Graph, node: Node, bs: number): Quantized {
   const out = mm.output();
   out.type = node.outputs[0]?.type ? { ...node.outputs[0].type } : undefined;
   replaceKeepingName(g, node.outputs[0]!, out);
-  return { value: out, bytesBefore: K * N * (w.dtype === DataType.FLOAT ? 4 : 2), bytesAfter: N * nb * blob + N * nb * 4 + N * zeroBytes };
+  return {
+    value: out,
+    bytesBefore: K * N * (w.dtype === DataType.FLOAT ? 4 : 2),
+    bytesAfter: N * nb * blob + N * nb * 4 + N * zeroBytes,
+  };
 }
 
 /** Replaces every use of `old` by `next`; a graph output keeps its name (the two values swap names). */

@@ -21,8 +21,15 @@ function windowOf(ctx: InferContext, spatial: number, kernel: number[]): Window 
     pads: ctx.intList('pads') ?? new Array(spatial * 2).fill(0),
     autoPad: ctx.string('auto_pad', 'NOTSET'),
   };
-  if (kernel.length !== spatial || w.strides.length !== spatial || w.dilations.length !== spatial || w.pads.length !== spatial * 2) {
-    ctx.fail(`kernel ${fmt(kernel)}, strides ${fmt(w.strides)}, dilations ${fmt(w.dilations)} or pads ${fmt(w.pads)} do not match ${spatial} spatial dims`);
+  if (
+    kernel.length !== spatial ||
+    w.strides.length !== spatial ||
+    w.dilations.length !== spatial ||
+    w.pads.length !== spatial * 2
+  ) {
+    ctx.fail(
+      `kernel ${fmt(kernel)}, strides ${fmt(w.strides)}, dilations ${fmt(w.dilations)} or pads ${fmt(w.pads)} do not match ${spatial} spatial dims`,
+    );
   }
   return w;
 }
@@ -62,9 +69,16 @@ const conv: ShapeRule = {
     needRank(ctx, x, 3);
     if (wt.length !== x.length) ctx.fail(`weight ${fmt(wt)} and input ${fmt(x)} differ in rank`);
     const group = ctx.int('group', 1);
-    sameDim(ctx, x[1], dimOp(ctx, [wt[1]], (c) => c * group), `input channels ${fmt(x)} do not match weight ${fmt(wt)} × group ${group}`);
+    sameDim(
+      ctx,
+      x[1],
+      dimOp(ctx, [wt[1]], (c) => c * group),
+      `input channels ${fmt(x)} do not match weight ${fmt(wt)} × group ${group}`,
+    );
     if (ctx.has(2)) sameDim(ctx, ctx.shape(2)[0], wt[0], 'bias length differs from output channels');
-    const kernel = ctx.intList('kernel_shape') ?? wt.slice(2).map((d) => (typeof d === 'number' ? d : ctx.fail(`kernel dims of ${fmt(wt)} are unknown`)));
+    const kernel =
+      ctx.intList('kernel_shape') ??
+      wt.slice(2).map((d) => (typeof d === 'number' ? d : ctx.fail(`kernel dims of ${fmt(wt)} are unknown`)));
     const w = windowOf(ctx, x.length - 2, kernel);
     ctx.out(0, ctx.dtype(0), [x[0], wt[0], ...x.slice(2).map((d, k) => slide(ctx, w, k, d))]);
   },
@@ -79,7 +93,9 @@ const convTranspose: ShapeRule = {
     const group = ctx.int('group', 1);
     sameDim(ctx, x[1], wt[0], `input channels ${fmt(x)} do not match weight ${fmt(wt)}`);
     const spatial = x.length - 2;
-    const kernel = ctx.intList('kernel_shape') ?? wt.slice(2).map((d) => (typeof d === 'number' ? d : ctx.fail(`kernel dims of ${fmt(wt)} are unknown`)));
+    const kernel =
+      ctx.intList('kernel_shape') ??
+      wt.slice(2).map((d) => (typeof d === 'number' ? d : ctx.fail(`kernel dims of ${fmt(wt)} are unknown`)));
     const w = windowOf(ctx, spatial, kernel);
     const outPad = ctx.intList('output_padding') ?? new Array(spatial).fill(0);
     const outShape = ctx.intList('output_shape');

@@ -17,7 +17,12 @@ function unary(op: string, fn?: Fn): ShapeRule {
     infer(_n, ctx) {
       const t = ctx.type(0);
       const v = fn ? ctx.value(0) : undefined;
-      ctx.out(0, t.dtype, t.shape, v?.data.map((x) => fn!(x)));
+      ctx.out(
+        0,
+        t.dtype,
+        t.shape,
+        v?.data.map((x) => fn!(x)),
+      );
     },
   };
 }
@@ -33,7 +38,11 @@ function predicate(op: string): ShapeRule {
 }
 
 /** Broadcasting over every input; the output dtype is input 0's unless `dtype` says otherwise. */
-function broadcasting(op: string, fn?: (ctx: InferContext) => Fn | undefined, dtype?: (ctx: InferContext) => number): ShapeRule {
+function broadcasting(
+  op: string,
+  fn?: (ctx: InferContext) => Fn | undefined,
+  dtype?: (ctx: InferContext) => number,
+): ShapeRule {
   return {
     op,
     infer(n, ctx) {
@@ -61,26 +70,83 @@ const bool = () => DataType.BOOL;
 const always = (f: Fn) => () => f;
 
 export const elementwiseRules: ShapeRule[] = [
-  broadcasting('Add', always((a, b) => a + b)),
-  broadcasting('Sub', always((a, b) => a - b)),
-  broadcasting('Mul', always((a, b) => a * b)),
+  broadcasting(
+    'Add',
+    always((a, b) => a + b),
+  ),
+  broadcasting(
+    'Sub',
+    always((a, b) => a - b),
+  ),
+  broadcasting(
+    'Mul',
+    always((a, b) => a * b),
+  ),
   // Integer division truncates; out() truncates integer results.
-  broadcasting('Div', always((a, b) => a / b)),
-  broadcasting('Pow', always((a, b) => a ** b)),
+  broadcasting(
+    'Div',
+    always((a, b) => a / b),
+  ),
+  broadcasting(
+    'Pow',
+    always((a, b) => a ** b),
+  ),
   broadcasting('Mod', (ctx) => (a, b) => modulo(a, b, ctx.int('fmod', 0) === 1)),
   broadcasting('Max', always(Math.max)),
   broadcasting('Min', always(Math.min)),
-  broadcasting('Sum', always((...xs) => xs.reduce((a, b) => a + b, 0))),
-  broadcasting('Mean', always((...xs) => xs.reduce((a, b) => a + b, 0) / xs.length)),
-  broadcasting('Equal', always((a, b) => +(a === b)), bool),
-  broadcasting('Less', always((a, b) => +(a < b)), bool),
-  broadcasting('LessOrEqual', always((a, b) => +(a <= b)), bool),
-  broadcasting('Greater', always((a, b) => +(a > b)), bool),
-  broadcasting('GreaterOrEqual', always((a, b) => +(a >= b)), bool),
-  broadcasting('And', always((a, b) => +(a && b)), bool),
-  broadcasting('Or', always((a, b) => +(a || b)), bool),
-  broadcasting('Xor', always((a, b) => +(!a !== !b)), bool),
-  broadcasting('Where', always((c, x, y) => (c ? x : y)), (ctx) => ctx.dtype(1)),
+  broadcasting(
+    'Sum',
+    always((...xs) => xs.reduce((a, b) => a + b, 0)),
+  ),
+  broadcasting(
+    'Mean',
+    always((...xs) => xs.reduce((a, b) => a + b, 0) / xs.length),
+  ),
+  broadcasting(
+    'Equal',
+    always((a, b) => +(a === b)),
+    bool,
+  ),
+  broadcasting(
+    'Less',
+    always((a, b) => +(a < b)),
+    bool,
+  ),
+  broadcasting(
+    'LessOrEqual',
+    always((a, b) => +(a <= b)),
+    bool,
+  ),
+  broadcasting(
+    'Greater',
+    always((a, b) => +(a > b)),
+    bool,
+  ),
+  broadcasting(
+    'GreaterOrEqual',
+    always((a, b) => +(a >= b)),
+    bool,
+  ),
+  broadcasting(
+    'And',
+    always((a, b) => +(a && b)),
+    bool,
+  ),
+  broadcasting(
+    'Or',
+    always((a, b) => +(a || b)),
+    bool,
+  ),
+  broadcasting(
+    'Xor',
+    always((a, b) => +(!a !== !b)),
+    bool,
+  ),
+  broadcasting(
+    'Where',
+    always((c, x, y) => (c ? x : y)),
+    (ctx) => ctx.dtype(1),
+  ),
   {
     op: 'PRelu',
     infer(_n, ctx) {
@@ -88,7 +154,8 @@ export const elementwiseRules: ShapeRule[] = [
       const t = ctx.type(0);
       if (ctx.opset >= 7) {
         const s = ctx.shape(1);
-        if (broadcast(ctx, [t.shape, s]).length !== t.shape.length) ctx.fail(`slope ${fmt(s)} has a higher rank than X ${fmt(t.shape)}`);
+        if (broadcast(ctx, [t.shape, s]).length !== t.shape.length)
+          ctx.fail(`slope ${fmt(s)} has a higher rank than X ${fmt(t.shape)}`);
       }
       ctx.out(0, t.dtype, t.shape);
     },
@@ -143,7 +210,8 @@ export const elementwiseRules: ShapeRule[] = [
       const lo = ctx.opset < 11 ? ctx.float('min', -Infinity) : ctx.has(1) ? ctx.value(1)?.data[0] : -Infinity;
       const hi = ctx.opset < 11 ? ctx.float('max', Infinity) : ctx.has(2) ? ctx.value(2)?.data[0] : Infinity;
       const v = ctx.value(0);
-      const data = v && lo !== undefined && hi !== undefined ? v.data.map((x) => Math.min(Math.max(x, lo), hi)) : undefined;
+      const data =
+        v && lo !== undefined && hi !== undefined ? v.data.map((x) => Math.min(Math.max(x, lo), hi)) : undefined;
       ctx.out(0, t.dtype, t.shape, data);
     },
   },

@@ -69,13 +69,15 @@ const einsum: ShapeRule = {
     const eq = ctx.string('equation', '').replace(/\s+/g, '');
     const [lhs, rhs] = eq.split('->');
     const terms = lhs.split(',').map(labelsOf);
-    if (terms.length !== n.inputs.length) ctx.fail(`equation '${eq}' names ${terms.length} operands, node has ${n.inputs.length}`);
+    if (terms.length !== n.inputs.length)
+      ctx.fail(`equation '${eq}' names ${terms.length} operands, node has ${n.inputs.length}`);
     const dims = new Map<string, Dim>();
     const ellipses: Dim[][] = [];
     terms.forEach((labels, i) => {
       const shape = ctx.shape(i);
       const ell = labels.includes('.') ? shape.length - (labels.length - 1) : 0;
-      if (ell < 0 || (!labels.includes('.') && labels.length !== shape.length)) ctx.fail(`operand ${i} ${fmt(shape)} does not match '${terms[i].join('')}'`);
+      if (ell < 0 || (!labels.includes('.') && labels.length !== shape.length))
+        ctx.fail(`operand ${i} ${fmt(shape)} does not match '${terms[i].join('')}'`);
       let at = 0;
       for (const l of labels) {
         if (l === '.') {
@@ -86,7 +88,8 @@ const einsum: ShapeRule = {
         const d = shape[at++];
         const prev = dims.get(l);
         if (prev === undefined || prev === 1) dims.set(l, d);
-        else if (typeof prev === 'number' && typeof d === 'number' && d !== 1 && d !== prev) ctx.fail(`label '${l}' is ${prev} in one operand and ${d} in another`);
+        else if (typeof prev === 'number' && typeof d === 'number' && d !== 1 && d !== prev)
+          ctx.fail(`label '${l}' is ${prev} in one operand and ${d} in another`);
       }
     });
     const ell = broadcast(ctx, ellipses);
@@ -96,7 +99,13 @@ const einsum: ShapeRule = {
       // Implicit output: the ellipsis, then every label used once, alphabetically.
       const counts = new Map<string, number>();
       for (const l of terms.flat()) if (l !== '.') counts.set(l, (counts.get(l) ?? 0) + 1);
-      outLabels = [...(ellipses.length ? ['.'] : []), ...[...counts].filter(([, c]) => c === 1).map(([l]) => l).sort()];
+      outLabels = [
+        ...(ellipses.length ? ['.'] : []),
+        ...[...counts]
+          .filter(([, c]) => c === 1)
+          .map(([l]) => l)
+          .sort(),
+      ];
     }
     const out: Dim[] = [];
     for (const l of outLabels) {

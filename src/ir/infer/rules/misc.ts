@@ -57,7 +57,12 @@ const range: ShapeRule = {
     if (delta === 0) ctx.fail('Range delta is 0');
     const count = Math.max(Math.ceil((limit - start) / delta), 0);
     const dims = [count];
-    ctx.out(0, dtype, dims, ctx.foldable(dims) ? Array.from({ length: count }, (_, k) => start + k * delta) : undefined);
+    ctx.out(
+      0,
+      dtype,
+      dims,
+      ctx.foldable(dims) ? Array.from({ length: count }, (_, k) => start + k * delta) : undefined,
+    );
   },
 };
 
@@ -75,7 +80,12 @@ const resize: ShapeRule = {
   infer(_n, ctx) {
     const t = ctx.type(0);
     const r = t.shape.length;
-    const unknown = () => ctx.out(0, t.dtype, t.shape.map(() => ctx.unknownDim()));
+    const unknown = () =>
+      ctx.out(
+        0,
+        t.dtype,
+        t.shape.map(() => ctx.unknownDim()),
+      );
     // Opset 10: (X, scales). From 11: (X, roi, scales, sizes), exactly one of scales and sizes non-empty.
     const scalesAt = ctx.opset < 11 ? 1 : 2;
     const given = (i: number) => ctx.has(i) && ctx.shape(i).some((d) => d !== 0);
@@ -92,7 +102,8 @@ const resize: ShapeRule = {
     if (s.length !== axes.length) ctx.fail(`scales ${fmt(s)} do not match ${axes.length} axes`);
     const full = new Array<number>(r).fill(1);
     axes.forEach((a, k) => (full[a] = s[k]));
-    const crop = ctx.string('coordinate_transformation_mode', '') === 'tf_crop_and_resize' ? ctx.value(1)?.data : undefined;
+    const crop =
+      ctx.string('coordinate_transformation_mode', '') === 'tf_crop_and_resize' ? ctx.value(1)?.data : undefined;
     ctx.out(0, t.dtype, scaled(ctx, t.shape, full, crop));
   },
 };
@@ -121,7 +132,12 @@ const upsample: ShapeRule = {
     const t = ctx.type(0);
     // Scales were an attribute until opset 9 made them an input.
     const s = ctx.opset < 9 ? ctx.floatList('scales') : ctx.value(1)?.data;
-    if (!s) return ctx.out(0, t.dtype, t.shape.map(() => ctx.unknownDim()));
+    if (!s)
+      return ctx.out(
+        0,
+        t.dtype,
+        t.shape.map(() => ctx.unknownDim()),
+      );
     ctx.out(0, t.dtype, scaled(ctx, t.shape, s));
   },
 };
@@ -170,4 +186,15 @@ const eyeLike: ShapeRule = {
   },
 };
 
-export const miscRules: ShapeRule[] = [constant, constantOfShape, range, resize, upsample, trilu, eyeLike, quantize, dequantize, dynamicQuantize];
+export const miscRules: ShapeRule[] = [
+  constant,
+  constantOfShape,
+  range,
+  resize,
+  upsample,
+  trilu,
+  eyeLike,
+  quantize,
+  dequantize,
+  dynamicQuantize,
+];

@@ -8,7 +8,8 @@ import { axisOf, fmt } from '../dim.ts';
 function perChannel(ctx: InferContext, i: number, c: Dim, what: string): void {
   if (!ctx.has(i)) return;
   const s = ctx.shape(i);
-  if (s.length !== 1 || (typeof s[0] === 'number' && typeof c === 'number' && s[0] !== c)) ctx.fail(`${what} ${fmt(s)} does not match ${c} channels`);
+  if (s.length !== 1 || (typeof s[0] === 'number' && typeof c === 'number' && s[0] !== c))
+    ctx.fail(`${what} ${fmt(s)} does not match ${c} channels`);
 }
 
 function sameShape(op: string): ShapeRule {
@@ -53,7 +54,8 @@ const groupNorm: ShapeRule = {
     const groups = ctx.int('num_groups', 0);
     const c = t.shape[1];
     if (t.shape.length < 3) ctx.fail(`input ${fmt(t.shape)} needs rank 3 or more`);
-    if (typeof c === 'number' && (groups <= 0 || c % groups !== 0)) ctx.fail(`${c} channels do not divide into ${groups} groups`);
+    if (typeof c === 'number' && (groups <= 0 || c % groups !== 0))
+      ctx.fail(`${c} channels do not divide into ${groups} groups`);
     ctx.out(0, t.dtype, t.shape);
   },
 };
@@ -63,7 +65,13 @@ const batchNorm: ShapeRule = {
   infer(n, ctx) {
     const t = ctx.type(0);
     const c = t.shape.length > 1 ? t.shape[1] : 1;
-    for (const [i, what] of [[1, 'scale'], [2, 'bias'], [3, 'mean'], [4, 'var']] as const) perChannel(ctx, i, c, what);
+    for (const [i, what] of [
+      [1, 'scale'],
+      [2, 'bias'],
+      [3, 'mean'],
+      [4, 'var'],
+    ] as const)
+      perChannel(ctx, i, c, what);
     ctx.out(0, t.dtype, t.shape);
     // Training-mode outputs (running mean/var, and saved stats before opset 14) are per-channel.
     for (let o = 1; o < n.outputs.length; o++) ctx.out(o, ctx.dtype(3), [c]);

@@ -11,7 +11,14 @@ function reduce(op: string, axesInput: number): ShapeRule {
       const t = ctx.type(0);
       const keep = ctx.int('keepdims', 1) === 1;
       const axes = ctx.axes(axesInput);
-      if (axes === 'unknown') return ctx.out(0, t.dtype, keep ? t.shape.map(() => ctx.unknownDim()) : ctx.unknownShape(dimOp(ctx, [ctx.shape(1)[0]], (c) => t.shape.length - c)));
+      if (axes === 'unknown')
+        return ctx.out(
+          0,
+          t.dtype,
+          keep
+            ? t.shape.map(() => ctx.unknownDim())
+            : ctx.unknownShape(dimOp(ctx, [ctx.shape(1)[0]], (c) => t.shape.length - c)),
+        );
       if (!axes || !axes.length) {
         // No axes: reduce everything, unless noop_with_empty_axes makes it the identity.
         if (ctx.int('noop_with_empty_axes', 0) === 1) return ctx.same(0, 0);
@@ -31,7 +38,11 @@ function argReduce(op: string): ShapeRule {
       const t = ctx.type(0);
       const axis = axisOf(ctx, ctx.int('axis', 0), t.shape.length);
       const keep = ctx.int('keepdims', 1) === 1;
-      ctx.out(0, DataType.INT64, t.shape.flatMap((d, k) => (k !== axis ? [d] : keep ? [1] : [])));
+      ctx.out(
+        0,
+        DataType.INT64,
+        t.shape.flatMap((d, k) => (k !== axis ? [d] : keep ? [1] : [])),
+      );
     },
   };
 }
@@ -46,7 +57,17 @@ const cumSum: ShapeRule = {
 
 export const reduceRules: ShapeRule[] = [
   reduce('ReduceSum', 13),
-  ...['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare'].map((op) => reduce(op, 18)),
+  ...[
+    'ReduceMean',
+    'ReduceMax',
+    'ReduceMin',
+    'ReduceProd',
+    'ReduceL1',
+    'ReduceL2',
+    'ReduceLogSum',
+    'ReduceLogSumExp',
+    'ReduceSumSquare',
+  ].map((op) => reduce(op, 18)),
   argReduce('ArgMax'),
   argReduce('ArgMin'),
   cumSum,

@@ -37,7 +37,10 @@ const reshape: ShapeRule = {
     }
     const allowZero = ctx.int('allowzero', 0) === 1;
     const dims: Dim[] = target.map((d, k) => {
-      if (d === 0 && !allowZero) return k < t.shape.length ? t.shape[k] : ctx.fail(`target ${fmt(target)} copies dim ${k}, which input ${fmt(t.shape)} lacks`);
+      if (d === 0 && !allowZero)
+        return k < t.shape.length
+          ? t.shape[k]
+          : ctx.fail(`target ${fmt(target)} copies dim ${k}, which input ${fmt(t.shape)} lacks`);
       if (d < -1) ctx.fail(`target ${fmt(target)} has a negative dim`);
       return d;
     });
@@ -48,7 +51,8 @@ const reshape: ShapeRule = {
       const total = countOf(t.shape);
       const rest = countOf(known);
       if (infer >= 0) {
-        if (rest === 0 || total % rest !== 0) ctx.fail(`cannot reshape ${fmt(t.shape)} (${total} elements) to ${fmt(target)}`);
+        if (rest === 0 || total % rest !== 0)
+          ctx.fail(`cannot reshape ${fmt(t.shape)} (${total} elements) to ${fmt(target)}`);
         dims[infer] = total / rest;
       } else if (rest !== total) ctx.fail(`cannot reshape ${fmt(t.shape)} (${total} elements) to ${fmt(dims)}`);
     } else if (infer >= 0) dims[infer] = ctx.unknownDim();
@@ -73,7 +77,8 @@ const unsqueeze: ShapeRule = {
   infer(_n, ctx) {
     const t = ctx.type(0);
     const axes = ctx.axes(13);
-    if (axes === 'unknown') return ctx.out(0, t.dtype, ctx.unknownShape(dimOp(ctx, [ctx.shape(1)[0]], (c) => t.shape.length + c)));
+    if (axes === 'unknown')
+      return ctx.out(0, t.dtype, ctx.unknownShape(dimOp(ctx, [ctx.shape(1)[0]], (c) => t.shape.length + c)));
     if (!axes) return ctx.fail('axes are required');
     const rank = t.shape.length + axes.length;
     const at = new Set(axes.map((a) => axisOf(ctx, a, rank)));
@@ -89,17 +94,25 @@ const squeeze: ShapeRule = {
   infer(_n, ctx) {
     const t = ctx.type(0);
     const axes = ctx.axes(13);
-    if (axes === 'unknown') return ctx.out(0, t.dtype, ctx.unknownShape(dimOp(ctx, [ctx.shape(1)[0]], (c) => t.shape.length - c)));
+    if (axes === 'unknown')
+      return ctx.out(0, t.dtype, ctx.unknownShape(dimOp(ctx, [ctx.shape(1)[0]], (c) => t.shape.length - c)));
     let drop: Set<number>;
     if (axes) {
       drop = new Set(axes.map((a) => axisOf(ctx, a, t.shape.length)));
-      for (const a of drop) if (typeof t.shape[a] === 'number' && t.shape[a] !== 1) ctx.fail(`cannot squeeze axis ${a} of ${fmt(t.shape)}: its size is not 1`);
+      for (const a of drop)
+        if (typeof t.shape[a] === 'number' && t.shape[a] !== 1)
+          ctx.fail(`cannot squeeze axis ${a} of ${fmt(t.shape)}: its size is not 1`);
     } else {
       // Without axes every 1 goes, which needs every dim known.
       if (!isStatic(t.shape)) return ctx.out(0, t.dtype, undefined);
       drop = new Set(t.shape.flatMap((d, k) => (d === 1 ? [k] : [])));
     }
-    ctx.out(0, t.dtype, t.shape.filter((_, k) => !drop.has(k)), ctx.value(0)?.data);
+    ctx.out(
+      0,
+      t.dtype,
+      t.shape.filter((_, k) => !drop.has(k)),
+      ctx.value(0)?.data,
+    );
   },
 };
 
@@ -109,7 +122,8 @@ const transpose: ShapeRule = {
     const t = ctx.type(0);
     const r = t.shape.length;
     const perm = ctx.intList('perm') ?? Array.from({ length: r }, (_, k) => r - 1 - k);
-    if (perm.length !== r || new Set(perm).size !== r || perm.some((p) => p < 0 || p >= r)) ctx.fail(`perm ${fmt(perm)} is not a permutation of rank ${r}`);
+    if (perm.length !== r || new Set(perm).size !== r || perm.some((p) => p < 0 || p >= r))
+      ctx.fail(`perm ${fmt(perm)} is not a permutation of rank ${r}`);
     const dims = perm.map((p) => t.shape[p]);
     const v = ctx.value(0);
     let data: number[] | undefined;
@@ -127,7 +141,11 @@ const expand: ShapeRule = {
     const t = ctx.type(0);
     const target = ctx.ints(1);
     if (!target) {
-      return ctx.out(0, t.dtype, ctx.unknownShape(dimOp(ctx, [ctx.shape(1)[0]], (len) => Math.max(len, t.shape.length))));
+      return ctx.out(
+        0,
+        t.dtype,
+        ctx.unknownShape(dimOp(ctx, [ctx.shape(1)[0]], (len) => Math.max(len, t.shape.length))),
+      );
     }
     const dims = broadcast(ctx, [t.shape, target]);
     const v = ctx.value(0);
@@ -141,9 +159,16 @@ const tile: ShapeRule = {
   infer(_n, ctx) {
     const t = ctx.type(0);
     const repeats = ctx.ints(1);
-    if (!repeats) return ctx.out(0, t.dtype, t.shape.map(() => ctx.unknownDim()));
+    if (!repeats)
+      return ctx.out(
+        0,
+        t.dtype,
+        t.shape.map(() => ctx.unknownDim()),
+      );
     if (repeats.length !== t.shape.length) ctx.fail(`repeats ${fmt(repeats)} do not match rank ${t.shape.length}`);
-    const dims = t.shape.map((d, k) => (typeof d === 'number' ? d * repeats[k] : repeats[k] === 1 ? d : ctx.unknownDim()));
+    const dims = t.shape.map((d, k) =>
+      typeof d === 'number' ? d * repeats[k] : repeats[k] === 1 ? d : ctx.unknownDim(),
+    );
     const v = ctx.value(0);
     let data: number[] | undefined;
     if (v && ctx.foldable(dims)) {
@@ -166,13 +191,27 @@ function blockMove(op: string, toSpace: boolean): ShapeRule {
       const exact = (d: number, by: number) => (d % by === 0 ? d / by : ctx.fail(`${d} does not divide by ${by}`));
       const dims = toSpace
         ? [n, dimOp(ctx, [c], (x) => exact(x, b * b)), dimOp(ctx, [h], (x) => x * b), dimOp(ctx, [w], (x) => x * b)]
-        : [n, dimOp(ctx, [c], (x) => x * b * b), dimOp(ctx, [h], (x) => exact(x, b)), dimOp(ctx, [w], (x) => exact(x, b))];
+        : [
+            n,
+            dimOp(ctx, [c], (x) => x * b * b),
+            dimOp(ctx, [h], (x) => exact(x, b)),
+            dimOp(ctx, [w], (x) => exact(x, b)),
+          ];
       ctx.out(0, t.dtype, dims);
     },
   };
 }
 
 export const reshapeRules: ShapeRule[] = [
-  shape, size, reshape, flatten, unsqueeze, squeeze, transpose, expand, tile,
-  blockMove('DepthToSpace', true), blockMove('SpaceToDepth', false),
+  shape,
+  size,
+  reshape,
+  flatten,
+  unsqueeze,
+  squeeze,
+  transpose,
+  expand,
+  tile,
+  blockMove('DepthToSpace', true),
+  blockMove('SpaceToDepth', false),
 ];

@@ -20,11 +20,16 @@ const concat: ShapeRule = {
       if (s.length !== rank) ctx.fail(`inputs ${shapes.map(fmt).join(', ')} differ in rank`);
       s.forEach((d, k) => {
         if (k === axis) return;
-        if (typeof d === 'number' && typeof dims[k] === 'number' && d !== dims[k]) ctx.fail(`inputs ${shapes.map(fmt).join(', ')} differ on dim ${k}`);
+        if (typeof d === 'number' && typeof dims[k] === 'number' && d !== dims[k])
+          ctx.fail(`inputs ${shapes.map(fmt).join(', ')} differ on dim ${k}`);
         if (typeof dims[k] !== 'number') dims[k] = d;
       });
     }
-    dims[axis] = dimOp(ctx, shapes.map((s) => s[axis]), (...xs) => xs.reduce((a, b) => a + b, 0));
+    dims[axis] = dimOp(
+      ctx,
+      shapes.map((s) => s[axis]),
+      (...xs) => xs.reduce((a, b) => a + b, 0),
+    );
     const values = n.inputs.map((_, i) => ctx.value(i));
     let data: number[] | undefined;
     if (ctx.foldable(dims) && values.every((v) => v)) {
@@ -55,7 +60,8 @@ const split: ShapeRule = {
     if (sizes === 'unknown') parts = n.outputs.map(() => ctx.unknownDim());
     else if (sizes && sizes.length) {
       if (sizes.length !== count) ctx.fail(`split sizes ${fmt(sizes)} do not match ${count} outputs`);
-      if (typeof d === 'number' && sizes.reduce((a, b) => a + b, 0) !== d) ctx.fail(`split sizes ${fmt(sizes)} do not add up to dim ${axis} of ${fmt(t.shape)}`);
+      if (typeof d === 'number' && sizes.reduce((a, b) => a + b, 0) !== d)
+        ctx.fail(`split sizes ${fmt(sizes)} do not add up to dim ${axis} of ${fmt(t.shape)}`);
       parts = sizes;
     } else if (typeof d !== 'number') parts = n.outputs.map(() => ctx.unknownDim());
     else if (ctx.attr('num_outputs')) {
@@ -65,7 +71,13 @@ const split: ShapeRule = {
       if (d % count !== 0) ctx.fail(`dim ${axis} of ${fmt(t.shape)} does not split into ${count} equal parts`);
       parts = n.outputs.map(() => d / count);
     }
-    parts.forEach((p, k) => ctx.out(k, t.dtype, t.shape.map((x, j) => (j === axis ? p : x))));
+    parts.forEach((p, k) =>
+      ctx.out(
+        k,
+        t.dtype,
+        t.shape.map((x, j) => (j === axis ? p : x)),
+      ),
+    );
   },
 };
 
@@ -95,11 +107,16 @@ const slice: ShapeRule = {
     const axesIn = old ? ctx.intList('axes') : ctx.has(3) ? ctx.ints(3) : undefined;
     const stepsIn = old ? undefined : ctx.has(4) ? ctx.ints(4) : undefined;
     if (!starts || !ends || (!old && ctx.has(3) && !axesIn) || (ctx.has(4) && !stepsIn)) {
-      return ctx.out(0, t.dtype, t.shape.map(() => ctx.unknownDim()));
+      return ctx.out(
+        0,
+        t.dtype,
+        t.shape.map(() => ctx.unknownDim()),
+      );
     }
     const axes = (axesIn ?? starts.map((_, k) => k)).map((a) => axisOf(ctx, a, r));
     const steps = stepsIn ?? starts.map(() => 1);
-    if (ends.length !== starts.length || axes.length !== starts.length || steps.length !== starts.length) ctx.fail('starts, ends, axes and steps differ in length');
+    if (ends.length !== starts.length || axes.length !== starts.length || steps.length !== starts.length)
+      ctx.fail('starts, ends, axes and steps differ in length');
     const begin = new Array<number>(r).fill(0);
     const step = new Array<number>(r).fill(1);
     const dims: Dim[] = [...t.shape];
@@ -167,7 +184,12 @@ const pad: ShapeRule = {
     // pads: attribute before opset 11, input after; opset 18 adds an axes input.
     const pads = ctx.opset < 11 ? ctx.intList('pads') : ctx.ints(1);
     const axesIn = ctx.opset >= 18 && ctx.has(3) ? ctx.ints(3) : undefined;
-    if (!pads || (ctx.opset >= 18 && ctx.has(3) && !axesIn)) return ctx.out(0, t.dtype, t.shape.map(() => ctx.unknownDim()));
+    if (!pads || (ctx.opset >= 18 && ctx.has(3) && !axesIn))
+      return ctx.out(
+        0,
+        t.dtype,
+        t.shape.map(() => ctx.unknownDim()),
+      );
     const axes = (axesIn ?? t.shape.map((_, k) => k)).map((a) => axisOf(ctx, a, r));
     if (pads.length !== axes.length * 2) ctx.fail(`pads ${fmt(pads)} do not match ${axes.length} axes`);
     const dims = [...t.shape];
@@ -259,6 +281,18 @@ const compress: ShapeRule = {
 };
 
 export const slicingRules: ShapeRule[] = [
-  concat, split, slice, gather, gatherElements, gatherND, pad, topK, oneHot, nonZero, compress,
-  scatter('Scatter'), scatter('ScatterElements'), scatter('ScatterND'),
+  concat,
+  split,
+  slice,
+  gather,
+  gatherElements,
+  gatherND,
+  pad,
+  topK,
+  oneHot,
+  nonZero,
+  compress,
+  scatter('Scatter'),
+  scatter('ScatterElements'),
+  scatter('ScatterND'),
 ];
