@@ -179,11 +179,12 @@ declare const manifestSchema: z.ZodObject<{
 	}, z.core.$strict>>;
 }, z.core.$strict>;
 export type Manifest = z.output<typeof manifestSchema>;
-declare const MODELS: readonly [
+declare const MODEL_NAMES: readonly [
 	"text_encoder",
 	"unet",
 	"vae_decoder"
 ];
+export type ModelName = (typeof MODEL_NAMES)[number];
 /** A number on each side; null where that side has no such number (a model or prediction absent). */
 export interface Change {
 	old: number | null;
@@ -192,7 +193,7 @@ export interface Change {
 	delta: number | null;
 }
 export interface ModelDiff {
-	model: (typeof MODELS)[number];
+	model: (typeof MODEL_NAMES)[number];
 	params: Change;
 	macs: Change;
 	/** The model's files on disk (graph and weights). */
@@ -257,7 +258,6 @@ export interface ProgressStream {
 	isTTY?: boolean;
 	columns?: number;
 }
-export type Part = "unet" | "vae_decoder" | "text_encoder";
 export interface CompiledArtifact {
 	device: string;
 	dir: string;
@@ -327,7 +327,7 @@ export interface WhatIfReport {
 	/** How guidance runs (fold: auto says which it chose). */
 	guidance: string;
 	/** Each model's precision as priced. */
-	precision: Record<Part, string>;
+	precision: Record<ModelName, string>;
 	/** The costliest blocks, `model/block`, ms per image. */
 	top_blocks: {
 		name: string;

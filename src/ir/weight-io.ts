@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import type { Weight } from './graph.ts';
 import type { TensorData } from '../onnx/model.ts';
-import { byteSize, DataType } from '../onnx/dtype.ts';
+import { byteSize, DataType, isFloat } from '../onnx/dtype.ts';
 import { fromHalf } from '../onnx/half.ts';
 import { toNumber } from '../onnx/proto.ts';
 
@@ -72,11 +72,6 @@ export function readBytes(w: Weight): Uint8Array | undefined {
 }
 
 /** The float dtypes whose values passes decode: float32, float16, bfloat16, float64. */
-export function isFloat(dtype: number): boolean {
-  return (
-    dtype === DataType.FLOAT || dtype === DataType.FLOAT16 || dtype === DataType.BFLOAT16 || dtype === DataType.DOUBLE
-  );
-}
 
 /**
  * Streams a float weight as float32 values: `fn(values, index)` sees

@@ -63,6 +63,18 @@ export function isKnownDataType(t: number): boolean {
   return t in BITS || t === DataType.STRING;
 }
 
+/** Bits per element, or undefined for strings and unknown types. */
+export function elementBits(t: number): number | undefined {
+  return BITS[t];
+}
+
+const FLOATS = new Set<number>([DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16, DataType.DOUBLE]);
+
+/** The floating-point types weights and activations come in (not float8, which nothing here computes in). */
+export function isFloat(t: number): boolean {
+  return FLOATS.has(t);
+}
+
 /** Byte size of `count` elements, or undefined for strings and unknown types. */
 export function byteSize(t: number, count: number): number | undefined {
   const bits = BITS[t];

@@ -22,7 +22,7 @@ import type { DiagnosticLog, Location } from '../../diagnostics.ts';
 import { OP_CLASSES, type OpClass } from '../../devices/schema.ts';
 import { findResidual } from '../../blocks/residual.ts';
 import type { Graph, Node, Value } from '../../ir/graph.ts';
-import { DataType } from '../../onnx/dtype.ts';
+import { DataType, elementBits, isFloat } from '../../onnx/dtype.ts';
 import { toNumber } from '../../onnx/proto.ts';
 import { ruleFor } from './classes.ts';
 import { findPatterns } from './patterns.ts';
@@ -285,30 +285,7 @@ function batchOf(g: Graph): number {
   return typeof s?.[0] === 'number' && s[0] > 0 ? s[0] : 1;
 }
 
-const FLOATS = new Set<number>([DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16, DataType.DOUBLE]);
-
-export function isFloat(dtype: number): boolean {
-  return FLOATS.has(dtype);
-}
-
-const BITS: Record<number, number> = {
-  1: 32,
-  2: 8,
-  3: 8,
-  4: 16,
-  5: 16,
-  6: 32,
-  7: 64,
-  9: 8,
-  10: 16,
-  11: 64,
-  12: 32,
-  13: 64,
-  16: 16,
-  21: 4,
-  22: 4,
-};
-
+/** Bits per element; an unsized type (a string) is priced as 32. */
 export function bitsOf(dtype: number): number {
-  return BITS[dtype] ?? 32;
+  return elementBits(dtype) ?? 32;
 }

@@ -7,18 +7,10 @@
 //   int4 blocked (opset 21):      W ─ MatMul      → Wq:uint4 ─ DequantizeLinear(scale, zero[K/bs, N], axis=0, block_size) ─ MatMul
 //   int4 MatMulNBits:             x ─ MatMul(W)   → x ─ com.microsoft.MatMulNBits(Wq[N, K/bs, bs/2], scale[N·K/bs], zero)
 import type { Graph, Node, Value, Weight } from '../../ir/graph.ts';
-import { DataType } from '../../onnx/dtype.ts';
+import { DataType, isFloat } from '../../onnx/dtype.ts';
 import { onnx } from '../../onnx/proto.ts';
 import { toHalf } from '../../onnx/half.ts';
-import {
-  bytesWeight,
-  countOf,
-  derivedWeight,
-  hasBytes,
-  isFloat,
-  readFloats,
-  streamFloats,
-} from '../../ir/weight-io.ts';
+import { bytesWeight, countOf, derivedWeight, hasBytes, readFloats, streamFloats } from '../../ir/weight-io.ts';
 
 const A = onnx.AttributeProto.AttributeType;
 export const intAttr = (name: string, i: number) => onnx.AttributeProto.create({ name, type: A.INT, i });
