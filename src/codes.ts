@@ -124,4 +124,5 @@ export const Code = {
   DistillGridNotNested: 'PD11001',
   DistillTeacherSteps: 'PD11002',
   DistillScheduler: 'PD11003',
+  DistillNoPrompts: 'PD11004',
 } as const;

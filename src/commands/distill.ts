@@ -1,11 +1,15 @@
 // pocketdiff distill plan RECIPE.yaml [--teacher-steps N] [--out DIR] [--json] [choices…]
-// What is trained, not compiled: the exact plan the user's PyTorch trains from.
+// pocketdiff distill vae-pairs TEACHER_ARTIFACT --prompts FILE --count N --out DIR [options…]
+// What is trained, not compiled: the exact plan the user's PyTorch trains
+// from, and the data it trains on.
+import fs from 'node:fs';
 import path from 'node:path';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import { renderPlanMd } from '../distill/plan-md.ts';
 import { DISTILL_PLAN_SCHEMA } from '../distill/plan-schema.ts';
 import { buildPlan, type PlanOptions } from '../distill/plan.ts';
+import { writeVaePairs } from '../distill/vae-pairs.ts';
 import { loadRecipe } from '../recipe/load.ts';
 import { validateAgainst } from '../schema/validate.ts';
 import { writeTogether } from '../scratch.ts';
@@ -16,7 +20,22 @@ import { Exit, type Command, type CommandContext } from './command.ts';
 const usage = [
   'pocketdiff distill plan RECIPE.yaml [--teacher-steps N] [--out DIR] [--json] [--seed N] [--gamma G] [--cfg-probability P]',
   '                        [--guidance-range LO,HI] [--stage-teacher previous-student|source] [--vae-guidance W|LO,HI] [--vae-count N]',
+  '       pocketdiff distill vae-pairs TEACHER_ARTIFACT --prompts FILE --count N --out DIR [--steps N] [--guidance W | --guidance-range LO,HI]',
+  '                        [--images] [--seed N] [--per-shard N] [--json]',
 ].join('\n');
+
+const pairFlags = {
+  prompts: { type: 'string' },
+  count: { type: 'string' },
+  out: { type: 'string' },
+  steps: { type: 'string' },
+  guidance: { type: 'string' },
+  'guidance-range': { type: 'string' },
+  images: { type: 'boolean' },
+  seed: { type: 'string' },
+  'per-shard': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
 
 const planFlags = {
   'teacher-steps': { type: 'string' },
@@ -39,6 +58,7 @@ export const distill: Command = {
   run(argv, ctx) {
     const [sub, ...rest] = argv;
     if (sub === 'plan') return plan(rest, ctx);
+    if (sub === 'vae-pairs') return vaePairs(rest, ctx);
     ctx.log.error(Code.Usage, `${sub ? `unknown subcommand '${sub}'` : 'expected a subcommand'}\nusage: ${usage}`);
     return Exit.Usage;
   },
@@ -124,4 +144,80 @@ function planOptions(v: Flags, log: DiagnosticLog): PlanOptions | undefined {
     vaeGuidance: vaeGuidance ?? undefined,
     stageTeacher: st,
   };
+}
+
+async function vaePairs(argv: string[], { log, stdout, stderr }: CommandContext): Promise<number> {
+  const args = parse(argv, pairFlags, usage, log);
+  if (!args) return Exit.Usage;
+  const bad = usageError(log, usage, Exit.Usage);
+  const v = args.values;
+  const [teacher, ...extra] = args.positionals;
+  if (!teacher || extra.length) return bad('expected one TEACHER_ARTIFACT (an artifact folder, out/<recipe>/<device>)');
+  if (!v.prompts) return bad('--prompts FILE is required: one prompt per line');
+  if (!v.out) return bad('--out DIR is required: the folder that receives the shards and index.json');
+  const whole = (name: string, text: string | undefined, min: number): number | undefined | null => {
+    if (text === undefined) return undefined;
+    const x = Number(text);
+    return Number.isInteger(x) && x >= min
+      ? x
+      : (bad(`--${name} must be a whole number ≥ ${min}, not '${text}'`), null);
+  };
+  const count = whole('count', v.count, 1);
+  const steps = whole('steps', v.steps, 1);
+  const seed = whole('seed', v.seed, 0);
+  const perShard = whole('per-shard', v['per-shard'], 1);
+  if (count === undefined) return bad('--count N is required: how many pairs');
+  if ([count, steps, seed, perShard].includes(null)) return Exit.Usage;
+  if (v.guidance !== undefined && v['guidance-range'] !== undefined)
+    return bad('--guidance and --guidance-range: choose one');
+  let guidance: number | [number, number] | undefined;
+  if (v.guidance !== undefined) {
+    guidance = Number(v.guidance);
+    if (!(Number.isFinite(guidance) && guidance >= 0))
+      return bad(`--guidance must be a scale ≥ 0, not '${v.guidance}'`);
+  }
+  if (v['guidance-range'] !== undefined) {
+    const r = v['guidance-range'].split(',').map(Number);
+    if (!(r.length === 2 && r.every((x) => Number.isFinite(x) && x >= 0) && r[0]! <= r[1]!))
+      return bad(`--guidance-range must be LO,HI with 0 ≤ LO ≤ HI, not '${v['guidance-range']}'`);
+    guidance = [r[0]!, r[1]!];
+  }
+  let prompts: string[];
+  try {
+    prompts = fs
+      .readFileSync(v.prompts, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+  } catch (e) {
+    log.error(Code.FileNotFound, `cannot read the prompts: ${(e as Error).message}`, { file: v.prompts });
+    return Exit.Error;
+  }
+  const index = await writeVaePairs(
+    teacher,
+    {
+      prompts,
+      count: count!,
+      steps: steps ?? undefined,
+      guidance,
+      images: !!v.images,
+      seed: seed ?? 0,
+      perShard: perShard ?? 1000,
+      out: v.out,
+      onShard: (done, all) => stderr(`shard ${done}/${all}`),
+    },
+    log,
+  );
+  if (!index) return Exit.Error;
+  if (v.json) stdout(JSON.stringify(index, null, 2));
+  else {
+    const g =
+      'scale' in index.guidance
+        ? `guidance ${index.guidance.scale}`
+        : `guidance drawn from [${index.guidance.range.join(', ')}]`;
+    stdout(
+      `wrote ${index.count} pairs in ${index.shards.length} shard${index.shards.length > 1 ? 's' : ''} and index.json to ${shownPath(v.out)} (${index.steps} steps, ${g}${v.images ? ', with images' : ''})`,
+    );
+  }
+  return Exit.Ok;
 }

@@ -135,6 +135,7 @@ export const DETAILS: Record<string, () => string> = {
       "plan RECIPE.yaml   writes DIR/plan.json (schemas/distill-plan.schema.json) and DIR/plan.md: per student step t, t′, t″, ᾱ/α/σ, the loss weight and the target's coefficients; the losses; every choice, with where it comes from. The recipe's schedule must be DDIM with trailing spacing, the only spacing whose grids nest (PD11001).",
       "--teacher-steps N  the recipe's steps × 2, 4, 8, …: one stage per halving (default × 2).",
       '--out DIR          where plan.json and plan.md go (default out/<recipe>/distill).',
+      "vae-pairs ARTIFACT  the teacher pipeline's final latents (and with --images its decoder's images) as webdataset shards pairs-NNNNNN.tar (N.latent.npy, N.json, N.png) with index.json: the data SnapFusion distills its decoder on. --prompts FILE (one per line, used in turn), --count N, --out DIR; --guidance W or --guidance-range LO,HI (each pair's w drawn from it; default the artifact's scale), --seed N, --per-shard N (default 1000). Each pair's json has the seed and w that `pocketdiff run` reproduces it with.",
       "--seed N, --gamma G, --cfg-probability P, --guidance-range LO,HI, --stage-teacher previous-student|source, --vae-guidance W|LO,HI, --vae-count N: the paper's values and pocketdiff's recorded choices, overridden; the plan says which were given.",
       JSON_OUT,
     ].join('\n'),

@@ -5,9 +5,10 @@
 // `.partial` file renamed when complete: a killed writer leaves only that.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
-import { release, track } from '../scratch.ts';
+import { release, removeScratch, track } from '../scratch.ts';
 
 export interface Sample {
   key: string;
@@ -15,15 +16,31 @@ export interface Sample {
   fields: Record<string, Uint8Array>;
 }
 
-/** Writes one shard; returns its sha256 and size. Fields are written in the order given. */
+/**
+ * Writes one shard; returns its sha256 and size. Fields are written in the
+ * order given. Throws when the file cannot be written (the partial is removed).
+ */
 export async function writeShard(file: string, samples: Iterable<Sample>): Promise<{ sha256: string; bytes: number }> {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const partial = track(`${file}.partial`);
-  const pack = tar.pack();
+  try {
+    // Opened here, so a folder that cannot be written fails before any stream runs.
+    const written = await packInto(fs.createWriteStream('', { fd: fs.openSync(partial, 'w') }), samples);
+    fs.renameSync(partial, file);
+    release(partial);
+    return written;
+  } catch (e) {
+    removeScratch(partial);
+    throw e;
+  }
+}
+
+async function packInto(out: fs.WriteStream, samples: Iterable<Sample>): Promise<{ sha256: string; bytes: number }> {
+  const tarball = tar.pack();
   const hash = crypto.createHash('sha256');
   let bytes = 0;
-  const out = fs.createWriteStream(partial);
-  const done = pipeline(
-    pack,
+  const piped = pipeline(
+    tarball,
     async function* (chunks: AsyncIterable<unknown>) {
       for await (const c of chunks) {
         const b = c as Buffer;
@@ -36,28 +53,22 @@ export async function writeShard(file: string, samples: Iterable<Sample>): Promi
   );
   for (const s of samples) {
     for (const [field, data] of Object.entries(s.fields)) {
-      await new Promise<void>((resolve, reject) =>
-        pack.entry(
-          {
-            name: `${s.key}.${field}`,
-            size: data.byteLength,
-            mtime: new Date(0),
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            uname: '',
-            gname: '',
-          },
-          Buffer.from(data.buffer, data.byteOffset, data.byteLength),
-          (e) => (e ? reject(e) : resolve()),
-        ),
-      );
+      const header = {
+        name: `${s.key}.${field}`,
+        size: data.byteLength,
+        mtime: new Date(0),
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        uname: '',
+        gname: '',
+      };
+      const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      await new Promise<void>((resolve, reject) => tarball.entry(header, body, (e) => (e ? reject(e) : resolve())));
     }
   }
-  pack.finalize();
-  await done;
-  fs.renameSync(partial, file);
-  release(partial);
+  tarball.finalize();
+  await piped;
   return { sha256: hash.digest('hex'), bytes };
 }
 

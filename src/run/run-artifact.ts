@@ -23,7 +23,7 @@ import { floats, tensor, withSession, type Data, type Feeds } from '../runtime/o
 import { scaleModelInput, schedulerStep, type Schedule } from '../schedule/index.ts';
 import { concreteShape, hostSchedule, readArtifact, type Artifact } from './artifact.ts';
 import { guide, initialLatents, toRgb, vaeInput, type RgbImage } from './latents.ts';
-import { loadTokenizer } from './tokenizer-files.ts';
+import { loadTokenizer, type LoadedTokenizer } from './tokenizer-files.ts';
 
 export interface RunOptions {
   prompt: string;
@@ -52,73 +52,144 @@ export interface RunResult extends RgbImage {
 
 export async function runArtifact(where: string, o: RunOptions, log: DiagnosticLog): Promise<RunResult | undefined> {
   const started = performance.now();
-  const a = readArtifact(where, log);
-  if (!a) return undefined;
-  const m = a.manifest;
-  const schedule = hostSchedule(m);
-  if (!checkInterface(a, log)) return undefined;
-  const sized = runDims(a, o.size, log);
-  if (!sized) return undefined;
-  const { px, dims } = sized;
+  const p = prepareRun(where, o.size, log);
+  if (!p) return undefined;
   const info = o.onInfo ?? (() => {});
+  info(`tokenizer: ${p.tok.description}`);
+  const needUncond = needsUncond(p.a.manifest);
+  const request = { prompt: o.prompt, seed: o.seed, guidanceScale: o.guidanceScale ?? p.a.manifest.guidance.scale };
+  const { samples, seconds } = await sampleLatents(p, [request], {
+    images: true,
+    onStep: (_, i, n, t, sec) => o.onStep?.(i, n, t, sec),
+    onStage: (stage, sec) => {
+      if (stage === 'text_encoder')
+        info(
+          `text encoder: ${needUncond ? 'prompt and empty prompt' : 'prompt (unconditional embedding baked in)'} in ${sec.toFixed(2)} s`,
+        );
+    },
+  });
+  const [s] = samples;
+  const image = s!.image!;
+  info(`vae decoder: ${image.width}×${image.height} in ${seconds.vae_decoder.toFixed(2)} s`);
+  return {
+    ...image,
+    latents: s!.latents,
+    tokens: s!.tokens,
+    generatedVocabulary: p.tok.generated,
+    seconds: { ...seconds, total: (performance.now() - started) / 1000 },
+    artifact: { dir: p.a.dir, manifest: p.a.manifest },
+    size: p.px,
+  };
+}
 
-  const seq = concreteShape(a.models.text_encoder.inputs[0].shape, dims, 'text encoder')[1];
+/** An artifact read and checked for running, with its schedule, sizes and tokenizer. */
+export interface PreparedRun {
+  a: Artifact;
+  schedule: Schedule;
+  /** Image size in pixels, and the symbolic dims bound for it. */
+  px: number;
+  dims: Record<string, number>;
+  tok: LoadedTokenizer;
+}
+
+export function prepareRun(where: string, size: number | undefined, log: DiagnosticLog): PreparedRun | undefined {
+  const a = readArtifact(where, log);
+  if (!a || !checkInterface(a, log)) return undefined;
+  const sized = runDims(a, size, log);
+  if (!sized) return undefined;
+  const seq = concreteShape(a.models.text_encoder.inputs[0].shape, sized.dims, 'text encoder')[1];
   const tok = loadTokenizer(a.dir, path.join(a.dir, a.models.text_encoder.file), seq, log);
-  if (!tok) return undefined;
-  info(`tokenizer: ${tok.description}`);
-  const tokens = tok.tokenizer.encode(o.prompt);
-  const needUncond = !(m.guidance.fold === 'batch' && m.guidance.uncond === 'baked');
+  return tok && { a, schedule: hostSchedule(a.manifest), px: sized.px, dims: sized.dims, tok };
+}
 
-  // Text encoder: the prompt, and "" for the unconditional embedding.
+export interface SampleRequest {
+  prompt: string;
+  /** An integer in [0, 2^32). */
+  seed: number;
+  guidanceScale: number;
+}
+
+export interface Sampled {
+  /** The final latents (before the VAE scaling). */
+  latents: Float32Array;
+  /** Token ids of the prompt as the text encoder saw them. */
+  tokens: number[];
+  image?: RgbImage;
+}
+
+export interface SampleOptions {
+  /** Decode each sample's latents to an image too. */
+  images: boolean;
+  onStep?: (request: number, step: number, steps: number, timestep: number, seconds: number) => void;
+  onStage?: (stage: 'text_encoder' | 'unet' | 'vae_decoder', seconds: number) => void;
+}
+
+const needsUncond = (m: Manifest) => !(m.guidance.fold === 'batch' && m.guidance.uncond === 'baked');
+
+/**
+ * The artifact's sampling loop for many requests, a model at a time: every
+ * prompt (and "") through the text encoder, then every request's denoising,
+ * then the decoder. Each request gets exactly what `run` computes for it.
+ */
+export async function sampleLatents(
+  p: PreparedRun,
+  requests: readonly SampleRequest[],
+  o: SampleOptions,
+): Promise<{ samples: Sampled[]; seconds: { text_encoder: number; unet: number; vae_decoder: number } }> {
+  const { a, schedule, dims } = p;
+  const m = a.manifest;
+  const tokens = requests.map((r) => p.tok.tokenizer.encode(r.prompt));
+
+  // Text encoder: each distinct prompt once, and "" for the unconditional embedding.
   let t0 = performance.now();
-  const [cond, uncond] = await withComponent(a, 'text_encoder', async (run) => {
+  const embeddings = new Map<string, Float32Array>();
+  let uncond: Float32Array | undefined;
+  await withComponent(a, 'text_encoder', async (run) => {
     const encode = async (ids: number[]) =>
       (await run({ [a.models.text_encoder.inputs[0].name]: ids }, dims))[textOutput(a.models.text_encoder)].data;
-    return [await encode(tokens), needUncond ? await encode(tok.tokenizer.encode('')) : undefined];
+    for (const [k, r] of requests.entries())
+      if (!embeddings.has(r.prompt)) embeddings.set(r.prompt, await encode(tokens[k]!));
+    if (needsUncond(m)) uncond = await encode(p.tok.tokenizer.encode(''));
   });
   const teSeconds = (performance.now() - t0) / 1000;
-  info(
-    `text encoder: ${needUncond ? 'prompt and empty prompt' : 'prompt (unconditional embedding baked in)'} in ${teSeconds.toFixed(2)} s`,
-  );
+  o.onStage?.('text_encoder', teSeconds);
 
   // Denoising.
-  const scale = o.guidanceScale ?? m.guidance.scale;
   const sample = concreteShape(a.models.unet.inputs.find((i) => i.name === 'sample')!.shape, dims, 'unet sample');
   const latentSize = sample.slice(1).reduce((x, y) => x * y, 1);
-  let latents = initialLatents(o.seed, latentSize, schedule.init_noise_sigma);
+  const latents: Float32Array[] = [];
   t0 = performance.now();
   await withComponent(a, 'unet', async (run) => {
-    for (let i = 0; i < schedule.timesteps.length; i++) {
-      const stepStart = performance.now();
-      latents = await unetStep(run, a, schedule, i, latents, cond, uncond, scale, dims);
-      o.onStep?.(i + 1, schedule.timesteps.length, schedule.timesteps[i], (performance.now() - stepStart) / 1000);
+    for (const [k, r] of requests.entries()) {
+      let x = initialLatents(r.seed, latentSize, schedule.init_noise_sigma);
+      for (let i = 0; i < schedule.timesteps.length; i++) {
+        const stepStart = performance.now();
+        x = await unetStep(run, a, schedule, i, x, embeddings.get(r.prompt)!, uncond, r.guidanceScale, dims);
+        o.onStep?.(k, i + 1, schedule.timesteps.length, schedule.timesteps[i]!, (performance.now() - stepStart) / 1000);
+      }
+      latents.push(x);
     }
   });
   const unetSeconds = (performance.now() - t0) / 1000;
+  o.onStage?.('unet', unetSeconds);
 
   // VAE decoder.
   t0 = performance.now();
-  const vae = a.models.vae_decoder;
-  const decoded = await withComponent(a, 'vae_decoder', (run) =>
-    run({ [vae.inputs[0].name]: vaeInput(latents) }, dims),
-  );
+  const images: (RgbImage | undefined)[] = [];
+  if (o.images) {
+    const vae = a.models.vae_decoder;
+    await withComponent(a, 'vae_decoder', async (run) => {
+      for (const x of latents) {
+        const out = (await run({ [vae.inputs[0].name]: vaeInput(x) }, dims))[vae.outputs[0].name];
+        images.push(toRgb(out.data, out.dims));
+      }
+    });
+  }
   const vaeSeconds = (performance.now() - t0) / 1000;
-  const out = decoded[vae.outputs[0].name];
-  const image = toRgb(out.data, out.dims);
-  info(`vae decoder: ${image.width}×${image.height} in ${vaeSeconds.toFixed(2)} s`);
+  if (o.images) o.onStage?.('vae_decoder', vaeSeconds);
   return {
-    ...image,
-    latents,
-    tokens,
-    generatedVocabulary: tok.generated,
-    seconds: {
-      text_encoder: teSeconds,
-      unet: unetSeconds,
-      vae_decoder: vaeSeconds,
-      total: (performance.now() - started) / 1000,
-    },
-    artifact: { dir: a.dir, manifest: m },
-    size: px,
+    samples: latents.map((x, k) => ({ latents: x, tokens: tokens[k]!, ...(images[k] ? { image: images[k] } : {}) })),
+    seconds: { text_encoder: teSeconds, unet: unetSeconds, vae_decoder: vaeSeconds },
   };
 }
 
