@@ -125,4 +125,7 @@ export const Code = {
   DistillTeacherSteps: 'PD11002',
   DistillScheduler: 'PD11003',
   DistillNoPrompts: 'PD11004',
+  DistillTeacher: 'PD11005',
+  DistillPlanInvalid: 'PD11006',
+  DistillData: 'PD11007',
 } as const;

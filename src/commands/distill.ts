@@ -1,5 +1,6 @@
 // pocketdiff distill plan RECIPE.yaml [--teacher-steps N] [--out DIR] [--json] [choices…]
 // pocketdiff distill vae-pairs TEACHER_ARTIFACT --prompts FILE --count N --out DIR [options…]
+// pocketdiff distill targets PLAN --teacher ARTIFACT --data 'SHARDS' --out DIR [--modes vanilla,cfg] [--stage N]
 // What is trained, not compiled: the exact plan the user's PyTorch trains
 // from, and the data it trains on.
 import fs from 'node:fs';
@@ -9,6 +10,7 @@ import type { DiagnosticLog } from '../diagnostics.ts';
 import { renderPlanMd } from '../distill/plan-md.ts';
 import { DISTILL_PLAN_SCHEMA } from '../distill/plan-schema.ts';
 import { buildPlan, type PlanOptions } from '../distill/plan.ts';
+import { writeTargets, type TargetMode } from '../distill/targets.ts';
 import { writeVaePairs } from '../distill/vae-pairs.ts';
 import { loadRecipe } from '../recipe/load.ts';
 import { validateAgainst } from '../schema/validate.ts';
@@ -22,7 +24,19 @@ const usage = [
   '                        [--guidance-range LO,HI] [--stage-teacher previous-student|source] [--vae-guidance W|LO,HI] [--vae-count N]',
   '       pocketdiff distill vae-pairs TEACHER_ARTIFACT --prompts FILE --count N --out DIR [--steps N] [--guidance W | --guidance-range LO,HI]',
   '                        [--images] [--seed N] [--per-shard N] [--json]',
+  "       pocketdiff distill targets PLAN.json --teacher ARTIFACT --data 'latents-{0000..0099}.tar' --out DIR [--modes vanilla,cfg]",
+  '                        [--stage N] [--teacher-outputs] [--json]',
 ].join('\n');
+
+const targetFlags = {
+  teacher: { type: 'string' },
+  data: { type: 'string', multiple: true },
+  out: { type: 'string' },
+  modes: { type: 'string' },
+  stage: { type: 'string' },
+  'teacher-outputs': { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
 
 const pairFlags = {
   prompts: { type: 'string' },
@@ -59,6 +73,7 @@ export const distill: Command = {
     const [sub, ...rest] = argv;
     if (sub === 'plan') return plan(rest, ctx);
     if (sub === 'vae-pairs') return vaePairs(rest, ctx);
+    if (sub === 'targets') return targets(rest, ctx);
     ctx.log.error(Code.Usage, `${sub ? `unknown subcommand '${sub}'` : 'expected a subcommand'}\nusage: ${usage}`);
     return Exit.Usage;
   },
@@ -219,5 +234,46 @@ async function vaePairs(argv: string[], { log, stdout, stderr }: CommandContext)
       `wrote ${index.count} pairs in ${index.shards.length} shard${index.shards.length > 1 ? 's' : ''} and index.json to ${shownPath(v.out)} (${index.steps} steps, ${g}${v.images ? ', with images' : ''})`,
     );
   }
+  return Exit.Ok;
+}
+
+async function targets(argv: string[], { log, stdout, stderr }: CommandContext): Promise<number> {
+  const args = parse(argv, targetFlags, usage, log);
+  if (!args) return Exit.Usage;
+  const bad = usageError(log, usage, Exit.Usage);
+  const v = args.values;
+  const [plan, ...extra] = args.positionals;
+  if (!plan || extra.length) return bad('expected one PLAN.json (from `pocketdiff distill plan`)');
+  if (!v.teacher) return bad('--teacher ARTIFACT is required: the compiled teacher (an artifact folder)');
+  if (!v.data?.length)
+    return bad(
+      "--data is required: webdataset shards of {key}.latent.npy and {key}.ids.npy ('latents-{0000..0099}.tar')",
+    );
+  if (!v.out) return bad('--out DIR is required: the folder that receives the target shards and index.json');
+  const modes = (v.modes ?? 'vanilla,cfg').split(',').map((m) => m.trim());
+  const unknown = modes.filter((m) => m !== 'vanilla' && m !== 'cfg');
+  if (unknown.length || !modes.length) return bad(`--modes takes vanilla, cfg or both, not '${v.modes}'`);
+  const stage = v.stage === undefined ? undefined : Number(v.stage);
+  if (stage !== undefined && !(Number.isInteger(stage) && stage >= 1))
+    return bad(`--stage must be a stage number (1, 2, …), not '${v.stage}'`);
+  const index = await writeTargets(
+    {
+      plan,
+      teacher: v.teacher,
+      data: v.data,
+      out: v.out,
+      modes: [...new Set(modes)] as TargetMode[],
+      stage,
+      teacherOutputs: !!v['teacher-outputs'],
+      onShard: (done, all, kept) => stderr(`shard ${done}/${all}${kept ? ' (already there)' : ''}`),
+    },
+    log,
+  );
+  if (!index) return Exit.Error;
+  if (v.json) stdout(JSON.stringify(index, null, 2));
+  else
+    stdout(
+      `wrote ${index.count} samples' targets (${index.modes.join(', ')}) in ${index.shards.length} shard${index.shards.length > 1 ? 's' : ''} and index.json to ${shownPath(v.out)}`,
+    );
   return Exit.Ok;
 }

@@ -11,12 +11,10 @@ import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import type { LoadedRecipe } from '../recipe/load.ts';
 import { loadRecipeModel } from '../steps/models.ts';
+import { VAE_SCALING_FACTOR } from '../run/latents.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { distillGrid, offGridTeacherSteps, type Grid } from './grid.ts';
 import type { DistillPlan, PlanStage, PlanStep } from './plan-schema.ts';
-
-/** SD's VAE latent scale: latents are multiplied by it before noising. */
-export const LATENT_SCALE = 0.18215;
 
 /** A value and whether the user gave it (else the paper's or pocketdiff's, as the choice says). */
 type Given<T> = { value: T; given: boolean };
@@ -142,7 +140,7 @@ export function buildPlan(r: LoadedRecipe, o: PlanOptions, log: DiagnosticLog): 
       'v from x and epsilon': 'v = α·ε − σ·x',
       'ddim step': "z_s = α_s·x̂₀ + σ_s·ε̂ (η = 0), x̂₀ and ε̂ from the model's output as above",
     },
-    latent_scale: LATENT_SCALE,
+    latent_scale: VAE_SCALING_FACTOR,
     choices: [
       {
         name: 'teacher steps',

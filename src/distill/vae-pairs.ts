@@ -15,10 +15,10 @@ import { hashFile } from '../artifact/hash.ts';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import { prepareRun, sampleLatents, type SampleRequest } from '../run/run-artifact.ts';
+import { VAE_SCALING_FACTOR } from '../run/latents.ts';
 import { encodePng } from '../run/png.ts';
 import { writeTogether } from '../scratch.ts';
 import { encodeNpy, float32Npy } from './npy.ts';
-import { LATENT_SCALE } from './plan.ts';
 import { uniform53 } from '../random.ts';
 import { sampleRng } from './sample-seed.ts';
 import { writeShard } from './shard.ts';
@@ -81,7 +81,7 @@ export async function writeVaePairs(
     },
     steps: m.schedule.steps,
     guidance: typeof guidance === 'number' ? { scale: guidance } : { range: guidance, distribution: 'uniform' },
-    latent_scale: LATENT_SCALE,
+    latent_scale: VAE_SCALING_FACTOR,
     seed: o.seed,
     count: o.count,
     per_shard: o.perShard,

@@ -230,6 +230,22 @@ type Runner = (
   dims: Record<string, number>,
 ) => Promise<Record<string, { data: Float32Array; dims: number[] }>>;
 
+/** Typed feeds for a model's inputs from host values, its symbolic dims bound by `dims`. */
+export function componentFeeds(
+  entry: ModelEntry,
+  values: Record<string, Data>,
+  dims: Record<string, number>,
+  what: string,
+): Feeds {
+  const input: Feeds = {};
+  for (const sig of entry.inputs) {
+    const data = values[sig.name];
+    if (data === undefined) throw new Error(`${what}: no feed for input '${sig.name}'`);
+    input[sig.name] = tensor(sig.dtype, data, concreteShape(sig.shape, dims, `${what} input ${sig.name}`));
+  }
+  return input;
+}
+
 /** Opens a component's session (the runtime's default options), runs `body` with a typed runner, and releases the session. */
 function withComponent<T>(
   a: Artifact,
@@ -239,13 +255,7 @@ function withComponent<T>(
   const entry = a.models[c];
   return withSession(path.join(a.dir, entry.file), {}, (session) =>
     body(async (feeds, dims) => {
-      const input: Feeds = {};
-      for (const sig of entry.inputs) {
-        const data = feeds[sig.name];
-        if (data === undefined) throw new Error(`${c}: no feed for input '${sig.name}'`);
-        input[sig.name] = tensor(sig.dtype, data, concreteShape(sig.shape, dims, `${c} input ${sig.name}`));
-      }
-      const result = await session.run(input);
+      const result = await session.run(componentFeeds(entry, feeds, dims, c));
       return Object.fromEntries(Object.entries(result).map(([k, t]) => [k, { data: floats(t), dims: [...t.dims] }]));
     }),
   );

@@ -1,0 +1,292 @@
+// `distill targets`: the teacher's targets for a plan's stage, made offline
+// once and reused by every training run of that stage (the teacher is
+// frozen within it). Input: webdataset shards the user makes,
+//
+//   {key}.latent.npy   float32 [C, h, w], the VAE latent × 0.18215
+//   {key}.ids.npy      int64 or int32 [tokens], the prompt's token ids
+//
+// output: one shard per input shard, targets-NNNNNN.tar,
+//
+//   {key}.x.npy  {key}.eps.npy  {key}.xt_vani.npy  {key}.xt_cfg.npy  {key}.ids.npy  {key}.json
+//
+// (xt_* per --modes; json: step, t, t′, t″, w, seed, shard, index), and index.json.
+// Every draw of a sample comes from (plan seed, shard, index), so a shard's
+// bytes do not depend on who makes it. Each shard is written as .partial and
+// renamed; a shard already there is kept, so a rerun finishes what a killed
+// one left.
+import fs from 'node:fs';
+import path from 'node:path';
+import { hashFile } from '../artifact/hash.ts';
+import { Code } from '../codes.ts';
+import type { DiagnosticLog } from '../diagnostics.ts';
+import { prepareRun, type PreparedRun } from '../run/run-artifact.ts';
+import { TOKENIZER_FILES } from '../run/tokenizer-files.ts';
+import { validateAgainst } from '../schema/validate.ts';
+import { writeTogether } from '../scratch.ts';
+import { decodeNpy, encodeNpy, float32Npy, npyFloat32, type NpyArray } from './npy.ts';
+import { DISTILL_PLAN_SCHEMA, type DistillPlan, type PlanStage } from './plan-schema.ts';
+import { readShard, writeShard, type Sample } from './shard.ts';
+import { draws, noised, teacherTarget } from './target.ts';
+import { embed, teacherProblem, withTeacher } from './teacher.ts';
+
+export type TargetMode = 'vanilla' | 'cfg';
+
+export interface TargetsOptions {
+  plan: string;
+  teacher: string;
+  /** Input shards, patterns expanded (`latents-{0000..0099}.tar`). */
+  data: string[];
+  out: string;
+  modes: TargetMode[];
+  /** 1-based stage of the plan (default 1). */
+  stage?: number;
+  /** Also store the teacher's two outputs per mode (teacher_vani.npy, teacher_cfg.npy): for checking the arithmetic. */
+  teacherOutputs?: boolean;
+  onShard?: (done: number, shards: number, skipped: boolean) => void;
+}
+
+export interface TargetsIndex {
+  format: 'pocketdiff-distill-targets/1';
+  plan_sha256: string;
+  stage: number;
+  seed: number;
+  modes: TargetMode[];
+  teacher: { artifact: string; manifest_sha256: string; prediction_type: string; guidance_fold: string };
+  tokenizer: { generated: boolean; files: Record<string, string> };
+  count: number;
+  fields: Record<string, string>;
+  shards: { input: string; file: string; count: number; bytes: number; sha256: string }[];
+}
+
+/** Expands webdataset brace ranges: `a-{00..02}.tar` → a-00.tar, a-01.tar, a-02.tar (widths kept). */
+export function expandBraces(pattern: string): string[] {
+  const m = /\{(\d+)\.\.(\d+)\}/.exec(pattern);
+  if (!m) return [pattern];
+  const [lo, hi] = [Number(m[1]), Number(m[2])];
+  const out: string[] = [];
+  for (let k = lo; k <= hi; k++) {
+    out.push(
+      ...expandBraces(
+        pattern.slice(0, m.index) + String(k).padStart(m[1]!.length, '0') + pattern.slice(m.index + m[0].length),
+      ),
+    );
+  }
+  return out;
+}
+
+export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promise<TargetsIndex | undefined> {
+  const plan = readPlan(o.plan, log);
+  if (!plan) return undefined;
+  const stageNo = o.stage ?? 1;
+  const stage = plan.stages[stageNo - 1];
+  if (!stage) {
+    log.error(
+      Code.Usage,
+      `--stage ${stageNo}: the plan has ${plan.stages.length} stage${plan.stages.length > 1 ? 's' : ''}`,
+    );
+    return undefined;
+  }
+  const p = prepareRun(o.teacher, undefined, log);
+  if (!p) return undefined;
+  const manifestFile = path.join(p.a.dir, 'manifest.json');
+  const problem = teacherProblem(p) ?? predictionMismatch(p, plan);
+  if (problem) {
+    log.error(Code.DistillTeacher, `the teacher artifact cannot make this plan's targets: ${problem}`, {
+      file: manifestFile,
+    });
+    return undefined;
+  }
+  const inputs = o.data.flatMap(expandBraces);
+  const missing = inputs.filter((f) => !fs.existsSync(f));
+  for (const f of missing) log.error(Code.FileNotFound, 'data shard not found', { file: f });
+  if (missing.length || !inputs.length) {
+    if (!inputs.length) log.error(Code.Usage, '--data names no shards');
+    return undefined;
+  }
+  const index: TargetsIndex = {
+    format: 'pocketdiff-distill-targets/1',
+    plan_sha256: hashFile(o.plan).sha256,
+    stage: stageNo,
+    seed: plan.seed,
+    modes: o.modes,
+    teacher: {
+      artifact: p.a.dir,
+      manifest_sha256: hashFile(manifestFile).sha256,
+      prediction_type: p.a.manifest.schedule.prediction_type,
+      guidance_fold: p.a.manifest.guidance.fold,
+    },
+    tokenizer: { generated: p.tok.generated, files: tokenizerHashes(p) },
+    count: 0,
+    fields: {
+      'x.npy': 'float32 [C, h, w]: the clean latent (the input latent.npy)',
+      'eps.npy': "float32 [C, h, w]: ε; z_t = α·x + σ·ε with the step's α, σ",
+      ...(o.modes.includes('vanilla')
+        ? { 'xt_vani.npy': "float32: x̂ from the conditional teacher's two sub-steps" }
+        : {}),
+      ...(o.modes.includes('cfg') ? { 'xt_cfg.npy': "float32: x̂ from the teacher guided by the sample's w" } : {}),
+      'ids.npy': "the input's token ids",
+      json: "step (student step index), t, t1, t2 (null: final), w, seed (the plan's), shard, index",
+    },
+    shards: [],
+  };
+  for (const [s, input] of inputs.entries()) {
+    const file = path.join(o.out, `targets-${String(s).padStart(6, '0')}.tar`);
+    const kept = fs.existsSync(file);
+    let written: { count: number; bytes: number; sha256: string } | undefined;
+    if (kept) {
+      const h = hashFile(file);
+      written = { count: (await readShard(file)).length, bytes: h.bytes, sha256: h.sha256 };
+    } else {
+      written = await targetShard(p, plan, stage, s, input, file, o, log);
+      if (!written) return undefined;
+    }
+    index.shards.push({ input: path.basename(input), file: path.basename(file), ...written });
+    index.count += written.count;
+    o.onShard?.(s + 1, inputs.length, kept);
+  }
+  const failed = writeTogether([[path.join(o.out, 'index.json'), JSON.stringify(index, null, 2) + '\n']]);
+  if (failed) {
+    log.error(Code.WriteFailed, `cannot write index.json: ${failed}`, { file: o.out });
+    return undefined;
+  }
+  return index;
+}
+
+function readPlan(file: string, log: DiagnosticLog): DistillPlan | undefined {
+  let plan: unknown;
+  try {
+    plan = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    log.error(
+      fs.existsSync(file) ? Code.DistillPlanInvalid : Code.FileNotFound,
+      `cannot read the plan: ${(e as Error).message}`,
+      { file },
+    );
+    return undefined;
+  }
+  const before = log.errors().length;
+  if (!validateAgainst(DISTILL_PLAN_SCHEMA, plan, log, file)) {
+    for (const d of log.errors().slice(before)) d.code = Code.DistillPlanInvalid;
+    return undefined;
+  }
+  return plan as DistillPlan;
+}
+
+function predictionMismatch(p: PreparedRun, plan: DistillPlan): string | undefined {
+  const have = p.a.manifest.schedule.prediction_type;
+  return have === plan.teacher.prediction_type
+    ? undefined
+    : `it predicts ${have}, the plan's teacher ${plan.teacher.prediction_type}`;
+}
+
+function tokenizerHashes(p: PreparedRun): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of TOKENIZER_FILES) {
+    const file = path.join(p.a.dir, f);
+    if (fs.existsSync(file)) out[f] = hashFile(file).sha256;
+  }
+  return out;
+}
+
+/** One shard's samples: read, embedded, targeted, written. */
+async function targetShard(
+  p: PreparedRun,
+  plan: DistillPlan,
+  stage: PlanStage,
+  s: number,
+  input: string,
+  file: string,
+  o: TargetsOptions,
+  log: DiagnosticLog,
+): Promise<{ count: number; bytes: number; sha256: string } | undefined> {
+  const sampleShape = p.a.models.unet.inputs
+    .find((i) => i.name === 'sample')!
+    .shape.slice(1)
+    .map((d) => (typeof d === 'number' ? d : p.dims[d]!));
+  const size = sampleShape.reduce((a, b) => a * b, 1);
+  let samples: Sample[];
+  try {
+    samples = await readShard(input);
+  } catch (e) {
+    log.error(Code.DistillData, `cannot read the shard as a tar file: ${(e as Error).message}`, { file: input });
+    return undefined;
+  }
+  const rows: { key: string; x: Float32Array; ids: NpyArray; tokens: number[] }[] = [];
+  for (const smp of samples) {
+    const at = { file: input, node: smp.key };
+    const latent = smp.fields['latent.npy'];
+    const ids = smp.fields['ids.npy'];
+    if (!latent || !ids) {
+      log.error(
+        Code.DistillData,
+        `sample '${smp.key}' has no ${!latent ? 'latent.npy' : 'ids.npy'} (each sample needs {key}.latent.npy and {key}.ids.npy)`,
+        at,
+      );
+      return undefined;
+    }
+    let x: NpyArray;
+    let tok: NpyArray;
+    try {
+      [x, tok] = [decodeNpy(latent), decodeNpy(ids)];
+    } catch (e) {
+      log.error(Code.DistillData, `sample '${smp.key}': ${(e as Error).message}`, at);
+      return undefined;
+    }
+    if (x.dtype !== 'float32' || x.shape.join() !== sampleShape.join()) {
+      log.error(
+        Code.DistillData,
+        `sample '${smp.key}': latent.npy is ${x.dtype} [${x.shape.join(', ')}]; the teacher's UNet takes float32 [${sampleShape.join(', ')}]`,
+        at,
+      );
+      return undefined;
+    }
+    if (tok.dtype !== 'int64' && tok.dtype !== 'int32') {
+      log.error(Code.DistillData, `sample '${smp.key}': ids.npy is ${tok.dtype}; token ids are int64 or int32`, at);
+      return undefined;
+    }
+    const tokens =
+      tok.dtype === 'int64'
+        ? Array.from(new BigInt64Array(tok.data.slice().buffer), Number)
+        : Array.from(new Int32Array(tok.data.slice().buffer));
+    rows.push({ key: smp.key, x: npyFloat32(x), ids: tok, tokens });
+  }
+  const { cond, uncond } = await embed(
+    p,
+    rows.map((r) => r.tokens),
+  );
+  const kind = plan.teacher.prediction_type;
+  const out: Sample[] = [];
+  await withTeacher(p, async (call) => {
+    for (const [k, r] of rows.entries()) {
+      const d = draws(plan.seed, s, k, stage, plan.guidance.range, size);
+      const z = noised(r.x, d.eps, d.step);
+      const fields: Record<string, Uint8Array> = {
+        'x.npy': encodeNpy(float32Npy(r.x, sampleShape)),
+        'eps.npy': encodeNpy(float32Npy(d.eps, sampleShape)),
+      };
+      for (const mode of o.modes) {
+        const t = await teacherTarget(call, z, d.step, kind, cond[k]!, uncond, mode === 'cfg' ? d.w : undefined);
+        const tag = mode === 'cfg' ? 'cfg' : 'vani';
+        fields[`xt_${tag}.npy`] = encodeNpy(float32Npy(t.x, sampleShape));
+        if (o.teacherOutputs) {
+          const both = new Float32Array(2 * size);
+          both.set(t.outputs[0]);
+          both.set(t.outputs[1], size);
+          fields[`teacher_${tag}.npy`] = encodeNpy(float32Npy(both, [2, ...sampleShape]));
+        }
+      }
+      fields['ids.npy'] = encodeNpy(r.ids);
+      const st = d.step;
+      fields.json = Buffer.from(
+        JSON.stringify({ step: st.i, t: st.t, t1: st.t1, t2: st.t2, w: d.w, seed: plan.seed, shard: s, index: k }),
+      );
+      out.push({ key: r.key, fields });
+    }
+  });
+  try {
+    return { count: out.length, ...(await writeShard(file, out)) };
+  } catch (e) {
+    log.error(Code.WriteFailed, `cannot write ${file}: ${(e as Error).message}`, { file });
+    return undefined;
+  }
+}
