@@ -252,6 +252,84 @@ test('the same inputs give the same bytes; a run killed mid-shard leaves a .part
   assert.equal(fs.readdirSync(out).sort(), ['index.json', 'targets-000000.tar', 'targets-000001.tar']);
 });
 
+test('check: the teacher at 2N steps as its own student agrees exactly; the undistilled N-step student does not; held-out loss per step', async () => {
+  const at8 = async (name: string) => {
+    const file = tinyRecipe(work, name, { remove: [] });
+    fs.writeFileSync(
+      file,
+      fs
+        .readFileSync(file, 'utf8')
+        .replace('schedule: {steps: 4, spacing: trailing}', 'schedule: {steps: 8, spacing: trailing}'),
+    );
+    const log = new DiagnosticLog();
+    const [a] = (await compile(file, { out: path.join(work, `out-${name}`) }, log)) ?? [];
+    assert.ok(a, log.items.map(formatDiagnostic).join('\n'));
+    return a.dir;
+  };
+  const [teacher8, same8] = [await at8('teacher8'), await at8('same8')];
+  const prompts = path.join(work, 'check-prompts.txt');
+  fs.writeFileSync(prompts, PROMPTS.slice(0, 2).join('\n'));
+  const agreement = async (student: string, ...flags: string[]) => {
+    const r = await cli([
+      'distill',
+      'check',
+      student,
+      '--plan',
+      planFile,
+      '--teacher',
+      teacher8,
+      '--prompts',
+      prompts,
+      '--seeds',
+      '2',
+      '--json',
+      ...flags,
+    ]);
+    assert.is(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  const same = (await agreement(same8)).agreement;
+  assert.equal(
+    [same.samples, same.teacher_steps, same.student_steps, same.latent_mse, same.image_psnr, same.decoder_psnr],
+    [4, 8, 8, 0, null, null],
+  );
+  const images = path.join(work, 'check-images');
+  const undistilled = (await agreement(teacher, '--images', images)).agreement;
+  assert.is(undistilled.student_steps, 4);
+  assert.ok(undistilled.latent_mse > 0 && Number.isFinite(undistilled.image_psnr), JSON.stringify(undistilled));
+  assert.is(undistilled.decoder_psnr, null, 'the same decoder decodes the teacher latents identically');
+  assert.equal(fs.readdirSync(path.join(images, 'student')).length, 4);
+  // Held-out loss on the targets made above (the plan's stage 1, 8 → 4).
+  const r = await cli([
+    'distill',
+    'check',
+    teacher,
+    '--plan',
+    planFile,
+    '--heldout',
+    path.join(work, 't1', 'targets-{000000..000001}.tar'),
+    '--json',
+  ]);
+  assert.is(r.code, 0, r.stderr);
+  const h = JSON.parse(r.stdout).heldout;
+  assert.is(h.samples, 5);
+  assert.is(
+    h.steps.reduce((acc: number, x: { count: number }) => acc + x.count, 0),
+    5,
+  );
+  assert.ok(h.vanilla > 0 && h.cfg > 0 && Number.isFinite(h.vanilla) && Number.isFinite(h.cfg), JSON.stringify(h));
+  const text = await cli([
+    'distill',
+    'check',
+    teacher,
+    '--plan',
+    planFile,
+    '--heldout',
+    path.join(work, 't1', 'targets-000000.tar'),
+  ]);
+  assert.match(text.stdout, /held-out loss on 3 samples/);
+});
+
 test('errors: a folded-step teacher, a plan that does not validate, a sample without ids, a missing shard', async () => {
   const bad = await cli([
     'distill',

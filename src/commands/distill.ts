@@ -1,6 +1,7 @@
 // pocketdiff distill plan RECIPE.yaml [--teacher-steps N] [--out DIR] [--json] [choices…]
 // pocketdiff distill vae-pairs TEACHER_ARTIFACT --prompts FILE --count N --out DIR [options…]
 // pocketdiff distill targets PLAN --teacher ARTIFACT --data 'SHARDS' --out DIR [--modes vanilla,cfg] [--stage N]
+// pocketdiff distill check STUDENT --plan PLAN [--heldout 'SHARDS'] [--teacher ARTIFACT --prompts FILE --seeds K]
 // What is trained, not compiled: the exact plan the user's PyTorch trains
 // from, and the data it trains on.
 import fs from 'node:fs';
@@ -10,7 +11,8 @@ import type { DiagnosticLog } from '../diagnostics.ts';
 import { renderPlanMd } from '../distill/plan-md.ts';
 import { DISTILL_PLAN_SCHEMA } from '../distill/plan-schema.ts';
 import { buildPlan, type PlanOptions } from '../distill/plan.ts';
-import { writeTargets, type TargetMode } from '../distill/targets.ts';
+import { checkStudent, type CheckReport } from '../distill/check.ts';
+import { expandBraces, writeTargets, type TargetMode } from '../distill/targets.ts';
 import { writeVaePairs } from '../distill/vae-pairs.ts';
 import { loadRecipe } from '../recipe/load.ts';
 import { validateAgainst } from '../schema/validate.ts';
@@ -26,7 +28,20 @@ const usage = [
   '                        [--images] [--seed N] [--per-shard N] [--json]',
   "       pocketdiff distill targets PLAN.json --teacher ARTIFACT --data 'latents-{0000..0099}.tar' --out DIR [--modes vanilla,cfg]",
   '                        [--stage N] [--teacher-outputs] [--json]',
+  "       pocketdiff distill check STUDENT_ARTIFACT --plan PLAN.json [--heldout 'targets-{000000..000009}.tar'] [--stage N]",
+  '                        [--teacher ARTIFACT --prompts FILE [--seeds K] [--images DIR]] [--json]',
 ].join('\n');
+
+const checkFlags = {
+  plan: { type: 'string' },
+  heldout: { type: 'string', multiple: true },
+  stage: { type: 'string' },
+  teacher: { type: 'string' },
+  prompts: { type: 'string' },
+  seeds: { type: 'string' },
+  images: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
 
 const targetFlags = {
   teacher: { type: 'string' },
@@ -74,6 +89,7 @@ export const distill: Command = {
     if (sub === 'plan') return plan(rest, ctx);
     if (sub === 'vae-pairs') return vaePairs(rest, ctx);
     if (sub === 'targets') return targets(rest, ctx);
+    if (sub === 'check') return check(rest, ctx);
     ctx.log.error(Code.Usage, `${sub ? `unknown subcommand '${sub}'` : 'expected a subcommand'}\nusage: ${usage}`);
     return Exit.Usage;
   },
@@ -276,4 +292,72 @@ async function targets(argv: string[], { log, stdout, stderr }: CommandContext):
       `wrote ${index.count} samples' targets (${index.modes.join(', ')}) in ${index.shards.length} shard${index.shards.length > 1 ? 's' : ''} and index.json to ${shownPath(v.out)}`,
     );
   return Exit.Ok;
+}
+
+async function check(argv: string[], { log, stdout }: CommandContext): Promise<number> {
+  const args = parse(argv, checkFlags, usage, log);
+  if (!args) return Exit.Usage;
+  const bad = usageError(log, usage, Exit.Usage);
+  const v = args.values;
+  const [student, ...extra] = args.positionals;
+  if (!student || extra.length) return bad('expected one STUDENT_ARTIFACT (the compiled student, an artifact folder)');
+  if (!v.plan) return bad('--plan PLAN.json is required (from `pocketdiff distill plan`)');
+  if (v.prompts && !v.teacher) return bad('--prompts goes with --teacher: the end-to-end agreement samples both');
+  const stage = v.stage === undefined ? undefined : Number(v.stage);
+  if (stage !== undefined && !(Number.isInteger(stage) && stage >= 1))
+    return bad(`--stage must be a stage number (1, 2, …), not '${v.stage}'`);
+  const seeds = v.seeds === undefined ? undefined : Number(v.seeds);
+  if (seeds !== undefined && !(Number.isInteger(seeds) && seeds >= 1))
+    return bad(`--seeds must be a whole number ≥ 1, not '${v.seeds}'`);
+  let prompts: string[] | undefined;
+  if (v.prompts) {
+    try {
+      prompts = fs
+        .readFileSync(v.prompts, 'utf8')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
+    } catch (e) {
+      log.error(Code.FileNotFound, `cannot read the prompts: ${(e as Error).message}`, { file: v.prompts });
+      return Exit.Error;
+    }
+  }
+  const report = await checkStudent(
+    student,
+    {
+      plan: v.plan,
+      heldout: v.heldout?.flatMap(expandBraces),
+      stage,
+      teacher: v.teacher,
+      prompts,
+      seeds,
+      images: v.images,
+    },
+    log,
+  );
+  if (!report) return Exit.Error;
+  stdout(v.json ? JSON.stringify(report, null, 2) : checkText(report));
+  return Exit.Ok;
+}
+
+function checkText(r: CheckReport): string {
+  const out: string[] = [];
+  const n = (x: number | null) => (x === null ? '–' : x.toPrecision(4));
+  if (r.heldout) {
+    out.push(
+      `held-out loss on ${r.heldout.samples} samples (weighted x-space MSE): vanilla ${n(r.heldout.vanilla)}, cfg ${n(r.heldout.cfg)}`,
+    );
+    for (const s of r.heldout.steps)
+      out.push(`  step ${s.i} (t=${s.t}): ${s.count} samples, vanilla ${n(s.vanilla)}, cfg ${n(s.cfg)}`);
+  }
+  if (r.agreement) {
+    const a = r.agreement;
+    const db = (x: number | null) => (x === null ? '∞ (identical)' : `${x.toFixed(2)} dB`);
+    out.push(
+      `student ${a.student_steps} steps against teacher ${a.teacher_steps} steps on ${a.samples} samples: latent MSE ${n(a.latent_mse)}, image PSNR ${db(a.image_psnr)}; the student decoder on the teacher's latents: ${db(a.decoder_psnr)}`,
+    );
+    if (a.images)
+      out.push(`images: ${a.images}/teacher and ${a.images}/student (feed both folders to your FID or CLIP tool)`);
+  }
+  return out.join('\n');
 }

@@ -12,7 +12,7 @@
 import { boxMuller, uniform53 } from '../random.ts';
 import type { PlanStage, PlanStep } from './plan-schema.ts';
 import { sampleRng } from './sample-seed.ts';
-import type { TeacherCall } from './teacher.ts';
+import type { UnetCall } from './unet-call.ts';
 
 export interface Draws {
   step: PlanStep;
@@ -75,7 +75,7 @@ export interface Target {
 
 /** The teacher's two sub-steps from z_t and the target they give; guided by w, or conditional when w is undefined. */
 export async function teacherTarget(
-  call: TeacherCall,
+  call: UnetCall,
   z: Float64Array,
   step: PlanStep,
   kind: 'epsilon' | 'v_prediction',

@@ -21,13 +21,13 @@ import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import { prepareRun, type PreparedRun } from '../run/run-artifact.ts';
 import { TOKENIZER_FILES } from '../run/tokenizer-files.ts';
-import { validateAgainst } from '../schema/validate.ts';
 import { writeTogether } from '../scratch.ts';
 import { decodeNpy, encodeNpy, float32Npy, npyFloat32, type NpyArray } from './npy.ts';
-import { DISTILL_PLAN_SCHEMA, type DistillPlan, type PlanStage } from './plan-schema.ts';
+import type { DistillPlan, PlanStage } from './plan-schema.ts';
+import { readPlan } from './plan-file.ts';
 import { readShard, writeShard, type Sample } from './shard.ts';
 import { draws, noised, teacherTarget } from './target.ts';
-import { embed, teacherProblem, withTeacher } from './teacher.ts';
+import { embed, unetCallProblem, withUnet } from './unet-call.ts';
 
 export type TargetMode = 'vanilla' | 'cfg';
 
@@ -89,7 +89,7 @@ export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promi
   const p = prepareRun(o.teacher, undefined, log);
   if (!p) return undefined;
   const manifestFile = path.join(p.a.dir, 'manifest.json');
-  const problem = teacherProblem(p) ?? predictionMismatch(p, plan);
+  const problem = unetCallProblem(p) ?? predictionMismatch(p, plan);
   if (problem) {
     log.error(Code.DistillTeacher, `the teacher artifact cannot make this plan's targets: ${problem}`, {
       file: manifestFile,
@@ -150,26 +150,6 @@ export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promi
     return undefined;
   }
   return index;
-}
-
-function readPlan(file: string, log: DiagnosticLog): DistillPlan | undefined {
-  let plan: unknown;
-  try {
-    plan = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    log.error(
-      fs.existsSync(file) ? Code.DistillPlanInvalid : Code.FileNotFound,
-      `cannot read the plan: ${(e as Error).message}`,
-      { file },
-    );
-    return undefined;
-  }
-  const before = log.errors().length;
-  if (!validateAgainst(DISTILL_PLAN_SCHEMA, plan, log, file)) {
-    for (const d of log.errors().slice(before)) d.code = Code.DistillPlanInvalid;
-    return undefined;
-  }
-  return plan as DistillPlan;
 }
 
 function predictionMismatch(p: PreparedRun, plan: DistillPlan): string | undefined {
@@ -256,7 +236,7 @@ async function targetShard(
   );
   const kind = plan.teacher.prediction_type;
   const out: Sample[] = [];
-  await withTeacher(p, async (call) => {
+  await withUnet(p, async (call) => {
     for (const [k, r] of rows.entries()) {
       const d = draws(plan.seed, s, k, stage, plan.guidance.range, size);
       const z = noised(r.x, d.eps, d.step);

@@ -175,22 +175,26 @@ export async function sampleLatents(
 
   // VAE decoder.
   t0 = performance.now();
-  const images: (RgbImage | undefined)[] = [];
-  if (o.images) {
-    const vae = a.models.vae_decoder;
-    await withComponent(a, 'vae_decoder', async (run) => {
-      for (const x of latents) {
-        const out = (await run({ [vae.inputs[0].name]: vaeInput(x) }, dims))[vae.outputs[0].name];
-        images.push(toRgb(out.data, out.dims));
-      }
-    });
-  }
+  const images = o.images ? await decodeLatents(p, latents) : [];
   const vaeSeconds = (performance.now() - t0) / 1000;
   if (o.images) o.onStage?.('vae_decoder', vaeSeconds);
   return {
     samples: latents.map((x, k) => ({ latents: x, tokens: tokens[k]!, ...(images[k] ? { image: images[k] } : {}) })),
     seconds: { text_encoder: teSeconds, unet: unetSeconds, vae_decoder: vaeSeconds },
   };
+}
+
+/** Images of latents through the artifact's VAE decoder (one session for all). */
+export async function decodeLatents(p: PreparedRun, latents: readonly Float32Array[]): Promise<RgbImage[]> {
+  const vae = p.a.models.vae_decoder;
+  const images: RgbImage[] = [];
+  await withComponent(p.a, 'vae_decoder', async (run) => {
+    for (const x of latents) {
+      const out = (await run({ [vae.inputs[0].name]: vaeInput(x) }, p.dims))[vae.outputs[0].name];
+      images.push(toRgb(out.data, out.dims));
+    }
+  });
+  return images;
 }
 
 /** One denoising step: the next latents. */

@@ -1,5 +1,6 @@
-// The teacher's UNet as distillation calls it: one output for (z_t, t) and a
-// text embedding, conditional only or guided with a per-sample w, whatever
+// An artifact's UNet as distillation calls it (the teacher making targets, a
+// student checked against them): one output for (z_t, t) and a text
+// embedding, conditional only or guided with a per-sample w, whatever
 // interface the artifact's UNet has:
 //
 //   fold 'none'   (sample, timestep, encoder_hidden_states) → out_sample
@@ -14,8 +15,8 @@ import { guide } from '../run/latents.ts';
 import { componentFeeds as feeds, type PreparedRun } from '../run/run-artifact.ts';
 import { floats, withSession, type Data } from '../runtime/ort.ts';
 
-/** The teacher's output (its prediction type) for z at timestep t: conditional when w is undefined, else guided by w. */
-export type TeacherCall = (
+/** The UNet's output (its prediction type) for z at timestep t: conditional when w is undefined, else guided by w. */
+export type UnetCall = (
   z: Float32Array,
   t: number,
   cond: Float32Array,
@@ -23,11 +24,11 @@ export type TeacherCall = (
   w?: number,
 ) => Promise<Float32Array>;
 
-/** Why an artifact cannot teach, or undefined. */
-export function teacherProblem(p: PreparedRun): string | undefined {
+/** Why an artifact's UNet cannot be called this way, or undefined. */
+export function unetCallProblem(p: PreparedRun): string | undefined {
   const m = p.a.manifest;
   if (m.schedule.folded_step)
-    return 'its UNet has the DDIM step folded in (schedule.fold_step); compile the teacher without it, so the plan places the sub-steps';
+    return 'its UNet has the DDIM step folded in (schedule.fold_step); compile it without, so the plan places the steps';
   return undefined;
 }
 
@@ -48,14 +49,14 @@ export async function embed(
   });
 }
 
-/** Opens the teacher's UNet for `body`'s calls, and releases it. */
-export function withTeacher<T>(p: PreparedRun, body: (call: TeacherCall) => Promise<T>): Promise<T> {
+/** Opens the artifact's UNet for `body`'s calls, and releases it. */
+export function withUnet<T>(p: PreparedRun, body: (call: UnetCall) => Promise<T>): Promise<T> {
   const unet = p.a.models.unet;
   const folded = p.a.manifest.guidance.fold === 'batch';
   return withSession(path.join(p.a.dir, unet.file), {}, (session) => {
     const run = async (values: Record<string, Data>, output: string) =>
       floats((await session.run(feeds(unet, values, p.dims, 'unet')))[output]!);
-    const call: TeacherCall = async (z, t, cond, uncond, w) => {
+    const call: UnetCall = async (z, t, cond, uncond, w) => {
       if (folded) {
         const values = {
           sample: z,
