@@ -21,49 +21,17 @@ import { prepareRun } from '../src/run/run-artifact.ts';
 import { mulberry32, uniform53 } from '../src/random.ts';
 import { cli } from './support/cli.ts';
 import { ROOT, tinyRecipe } from './support/ci.ts';
+import { distillSetup, PROMPTS } from './support/distill.ts';
 import { tempDir } from './support/temp.ts';
 
 const work = tempDir('targets');
 let teacher = '';
 let planFile = '';
 let shape: number[] = [];
-let ids: number[] = [];
-const PROMPTS = ['a red bicycle', 'a lighthouse at dusk', 'two cats'];
 
 test.before(async () => {
-  const log = new DiagnosticLog();
-  const recipe = tinyRecipe(work, 'teacher', { remove: [] });
-  const [a] = (await compile(recipe, { out: path.join(work, 'out') }, log)) ?? [];
-  assert.ok(a, log.items.map(formatDiagnostic).join('\n'));
-  teacher = a.dir;
-  const r = await cli(['distill', 'plan', recipe, '--out', path.join(work, 'plan'), '--seed', '3']);
-  assert.is(r.code, 0, r.stderr);
-  planFile = path.join(work, 'plan', 'plan.json');
-  const p = prepareRun(teacher, undefined, log)!;
-  shape = p.a.models.unet.inputs.find((i) => i.name === 'sample')!.shape.slice(1) as number[];
-  ids = p.tok.tokenizer.encode(PROMPTS[0]!);
-  // Two input shards of latents and token ids, as a user's data pipeline writes them.
-  const next = mulberry32(11);
-  const size = shape.reduce((x, y) => x * y, 1);
-  for (const [s, n] of [3, 2].entries()) {
-    const samples = Array.from({ length: n }, (_, k) => ({
-      key: `s${s}k${k}`,
-      fields: {
-        'latent.npy': encodeNpy(
-          float32Npy(
-            Float32Array.from({ length: size }, () => uniform53(next) * 2 - 1),
-            shape,
-          ),
-        ),
-        'ids.npy': encodeNpy({
-          dtype: 'int64',
-          shape: [ids.length],
-          data: new Uint8Array(BigInt64Array.from(p.tok.tokenizer.encode(PROMPTS[(s + k) % 3]!), BigInt).buffer),
-        }),
-      },
-    }));
-    await writeShard(path.join(work, 'data', `latents-${s}.tar`), samples);
-  }
+  const setup = await distillSetup(work, [3, 2]);
+  [teacher, planFile, shape] = [setup.teacher, setup.plan, setup.shape];
 });
 
 async function targets(out: string, ...flags: string[]): Promise<TargetsIndex> {
@@ -249,6 +217,10 @@ test('the same inputs give the same bytes; a run killed mid-shard leaves a .part
   for (const f of left) assert.ok(f.endsWith('.partial') || /^targets-\d+\.tar$/.test(f), f);
   const again = await targets(out, '--modes', 'cfg');
   assert.equal(again.shards, a.shards);
+  assert.is(
+    fs.readFileSync(path.join(out, 'index.json'), 'utf8'),
+    fs.readFileSync(path.join(work, 'a', 'index.json'), 'utf8'),
+  );
   assert.equal(fs.readdirSync(out).sort(), ['index.json', 'targets-000000.tar', 'targets-000001.tar']);
 });
 

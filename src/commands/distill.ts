@@ -27,7 +27,7 @@ const usage = [
   '       pocketdiff distill vae-pairs TEACHER_ARTIFACT --prompts FILE --count N --out DIR [--steps N] [--guidance W | --guidance-range LO,HI]',
   '                        [--images] [--seed N] [--per-shard N] [--json]',
   "       pocketdiff distill targets PLAN.json --teacher ARTIFACT --data 'latents-{0000..0099}.tar' --out DIR [--modes vanilla,cfg]",
-  '                        [--stage N] [--teacher-outputs] [--json]',
+  '                        [--stage N] [--teacher-outputs] [--queue redis://HOST:PORT[/DB]] [--json]',
   "       pocketdiff distill check STUDENT_ARTIFACT --plan PLAN.json [--heldout 'targets-{000000..000009}.tar'] [--stage N]",
   '                        [--teacher ARTIFACT --prompts FILE [--seeds K] [--images DIR]] [--json]',
 ].join('\n');
@@ -50,6 +50,7 @@ const targetFlags = {
   modes: { type: 'string' },
   stage: { type: 'string' },
   'teacher-outputs': { type: 'boolean' },
+  queue: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -281,6 +282,7 @@ async function targets(argv: string[], { log, stdout, stderr }: CommandContext):
       modes: [...new Set(modes)] as TargetMode[],
       stage,
       teacherOutputs: !!v['teacher-outputs'],
+      queue: v.queue,
       onShard: (done, all, kept) => stderr(`shard ${done}/${all}${kept ? ' (already there)' : ''}`),
     },
     log,

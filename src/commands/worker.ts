@@ -1,5 +1,7 @@
 // pocketdiff worker redis://HOST:PORT[/DB] [--concurrency N] [--stalled-ms MS]
-// Serves `pocketdiff evolve --queue` scoring jobs until SIGINT or SIGTERM.
+// Serves `pocketdiff evolve --queue` scoring jobs and `pocketdiff distill
+// targets --queue` shards until SIGINT or SIGTERM.
+import { startDistillWorker } from '../distill/worker.ts';
 import { checkRedis } from '../evolve/queue.ts';
 import { startWorker } from '../evolve/worker.ts';
 import { parse, usageError } from './args.ts';
@@ -13,7 +15,8 @@ export const WORKER_FLAGS = { concurrency: { type: 'string' }, 'stalled-ms': { t
 export const workerCommand: Command = {
   name: 'worker',
   usage,
-  summary: 'serve `evolve --queue` scoring jobs from Redis (BullMQ) on this machine, until SIGINT/SIGTERM',
+  summary:
+    'serve `evolve --queue` scoring jobs and `distill targets --queue` shards from Redis (BullMQ) on this machine, until SIGINT/SIGTERM',
   async run(argv, ctx) {
     const args = parse(argv, WORKER_FLAGS, usage, ctx.log);
     if (!args) return Exit.Usage;
@@ -29,14 +32,15 @@ export const workerCommand: Command = {
     const at = await checkRedis(url, ctx.log);
     if (!at) return Exit.Error;
     const { worker, close } = startWorker(at, { concurrency, stalledMs, onInfo: (line) => ctx.stderr(line) });
-    await worker.waitUntilReady();
+    const distill = startDistillWorker(at, { concurrency, stalledMs, onInfo: (line) => ctx.stderr(line) });
+    await Promise.all([worker.waitUntilReady(), distill.waitUntilReady()]);
     ctx.stderr(`worker: serving ${url} (concurrency ${concurrency})`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
-    await close();
+    await Promise.all([close(), distill.close()]);
     return Exit.Ok;
   },
 };

@@ -11,9 +11,10 @@
 //
 // (xt_* per --modes; json: step, t, t′, t″, w, seed, shard, index), and index.json.
 // Every draw of a sample comes from (plan seed, shard, index), so a shard's
-// bytes do not depend on who makes it. Each shard is written as .partial and
-// renamed; a shard already there is kept, so a rerun finishes what a killed
-// one left.
+// bytes do not depend on who makes it: this process, or with --queue any
+// `pocketdiff worker` (one job per shard). Each shard is written as .partial
+// and renamed; a shard already there is kept, so a rerun finishes what a
+// killed one left.
 import fs from 'node:fs';
 import path from 'node:path';
 import { hashFile } from '../artifact/hash.ts';
@@ -26,6 +27,8 @@ import { decodeNpy, encodeNpy, float32Npy, npyFloat32, type NpyArray } from './n
 import type { DistillPlan, PlanStage } from './plan-schema.ts';
 import { readPlan } from './plan-file.ts';
 import { readShard, writeShard, type Sample } from './shard.ts';
+import { TOOL_VERSION } from '../version.ts';
+import { runTargetJobs } from './queue.ts';
 import { draws, noised, teacherTarget } from './target.ts';
 import { embed, unetCallProblem, withUnet } from './unet-call.ts';
 
@@ -43,6 +46,8 @@ export interface TargetsOptions {
   /** Also store the teacher's two outputs per mode (teacher_vani.npy, teacher_cfg.npy): for checking the arithmetic. */
   teacherOutputs?: boolean;
   onShard?: (done: number, shards: number, skipped: boolean) => void;
+  /** redis://…: the shards are jobs for `pocketdiff worker`s, which read and write the same paths. */
+  queue?: string;
 }
 
 export interface TargetsIndex {
@@ -129,20 +134,55 @@ export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promi
     },
     shards: [],
   };
-  for (const [s, input] of inputs.entries()) {
-    const file = path.join(o.out, `targets-${String(s).padStart(6, '0')}.tar`);
-    const kept = fs.existsSync(file);
-    let written: { count: number; bytes: number; sha256: string } | undefined;
-    if (kept) {
-      const h = hashFile(file);
-      written = { count: (await readShard(file)).length, bytes: h.bytes, sha256: h.sha256 };
-    } else {
-      written = await targetShard(p, plan, stage, s, input, file, o, log);
+  const shards = inputs.map((input, s) => ({
+    s,
+    input,
+    file: path.join(o.out, `targets-${String(s).padStart(6, '0')}.tar`),
+  }));
+  const kept = new Set(shards.filter((x) => fs.existsSync(x.file)).map((x) => x.s));
+  const made = new Map<number, Written>();
+  const todo = shards.filter((x) => !kept.has(x.s));
+  if (o.queue) {
+    const jobs = todo.map((x) => ({
+      version: TOOL_VERSION,
+      plan: path.resolve(o.plan),
+      plan_sha256: index.plan_sha256,
+      teacher: path.resolve(p.a.dir),
+      teacher_sha256: index.teacher.manifest_sha256,
+      stage: stageNo,
+      modes: o.modes,
+      teacher_outputs: !!o.teacherOutputs,
+      shard: x.s,
+      input: path.resolve(x.input),
+      file: path.resolve(x.file),
+    }));
+    const results = await runTargetJobs(o.queue, jobs, log, (k) => o.onShard?.(made.size + k, shards.length, false));
+    if (!results) return undefined;
+    results.forEach((r, k) => made.set(todo[k]!.s, r));
+  } else {
+    for (const x of todo) {
+      const written = await targetShard(p, plan, stage, x.s, x.input, x.file, o, log);
       if (!written) return undefined;
+      made.set(x.s, written);
+      o.onShard?.(made.size, shards.length, false);
     }
-    index.shards.push({ input: path.basename(input), file: path.basename(file), ...written });
+  }
+  for (const x of shards) {
+    let written = made.get(x.s);
+    if (!written) {
+      const h = hashFile(x.file);
+      written = { count: (await readShard(x.file)).length, bytes: h.bytes, sha256: h.sha256 };
+      o.onShard?.(x.s + 1, shards.length, true);
+    }
+    // Fields in one order, however the shard was made: index.json is compared byte for byte.
+    index.shards.push({
+      input: path.basename(x.input),
+      file: path.basename(x.file),
+      count: written.count,
+      bytes: written.bytes,
+      sha256: written.sha256,
+    });
     index.count += written.count;
-    o.onShard?.(s + 1, inputs.length, kept);
   }
   const failed = writeTogether([[path.join(o.out, 'index.json'), JSON.stringify(index, null, 2) + '\n']]);
   if (failed) {
@@ -168,17 +208,19 @@ function tokenizerHashes(p: PreparedRun): Record<string, string> {
   return out;
 }
 
-/** One shard's samples: read, embedded, targeted, written. */
-async function targetShard(
+export type Written = { count: number; bytes: number; sha256: string };
+
+/** One shard's samples: read, embedded, targeted, written (here, or on a worker). */
+export async function targetShard(
   p: PreparedRun,
   plan: DistillPlan,
   stage: PlanStage,
   s: number,
   input: string,
   file: string,
-  o: TargetsOptions,
+  o: Pick<TargetsOptions, 'modes' | 'teacherOutputs'>,
   log: DiagnosticLog,
-): Promise<{ count: number; bytes: number; sha256: string } | undefined> {
+): Promise<Written | undefined> {
   const sampleShape = p.a.models.unet.inputs
     .find((i) => i.name === 'sample')!
     .shape.slice(1)

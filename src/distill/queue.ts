@@ -1,0 +1,127 @@
+// `distill targets --queue`: one BullMQ job per shard, served by `pocketdiff
+// worker` processes (worker.ts here) that read the plan, teacher and data and
+// write the shard at the same absolute paths (a shared file system). BullMQ
+// hands a job whose worker died to another; the shard's bytes depend only on
+// (plan, teacher, data), so whoever finishes it writes the same file. A job id
+// names the plan and the shard's file, so adding a job twice is one job.
+import crypto from 'node:crypto';
+import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import { Code } from '../codes.ts';
+import type { DiagnosticLog } from '../diagnostics.ts';
+import { checkRedis } from '../evolve/queue.ts';
+import type { TargetMode } from './targets.ts';
+
+export const DISTILL_QUEUE = 'pocketdiff-distill';
+const ATTEMPTS = 3;
+
+export interface TargetJobData {
+  /** The pocketdiff version that made the job: a worker of another version refuses it. */
+  version: string;
+  plan: string;
+  plan_sha256: string;
+  teacher: string;
+  /** sha256 of the teacher's manifest.json: a worker that reads another refuses the job. */
+  teacher_sha256: string;
+  stage: number;
+  modes: TargetMode[];
+  teacher_outputs: boolean;
+  shard: number;
+  input: string;
+  file: string;
+}
+
+export interface TargetJobResult {
+  count: number;
+  bytes: number;
+  sha256: string;
+}
+
+/** Runs the jobs on the workers; their results in the jobs' order, or undefined with a coded error. */
+export async function runTargetJobs(
+  url: string,
+  jobs: TargetJobData[],
+  log: DiagnosticLog,
+  onDone: (done: number) => void,
+): Promise<TargetJobResult[] | undefined> {
+  const at = await checkRedis(url, log);
+  if (!at) return undefined;
+  if (!jobs.length) return [];
+  const connection = { ...at, maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(n * 100, 1000) };
+  const queue = new Queue<TargetJobData, TargetJobResult>(DISTILL_QUEUE, { connection });
+  const events = new QueueEvents(DISTILL_QUEUE, { connection });
+  const health = new Redis({
+    ...at,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    retryStrategy: (n: number) => Math.min(n * 100, 500),
+  });
+  queue.on('error', () => {});
+  events.on('error', () => {});
+  health.on('error', () => {});
+  queue.setMaxListeners(0);
+  events.setMaxListeners(0);
+  let stop: (why: string) => void = () => {};
+  const lost = new Promise<string>((resolve) => (stop = resolve));
+  let misses = 0;
+  const timer = setInterval(() => {
+    health.ping().then(
+      () => (misses = 0),
+      (e: Error) => {
+        if (++misses >= 3) stop(e.message);
+      },
+    );
+  }, 1000);
+  try {
+    await events.waitUntilReady();
+    const added = await queue.addBulk(
+      jobs.map((d) => ({
+        name: 'targets',
+        data: d,
+        opts: {
+          jobId: `targets-${d.plan_sha256.slice(0, 16)}-${crypto.createHash('sha256').update(d.file).digest('hex').slice(0, 16)}`,
+          attempts: ATTEMPTS,
+          backoff: { type: 'fixed', delay: 500 },
+          removeOnComplete: { age: 24 * 3600 },
+          removeOnFail: { age: 24 * 3600 },
+        },
+      })),
+    );
+    // A job an earlier run left failed is tried again (its cause may be fixed).
+    for (const j of added) if (await j.isFailed()) await j.retry('failed');
+    let done = 0;
+    const failed: string[] = [];
+    const waits = added.map(async (job, k) => {
+      try {
+        const r = await job.waitUntilFinished(events);
+        onDone(++done);
+        return r;
+      } catch (e) {
+        failed.push(`shard ${jobs[k]!.shard} (${jobs[k]!.input}): ${(e as Error).message}`);
+        return undefined;
+      }
+    });
+    const results = await Promise.race([Promise.all(waits), lost.then((why) => ({ lost: why }))]);
+    if ('lost' in results) {
+      log.error(Code.EvolveQueueLost, `lost Redis at ${url} while workers made targets: ${results.lost}`, undefined, [
+        'the shards that finished are kept: restart Redis and run the same command again to finish',
+      ]);
+      return undefined;
+    }
+    if (failed.length) {
+      failed.sort();
+      log.error(Code.EvolveJobFailed, `target job for ${failed[0]}`, undefined, [
+        ...(failed.length > 1 ? [`${failed.length - 1} more job(s) failed`] : []),
+        `a job is tried ${ATTEMPTS} times; a worker's refusal (version, plan or teacher hashes) is not retried`,
+      ]);
+      return undefined;
+    }
+    return results as TargetJobResult[];
+  } finally {
+    clearInterval(timer);
+    const quit = Promise.allSettled([queue.close(), events.close()]).then(() => true);
+    const closed = await Promise.race([quit, new Promise<false>((r) => setTimeout(() => r(false), 2000).unref())]);
+    if (!closed) await Promise.allSettled([queue.disconnect(), events.disconnect()]);
+    health.disconnect();
+  }
+}

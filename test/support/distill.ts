@@ -1,0 +1,60 @@
+// A tiny distillation setup for the distill tests: a teacher artifact
+// compiled from the tiny fixtures (no blocks removed), its plan, and input
+// shards of random latents and token ids as a user's data pipeline writes them.
+import path from 'node:path';
+import * as assert from 'uvu/assert';
+import { compile } from '../../src/compile.ts';
+import { DiagnosticLog, formatDiagnostic } from '../../src/diagnostics.ts';
+import { encodeNpy, float32Npy } from '../../src/distill/npy.ts';
+import { writeShard } from '../../src/distill/shard.ts';
+import { mulberry32, uniform53 } from '../../src/random.ts';
+import { prepareRun } from '../../src/run/run-artifact.ts';
+import { tinyRecipe } from './ci.ts';
+import { cli } from './cli.ts';
+
+export const PROMPTS = ['a red bicycle', 'a lighthouse at dusk', 'two cats'];
+
+export interface DistillSetup {
+  recipe: string;
+  teacher: string;
+  plan: string;
+  /** The UNet's sample shape without the batch: [C, h, w]. */
+  shape: number[];
+  /** `<work>/data/latents-{0..K-1}.tar` */
+  data: string;
+}
+
+/** Builds everything under `work`; `shards[s]` samples in input shard s. */
+export async function distillSetup(work: string, shards: number[]): Promise<DistillSetup> {
+  const log = new DiagnosticLog();
+  const recipe = tinyRecipe(work, 'teacher', { remove: [] });
+  const [a] = (await compile(recipe, { out: path.join(work, 'out') }, log)) ?? [];
+  assert.ok(a, log.items.map(formatDiagnostic).join('\n'));
+  const r = await cli(['distill', 'plan', recipe, '--out', path.join(work, 'plan'), '--seed', '3']);
+  assert.is(r.code, 0, r.stderr);
+  const p = prepareRun(a.dir, undefined, log)!;
+  const shape = p.a.models.unet.inputs.find((i) => i.name === 'sample')!.shape.slice(1) as number[];
+  const next = mulberry32(11);
+  const size = shape.reduce((x, y) => x * y, 1);
+  for (const [s, n] of shards.entries()) {
+    const samples = Array.from({ length: n }, (_, k) => {
+      const ids = BigInt64Array.from(p.tok.tokenizer.encode(PROMPTS[(s + k) % 3]!), BigInt);
+      const latent = Float32Array.from({ length: size }, () => uniform53(next) * 2 - 1);
+      return {
+        key: `s${s}k${k}`,
+        fields: {
+          'latent.npy': encodeNpy(float32Npy(latent, shape)),
+          'ids.npy': encodeNpy({ dtype: 'int64', shape: [ids.length], data: new Uint8Array(ids.buffer) }),
+        },
+      };
+    });
+    await writeShard(path.join(work, 'data', `latents-${s}.tar`), samples);
+  }
+  return {
+    recipe,
+    teacher: a.dir,
+    plan: path.join(work, 'plan', 'plan.json'),
+    shape,
+    data: path.join(work, 'data', `latents-{0..${shards.length - 1}}.tar`),
+  };
+}
