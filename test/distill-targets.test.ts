@@ -18,7 +18,6 @@ import type { DistillPlan } from '../src/distill/plan-schema.ts';
 import { readShard, writeShard } from '../src/distill/shard.ts';
 import type { TargetsIndex } from '../src/distill/targets.ts';
 import { prepareRun } from '../src/run/run-artifact.ts';
-import { mulberry32, uniform53 } from '../src/random.ts';
 import { cli } from './support/cli.ts';
 import { ROOT, tinyRecipe } from './support/ci.ts';
 import { distillSetup, PROMPTS } from './support/distill.ts';

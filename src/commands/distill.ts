@@ -283,7 +283,7 @@ async function targets(argv: string[], { log, stdout, stderr }: CommandContext):
       stage,
       teacherOutputs: !!v['teacher-outputs'],
       queue: v.queue,
-      onShard: (done, all, kept) => stderr(`shard ${done}/${all}${kept ? ' (already there)' : ''}`),
+      onShard: (file, kept) => stderr(`${shownPath(file)}${kept ? ' (already there)' : ''}`),
     },
     log,
   );

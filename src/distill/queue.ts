@@ -42,7 +42,8 @@ export async function runTargetJobs(
   url: string,
   jobs: TargetJobData[],
   log: DiagnosticLog,
-  onDone: (done: number) => void,
+  /** Called with a job's index as it finishes. */
+  onDone: (job: number) => void,
 ): Promise<TargetJobResult[] | undefined> {
   const at = await checkRedis(url, log);
   if (!at) return undefined;
@@ -89,12 +90,11 @@ export async function runTargetJobs(
     );
     // A job an earlier run left failed is tried again (its cause may be fixed).
     for (const j of added) if (await j.isFailed()) await j.retry('failed');
-    let done = 0;
     const failed: string[] = [];
     const waits = added.map(async (job, k) => {
       try {
         const r = await job.waitUntilFinished(events);
-        onDone(++done);
+        onDone(k);
         return r;
       } catch (e) {
         failed.push(`shard ${jobs[k]!.shard} (${jobs[k]!.input}): ${(e as Error).message}`);

@@ -45,7 +45,8 @@ export interface TargetsOptions {
   stage?: number;
   /** Also store the teacher's two outputs per mode (teacher_vani.npy, teacher_cfg.npy): for checking the arithmetic. */
   teacherOutputs?: boolean;
-  onShard?: (done: number, shards: number, skipped: boolean) => void;
+  /** Each output shard as it is made, or found already there. */
+  onShard?: (file: string, kept: boolean) => void;
   /** redis://…: the shards are jobs for `pocketdiff worker`s, which read and write the same paths. */
   queue?: string;
 }
@@ -156,7 +157,7 @@ export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promi
       input: path.resolve(x.input),
       file: path.resolve(x.file),
     }));
-    const results = await runTargetJobs(o.queue, jobs, log, (k) => o.onShard?.(made.size + k, shards.length, false));
+    const results = await runTargetJobs(o.queue, jobs, log, (k) => o.onShard?.(todo[k]!.file, false));
     if (!results) return undefined;
     results.forEach((r, k) => made.set(todo[k]!.s, r));
   } else {
@@ -164,7 +165,7 @@ export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promi
       const written = await targetShard(p, plan, stage, x.s, x.input, x.file, o, log);
       if (!written) return undefined;
       made.set(x.s, written);
-      o.onShard?.(made.size, shards.length, false);
+      o.onShard?.(x.file, false);
     }
   }
   for (const x of shards) {
@@ -172,7 +173,7 @@ export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promi
     if (!written) {
       const h = hashFile(x.file);
       written = { count: (await readShard(x.file)).length, bytes: h.bytes, sha256: h.sha256 };
-      o.onShard?.(x.s + 1, shards.length, true);
+      o.onShard?.(x.file, true);
     }
     // Fields in one order, however the shard was made: index.json is compared byte for byte.
     index.shards.push({

@@ -5,7 +5,6 @@
 // cost model (a budget under the floor stops here, before anything runs),
 // the search (search.ts), and three files written together:
 // EVOLVED.yaml, its .log.json and its .html.
-import fs from 'node:fs';
 import path from 'node:path';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';

@@ -14,7 +14,7 @@
 // pass through an op pruning has no rule for, keep every channel.
 import { findBlocks } from '../blocks/find.ts';
 import { Code } from '../codes.ts';
-import { DiagnosticLog, type Location } from '../diagnostics.ts';
+import { DiagnosticLog } from '../diagnostics.ts';
 import type { Graph, Node, Value } from '../ir/graph.ts';
 import type { ConstTensor } from '../ir/infer/index.ts';
 import { bindAndInfer, restoreIo, snapshotIo, targetDims } from '../ir/bind.ts';

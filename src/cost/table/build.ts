@@ -22,7 +22,7 @@ import type { DiagnosticLog, Location } from '../../diagnostics.ts';
 import { OP_CLASSES, type OpClass } from '../../devices/schema.ts';
 import { findResidual } from '../../blocks/residual.ts';
 import type { Graph, Node, Value } from '../../ir/graph.ts';
-import { DataType, elementBits, isFloat } from '../../onnx/dtype.ts';
+import { elementBits, isFloat } from '../../onnx/dtype.ts';
 import { toNumber } from '../../onnx/proto.ts';
 import { ruleFor } from './classes.ts';
 import { findPatterns } from './patterns.ts';
