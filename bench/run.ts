@@ -18,7 +18,7 @@
 // CPU seconds (user + sys) are reported beside wall time.
 //
 // Then, one after the other, the benches in bench/*.ts: fold-cfg, evolve, queue, cost,
-// recipe-check, local-cpu. `npm run bench -- NAME…` runs only the named ones (convert is this one).
+// recipe-check, local-cpu, distill-targets. `npm run bench -- NAME…` runs only the named ones (convert is this one).
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { decodeModel, encodeModel, onnx } from '../src/onnx/proto.ts';
 import { benchFoldCfg } from './fold-cfg.ts';
 import { benchCost } from './cost.ts';
+import { benchDistillTargets } from './distill-targets.ts';
 import { benchEvolve } from './evolve.ts';
 import { benchLocalCpu } from './local-cpu.ts';
 import { benchQueue } from './queue.ts';
@@ -362,6 +363,9 @@ const PARTS: Record<string, () => Promise<unknown>> = {
   'recipe-check': benchRecipeCheck,
   'local-cpu': async () => {
     if (!(await benchLocalCpu()).pass) process.exitCode = 1;
+  },
+  'distill-targets': async () => {
+    if (!(await benchDistillTargets()).pass) process.exitCode = 1;
   },
 };
 const only = process.argv.slice(2);
