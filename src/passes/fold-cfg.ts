@@ -214,14 +214,21 @@ function batchDims(u: Unet, opts: FoldCfgOptions): Map<string, number> | 'stale'
   return fixed;
 }
 
-/** Keeps the body's value types true: symbols bound by the fold are substituted, stale concrete shapes dropped (dtype kept). */
+/**
+ * Keeps the body's value types true: symbols bound by the fold are
+ * substituted; a shape without symbols is dropped (dtype kept) when the
+ * inputs were symbolic, because it was inferred at some bound batch, and so
+ * is every shape when the inputs had a concrete batch the fold changes. The
+ * next shape inference fills them in at batch 2.
+ */
 function retypeBody(body: Set<Node>, rebind: Map<string, number> | 'stale'): void {
   for (const n of body) {
     for (const v of n.outputs) {
       if (!v?.type?.shape) continue;
       const shape = v.type.shape;
+      const bound = rebind !== 'stale' && rebind.size > 0 && shape.every((d) => typeof d === 'number');
       v.type =
-        rebind === 'stale'
+        rebind === 'stale' || bound
           ? { dtype: v.type.dtype }
           : { dtype: v.type.dtype, shape: shape.map((d) => (typeof d === 'string' ? (rebind.get(d) ?? d) : d)) };
     }
