@@ -124,7 +124,6 @@ export const Code = {
   DistillGridNotNested: 'PD11001',
   DistillTeacherSteps: 'PD11002',
   DistillScheduler: 'PD11003',
-  DistillNoPrompts: 'PD11004',
   DistillTeacher: 'PD11005',
   DistillPlanInvalid: 'PD11006',
   DistillData: 'PD11007',

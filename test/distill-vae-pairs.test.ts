@@ -141,7 +141,7 @@ test('errors: another step count than the artifact samples, no prompts, an unrea
     (
       await cli(['distill', 'vae-pairs', teacher, '--prompts', empty, '--out', path.join(work, 'y'), '--count', '1'])
     ).log.codes(),
-    ['PD11004'],
+    ['PD10002'],
   );
   const missing = await cli([
     'distill',

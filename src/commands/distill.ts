@@ -4,7 +4,6 @@
 // pocketdiff distill check STUDENT --plan PLAN [--heldout 'SHARDS'] [--teacher ARTIFACT --prompts FILE --seeds K]
 // What is trained, not compiled: the exact plan the user's PyTorch trains
 // from, and the data it trains on.
-import fs from 'node:fs';
 import path from 'node:path';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
@@ -14,6 +13,7 @@ import { buildPlan, type PlanOptions } from '../distill/plan.ts';
 import { checkStudent, type CheckReport } from '../distill/check.ts';
 import { expandBraces, writeTargets, type TargetMode } from '../distill/targets.ts';
 import { writeVaePairs } from '../distill/vae-pairs.ts';
+import { loadPrompts } from '../evolve/prompts.ts';
 import { loadRecipe } from '../recipe/load.ts';
 import { validateAgainst } from '../schema/validate.ts';
 import { writeTogether } from '../scratch.ts';
@@ -214,17 +214,8 @@ async function vaePairs(argv: string[], { log, stdout, stderr }: CommandContext)
       return bad(`--guidance-range must be LO,HI with 0 ≤ LO ≤ HI, not '${v['guidance-range']}'`);
     guidance = [r[0]!, r[1]!];
   }
-  let prompts: string[];
-  try {
-    prompts = fs
-      .readFileSync(v.prompts, 'utf8')
-      .split('\n')
-      .map((l) => l.trim())
-      .filter(Boolean);
-  } catch (e) {
-    log.error(Code.FileNotFound, `cannot read the prompts: ${(e as Error).message}`, { file: v.prompts });
-    return Exit.Error;
-  }
+  const prompts = loadPrompts(v.prompts, log)?.map((x) => x.text);
+  if (!prompts) return Exit.Error;
   const index = await writeVaePairs(
     teacher,
     {
@@ -311,19 +302,8 @@ async function check(argv: string[], { log, stdout }: CommandContext): Promise<n
   const seeds = v.seeds === undefined ? undefined : Number(v.seeds);
   if (seeds !== undefined && !(Number.isInteger(seeds) && seeds >= 1))
     return bad(`--seeds must be a whole number ≥ 1, not '${v.seeds}'`);
-  let prompts: string[] | undefined;
-  if (v.prompts) {
-    try {
-      prompts = fs
-        .readFileSync(v.prompts, 'utf8')
-        .split('\n')
-        .map((l) => l.trim())
-        .filter(Boolean);
-    } catch (e) {
-      log.error(Code.FileNotFound, `cannot read the prompts: ${(e as Error).message}`, { file: v.prompts });
-      return Exit.Error;
-    }
-  }
+  const prompts = v.prompts === undefined ? undefined : loadPrompts(v.prompts, log)?.map((x) => x.text);
+  if (v.prompts !== undefined && !prompts) return Exit.Error;
   const report = await checkStudent(
     student,
     {

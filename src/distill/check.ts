@@ -202,10 +202,7 @@ async function agree(
   log: DiagnosticLog,
 ): Promise<CheckReport['agreement']> {
   if (!o.prompts?.length) {
-    log.error(
-      Code.DistillNoPrompts,
-      '--teacher needs --prompts FILE (one prompt per line) for the end-to-end agreement',
-    );
+    log.error(Code.Usage, '--teacher needs --prompts FILE (one prompt per line) for the end-to-end agreement');
     return undefined;
   }
   if (t.dims.height !== s.dims.height || t.px !== s.px) {

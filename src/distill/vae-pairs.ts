@@ -67,7 +67,7 @@ export async function writeVaePairs(
     return undefined;
   }
   if (!o.prompts.length) {
-    log.error(Code.DistillNoPrompts, 'the prompts file has no prompts (one per line)');
+    log.error(Code.EvolveNoPrompts, 'no prompts to sample');
     return undefined;
   }
   const guidance = o.guidance ?? m.guidance.scale;

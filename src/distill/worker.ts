@@ -3,26 +3,20 @@
 // same pair), refuses a job of another pocketdiff version or whose plan or
 // teacher hash differently here (not retried: its bytes would differ), and
 // writes the shard where the job says, as the local run would.
-import os from 'node:os';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 import { hashFile } from '../artifact/hash.ts';
 import { DiagnosticLog, formatDiagnostic } from '../diagnostics.ts';
 import { prepareRun, type PreparedRun } from '../run/run-artifact.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { readPlan } from './plan-file.ts';
 import type { DistillPlan } from './plan-schema.ts';
+import { startQueueWorker, type WorkerSettings } from '../evolve/queue.ts';
 import { DISTILL_QUEUE, type TargetJobData, type TargetJobResult } from './queue.ts';
 import { targetShard } from './targets.ts';
 
-export interface DistillWorkerOptions {
-  concurrency: number;
-  stalledMs: number;
-  onInfo?: (line: string) => void;
-}
-
 export function startDistillWorker(
   connection: { host: string; port: number; db: number; password?: string },
-  o: DistillWorkerOptions,
+  o: WorkerSettings,
 ): Worker<TargetJobData, TargetJobResult> {
   let current: { key: string; ready: { plan: DistillPlan; teacher: PreparedRun } | string } | undefined;
   const prepare = (d: TargetJobData) => {
@@ -68,15 +62,6 @@ export function startDistillWorker(
     if (!written) throw new UnrecoverableError(log.errors().map(formatDiagnostic).join('\n'));
     return written;
   };
-  const worker = new Worker<TargetJobData, TargetJobResult>(DISTILL_QUEUE, work, {
-    connection: { ...connection, maxRetriesPerRequest: null },
-    concurrency: o.concurrency,
-    name: `${os.hostname()}-${process.pid}`,
-    lockDuration: o.stalledMs,
-    stalledInterval: o.stalledMs,
-    maxStalledCount: 3,
-  });
-  worker.on('failed', (job, e) => o.onInfo?.(`job ${job?.id ?? '?'} failed: ${e.message.split('\n')[0]}`));
-  worker.on('error', (e) => o.onInfo?.(`worker: ${e.message}`));
+  const worker = startQueueWorker<TargetJobData, TargetJobResult>(DISTILL_QUEUE, work, connection, o);
   return worker;
 }

@@ -5,7 +5,8 @@
 // the job ids: a job's id is its score's cache key, so a job added twice is
 // one job and a result is counted once. Results are cached as they arrive,
 // so a run that loses Redis stops with a coded error and its rerun resumes.
-import { Queue, QueueEvents, type Job } from 'bullmq';
+import os from 'node:os';
+import { Queue, QueueEvents, Worker, type Job, type Processor } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
@@ -220,3 +221,32 @@ export const jobData =
     prompt: r.prompt,
     seed: r.seed,
   });
+
+export interface WorkerSettings {
+  concurrency: number;
+  /** A job whose worker stops renewing its lock this long is handed to another (a killed worker). */
+  stalledMs: number;
+  onInfo?: (line: string) => void;
+}
+
+/** A BullMQ worker as every `pocketdiff worker` queue runs one (evolve's scores, distill's shards). */
+export function startQueueWorker<D, R>(
+  queue: string,
+  work: Processor<D, R>,
+  connection: { host: string; port: number; db: number; password?: string },
+  o: WorkerSettings,
+): Worker<D, R> {
+  const worker = new Worker<D, R>(queue, work, {
+    connection: { ...connection, maxRetriesPerRequest: null },
+    concurrency: o.concurrency,
+    // Recorded on each job it finishes (job.processedBy).
+    name: `${os.hostname()}-${process.pid}`,
+    lockDuration: o.stalledMs,
+    stalledInterval: o.stalledMs,
+    // A job whose worker died twice is still retried through its attempts, not failed as stalled.
+    maxStalledCount: 3,
+  });
+  worker.on('failed', (job, e) => o.onInfo?.(`job ${job?.id ?? '?'} failed: ${e.message.split('\n')[0]}`));
+  worker.on('error', (e) => o.onInfo?.(`worker: ${e.message}`));
+  return worker;
+}

@@ -5,19 +5,11 @@
 // run.ts prepareScoring), checks it hashes to the job's context, and scores.
 // A job from another pocketdiff version, or whose models hash differently
 // here, is refused (not retried): its score would not be the one asked for.
-import os from 'node:os';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 import { DiagnosticLog, formatDiagnostic } from '../diagnostics.ts';
 import { TOOL_VERSION } from '../version.ts';
-import { QUEUE_NAME, type ScoreJobData, type ScoreJobResult } from './queue.ts';
+import { QUEUE_NAME, startQueueWorker, type ScoreJobData, type ScoreJobResult, type WorkerSettings } from './queue.ts';
 import { prepareScoring, type PreparedScoring } from './run.ts';
-
-export interface WorkerOptions {
-  concurrency: number;
-  /** A job whose worker stops renewing its lock this long is handed to another (a killed worker). */
-  stalledMs: number;
-  onInfo?: (line: string) => void;
-}
 
 export interface ScoringWorker {
   worker: Worker<ScoreJobData, ScoreJobResult>;
@@ -27,7 +19,7 @@ export interface ScoringWorker {
 
 export function startWorker(
   connection: { host: string; port: number; db: number; password?: string },
-  o: WorkerOptions,
+  o: WorkerSettings,
 ): ScoringWorker {
   let current: { key: string; prepared: Promise<PreparedScoring | string> } | undefined;
 
@@ -76,18 +68,7 @@ export function startWorker(
     return { value };
   };
 
-  const worker = new Worker<ScoreJobData, ScoreJobResult>(QUEUE_NAME, score, {
-    connection: { ...connection, maxRetriesPerRequest: null },
-    concurrency: o.concurrency,
-    // Recorded on each job it finishes (job.processedBy).
-    name: `${os.hostname()}-${process.pid}`,
-    lockDuration: o.stalledMs,
-    stalledInterval: o.stalledMs,
-    // A job whose worker died twice is still retried through its attempts, not failed as stalled.
-    maxStalledCount: 3,
-  });
-  worker.on('failed', (job, e) => o.onInfo?.(`job ${job?.id ?? '?'} failed: ${e.message.split('\n')[0]}`));
-  worker.on('error', (e) => o.onInfo?.(`worker: ${e.message}`));
+  const worker = startQueueWorker<ScoreJobData, ScoreJobResult>(QUEUE_NAME, score, connection, o);
   const close = async () => {
     await worker.close();
     const p = await current?.prepared;

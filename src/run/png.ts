@@ -46,11 +46,13 @@ export function encodePng(width: number, height: number, rgb: Uint8Array): Buffe
   return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))]);
 }
 
+/** 8-bit RGB or RGBA PNGs (what encodePng and headless Chromium write), not interlaced, as RGB pixels (alpha dropped). */
 export function decodePng(png: Uint8Array): { width: number; height: number; pixels: Uint8Array } {
   const b = Buffer.from(png.buffer, png.byteOffset, png.byteLength);
   if (!b.subarray(0, 8).equals(SIGNATURE)) throw new Error('png: bad signature');
   let width = 0;
   let height = 0;
+  let channels = 0;
   const idat: Buffer[] = [];
   for (let at = 8; at < b.length;) {
     const len = b.readUInt32BE(at);
@@ -58,32 +60,36 @@ export function decodePng(png: Uint8Array): { width: number; height: number; pix
     const data = b.subarray(at + 8, at + 8 + len);
     if (type === 'IHDR') {
       [width, height] = [data.readUInt32BE(0), data.readUInt32BE(4)];
-      if (data[8] !== 8 || data[9] !== 2 || data[12] !== 0)
-        throw new Error('png: only 8-bit RGB without interlace is supported');
+      channels = data[9] === 2 ? 3 : data[9] === 6 ? 4 : 0;
+      if (data[8] !== 8 || !channels || data[12] !== 0)
+        throw new Error(
+          `png: only 8-bit RGB or RGBA without interlace is read (bit depth ${data[8]}, colour type ${data[9]})`,
+        );
     } else if (type === 'IDAT') idat.push(data);
+    else if (type === 'IEND') break;
     at += 12 + len;
   }
   const raw = zlib.inflateSync(Buffer.concat(idat));
-  const stride = width * 3;
-  const pixels = new Uint8Array(stride * height);
+  const stride = width * channels;
+  const pixels = new Uint8Array(width * height * 3);
+  let prev = new Uint8Array(stride);
   for (let y = 0; y < height; y++) {
-    const filter = raw[y * (stride + 1)];
-    for (let x = 0; x < stride; x++) {
-      const v = raw[y * (stride + 1) + 1 + x];
-      const a = x >= 3 ? pixels[y * stride + x - 3] : 0;
-      const up = y > 0 ? pixels[(y - 1) * stride + x] : 0;
-      const c = x >= 3 && y > 0 ? pixels[(y - 1) * stride + x - 3] : 0;
+    const filter = raw[y * (stride + 1)]!;
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    const cur = new Uint8Array(stride);
+    for (let i = 0; i < stride; i++) {
+      const a = i >= channels ? cur[i - channels]! : 0;
+      const up = prev[i]!;
+      const c = i >= channels ? prev[i - channels]! : 0;
       const p = a + up - c;
-      const paeth =
-        Math.abs(p - a) <= Math.abs(p - up) && Math.abs(p - a) <= Math.abs(p - c)
-          ? a
-          : Math.abs(p - up) <= Math.abs(p - c)
-            ? up
-            : c;
-      const pred = [0, a, up, (a + up) >> 1, paeth][filter];
-      if (pred === undefined) throw new Error(`png: unknown filter ${filter}`);
-      pixels[y * stride + x] = (v + pred) & 0xff;
+      const [pa, pb, pc] = [Math.abs(p - a), Math.abs(p - up), Math.abs(p - c)];
+      // PNG's five row filters: none, sub, up, average, Paeth.
+      const predictor = [0, a, up, (a + up) >> 1, pa <= pb && pa <= pc ? a : pb <= pc ? up : c][filter];
+      if (predictor === undefined) throw new Error(`png: row ${y} has filter type ${filter}`);
+      cur[i] = (line[i]! + predictor) & 0xff;
     }
+    for (let x = 0; x < width; x++) pixels.set(cur.subarray(x * channels, x * channels + 3), (y * width + x) * 3);
+    prev = cur;
   }
   return { width, height, pixels };
 }
