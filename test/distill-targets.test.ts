@@ -100,7 +100,7 @@ test('each target is two teacher sub-steps from the same z_t: cfg with u and c c
   const index = await targets(out);
   assert.equal(index.modes, ['vanilla', 'cfg']);
   assert.equal(
-    index.shards.map((s) => [s.input, s.file, s.count]),
+    index.shards.map((s) => [s.inputs.map((i) => i.input).join(), s.file, s.count]),
     [
       ['latents-0.tar', 'targets-000000.tar', 3],
       ['latents-1.tar', 'targets-000001.tar', 2],
@@ -299,6 +299,30 @@ test('check: the teacher at 2N steps as its own student agrees exactly; the undi
     path.join(work, 't1', 'targets-000000.tar'),
   ]);
   assert.match(text.stdout, /held-out loss on 3 samples/);
+});
+
+test('--per-shard cuts output shards across the inputs in order; each sample keeps its key and latent', async () => {
+  const index = await targets(path.join(work, 'cut'), '--per-shard', '2', '--modes', 'vanilla');
+  assert.equal(
+    index.shards.map((s) => [s.count, s.inputs.map((i) => `${i.input}[${i.from},${i.to})`).join(' ')]),
+    [
+      [2, 'latents-0.tar[0,2)'],
+      [2, 'latents-0.tar[2,3) latents-1.tar[0,1)'],
+      [1, 'latents-1.tar[1,2)'],
+    ],
+  );
+  const inputs = [
+    ...(await readShard(path.join(work, 'data', 'latents-0.tar'))),
+    ...(await readShard(path.join(work, 'data', 'latents-1.tar'))),
+  ];
+  const outputs = (await Promise.all(index.shards.map((s) => readShard(path.join(work, 'cut', s.file))))).flat();
+  assert.equal(
+    outputs.map((x) => x.key),
+    inputs.map((x) => x.key),
+  );
+  outputs.forEach((x, k) =>
+    assert.equal(npyFloat32(decodeNpy(x.fields['x.npy']!)), npyFloat32(decodeNpy(inputs[k]!.fields['latent.npy']!))),
+  );
 });
 
 test('errors: a folded-step teacher, a plan that does not validate, a sample without ids, a missing shard', async () => {

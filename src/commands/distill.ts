@@ -27,7 +27,7 @@ const usage = [
   '       pocketdiff distill vae-pairs TEACHER_ARTIFACT --prompts FILE --count N --out DIR [--steps N] [--guidance W | --guidance-range LO,HI]',
   '                        [--images] [--seed N] [--per-shard N] [--json]',
   "       pocketdiff distill targets PLAN.json --teacher ARTIFACT --data 'latents-{0000..0099}.tar' --out DIR [--modes vanilla,cfg]",
-  '                        [--stage N] [--teacher-outputs] [--queue redis://HOST:PORT[/DB]] [--json]',
+  '                        [--per-shard N] [--stage N] [--teacher-outputs] [--queue redis://HOST:PORT[/DB]] [--json]',
   "       pocketdiff distill check STUDENT_ARTIFACT --plan PLAN.json [--heldout 'targets-{000000..000009}.tar'] [--stage N]",
   '                        [--teacher ARTIFACT --prompts FILE [--seeds K] [--images DIR]] [--json]',
 ].join('\n');
@@ -51,6 +51,7 @@ const targetFlags = {
   stage: { type: 'string' },
   'teacher-outputs': { type: 'boolean' },
   queue: { type: 'string' },
+  'per-shard': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -264,6 +265,9 @@ async function targets(argv: string[], { log, stdout, stderr }: CommandContext):
   const stage = v.stage === undefined ? undefined : Number(v.stage);
   if (stage !== undefined && !(Number.isInteger(stage) && stage >= 1))
     return bad(`--stage must be a stage number (1, 2, …), not '${v.stage}'`);
+  const perShard = v['per-shard'] === undefined ? undefined : Number(v['per-shard']);
+  if (perShard !== undefined && !(Number.isInteger(perShard) && perShard >= 1))
+    return bad(`--per-shard must be a whole number of samples ≥ 1, not '${v['per-shard']}'`);
   const index = await writeTargets(
     {
       plan,
@@ -274,6 +278,7 @@ async function targets(argv: string[], { log, stdout, stderr }: CommandContext):
       stage,
       teacherOutputs: !!v['teacher-outputs'],
       queue: v.queue,
+      perShard,
       onShard: (file, kept) => stderr(`${shownPath(file)}${kept ? ' (already there)' : ''}`),
     },
     log,

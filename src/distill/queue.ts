@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import { checkRedis } from '../evolve/queue.ts';
-import type { TargetMode } from './targets.ts';
+import type { Slice, TargetMode } from './targets.ts';
 
 export const DISTILL_QUEUE = 'pocketdiff-distill';
 const ATTEMPTS = 3;
@@ -27,7 +27,8 @@ export interface TargetJobData {
   modes: TargetMode[];
   teacher_outputs: boolean;
   shard: number;
-  input: string;
+  /** The input samples the shard takes. */
+  slices: Slice[];
   file: string;
 }
 
@@ -97,7 +98,7 @@ export async function runTargetJobs(
         onDone(k);
         return r;
       } catch (e) {
-        failed.push(`shard ${jobs[k]!.shard} (${jobs[k]!.input}): ${(e as Error).message}`);
+        failed.push(`shard ${jobs[k]!.shard} (${jobs[k]!.file}): ${(e as Error).message}`);
         return undefined;
       }
     });

@@ -5,7 +5,8 @@
 //   {key}.latent.npy   float32 [C, h, w], the VAE latent × 0.18215
 //   {key}.ids.npy      int64 or int32 [tokens], the prompt's token ids
 //
-// output: one shard per input shard, targets-NNNNNN.tar,
+// output: targets-NNNNNN.tar, one per input shard or --per-shard samples each
+// across the inputs in order,
 //
 //   {key}.x.npy  {key}.eps.npy  {key}.xt_vani.npy  {key}.xt_cfg.npy  {key}.ids.npy  {key}.json
 //
@@ -49,6 +50,8 @@ export interface TargetsOptions {
   onShard?: (file: string, kept: boolean) => void;
   /** redis://…: the shards are jobs for `pocketdiff worker`s, which read and write the same paths. */
   queue?: string;
+  /** Samples per output shard, across input shards in order (default: one output shard per input shard). */
+  perShard?: number;
 }
 
 export interface TargetsIndex {
@@ -61,7 +64,14 @@ export interface TargetsIndex {
   tokenizer: { generated: boolean; files: Record<string, string> };
   count: number;
   fields: Record<string, string>;
-  shards: { input: string; file: string; count: number; bytes: number; sha256: string }[];
+  shards: { inputs: Slice[]; file: string; count: number; bytes: number; sha256: string }[];
+}
+
+/** Samples [from, to) of an input shard, in its order (to null: to its end). */
+export interface Slice {
+  input: string;
+  from: number;
+  to: number | null;
 }
 
 /** Expands webdataset brace ranges: `a-{00..02}.tar` → a-00.tar, a-01.tar, a-02.tar (widths kept). */
@@ -135,9 +145,10 @@ export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promi
     },
     shards: [],
   };
-  const shards = inputs.map((input, s) => ({
+  const slices = await sliceInputs(inputs, o.perShard);
+  const shards = slices.map((sl, s) => ({
     s,
-    input,
+    slices: sl,
     file: path.join(o.out, `targets-${String(s).padStart(6, '0')}.tar`),
   }));
   const kept = new Set(shards.filter((x) => fs.existsSync(x.file)).map((x) => x.s));
@@ -154,7 +165,7 @@ export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promi
       modes: o.modes,
       teacher_outputs: !!o.teacherOutputs,
       shard: x.s,
-      input: path.resolve(x.input),
+      slices: x.slices.map((sl) => ({ ...sl, input: path.resolve(sl.input) })),
       file: path.resolve(x.file),
     }));
     const results = await runTargetJobs(o.queue, jobs, log, (k) => o.onShard?.(todo[k]!.file, false));
@@ -162,7 +173,7 @@ export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promi
     results.forEach((r, k) => made.set(todo[k]!.s, r));
   } else {
     for (const x of todo) {
-      const written = await targetShard(p, plan, stage, x.s, x.input, x.file, o, log);
+      const written = await targetShard(p, plan, stage, x.s, x.slices, x.file, o, log);
       if (!written) return undefined;
       made.set(x.s, written);
       o.onShard?.(x.file, false);
@@ -177,7 +188,7 @@ export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promi
     }
     // Fields in one order, however the shard was made: index.json is compared byte for byte.
     index.shards.push({
-      input: path.basename(x.input),
+      inputs: x.slices.map((sl) => ({ ...sl, input: path.basename(sl.input) })),
       file: path.basename(x.file),
       count: written.count,
       bytes: written.bytes,
@@ -217,7 +228,7 @@ export async function targetShard(
   plan: DistillPlan,
   stage: PlanStage,
   s: number,
-  input: string,
+  slices: readonly Slice[],
   file: string,
   o: Pick<TargetsOptions, 'modes' | 'teacherOutputs'>,
   log: DiagnosticLog,
@@ -227,16 +238,19 @@ export async function targetShard(
     .shape.slice(1)
     .map((d) => (typeof d === 'number' ? d : p.dims[d]!));
   const size = sampleShape.reduce((a, b) => a * b, 1);
-  let samples: Sample[];
-  try {
-    samples = await readShard(input);
-  } catch (e) {
-    log.error(Code.DistillData, `cannot read the shard as a tar file: ${(e as Error).message}`, { file: input });
-    return undefined;
+  const samples: (Sample & { input: string })[] = [];
+  for (const sl of slices) {
+    try {
+      const all = await readShard(sl.input);
+      samples.push(...all.slice(sl.from, sl.to ?? undefined).map((x) => ({ ...x, input: sl.input })));
+    } catch (e) {
+      log.error(Code.DistillData, `cannot read the shard as a tar file: ${(e as Error).message}`, { file: sl.input });
+      return undefined;
+    }
   }
   const rows: { key: string; x: Float32Array; ids: NpyArray; tokens: number[] }[] = [];
   for (const smp of samples) {
-    const at = { file: input, node: smp.key };
+    const at = { file: smp.input, node: smp.key };
     const latent = smp.fields['latent.npy'];
     const ids = smp.fields['ids.npy'];
     if (!latent || !ids) {
@@ -312,4 +326,31 @@ export async function targetShard(
     log.error(Code.WriteFailed, `cannot write ${file}: ${(e as Error).message}`, { file });
     return undefined;
   }
+}
+
+/**
+ * Which input samples each output shard takes: one output per input, or
+ * `perShard` samples each across the inputs in order (their samples counted
+ * first).
+ */
+async function sliceInputs(inputs: string[], perShard: number | undefined): Promise<Slice[][]> {
+  if (perShard === undefined) return inputs.map((input) => [{ input, from: 0, to: null }]);
+  const out: Slice[][] = [];
+  let current: Slice[] = [];
+  let room = perShard;
+  for (const input of inputs) {
+    const count = (await readShard(input)).length;
+    for (let from = 0; from < count;) {
+      const to = Math.min(count, from + room);
+      current.push({ input, from, to });
+      room -= to - from;
+      from = to;
+      if (room === 0) {
+        out.push(current);
+        [current, room] = [[], perShard];
+      }
+    }
+  }
+  if (current.length) out.push(current);
+  return out;
 }

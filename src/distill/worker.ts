@@ -31,7 +31,7 @@ export function startDistillWorker(
   };
   const work = async (job: Job<TargetJobData, TargetJobResult>): Promise<TargetJobResult> => {
     const d = job.data;
-    o.onInfo?.(`job ${job.id}: shard ${d.shard} (${d.input})`);
+    o.onInfo?.(`job ${job.id}: shard ${d.shard} (${d.file})`);
     if (d.version !== TOOL_VERSION) {
       throw new UnrecoverableError(
         `refused by a worker of pocketdiff ${TOOL_VERSION}: the job comes from pocketdiff ${d.version}, whose targets may differ`,
@@ -54,7 +54,7 @@ export function startDistillWorker(
       ready.plan,
       stage,
       d.shard,
-      d.input,
+      d.slices,
       d.file,
       { modes: d.modes, teacherOutputs: d.teacher_outputs },
       log,
