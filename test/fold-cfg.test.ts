@@ -225,6 +225,63 @@ for (const fixture of FIXTURES) {
   }
 }
 
+test('per sample: B samples in one call, each with its own timestep, embeddings and guidance scale, equal B pairs of batch-1 calls', async () => {
+  const c = setup('unet-tiny');
+  const { g, records } = fold(c, { perSample: true });
+  assert.is(records[0]!.stats.batch, 'per-sample');
+  const B = 3;
+  const [size, seqSize] = [c.feeds.sample.size, c.feeds.encoder_hidden_states.size];
+  const [sDims, eDims] = [c.feeds.sample.dims, c.feeds.encoder_hidden_states.dims];
+  const samples = Array.from({ length: B }, (_, i) => noise(size, 100 + i));
+  const conds = Array.from({ length: B }, (_, i) => noise(seqSize, 200 + i));
+  const unconds = Array.from({ length: B }, (_, i) => noise(seqSize, 300 + i));
+  const timesteps = [901n, 501n, 1n];
+  const scales = [2, 7.5, 14];
+  const stack = (xs: Float32Array[], dims: readonly number[]) => {
+    const out = new Float32Array(xs.length * xs[0]!.length);
+    xs.forEach((x, i) => out.set(x, i * x.length));
+    return new ort.Tensor('float32', out, [xs.length, ...dims.slice(1)]);
+  };
+  const out = (
+    await run(saveGraph(g), {
+      sample: stack(samples, sDims),
+      timestep: new ort.Tensor('int64', BigInt64Array.from(timesteps), [B]),
+      encoder_hidden_states: stack(conds, eDims),
+      uncond_encoder_hidden_states: stack(unconds, eDims),
+      guidance_scale: new ort.Tensor('float32', Float32Array.from(scales), [B]),
+    })
+  ).noise_pred;
+  assert.equal(out.dims, [B, ...sDims.slice(1)]);
+  const file = `${c.dir}/model.onnx`;
+  for (let i = 0; i < B; i++) {
+    const base = {
+      sample: new ort.Tensor('float32', samples[i]!, sDims),
+      timestep: new ort.Tensor('int64', BigInt64Array.of(timesteps[i]!), [1]),
+    };
+    const u = (await run(file, { ...base, encoder_hidden_states: new ort.Tensor('float32', unconds[i]!, eDims) }))
+      .out_sample.data as Float32Array;
+    const k = (await run(file, { ...base, encoder_hidden_states: new ort.Tensor('float32', conds[i]!, eDims) }))
+      .out_sample.data as Float32Array;
+    const want = new ort.Tensor(
+      'float32',
+      Float32Array.from(u, (x, j) => x + scales[i]! * (k[j]! - x)),
+      sDims,
+    );
+    const have = new ort.Tensor('float32', (out.data as Float32Array).slice(i * size, (i + 1) * size), sDims);
+    const err = relError(have, want);
+    assert.ok(err <= TOLERANCE, `sample ${i}: relative error ${err}`);
+  }
+  // One image's options do not go with it.
+  for (const opts of [
+    { perSample: true, schedulerStep: ddim('epsilon') },
+    { perSample: true, bakedUncond: { data: new Float32Array(seqSize), dims: [...eDims] } },
+  ]) {
+    const log = new DiagnosticLog();
+    assert.not.ok(runPasses(loadGraph(file), [foldCfg(opts)], log));
+    assert.match(log.items.map(formatDiagnostic).join('\n'), /per-sample guidance keeps each sample's own/);
+  }
+});
+
 test('interface: batch-1 inputs, symbolic H/W/seq kept, new nodes are cfg glue made by the pass', () => {
   const c = setup('unet-sd15shape-narrow');
   const before = loadGraph(`${c.dir}/model.onnx`);

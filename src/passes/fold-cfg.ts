@@ -15,6 +15,10 @@
 //   step_index ─ Gather(timesteps) ─ t
 //   prev_sample = Gather(sample_coef)·sample + Gather(model_coef)·noise_pred     (see cfg/ddim.ts)
 //
+// Per sample (perSample), the batch stays: B samples with their own timesteps,
+// embeddings and guidance_scale [B] (reshaped to [B, 1, 1, 1]), the UNet at 2B
+// and an equal Split: what distillation targets need at throughput.
+//
 // The UNet body is not touched: its batch inputs are rewired to the concats.
 // Every new node is glue under scope 'cfg', made by this pass.
 import { Code } from '../codes.ts';
@@ -32,6 +36,13 @@ export interface FoldCfgOptions {
   bakedUncond?: { data: Float32Array; dims: number[] };
   /** Fold one scheduler step too: `step_index` in, `prev_sample` out. */
   schedulerStep?: DdimStep;
+  /**
+   * Keep the batch: B samples per call, each with its own timestep, embeddings
+   * and guidance scale (`guidance_scale [B]`), the UNet running at 2B. For
+   * making distillation targets at throughput; not with a baked uncond or a
+   * folded step, which are one image's.
+   */
+  perSample?: boolean;
   at?: Location;
 }
 
@@ -69,12 +80,13 @@ export function foldCfg(opts: FoldCfgOptions = {}): Pass {
       const unet = checkUnet(g, opts, log);
       if (!unet) return undefined;
       const body = new Set(g.nodes());
-      const rebind = batchDims(unet, opts);
+      // Per sample, the body's batch becomes 2B, which no symbol names: its shapes are re-inferred.
+      const rebind = opts.perSample ? 'stale' : batchDims(unet, opts);
       const added = fold(g, unet, opts);
       retypeBody(body, rebind);
       return {
         stats: {
-          batch: BATCH,
+          batch: opts.perSample ? 'per-sample' : BATCH,
           uncond: opts.bakedUncond ? 'baked' : 'input',
           scheduler: opts.schedulerStep ? `${opts.schedulerStep.kind}/${opts.schedulerStep.prediction_type}` : 'none',
           ...(opts.schedulerStep ? { steps: opts.schedulerStep.timesteps.length } : {}),
@@ -143,7 +155,7 @@ function checkUnet(g: Graph, opts: FoldCfgOptions, log: DiagnosticLog): Unet | u
       [CFG_NAMES.sample, sampleShape[0]],
       [CFG_NAMES.cond, condShape[0]],
     ] as const) {
-      if (typeof d === 'number' && d !== BATCH) {
+      if (typeof d === 'number' && (d !== BATCH || opts.perSample)) {
         log.error(
           Code.CfgInputType,
           `input '${name}' has a fixed batch of ${d}; fold-cfg runs the UNet at batch ${BATCH}, so it needs the dynamic batch axis (export with one, and fold before binding batch_size)`,
@@ -151,6 +163,13 @@ function checkUnet(g: Graph, opts: FoldCfgOptions, log: DiagnosticLog): Unet | u
         );
       }
     }
+  }
+  if (opts.perSample && (opts.bakedUncond || opts.schedulerStep)) {
+    log.error(
+      Code.CfgInputType,
+      `per-sample guidance keeps each sample's own ${opts.bakedUncond ? 'unconditional embedding' : 'timestep'}; it does not go with ${opts.bakedUncond ? 'a baked uncond' : 'a folded scheduler step'}`,
+      at,
+    );
   }
   if (opts.bakedUncond && condShape) checkUncond(opts.bakedUncond, condShape, log, at);
   if (opts.schedulerStep && tt) {
@@ -241,7 +260,7 @@ function fold(g: Graph, u: Unet, opts: FoldCfgOptions): number {
   const [, seq0, width] = u.condShape;
   const seq = opts.bakedUncond ? opts.bakedUncond.dims[1] : seq0;
   const f32 = (shape: Dim[]): TensorType => ({ dtype: DataType.FLOAT, shape });
-  const latent = (batch: number) => f32([batch, ch, h, w]);
+  const latent = (batch: Dim) => f32([batch, ch, h, w]);
   const unetNode = u.out.producer;
   let added = 0;
   const node = (
@@ -270,9 +289,11 @@ function fold(g: Graph, u: Unet, opts: FoldCfgOptions): number {
     g.replaceAllUses(original, both, (user) => user === both.producer);
   };
 
-  // Inputs: batch 1 now; the body sees batch 2.
-  u.sample.type = latent(1);
-  batchOf(u.sample, u.sample, u.sample, 'Concat_sample', latent(BATCH));
+  // Inputs: batch 1 (per sample: B) now; the body sees twice that.
+  const one: Dim = opts.perSample ? u.sampleShape[0]! : 1;
+  const both = (t: TensorType): TensorType => (opts.perSample ? { dtype: t.dtype } : t);
+  u.sample.type = latent(one);
+  batchOf(u.sample, u.sample, u.sample, 'Concat_sample', both(latent(BATCH)));
 
   const tDtype = u.timestep.type!.dtype;
   let stepIndex: Value | undefined;
@@ -285,31 +306,45 @@ function fold(g: Graph, u: Unet, opts: FoldCfgOptions): number {
     ]);
     batchOf(u.timestep, t, t, 'Concat_timestep', { dtype: tDtype, shape: [BATCH] });
   } else {
-    u.timestep.type = { dtype: tDtype, shape: [1] };
-    batchOf(u.timestep, u.timestep, u.timestep, 'Concat_timestep', { dtype: tDtype, shape: [BATCH] });
+    u.timestep.type = { dtype: tDtype, shape: [one] };
+    batchOf(u.timestep, u.timestep, u.timestep, 'Concat_timestep', both({ dtype: tDtype, shape: [BATCH] }));
   }
 
-  u.cond.type = f32([1, seq, width]);
+  u.cond.type = f32([one, seq, width]);
   const uncond = opts.bakedUncond
     ? g.addWeight(`${SCOPE}.${CFG_NAMES.uncond}`, {
         dtype: DataType.FLOAT,
         dims: [...opts.bakedUncond.dims],
         data: { kind: 'raw', bytes: bytesOf(opts.bakedUncond.data) },
       })
-    : g.addInput(CFG_NAMES.uncond, f32([1, seq, width]));
-  batchOf(u.cond, uncond, u.cond, 'Concat_encoder_hidden_states', f32([BATCH, seq, width]));
-  const scale = g.addInput(CFG_NAMES.scale, f32([1]));
+    : g.addInput(CFG_NAMES.uncond, f32([one, seq, width]));
+  batchOf(u.cond, uncond, u.cond, 'Concat_encoder_hidden_states', both(f32([BATCH, seq, width])));
+  const scaleInput = g.addInput(CFG_NAMES.scale, f32([one]));
 
   // Output: split the batch, then guidance.
   const from = unetNode ? [unetNode] : [];
   const splitAttrs = [intAttr('axis', 0)];
   const splitInputs = [u.out];
-  if ((g.opset() ?? 17) < 13) splitAttrs.push(intsAttr('split', [1, 1]));
+  const opset = g.opset() ?? 17;
+  // Per sample the halves are B each, known only at run time: an equal split.
+  if (opts.perSample) {
+    if (opset >= 18) splitAttrs.push(intAttr('num_outputs', 2));
+  } else if (opset < 13) splitAttrs.push(intsAttr('split', [1, 1]));
   else splitInputs.push(constant(g, 'cfg.split', DataType.INT64, [1, 1]));
-  const [noiseUncond, noiseCond] = node('Split', splitInputs, 'Split', [latent(1), latent(1)], from, splitAttrs);
-  const [delta] = node('Sub', [noiseCond, noiseUncond], 'Sub', [latent(1)], from);
-  const [scaled] = node('Mul', [delta, scale], 'Mul', [latent(1)], from);
-  const [noisePred] = node('Add', [noiseUncond, scaled], 'Add', [latent(1)], from, [], [CFG_NAMES.noisePred]);
+  const [noiseUncond, noiseCond] = node('Split', splitInputs, 'Split', [latent(one), latent(one)], from, splitAttrs);
+  const [delta] = node('Sub', [noiseCond, noiseUncond], 'Sub', [latent(one)], from);
+  // Per sample, scale [B] → [B, 1, 1, 1] to broadcast over each sample's latent.
+  const scale = opts.perSample
+    ? node(
+        'Reshape',
+        [scaleInput, constant(g, 'cfg.scale_shape', DataType.INT64, [-1, 1, 1, 1])],
+        'Reshape_guidance_scale',
+        [f32([one, 1, 1, 1])],
+        from,
+      )[0]
+    : scaleInput;
+  const [scaled] = node('Mul', [delta, scale], 'Mul', [latent(one)], from);
+  const [noisePred] = node('Add', [noiseUncond, scaled], 'Add', [latent(one)], from, [], [CFG_NAMES.noisePred]);
   g.setOutput(g.outputs.indexOf(u.out), noisePred);
 
   if (opts.schedulerStep && stepIndex) {
@@ -342,7 +377,7 @@ function fold(g: Graph, u: Unet, opts: FoldCfgOptions): number {
     );
     g.setOutput(g.outputs.length, prev);
   }
-  g.setInputs([u.sample, stepIndex ?? u.timestep, u.cond, ...(opts.bakedUncond ? [] : [uncond]), scale]);
+  g.setInputs([u.sample, stepIndex ?? u.timestep, u.cond, ...(opts.bakedUncond ? [] : [uncond]), scaleInput]);
   return added;
 }
 
