@@ -20,7 +20,7 @@ import type { TargetsIndex } from '../src/distill/targets.ts';
 import { prepareRun } from '../src/run/run-artifact.ts';
 import { cli } from './support/cli.ts';
 import { ROOT, tinyRecipe } from './support/ci.ts';
-import { distillSetup, PROMPTS } from './support/distill.ts';
+import { distillSetup, GENERIC_SIZE, PROMPTS } from './support/distill.ts';
 import { tempDir } from './support/temp.ts';
 
 const work = tempDir('targets');
@@ -323,6 +323,59 @@ test('--per-shard cuts output shards across the inputs in order; each sample kee
   outputs.forEach((x, k) =>
     assert.equal(npyFloat32(decodeNpy(x.fields['x.npy']!)), npyFloat32(decodeNpy(inputs[k]!.fields['latent.npy']!))),
   );
+});
+
+test('--batch 3 through the exported UNet (guided calls folded per sample) gives the one-at-a-time targets to rounding; a folded or static teacher is refused', async () => {
+  const g = await distillSetup(path.join(work, 'generic'), [4], { generic: true });
+  const run = async (out: string, ...flags: string[]) => {
+    const r = await cli([
+      'distill',
+      'targets',
+      g.plan,
+      '--teacher',
+      g.teacher,
+      '--data',
+      g.data,
+      '--out',
+      out,
+      '--size',
+      String(GENERIC_SIZE),
+      '--json',
+      ...flags,
+    ]);
+    assert.is(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as TargetsIndex;
+  };
+  const one = await run(path.join(work, 'generic', 'one'));
+  const three = await run(path.join(work, 'generic', 'three'), '--batch', '3');
+  assert.equal([one.batch, three.batch, three.count], [1, 3, 4]);
+  const [a, b] = [
+    await readShard(path.join(work, 'generic', 'one', one.shards[0]!.file)),
+    await readShard(path.join(work, 'generic', 'three', three.shards[0]!.file)),
+  ];
+  for (const [k, x] of a.entries()) {
+    assert.equal(b[k]!.fields.json, x.fields.json, 'the same draws');
+    for (const f of ['xt_vani.npy', 'xt_cfg.npy']) {
+      const [p, q] = [npyFloat32(decodeNpy(x.fields[f]!)), npyFloat32(decodeNpy(b[k]!.fields[f]!))];
+      const err = Math.sqrt(p.reduce((acc, v, j) => acc + (v - q[j]!) ** 2, 0) / p.reduce((acc, v) => acc + v * v, 0));
+      assert.ok(err <= 1e-5, `${x.key} ${f}: batched differs by ${err}`);
+    }
+  }
+  const refused = await cli([
+    'distill',
+    'targets',
+    planFile,
+    '--teacher',
+    teacher,
+    '--data',
+    path.join(work, 'data', 'latents-0.tar'),
+    '--out',
+    path.join(work, 'e5'),
+    '--batch',
+    '2',
+  ]);
+  assert.equal(refused.log.codes(), ['PD11005']);
+  assert.match(refused.stderr, /--batch 2 needs the UNet as exported \(guidance\.fold: none\)/);
 });
 
 test('errors: a folded-step teacher, a plan that does not validate, a sample without ids, a missing shard', async () => {

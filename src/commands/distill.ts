@@ -27,7 +27,7 @@ const usage = [
   '       pocketdiff distill vae-pairs TEACHER_ARTIFACT --prompts FILE --count N --out DIR [--steps N] [--guidance W | --guidance-range LO,HI]',
   '                        [--images] [--seed N] [--per-shard N] [--json]',
   "       pocketdiff distill targets PLAN.json --teacher ARTIFACT --data 'latents-{0000..0099}.tar' --out DIR [--modes vanilla,cfg]",
-  '                        [--per-shard N] [--stage N] [--teacher-outputs] [--queue redis://HOST:PORT[/DB]] [--json]',
+  '                        [--per-shard N] [--batch B] [--size PX] [--stage N] [--teacher-outputs] [--queue redis://HOST:PORT[/DB]] [--json]',
   "       pocketdiff distill check STUDENT_ARTIFACT --plan PLAN.json [--heldout 'targets-{000000..000009}.tar'] [--stage N]",
   '                        [--teacher ARTIFACT --prompts FILE [--seeds K] [--images DIR]] [--json]',
 ].join('\n');
@@ -52,6 +52,8 @@ const targetFlags = {
   'teacher-outputs': { type: 'boolean' },
   queue: { type: 'string' },
   'per-shard': { type: 'string' },
+  batch: { type: 'string' },
+  size: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -268,6 +270,12 @@ async function targets(argv: string[], { log, stdout, stderr }: CommandContext):
   const perShard = v['per-shard'] === undefined ? undefined : Number(v['per-shard']);
   if (perShard !== undefined && !(Number.isInteger(perShard) && perShard >= 1))
     return bad(`--per-shard must be a whole number of samples ≥ 1, not '${v['per-shard']}'`);
+  const batch = v.batch === undefined ? undefined : Number(v.batch);
+  if (batch !== undefined && !(Number.isInteger(batch) && batch >= 1))
+    return bad(`--batch must be a whole number of samples ≥ 1, not '${v.batch}'`);
+  const size = v.size === undefined ? undefined : Number(v.size);
+  if (size !== undefined && !(Number.isInteger(size) && size > 0))
+    return bad(`--size must be a whole number of pixels, not '${v.size}'`);
   const index = await writeTargets(
     {
       plan,
@@ -279,6 +287,8 @@ async function targets(argv: string[], { log, stdout, stderr }: CommandContext):
       teacherOutputs: !!v['teacher-outputs'],
       queue: v.queue,
       perShard,
+      batch,
+      size,
       onShard: (file, kept) => stderr(`${shownPath(file)}${kept ? ' (already there)' : ''}`),
     },
     log,

@@ -157,11 +157,11 @@ async function heldoutLoss(
         const [a, sg] = [step.alpha[0], step.sigma[0]];
         const z = Float32Array.from(x, (v, j) => a * v + sg * eps[j]!);
         const loss = async (w: number | undefined, target: Uint8Array) => {
-          const out = await call(z, step.t, cond[k]!, uncond, w);
+          const [out] = await call([{ z, t: step.t, cond: cond[k]! }], uncond, w === undefined ? undefined : [w]);
           const want = npyFloat32(decodeNpy(target));
           let acc = 0;
           for (let j = 0; j < z.length; j++) {
-            const xs = kind === 'epsilon' ? (z[j]! - sg * out[j]!) / a : a * z[j]! - sg * out[j]!;
+            const xs = kind === 'epsilon' ? (z[j]! - sg * out![j]!) / a : a * z[j]! - sg * out![j]!;
             acc += (xs - want[j]!) ** 2;
           }
           return (step.snr_weight * acc) / z.length;

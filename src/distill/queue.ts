@@ -26,6 +26,10 @@ export interface TargetJobData {
   stage: number;
   modes: TargetMode[];
   teacher_outputs: boolean;
+  /** Samples per teacher call. */
+  batch: number;
+  /** Image size for a teacher with dynamic dims (null: its default). */
+  size: number | null;
   shard: number;
   /** The input samples the shard takes. */
   slices: Slice[];

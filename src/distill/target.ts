@@ -73,21 +73,37 @@ export interface Target {
   outputs: [Float32Array, Float32Array];
 }
 
-/** The teacher's two sub-steps from z_t and the target they give; guided by w, or conditional when w is undefined. */
-export async function teacherTarget(
+/**
+ * The teacher's two sub-steps from each z_t and the targets they give; guided
+ * by each sample's w, or conditional when `w` is undefined. The samples go
+ * through the teacher together (as many as its call takes at once).
+ */
+export async function teacherTargets(
   call: UnetCall,
-  z: Float64Array,
-  step: PlanStep,
+  z: readonly Float64Array[],
+  steps: readonly PlanStep[],
   kind: 'epsilon' | 'v_prediction',
-  cond: Float32Array,
+  cond: readonly Float32Array[],
   uncond: Float32Array | undefined,
-  w: number | undefined,
-): Promise<Target> {
-  const { alpha: a, sigma: s } = step;
-  const o1 = await call(Float32Array.from(z), step.t, cond, uncond, w);
-  const z1 = ddim64(z, o1, a[0], s[0], a[1], s[1], kind);
-  const o2 = await call(Float32Array.from(z1), step.t1, cond, uncond, w);
-  const z2 = ddim64(z1, o2, a[1], s[1], a[2], s[2], kind);
-  const { z_t2: ca, z_t: cb } = step.target;
-  return { x: Float32Array.from(z2, (v, k) => ca * v + cb * z[k]!), outputs: [o1, o2] };
+  w: readonly number[] | undefined,
+): Promise<Target[]> {
+  const o1 = await call(
+    z.map((zk, k) => ({ z: Float32Array.from(zk), t: steps[k]!.t, cond: cond[k]! })),
+    uncond,
+    w,
+  );
+  const z1 = z.map((zk, k) => {
+    const { alpha: a, sigma: s } = steps[k]!;
+    return ddim64(zk, o1[k]!, a[0], s[0], a[1], s[1], kind);
+  });
+  const o2 = await call(
+    z1.map((zk, k) => ({ z: Float32Array.from(zk), t: steps[k]!.t1, cond: cond[k]! })),
+    uncond,
+    w,
+  );
+  return z.map((zk, k) => {
+    const { alpha: a, sigma: s, target } = steps[k]!;
+    const z2 = ddim64(z1[k]!, o2[k]!, a[1], s[1], a[2], s[2], kind);
+    return { x: Float32Array.from(z2, (v, j) => target.z_t2 * v + target.z_t * zk[j]!), outputs: [o1[k]!, o2[k]!] };
+  });
 }

@@ -30,7 +30,7 @@ import { readPlan } from './plan-file.ts';
 import { readShard, writeShard, type Sample } from './shard.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { runTargetJobs } from './queue.ts';
-import { draws, noised, teacherTarget } from './target.ts';
+import { draws, noised, teacherTargets, type Target } from './target.ts';
 import { embed, unetCallProblem, withUnet } from './unet-call.ts';
 
 export type TargetMode = 'vanilla' | 'cfg';
@@ -52,6 +52,15 @@ export interface TargetsOptions {
   queue?: string;
   /** Samples per output shard, across input shards in order (default: one output shard per input shard). */
   perShard?: number;
+  /**
+   * Samples per teacher call (default 1). Above 1 the teacher must be the
+   * exported UNet with a dynamic batch (guidance.fold: none, no targets); the
+   * low bits of a batched call can differ from one sample's, so index.json
+   * records it and shards compare only at one batch.
+   */
+  batch?: number;
+  /** Image size in pixels for a teacher with dynamic dims (default 512); a target's artifact has its own. */
+  size?: number;
 }
 
 export interface TargetsIndex {
@@ -60,6 +69,8 @@ export interface TargetsIndex {
   stage: number;
   seed: number;
   modes: TargetMode[];
+  /** Samples per teacher call. */
+  batch: number;
   teacher: { artifact: string; manifest_sha256: string; prediction_type: string; guidance_fold: string };
   tokenizer: { generated: boolean; files: Record<string, string> };
   count: number;
@@ -102,10 +113,10 @@ export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promi
     );
     return undefined;
   }
-  const p = prepareRun(o.teacher, undefined, log);
+  const p = prepareRun(o.teacher, o.size, log);
   if (!p) return undefined;
   const manifestFile = path.join(p.a.dir, 'manifest.json');
-  const problem = unetCallProblem(p) ?? predictionMismatch(p, plan);
+  const problem = unetCallProblem(p, o.batch) ?? predictionMismatch(p, plan);
   if (problem) {
     log.error(Code.DistillTeacher, `the teacher artifact cannot make this plan's targets: ${problem}`, {
       file: manifestFile,
@@ -125,6 +136,7 @@ export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promi
     stage: stageNo,
     seed: plan.seed,
     modes: o.modes,
+    batch: o.batch ?? 1,
     teacher: {
       artifact: p.a.dir,
       manifest_sha256: hashFile(manifestFile).sha256,
@@ -164,6 +176,8 @@ export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promi
       stage: stageNo,
       modes: o.modes,
       teacher_outputs: !!o.teacherOutputs,
+      batch: o.batch ?? 1,
+      size: o.size ?? null,
       shard: x.s,
       slices: x.slices.map((sl) => ({ ...sl, input: path.resolve(sl.input) })),
       file: path.resolve(x.file),
@@ -230,7 +244,7 @@ export async function targetShard(
   s: number,
   slices: readonly Slice[],
   file: string,
-  o: Pick<TargetsOptions, 'modes' | 'teacherOutputs'>,
+  o: Pick<TargetsOptions, 'modes' | 'teacherOutputs' | 'batch'>,
   log: DiagnosticLog,
 ): Promise<Written | undefined> {
   const sampleShape = p.a.models.unet.inputs
@@ -293,33 +307,58 @@ export async function targetShard(
   );
   const kind = plan.teacher.prediction_type;
   const out: Sample[] = [];
-  await withUnet(p, async (call) => {
-    for (const [k, r] of rows.entries()) {
-      const d = draws(plan.seed, s, k, stage, plan.guidance.range, size);
-      const z = noised(r.x, d.eps, d.step);
-      const fields: Record<string, Uint8Array> = {
-        'x.npy': encodeNpy(float32Npy(r.x, sampleShape)),
-        'eps.npy': encodeNpy(float32Npy(d.eps, sampleShape)),
-      };
-      for (const mode of o.modes) {
-        const t = await teacherTarget(call, z, d.step, kind, cond[k]!, uncond, mode === 'cfg' ? d.w : undefined);
-        const tag = mode === 'cfg' ? 'cfg' : 'vani';
-        fields[`xt_${tag}.npy`] = encodeNpy(float32Npy(t.x, sampleShape));
-        if (o.teacherOutputs) {
-          const both = new Float32Array(2 * size);
-          both.set(t.outputs[0]);
-          both.set(t.outputs[1], size);
-          fields[`teacher_${tag}.npy`] = encodeNpy(float32Npy(both, [2, ...sampleShape]));
+  const batch = o.batch ?? 1;
+  await withUnet(
+    p,
+    async (call) => {
+      for (let first = 0; first < rows.length; first += batch) {
+        const group = rows.slice(first, first + batch).map((r, j) => {
+          const d = draws(plan.seed, s, first + j, stage, plan.guidance.range, size);
+          return { r, k: first + j, d, z: noised(r.x, d.eps, d.step) };
+        });
+        const targets = new Map<TargetMode, Target[]>();
+        for (const mode of o.modes) {
+          const w = mode === 'cfg' ? group.map((x) => x.d.w) : undefined;
+          targets.set(
+            mode,
+            await teacherTargets(
+              call,
+              group.map((x) => x.z),
+              group.map((x) => x.d.step),
+              kind,
+              group.map((x) => cond[x.k]!),
+              uncond,
+              w,
+            ),
+          );
+        }
+        for (const [j, { r, k, d }] of group.entries()) {
+          const fields: Record<string, Uint8Array> = {
+            'x.npy': encodeNpy(float32Npy(r.x, sampleShape)),
+            'eps.npy': encodeNpy(float32Npy(d.eps, sampleShape)),
+          };
+          for (const mode of o.modes) {
+            const t = targets.get(mode)![j]!;
+            const tag = mode === 'cfg' ? 'cfg' : 'vani';
+            fields[`xt_${tag}.npy`] = encodeNpy(float32Npy(t.x, sampleShape));
+            if (o.teacherOutputs) {
+              const both = new Float32Array(2 * size);
+              both.set(t.outputs[0]);
+              both.set(t.outputs[1], size);
+              fields[`teacher_${tag}.npy`] = encodeNpy(float32Npy(both, [2, ...sampleShape]));
+            }
+          }
+          fields['ids.npy'] = encodeNpy(r.ids);
+          const st = d.step;
+          fields.json = Buffer.from(
+            JSON.stringify({ step: st.i, t: st.t, t1: st.t1, t2: st.t2, w: d.w, seed: plan.seed, shard: s, index: k }),
+          );
+          out.push({ key: r.key, fields });
         }
       }
-      fields['ids.npy'] = encodeNpy(r.ids);
-      const st = d.step;
-      fields.json = Buffer.from(
-        JSON.stringify({ step: st.i, t: st.t, t1: st.t1, t2: st.t2, w: d.w, seed: plan.seed, shard: s, index: k }),
-      );
-      out.push({ key: r.key, fields });
-    }
-  });
+    },
+    batch,
+  );
   try {
     return { count: out.length, ...(await writeShard(file, out)) };
   } catch (e) {

@@ -20,11 +20,11 @@ export function startDistillWorker(
 ): Worker<TargetJobData, TargetJobResult> {
   let current: { key: string; ready: { plan: DistillPlan; teacher: PreparedRun } | string } | undefined;
   const prepare = (d: TargetJobData) => {
-    const key = `${d.plan}\n${d.teacher}`;
+    const key = `${d.plan}\n${d.teacher}\n${d.size}`;
     if (current?.key !== key) {
       const log = new DiagnosticLog();
       const plan = readPlan(d.plan, log);
-      const teacher = plan && prepareRun(d.teacher, undefined, log);
+      const teacher = plan && prepareRun(d.teacher, d.size ?? undefined, log);
       current = { key, ready: plan && teacher ? { plan, teacher } : log.errors().map(formatDiagnostic).join('\n') };
     }
     return current.ready;
@@ -56,7 +56,7 @@ export function startDistillWorker(
       d.shard,
       d.slices,
       d.file,
-      { modes: d.modes, teacherOutputs: d.teacher_outputs },
+      { modes: d.modes, teacherOutputs: d.teacher_outputs, batch: d.batch },
       log,
     );
     if (!written) throw new UnrecoverableError(log.errors().map(formatDiagnostic).join('\n'));

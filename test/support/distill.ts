@@ -1,6 +1,7 @@
 // A tiny distillation setup for the distill tests: a teacher artifact
 // compiled from the tiny fixtures (no blocks removed), its plan, and input
 // shards of random latents and token ids as a user's data pipeline writes them.
+import fs from 'node:fs';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
 import { compile } from '../../src/compile.ts';
@@ -13,6 +14,8 @@ import { tinyRecipe } from './ci.ts';
 import { cli } from './cli.ts';
 
 export const PROMPTS = ['a red bicycle', 'a lighthouse at dusk', 'two cats'];
+/** The image size a generic teacher is run at (its dims are dynamic; 512 would make the tiny UNet's attention huge). */
+export const GENERIC_SIZE = 64;
 
 export interface DistillSetup {
   recipe: string;
@@ -24,16 +27,31 @@ export interface DistillSetup {
   data: string;
 }
 
-/** Builds everything under `work`; `shards[s]` samples in input shard s. */
-export async function distillSetup(work: string, shards: number[]): Promise<DistillSetup> {
+/**
+ * Builds everything under `work`; `shards[s]` samples in input shard s. A
+ * `generic` teacher is compiled without targets and with guidance.fold: none:
+ * the exported UNet with a dynamic batch, as `distill targets --batch` needs.
+ */
+export async function distillSetup(
+  work: string,
+  shards: number[],
+  o: { generic?: boolean } = {},
+): Promise<DistillSetup> {
   const log = new DiagnosticLog();
   const recipe = tinyRecipe(work, 'teacher', { remove: [] });
+  if (o.generic) {
+    const text = fs.readFileSync(recipe, 'utf8');
+    fs.writeFileSync(recipe, text.slice(0, text.indexOf('targets:')) + 'guidance: {fold: none}\n');
+  }
   const [a] = (await compile(recipe, { out: path.join(work, 'out') }, log)) ?? [];
   assert.ok(a, log.items.map(formatDiagnostic).join('\n'));
   const r = await cli(['distill', 'plan', recipe, '--out', path.join(work, 'plan'), '--seed', '3']);
   assert.is(r.code, 0, r.stderr);
-  const p = prepareRun(a.dir, undefined, log)!;
-  const shape = p.a.models.unet.inputs.find((i) => i.name === 'sample')!.shape.slice(1) as number[];
+  const p = prepareRun(a.dir, o.generic ? GENERIC_SIZE : undefined, log)!;
+  const shape = p.a.models.unet.inputs
+    .find((i) => i.name === 'sample')!
+    .shape.slice(1)
+    .map((d) => (typeof d === 'number' ? d : p.dims[d]!));
   const next = mulberry32(11);
   const size = shape.reduce((x, y) => x * y, 1);
   for (const [s, n] of shards.entries()) {
