@@ -101,6 +101,25 @@ test('a rerun with --queue keeps the shards already there; an unreachable Redis 
   const after = files(out);
   assert.equal(Object.keys(after), Object.keys(before));
   for (const f of Object.keys(after)) assert.ok(after[f] === before[f], `${f} changed on the rerun`);
+  // The shards deleted: the jobs that made them finished in an earlier run, and are made again.
+  fs.rmSync(out, { recursive: true });
+  const remade = await cli([
+    'distill',
+    'targets',
+    setup.plan,
+    '--teacher',
+    setup.teacher,
+    '--data',
+    setup.data,
+    '--out',
+    out,
+    '--queue',
+    url,
+  ]);
+  assert.is(remade.code, 0, remade.stderr);
+  const third = files(out);
+  assert.equal(Object.keys(third), Object.keys(before));
+  for (const f of Object.keys(third)) assert.ok(third[f] === before[f], `${f} differs when made again`);
   const down = await cli([
     'distill',
     'targets',

@@ -2,8 +2,7 @@
 // worker` processes (worker.ts here) that read the plan, teacher and data and
 // write the shard at the same absolute paths (a shared file system). BullMQ
 // hands a job whose worker died to another; the shard's bytes depend only on
-// (plan, teacher, data), so whoever finishes it writes the same file. A job id
-// names the plan and the shard's file, so adding a job twice is one job.
+// (plan, teacher, data, options), so whoever finishes it writes the same file.
 import crypto from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -80,12 +79,23 @@ export async function runTargetJobs(
   }, 1000);
   try {
     await events.waitUntilReady();
+    // A job's id is everything its bytes depend on. Only missing shards are
+    // asked for, so a finished or failed job of that id from an earlier run
+    // made a file that is gone since: it goes, and the shard is made again.
+    // One still running (another run's) is waited on.
+    const ids = jobs.map(
+      (d) => `targets-${crypto.createHash('sha256').update(JSON.stringify(d)).digest('hex').slice(0, 32)}`,
+    );
+    for (const id of ids) {
+      const old = await queue.getJob(id);
+      if (old && ((await old.isCompleted()) || (await old.isFailed()))) await old.remove();
+    }
     const added = await queue.addBulk(
-      jobs.map((d) => ({
+      jobs.map((d, k) => ({
         name: 'targets',
         data: d,
         opts: {
-          jobId: `targets-${d.plan_sha256.slice(0, 16)}-${crypto.createHash('sha256').update(d.file).digest('hex').slice(0, 16)}`,
+          jobId: ids[k],
           attempts: ATTEMPTS,
           backoff: { type: 'fixed', delay: 500 },
           removeOnComplete: { age: 24 * 3600 },
@@ -93,8 +103,6 @@ export async function runTargetJobs(
         },
       })),
     );
-    // A job an earlier run left failed is tried again (its cause may be fixed).
-    for (const j of added) if (await j.isFailed()) await j.retry('failed');
     const failed: string[] = [];
     const waits = added.map(async (job, k) => {
       try {

@@ -184,6 +184,15 @@ export async function writeTargets(o: TargetsOptions, log: DiagnosticLog): Promi
     }));
     const results = await runTargetJobs(o.queue, jobs, log, (k) => o.onShard?.(todo[k]!.file, false));
     if (!results) return undefined;
+    // Workers write where the job says: a file not here means they see another file system.
+    const absent = todo.filter((x) => !fs.existsSync(x.file));
+    for (const x of absent)
+      log.error(
+        Code.EvolveJobFailed,
+        `a worker made shard ${x.s}, but ${x.file} is not there: workers must write to the same paths as this machine reads (a shared file system)`,
+        { file: x.file },
+      );
+    if (absent.length) return undefined;
     results.forEach((r, k) => made.set(todo[k]!.s, r));
   } else {
     for (const x of todo) {
