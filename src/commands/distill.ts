@@ -87,7 +87,7 @@ export const distill: Command = {
   name: 'distill',
   usage,
   summary:
-    "step distillation's exact plan for a recipe's UNet: timesteps, noise levels, targets' coefficients, losses and choices",
+    "what training needs around the compiler: step distillation's exact plan, the decoder's latent → image pairs, the teacher's targets, and how well a trained student agrees",
   run(argv, ctx) {
     const [sub, ...rest] = argv;
     if (sub === 'plan') return plan(rest, ctx);
