@@ -139,32 +139,22 @@ type Flags = { [K in keyof typeof planFlags]?: (typeof planFlags)[K]['type'] ext
 
 function planOptions(v: Flags, log: DiagnosticLog): PlanOptions | undefined {
   const bad = (m: string) => (log.error(Code.Usage, `${m}\nusage: ${usage}`), undefined);
-  const num = (name: keyof Flags, ok: (x: number) => boolean, what: string): number | undefined | null => {
-    const text = v[name];
-    if (text === undefined) return undefined;
-    const x = Number(text);
-    return Number.isFinite(x) && ok(x) ? x : (bad(`--${name} must be ${what}, not '${text}'`), null);
-  };
-  const range = (name: keyof Flags, text: string | undefined): [number, number] | undefined | null => {
-    if (text === undefined) return undefined;
-    const parts = String(text).split(',').map(Number);
-    return parts.length === 2 && parts.every(Number.isFinite) && parts[0]! <= parts[1]!
-      ? [parts[0]!, parts[1]!]
-      : (bad(`--${name} must be LO,HI with LO ≤ HI, not '${text}'`), null);
-  };
-  const teacherSteps = num('teacher-steps', (x) => Number.isInteger(x) && x >= 2, 'a whole number of steps');
-  const seed = num('seed', (x) => Number.isInteger(x) && x >= 0, 'a whole number ≥ 0');
-  const gamma = num('gamma', (x) => x >= 0, 'a number ≥ 0');
-  const p = num('cfg-probability', (x) => x >= 0 && x <= 1, 'a probability in [0, 1]');
-  const vaeCount = num('vae-count', (x) => Number.isInteger(x) && x >= 1, 'a whole number ≥ 1');
-  const guidanceRange = range('guidance-range', v['guidance-range']);
+  const teacherSteps = numberFlag(log, 'teacher-steps', v['teacher-steps'], whole(2), 'a whole number of steps');
+  const seed = numberFlag(log, 'seed', v.seed, whole(0), 'a whole number ≥ 0');
+  const gamma = numberFlag(log, 'gamma', v.gamma, nonNegative, 'a number ≥ 0');
+  const p = numberFlag(
+    log,
+    'cfg-probability',
+    v['cfg-probability'],
+    (x) => x >= 0 && x <= 1,
+    'a probability in [0, 1]',
+  );
+  const vaeCount = numberFlag(log, 'vae-count', v['vae-count'], whole(1), 'a whole number ≥ 1');
+  const guidanceRange = rangeFlag(log, 'guidance-range', v['guidance-range'], any, 'LO,HI with LO ≤ HI');
   const vg = v['vae-guidance'];
-  const vaeGuidance =
-    vg === undefined
-      ? undefined
-      : vg.includes(',')
-        ? range('vae-guidance', vg)
-        : num('vae-guidance', (x) => x >= 0, 'a guidance scale ≥ 0 or LO,HI');
+  const vaeGuidance = vg?.includes(',')
+    ? rangeFlag(log, 'vae-guidance', vg, any, 'LO,HI with LO ≤ HI')
+    : numberFlag(log, 'vae-guidance', vg, nonNegative, 'a guidance scale ≥ 0 or LO,HI');
   const st = v['stage-teacher'];
   if (st !== undefined && st !== 'previous-student' && st !== 'source')
     return bad(`--stage-teacher must be previous-student or source, not '${st}'`);
@@ -190,33 +180,17 @@ async function vaePairs(argv: string[], { log, stdout, stderr }: CommandContext)
   if (!teacher || extra.length) return bad('expected one TEACHER_ARTIFACT (an artifact folder, out/<recipe>/<device>)');
   if (!v.prompts) return bad('--prompts FILE is required: one prompt per line');
   if (!v.out) return bad('--out DIR is required: the folder that receives the shards and index.json');
-  const whole = (name: string, text: string | undefined, min: number): number | undefined | null => {
-    if (text === undefined) return undefined;
-    const x = Number(text);
-    return Number.isInteger(x) && x >= min
-      ? x
-      : (bad(`--${name} must be a whole number ≥ ${min}, not '${text}'`), null);
-  };
-  const count = whole('count', v.count, 1);
-  const steps = whole('steps', v.steps, 1);
-  const seed = whole('seed', v.seed, 0);
-  const perShard = whole('per-shard', v['per-shard'], 1);
+  const count = numberFlag(log, 'count', v.count, whole(1), 'a whole number ≥ 1');
+  const steps = numberFlag(log, 'steps', v.steps, whole(1), 'a whole number ≥ 1');
+  const seed = numberFlag(log, 'seed', v.seed, whole(0), 'a whole number ≥ 0');
+  const perShard = numberFlag(log, 'per-shard', v['per-shard'], whole(1), 'a whole number ≥ 1');
   if (count === undefined) return bad('--count N is required: how many pairs');
-  if ([count, steps, seed, perShard].includes(null)) return Exit.Usage;
   if (v.guidance !== undefined && v['guidance-range'] !== undefined)
     return bad('--guidance and --guidance-range: choose one');
-  let guidance: number | [number, number] | undefined;
-  if (v.guidance !== undefined) {
-    guidance = Number(v.guidance);
-    if (!(Number.isFinite(guidance) && guidance >= 0))
-      return bad(`--guidance must be a scale ≥ 0, not '${v.guidance}'`);
-  }
-  if (v['guidance-range'] !== undefined) {
-    const r = v['guidance-range'].split(',').map(Number);
-    if (!(r.length === 2 && r.every((x) => Number.isFinite(x) && x >= 0) && r[0]! <= r[1]!))
-      return bad(`--guidance-range must be LO,HI with 0 ≤ LO ≤ HI, not '${v['guidance-range']}'`);
-    guidance = [r[0]!, r[1]!];
-  }
+  const scale = numberFlag(log, 'guidance', v.guidance, nonNegative, 'a scale ≥ 0');
+  const range = rangeFlag(log, 'guidance-range', v['guidance-range'], nonNegative, 'LO,HI with 0 ≤ LO ≤ HI');
+  if ([count, steps, seed, perShard, scale, range].includes(null)) return Exit.Usage;
+  const guidance = scale ?? range ?? undefined;
   const prompts = loadPrompts(v.prompts, log)?.map((x) => x.text);
   if (!prompts) return Exit.Error;
   const index = await writeVaePairs(
@@ -264,18 +238,11 @@ async function targets(argv: string[], { log, stdout, stderr }: CommandContext):
   const modes = (v.modes ?? 'vanilla,cfg').split(',').map((m) => m.trim());
   const unknown = modes.filter((m) => m !== 'vanilla' && m !== 'cfg');
   if (unknown.length || !modes.length) return bad(`--modes takes vanilla, cfg or both, not '${v.modes}'`);
-  const stage = v.stage === undefined ? undefined : Number(v.stage);
-  if (stage !== undefined && !(Number.isInteger(stage) && stage >= 1))
-    return bad(`--stage must be a stage number (1, 2, …), not '${v.stage}'`);
-  const perShard = v['per-shard'] === undefined ? undefined : Number(v['per-shard']);
-  if (perShard !== undefined && !(Number.isInteger(perShard) && perShard >= 1))
-    return bad(`--per-shard must be a whole number of samples ≥ 1, not '${v['per-shard']}'`);
-  const batch = v.batch === undefined ? undefined : Number(v.batch);
-  if (batch !== undefined && !(Number.isInteger(batch) && batch >= 1))
-    return bad(`--batch must be a whole number of samples ≥ 1, not '${v.batch}'`);
-  const size = v.size === undefined ? undefined : Number(v.size);
-  if (size !== undefined && !(Number.isInteger(size) && size > 0))
-    return bad(`--size must be a whole number of pixels, not '${v.size}'`);
+  const stage = numberFlag(log, 'stage', v.stage, whole(1), 'a stage number (1, 2, …)');
+  const perShard = numberFlag(log, 'per-shard', v['per-shard'], whole(1), 'a whole number of samples ≥ 1');
+  const batch = numberFlag(log, 'batch', v.batch, whole(1), 'a whole number of samples ≥ 1');
+  const size = numberFlag(log, 'size', v.size, whole(1), 'a whole number of pixels');
+  if ([stage, perShard, batch, size].includes(null)) return Exit.Usage;
   const index = await writeTargets(
     {
       plan,
@@ -283,12 +250,12 @@ async function targets(argv: string[], { log, stdout, stderr }: CommandContext):
       data: v.data,
       out: v.out,
       modes: [...new Set(modes)] as TargetMode[],
-      stage,
+      stage: stage ?? undefined,
       teacherOutputs: !!v['teacher-outputs'],
       queue: v.queue,
-      perShard,
-      batch,
-      size,
+      perShard: perShard ?? undefined,
+      batch: batch ?? undefined,
+      size: size ?? undefined,
       onShard: (file, kept) => stderr(`${shownPath(file)}${kept ? ' (already there)' : ''}`),
     },
     log,
@@ -311,12 +278,9 @@ async function check(argv: string[], { log, stdout }: CommandContext): Promise<n
   if (!student || extra.length) return bad('expected one STUDENT_ARTIFACT (the compiled student, an artifact folder)');
   if (!v.plan) return bad('--plan PLAN.json is required (from `pocketdiff distill plan`)');
   if (v.prompts && !v.teacher) return bad('--prompts goes with --teacher: the end-to-end agreement samples both');
-  const stage = v.stage === undefined ? undefined : Number(v.stage);
-  if (stage !== undefined && !(Number.isInteger(stage) && stage >= 1))
-    return bad(`--stage must be a stage number (1, 2, …), not '${v.stage}'`);
-  const seeds = v.seeds === undefined ? undefined : Number(v.seeds);
-  if (seeds !== undefined && !(Number.isInteger(seeds) && seeds >= 1))
-    return bad(`--seeds must be a whole number ≥ 1, not '${v.seeds}'`);
+  const stage = numberFlag(log, 'stage', v.stage, whole(1), 'a stage number (1, 2, …)');
+  const seeds = numberFlag(log, 'seeds', v.seeds, whole(1), 'a whole number ≥ 1');
+  if (stage === null || seeds === null) return Exit.Usage;
   const prompts = v.prompts === undefined ? undefined : loadPrompts(v.prompts, log)?.map((x) => x.text);
   if (v.prompts !== undefined && !prompts) return Exit.Error;
   const report = await checkStudent(
@@ -358,3 +322,37 @@ function checkText(r: CheckReport): string {
   }
   return out.join('\n');
 }
+
+/** A numeric flag's value: undefined when absent; null, with a usage error, when `ok` refuses it. */
+function numberFlag(
+  log: DiagnosticLog,
+  name: string,
+  text: string | undefined,
+  ok: (x: number) => boolean,
+  what: string,
+): number | undefined | null {
+  if (text === undefined) return undefined;
+  const x = Number(text);
+  if (Number.isFinite(x) && ok(x)) return x;
+  log.error(Code.Usage, `--${name} must be ${what}, not '${text}'\nusage: ${usage}`);
+  return null;
+}
+
+/** A LO,HI flag's value, both ends accepted by `ok` and LO ≤ HI; undefined when absent, null with a usage error. */
+function rangeFlag(
+  log: DiagnosticLog,
+  name: string,
+  text: string | undefined,
+  ok: (x: number) => boolean,
+  what: string,
+): [number, number] | undefined | null {
+  if (text === undefined) return undefined;
+  const r = text.split(',').map(Number);
+  if (r.length === 2 && r.every((x) => Number.isFinite(x) && ok(x)) && r[0]! <= r[1]!) return [r[0]!, r[1]!];
+  log.error(Code.Usage, `--${name} must be ${what}, not '${text}'\nusage: ${usage}`);
+  return null;
+}
+
+const whole = (min: number) => (x: number) => Number.isInteger(x) && x >= min;
+const any = () => true;
+const nonNegative = (x: number) => x >= 0;

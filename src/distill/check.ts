@@ -16,12 +16,20 @@ import { hashFile } from '../artifact/hash.ts';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
 import { encodePng } from '../run/png.ts';
-import { decodeLatents, prepareRun, sampleLatents, type PreparedRun, type SampleRequest } from '../run/run-artifact.ts';
-import { decodeNpy, npyFloat32 } from './npy.ts';
-import type { DistillPlan } from './plan-schema.ts';
+import {
+  decodeLatents,
+  encodeTexts,
+  prepareRun,
+  sampleLatents,
+  type PreparedRun,
+  type SampleRequest,
+} from '../run/run-artifact.ts';
+import { decodeNpy, npyFloat32, npyInts } from './npy.ts';
+import type { DistillPlan, PlanStep } from './plan-schema.ts';
+import { xAndEps } from './target.ts';
 import { readPlan } from './plan-file.ts';
 import { readShard } from './shard.ts';
-import { unetCallProblem, withUnet, embed } from './unet-call.ts';
+import { unetCallProblem, withUnet } from './unet-call.ts';
 
 export interface CheckOptions {
   plan: string;
@@ -125,55 +133,72 @@ async function heldoutLoss(
       log.error(Code.FileNotFound, 'held-out shard not found', { file });
       return undefined;
     }
-    const rows = await readShard(file);
-    const ids = rows.map((r) =>
-      r.fields['ids.npy']
-        ? Array.from(new BigInt64Array(decodeNpy(r.fields['ids.npy']).data.slice().buffer), Number)
-        : [],
+    // Every sample read and checked before any model runs.
+    const rows: {
+      key: string;
+      step: PlanStep;
+      w: number;
+      x: Float32Array;
+      eps: Float32Array;
+      ids: number[];
+      vani?: Uint8Array;
+      cfg?: Uint8Array;
+    }[] = [];
+    for (const r of await readShard(file)) {
+      const f = r.fields;
+      const meta = f.json && JSON.parse(Buffer.from(f.json).toString());
+      const step = meta && stage.steps[meta.step];
+      if (!meta || !f['x.npy'] || !f['eps.npy'] || !f['ids.npy']) {
+        log.error(
+          Code.DistillData,
+          `sample '${r.key}' is not a target sample (x.npy, eps.npy, ids.npy, json from \`distill targets\`)`,
+          { file, node: r.key },
+        );
+        return undefined;
+      }
+      if (!step) {
+        log.error(
+          Code.DistillData,
+          `sample '${r.key}' is for student step ${meta.step}; stage ${stageNo} has ${stage.steps.length}`,
+          { file, node: r.key },
+        );
+        return undefined;
+      }
+      const [x, eps] = [npyFloat32(decodeNpy(f['x.npy'])), npyFloat32(decodeNpy(f['eps.npy']))];
+      rows.push({
+        key: r.key,
+        step,
+        w: meta.w,
+        x,
+        eps,
+        ids: npyInts(decodeNpy(f['ids.npy'])),
+        vani: f['xt_vani.npy'],
+        cfg: f['xt_cfg.npy'],
+      });
+    }
+    const { cond, uncond } = await encodeTexts(
+      s,
+      rows.map((r) => r.ids),
     );
-    const { cond, uncond } = await embed(s, ids);
     await withUnet(s, async (call) => {
       for (const [k, r] of rows.entries()) {
-        const meta = r.fields.json && JSON.parse(Buffer.from(r.fields.json).toString());
-        if (!meta || !r.fields['x.npy'] || !r.fields['eps.npy']) {
-          log.error(
-            Code.DistillData,
-            `sample '${r.key}' is not a target sample (x.npy, eps.npy, json from \`distill targets\`)`,
-            { file, node: r.key },
-          );
-          return;
-        }
-        const step = stage.steps[meta.step];
-        if (!step) {
-          log.error(
-            Code.DistillData,
-            `sample '${r.key}' is for student step ${meta.step}; stage ${stageNo} has ${stage.steps.length}`,
-            { file, node: r.key },
-          );
-          return;
-        }
-        const x = npyFloat32(decodeNpy(r.fields['x.npy']));
-        const eps = npyFloat32(decodeNpy(r.fields['eps.npy']));
+        const { step } = r;
         const [a, sg] = [step.alpha[0], step.sigma[0]];
-        const z = Float32Array.from(x, (v, j) => a * v + sg * eps[j]!);
+        const z = Float32Array.from(r.x, (v, j) => a * v + sg * r.eps[j]!);
         const loss = async (w: number | undefined, target: Uint8Array) => {
           const [out] = await call([{ z, t: step.t, cond: cond[k]! }], uncond, w === undefined ? undefined : [w]);
           const want = npyFloat32(decodeNpy(target));
           let acc = 0;
-          for (let j = 0; j < z.length; j++) {
-            const xs = kind === 'epsilon' ? (z[j]! - sg * out![j]!) / a : a * z[j]! - sg * out![j]!;
-            acc += (xs - want[j]!) ** 2;
-          }
+          for (let j = 0; j < z.length; j++) acc += (xAndEps(z[j]!, out![j]!, a, sg, kind)[0] - want[j]!) ** 2;
           return (step.snr_weight * acc) / z.length;
         };
-        const sum = sums[meta.step]!;
+        const sum = sums[step.i]!;
         sum.count++;
-        if (r.fields['xt_vani.npy']) ((sum.vanilla += await loss(undefined, r.fields['xt_vani.npy'])), sum.nv++);
-        if (r.fields['xt_cfg.npy']) ((sum.cfg += await loss(meta.w, r.fields['xt_cfg.npy'])), sum.nc++);
+        if (r.vani) ((sum.vanilla += await loss(undefined, r.vani)), sum.nv++);
+        if (r.cfg) ((sum.cfg += await loss(r.w, r.cfg)), sum.nc++);
         samples++;
       }
     });
-    if (log.hasErrors) return undefined;
   }
   const mean = (x: number, n: number) => (n ? x / n : null);
   const total = (f: 'vanilla' | 'cfg', n: 'nv' | 'nc') =>

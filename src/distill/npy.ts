@@ -72,3 +72,10 @@ export function npyFloat32(a: NpyArray): Float32Array {
   if (a.dtype !== 'float32') throw new Error(`expected float32, not ${a.dtype}`);
   return new Float32Array(a.data.slice().buffer);
 }
+
+/** Integer values (int64 or int32) as numbers: token ids. */
+export function npyInts(a: NpyArray): number[] {
+  if (a.dtype === 'int64') return Array.from(new BigInt64Array(a.data.slice().buffer), Number);
+  if (a.dtype === 'int32') return Array.from(new Int32Array(a.data.slice().buffer));
+  throw new Error(`expected int64 or int32, not ${a.dtype}`);
+}

@@ -47,6 +47,17 @@ export function noised(x: Float32Array, eps: Float32Array, step: PlanStep): Floa
   return Float64Array.from(x, (v, k) => a * v + s * eps[k]!);
 }
 
+/** x̂₀ and ε̂ from one value of a model output at noise level (a, s), read as `kind`. */
+export function xAndEps(
+  z: number,
+  out: number,
+  a: number,
+  s: number,
+  kind: 'epsilon' | 'v_prediction',
+): [number, number] {
+  return kind === 'epsilon' ? [(z - s * out) / a, out] : [a * z - s * out, a * out + s * z];
+}
+
 /** A DDIM step (η = 0) from noise level (a, s) to (an, sn), the model output read as `kind`. */
 export function ddim64(
   z: Float64Array,
@@ -59,8 +70,7 @@ export function ddim64(
 ): Float64Array {
   const next = new Float64Array(z.length);
   for (let k = 0; k < z.length; k++) {
-    const [zk, o] = [z[k]!, out[k]!];
-    const [x0, e] = kind === 'epsilon' ? [(zk - s * o) / a, o] : [a * zk - s * o, a * o + s * zk];
+    const [x0, e] = xAndEps(z[k]!, out[k]!, a, s, kind);
     next[k] = an * x0 + sn * e;
   }
   return next;

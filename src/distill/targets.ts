@@ -21,17 +21,17 @@ import path from 'node:path';
 import { hashFile } from '../artifact/hash.ts';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
-import { prepareRun, type PreparedRun } from '../run/run-artifact.ts';
+import { encodeTexts, prepareRun, sampleShape, type PreparedRun } from '../run/run-artifact.ts';
 import { TOKENIZER_FILES } from '../run/tokenizer-files.ts';
 import { writeTogether } from '../scratch.ts';
-import { decodeNpy, encodeNpy, float32Npy, npyFloat32, type NpyArray } from './npy.ts';
+import { decodeNpy, encodeNpy, float32Npy, npyFloat32, npyInts, type NpyArray } from './npy.ts';
 import type { DistillPlan, PlanStage } from './plan-schema.ts';
 import { readPlan } from './plan-file.ts';
 import { readShard, writeShard, type Sample } from './shard.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { runTargetJobs } from './queue.ts';
 import { draws, noised, teacherTargets, type Target } from './target.ts';
-import { embed, unetCallProblem, withUnet } from './unet-call.ts';
+import { unetCallProblem, withUnet } from './unet-call.ts';
 
 export type TargetMode = 'vanilla' | 'cfg';
 
@@ -256,11 +256,8 @@ export async function targetShard(
   o: Pick<TargetsOptions, 'modes' | 'teacherOutputs' | 'batch'>,
   log: DiagnosticLog,
 ): Promise<Written | undefined> {
-  const sampleShape = p.a.models.unet.inputs
-    .find((i) => i.name === 'sample')!
-    .shape.slice(1)
-    .map((d) => (typeof d === 'number' ? d : p.dims[d]!));
-  const size = sampleShape.reduce((a, b) => a * b, 1);
+  const shape = sampleShape(p);
+  const size = shape.reduce((a, b) => a * b, 1);
   const samples: (Sample & { input: string })[] = [];
   for (const sl of slices) {
     try {
@@ -292,10 +289,10 @@ export async function targetShard(
       log.error(Code.DistillData, `sample '${smp.key}': ${(e as Error).message}`, at);
       return undefined;
     }
-    if (x.dtype !== 'float32' || x.shape.join() !== sampleShape.join()) {
+    if (x.dtype !== 'float32' || x.shape.join() !== shape.join()) {
       log.error(
         Code.DistillData,
-        `sample '${smp.key}': latent.npy is ${x.dtype} [${x.shape.join(', ')}]; the teacher's UNet takes float32 [${sampleShape.join(', ')}]`,
+        `sample '${smp.key}': latent.npy is ${x.dtype} [${x.shape.join(', ')}]; the teacher's UNet takes float32 [${shape.join(', ')}]`,
         at,
       );
       return undefined;
@@ -304,13 +301,9 @@ export async function targetShard(
       log.error(Code.DistillData, `sample '${smp.key}': ids.npy is ${tok.dtype}; token ids are int64 or int32`, at);
       return undefined;
     }
-    const tokens =
-      tok.dtype === 'int64'
-        ? Array.from(new BigInt64Array(tok.data.slice().buffer), Number)
-        : Array.from(new Int32Array(tok.data.slice().buffer));
-    rows.push({ key: smp.key, x: npyFloat32(x), ids: tok, tokens });
+    rows.push({ key: smp.key, x: npyFloat32(x), ids: tok, tokens: npyInts(tok) });
   }
-  const { cond, uncond } = await embed(
+  const { cond, uncond } = await encodeTexts(
     p,
     rows.map((r) => r.tokens),
   );
@@ -343,18 +336,18 @@ export async function targetShard(
         }
         for (const [j, { r, k, d }] of group.entries()) {
           const fields: Record<string, Uint8Array> = {
-            'x.npy': encodeNpy(float32Npy(r.x, sampleShape)),
-            'eps.npy': encodeNpy(float32Npy(d.eps, sampleShape)),
+            'x.npy': encodeNpy(float32Npy(r.x, shape)),
+            'eps.npy': encodeNpy(float32Npy(d.eps, shape)),
           };
           for (const mode of o.modes) {
             const t = targets.get(mode)![j]!;
             const tag = mode === 'cfg' ? 'cfg' : 'vani';
-            fields[`xt_${tag}.npy`] = encodeNpy(float32Npy(t.x, sampleShape));
+            fields[`xt_${tag}.npy`] = encodeNpy(float32Npy(t.x, shape));
             if (o.teacherOutputs) {
               const both = new Float32Array(2 * size);
               both.set(t.outputs[0]);
               both.set(t.outputs[1], size);
-              fields[`teacher_${tag}.npy`] = encodeNpy(float32Npy(both, [2, ...sampleShape]));
+              fields[`teacher_${tag}.npy`] = encodeNpy(float32Npy(both, [2, ...shape]));
             }
           }
           fields['ids.npy'] = encodeNpy(r.ids);

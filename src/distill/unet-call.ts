@@ -11,6 +11,7 @@
 // A folded DDIM step is refused: distillation's sub-steps land where the
 // plan says (t′, t″), not where the compiled step goes.
 import path from 'node:path';
+import { concreteShape } from '../run/artifact.ts';
 import { guide } from '../run/latents.ts';
 import { componentFeeds as feeds, type PreparedRun } from '../run/run-artifact.ts';
 import { DiagnosticLog, formatDiagnostic } from '../diagnostics.ts';
@@ -62,23 +63,6 @@ export function unetCallProblem(p: PreparedRun, batch = 1): string | undefined {
 
 const batchDim = (p: PreparedRun) => p.a.models.unet.inputs.find((i) => i.name === 'sample')!.shape[0];
 
-/** Embeddings of token id rows through the artifact's text encoder, and of "" (unless the UNet has it baked in). */
-export async function embed(
-  p: PreparedRun,
-  rows: readonly number[][],
-): Promise<{ cond: Float32Array[]; uncond?: Float32Array }> {
-  const te = p.a.models.text_encoder;
-  const out = (te.outputs.find((o) => o.name === 'last_hidden_state') ?? te.outputs[0]!).name;
-  const needUncond = !(p.a.manifest.guidance.fold === 'batch' && p.a.manifest.guidance.uncond === 'baked');
-  return withSession(path.join(p.a.dir, te.file), {}, async (session) => {
-    const encode = async (ids: number[]) =>
-      floats((await session.run(feeds(te, { [te.inputs[0]!.name]: ids }, p.dims, 'text encoder')))[out]!);
-    const cond: Float32Array[] = [];
-    for (const ids of rows) cond.push(await encode(ids));
-    return { cond, ...(needUncond ? { uncond: await encode(p.tok.tokenizer.encode('')) } : {}) };
-  });
-}
-
 /** Opens the artifact's UNet for `body`'s calls (`batch` items a call at most), and releases it. */
 export async function withUnet<T>(p: PreparedRun, body: (call: UnetCall) => Promise<T>, batch = 1): Promise<T> {
   const unet = p.a.models.unet;
@@ -127,10 +111,7 @@ async function withBatchedUnet<T>(p: PreparedRun, body: (call: UnetCall) => Prom
     return out;
   };
   const rest = (name: string) =>
-    unet.inputs
-      .find((i) => i.name === name)!
-      .shape.slice(1)
-      .map((d) => (typeof d === 'number' ? d : p.dims[d]!));
+    concreteShape(unet.inputs.find((i) => i.name === name)!.shape, p.dims, `unet input ${name}`).slice(1);
   const dtype = (name: string) => unet.inputs.find((i) => i.name === name)!.dtype;
   const run = async (
     session: Session,

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { hashFile } from '../artifact/hash.ts';
 import { Code } from '../codes.ts';
 import type { DiagnosticLog } from '../diagnostics.ts';
-import { prepareRun, sampleLatents, type SampleRequest } from '../run/run-artifact.ts';
+import { prepareRun, sampleLatents, sampleShape, type SampleRequest } from '../run/run-artifact.ts';
 import { VAE_SCALING_FACTOR } from '../run/latents.ts';
 import { encodePng } from '../run/png.ts';
 import { writeTogether } from '../scratch.ts';
@@ -72,6 +72,7 @@ export async function writeVaePairs(
   }
   const guidance = o.guidance ?? m.guidance.scale;
   const shards = Math.ceil(o.count / o.perShard);
+  const shape = sampleShape(p);
   const index: VaePairsIndex = {
     format: 'pocketdiff-vae-pairs/1',
     teacher: {
@@ -102,8 +103,6 @@ export async function writeVaePairs(
       requests.push({ index: k, prompt: o.prompts[k % o.prompts.length]!, seed, guidanceScale: w });
     }
     const { samples } = await sampleLatents(p, requests, { images: o.images });
-    const sample = p.a.models.unet.inputs.find((i) => i.name === 'sample')!;
-    const shape = sample.shape.slice(1).map((d) => (typeof d === 'number' ? d : p.dims[d]!));
     const file = path.join(o.out, `pairs-${String(s).padStart(6, '0')}.tar`);
     let written: { sha256: string; bytes: number };
     try {

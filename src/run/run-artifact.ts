@@ -126,6 +126,25 @@ export interface SampleOptions {
 
 const needsUncond = (m: Manifest) => !(m.guidance.fold === 'batch' && m.guidance.uncond === 'baked');
 
+/** Embeddings of token id rows through the artifact's text encoder (one session), and of "" unless the UNet has it baked in. */
+export async function encodeTexts(
+  p: PreparedRun,
+  rows: readonly number[][],
+): Promise<{ cond: Float32Array[]; uncond?: Float32Array }> {
+  const te = p.a.models.text_encoder;
+  return withComponent(p.a, 'text_encoder', async (run) => {
+    const encode = async (ids: number[]) => (await run({ [te.inputs[0].name]: ids }, p.dims))[textOutput(te)].data;
+    const cond: Float32Array[] = [];
+    for (const ids of rows) cond.push(await encode(ids));
+    return { cond, ...(needsUncond(p.a.manifest) ? { uncond: await encode(p.tok.tokenizer.encode('')) } : {}) };
+  });
+}
+
+/** The UNet's sample shape without the batch, [C, h, w], at the run's image size. */
+export function sampleShape(p: PreparedRun): number[] {
+  return concreteShape(p.a.models.unet.inputs.find((i) => i.name === 'sample')!.shape, p.dims, 'unet sample').slice(1);
+}
+
 /**
  * The artifact's sampling loop for many requests, a model at a time: every
  * prompt (and "") through the text encoder, then every request's denoising,
@@ -137,26 +156,22 @@ export async function sampleLatents(
   o: SampleOptions,
 ): Promise<{ samples: Sampled[]; seconds: { text_encoder: number; unet: number; vae_decoder: number } }> {
   const { a, schedule, dims } = p;
-  const m = a.manifest;
   const tokens = requests.map((r) => p.tok.tokenizer.encode(r.prompt));
 
   // Text encoder: each distinct prompt once, and "" for the unconditional embedding.
   let t0 = performance.now();
-  const embeddings = new Map<string, Float32Array>();
-  let uncond: Float32Array | undefined;
-  await withComponent(a, 'text_encoder', async (run) => {
-    const encode = async (ids: number[]) =>
-      (await run({ [a.models.text_encoder.inputs[0].name]: ids }, dims))[textOutput(a.models.text_encoder)].data;
-    for (const [k, r] of requests.entries())
-      if (!embeddings.has(r.prompt)) embeddings.set(r.prompt, await encode(tokens[k]!));
-    if (needsUncond(m)) uncond = await encode(p.tok.tokenizer.encode(''));
-  });
+  const prompts = [...new Set(requests.map((r) => r.prompt))];
+  const encoded = await encodeTexts(
+    p,
+    prompts.map((text) => tokens[requests.findIndex((r) => r.prompt === text)]!),
+  );
+  const embeddings = new Map(prompts.map((text, k) => [text, encoded.cond[k]!]));
+  const uncond = encoded.uncond;
   const teSeconds = (performance.now() - t0) / 1000;
   o.onStage?.('text_encoder', teSeconds);
 
   // Denoising.
-  const sample = concreteShape(a.models.unet.inputs.find((i) => i.name === 'sample')!.shape, dims, 'unet sample');
-  const latentSize = sample.slice(1).reduce((x, y) => x * y, 1);
+  const latentSize = sampleShape(p).reduce((x, y) => x * y, 1);
   const latents: Float32Array[] = [];
   t0 = performance.now();
   await withComponent(a, 'unet', async (run) => {
