@@ -42,20 +42,13 @@ const files = (dir: string) =>
       .map((f) => [f, fs.readFileSync(path.join(dir, f)).toString('base64')]),
   );
 
+/** `distill targets` of the setup's data into `out`, with more flags. */
+const targets = (out: string, ...flags: string[]) =>
+  cli(['distill', 'targets', setup.plan, '--teacher', setup.teacher, '--data', setup.data, '--out', out, ...flags]);
+
 test("two workers, one SIGKILLed holding a shard, give the local run's shards and index.json byte for byte", async () => {
   if (!HAVE_REDIS) return;
-  const args = (out: string) => [
-    'distill',
-    'targets',
-    setup.plan,
-    '--teacher',
-    setup.teacher,
-    '--data',
-    setup.data,
-    '--out',
-    out,
-  ];
-  const local = await cli(args(path.join(work, 'local')));
+  const local = await targets(path.join(work, 'local'));
   assert.is(local.code, 0, local.stderr);
   // The victim dies as soon as it says it took a job: mid-shard, before writing.
   const victim = workers[0]!;
@@ -64,7 +57,7 @@ test("two workers, one SIGKILLed holding a shard, give the local run's shards an
     took += d;
     if (/job targets-[0-9a-f-]+: shard \d/.test(took) && victim.exitCode === null) victim.kill('SIGKILL');
   });
-  const queued = await cli([...args(path.join(work, 'queued')), '--queue', url]);
+  const queued = await targets(path.join(work, 'queued'), '--queue', url);
   assert.is(queued.code, 0, queued.stderr);
   assert.is(victim.signalCode, 'SIGKILL', `the victim was killed holding a job (it said: ${took})`);
   const [a, b] = [files(path.join(work, 'local')), files(path.join(work, 'queued'))];
@@ -83,19 +76,7 @@ test('a rerun with --queue keeps the shards already there; an unreachable Redis 
   if (!HAVE_REDIS) return;
   const out = path.join(work, 'queued');
   const before = files(out);
-  const again = await cli([
-    'distill',
-    'targets',
-    setup.plan,
-    '--teacher',
-    setup.teacher,
-    '--data',
-    setup.data,
-    '--out',
-    out,
-    '--queue',
-    url,
-  ]);
+  const again = await targets(out, '--queue', url);
   assert.is(again.code, 0, again.stderr);
   assert.match(again.stderr, /\(already there\)/);
   const after = files(out);
@@ -103,36 +84,12 @@ test('a rerun with --queue keeps the shards already there; an unreachable Redis 
   for (const f of Object.keys(after)) assert.ok(after[f] === before[f], `${f} changed on the rerun`);
   // The shards deleted: the jobs that made them finished in an earlier run, and are made again.
   fs.rmSync(out, { recursive: true });
-  const remade = await cli([
-    'distill',
-    'targets',
-    setup.plan,
-    '--teacher',
-    setup.teacher,
-    '--data',
-    setup.data,
-    '--out',
-    out,
-    '--queue',
-    url,
-  ]);
+  const remade = await targets(out, '--queue', url);
   assert.is(remade.code, 0, remade.stderr);
   const third = files(out);
   assert.equal(Object.keys(third), Object.keys(before));
   for (const f of Object.keys(third)) assert.ok(third[f] === before[f], `${f} differs when made again`);
-  const down = await cli([
-    'distill',
-    'targets',
-    setup.plan,
-    '--teacher',
-    setup.teacher,
-    '--data',
-    setup.data,
-    '--out',
-    path.join(work, 'down'),
-    '--queue',
-    `redis://127.0.0.1:${await freePort()}`,
-  ]);
+  const down = await targets(path.join(work, 'down'), '--queue', `redis://127.0.0.1:${await freePort()}`);
   assert.equal(down.log.codes(), ['PD10010']);
 });
 

@@ -33,20 +33,29 @@ test.before(async () => {
   [teacher, planFile, shape] = [setup.teacher, setup.plan, setup.shape];
 });
 
-async function targets(out: string, ...flags: string[]): Promise<TargetsIndex> {
-  const r = await cli([
+/** `distill targets` arguments: the setup's plan, teacher and data unless `o` names others. */
+function targetArgs(
+  out: string,
+  o: { plan?: string; teacher?: string; data?: string } = {},
+  ...flags: string[]
+): string[] {
+  const data = o.data ?? path.join(work, 'data', 'latents-{0..1}.tar');
+  return [
     'distill',
     'targets',
-    planFile,
+    o.plan ?? planFile,
     '--teacher',
-    teacher,
+    o.teacher ?? teacher,
     '--data',
-    path.join(work, 'data', 'latents-{0..1}.tar'),
+    data,
     '--out',
     out,
-    '--json',
     ...flags,
-  ]);
+  ];
+}
+
+async function targets(out: string, ...flags: string[]): Promise<TargetsIndex> {
+  const r = await cli(targetArgs(out, {}, '--json', ...flags));
   assert.is(r.code, 0, r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -183,20 +192,7 @@ test('the same inputs give the same bytes; a run killed mid-shard leaves a .part
   const out = path.join(work, 'killed');
   const child = spawn(
     process.execPath,
-    [
-      path.join(ROOT, 'bin/pocketdiff.js'),
-      'distill',
-      'targets',
-      planFile,
-      '--teacher',
-      teacher,
-      '--data',
-      path.join(work, 'data', 'latents-{0..1}.tar'),
-      '--out',
-      out,
-      '--modes',
-      'cfg',
-    ],
+    [path.join(ROOT, 'bin/pocketdiff.js'), ...targetArgs(out, {}, '--modes', 'cfg')],
     { stdio: 'ignore' },
   );
   const started = Date.now();
@@ -328,21 +324,16 @@ test('--per-shard cuts output shards across the inputs in order; each sample kee
 test('--batch 3 through the exported UNet (guided calls folded per sample) gives the one-at-a-time targets to rounding; a folded or static teacher is refused', async () => {
   const g = await distillSetup(path.join(work, 'generic'), [4], { generic: true });
   const run = async (out: string, ...flags: string[]) => {
-    const r = await cli([
-      'distill',
-      'targets',
-      g.plan,
-      '--teacher',
-      g.teacher,
-      '--data',
-      g.data,
-      '--out',
-      out,
-      '--size',
-      String(GENERIC_SIZE),
-      '--json',
-      ...flags,
-    ]);
+    const r = await cli(
+      targetArgs(
+        out,
+        { plan: g.plan, teacher: g.teacher, data: g.data },
+        '--size',
+        String(GENERIC_SIZE),
+        '--json',
+        ...flags,
+      ),
+    );
     assert.is(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as TargetsIndex;
   };
@@ -361,49 +352,21 @@ test('--batch 3 through the exported UNet (guided calls folded per sample) gives
       assert.ok(err <= 1e-5, `${x.key} ${f}: batched differs by ${err}`);
     }
   }
-  const refused = await cli([
-    'distill',
-    'targets',
-    planFile,
-    '--teacher',
-    teacher,
-    '--data',
-    path.join(work, 'data', 'latents-0.tar'),
-    '--out',
-    path.join(work, 'e5'),
-    '--batch',
-    '2',
-  ]);
+  const refused = await cli(
+    targetArgs(path.join(work, 'e5'), { data: path.join(work, 'data', 'latents-0.tar') }, '--batch', '2'),
+  );
   assert.equal(refused.log.codes(), ['PD11005']);
   assert.match(refused.stderr, /--batch 2 needs the UNet as exported \(guidance\.fold: none\)/);
 });
 
 test('errors: a folded-step teacher, a plan that does not validate, a sample without ids, a missing shard', async () => {
-  const bad = await cli([
-    'distill',
-    'targets',
-    planFile,
-    '--teacher',
-    teacher,
-    '--data',
-    path.join(work, 'data', 'nope-{0..1}.tar'),
-    '--out',
-    path.join(work, 'e1'),
-  ]);
+  const bad = await cli(targetArgs(path.join(work, 'e1'), { data: path.join(work, 'data', 'nope-{0..1}.tar') }));
   assert.equal(bad.log.codes(), ['PD1001', 'PD1001']);
   const broken = path.join(work, 'broken.json');
   fs.writeFileSync(broken, JSON.stringify({ ...JSON.parse(fs.readFileSync(planFile, 'utf8')), stages: [] }));
-  const invalid = await cli([
-    'distill',
-    'targets',
-    broken,
-    '--teacher',
-    teacher,
-    '--data',
-    path.join(work, 'data', 'latents-0.tar'),
-    '--out',
-    path.join(work, 'e2'),
-  ]);
+  const invalid = await cli(
+    targetArgs(path.join(work, 'e2'), { plan: broken, data: path.join(work, 'data', 'latents-0.tar') }),
+  );
   assert.ok(invalid.log.codes().includes('PD11006'), invalid.stderr);
   await writeShard(path.join(work, 'noids.tar'), [
     {
@@ -411,17 +374,7 @@ test('errors: a folded-step teacher, a plan that does not validate, a sample wit
       fields: { 'latent.npy': encodeNpy(float32Npy(new Float32Array(shape.reduce((x, y) => x * y, 1)), shape)) },
     },
   ]);
-  const noIds = await cli([
-    'distill',
-    'targets',
-    planFile,
-    '--teacher',
-    teacher,
-    '--data',
-    path.join(work, 'noids.tar'),
-    '--out',
-    path.join(work, 'e3'),
-  ]);
+  const noIds = await cli(targetArgs(path.join(work, 'e3'), { data: path.join(work, 'noids.tar') }));
   assert.equal(noIds.log.codes(), ['PD11007']);
   assert.match(noIds.stderr, /sample 'k0' has no ids\.npy/);
   for (const d of ['e1', 'e2', 'e3']) assert.not.ok(fs.existsSync(path.join(work, d, 'index.json')));
@@ -435,17 +388,9 @@ test('errors: a folded-step teacher, a plan that does not validate, a sample wit
   const log = new DiagnosticLog();
   const [f] = (await compile(folded, { out: path.join(work, 'out-folded') }, log)) ?? [];
   assert.ok(f, log.items.map(formatDiagnostic).join('\n'));
-  const refused = await cli([
-    'distill',
-    'targets',
-    planFile,
-    '--teacher',
-    f.dir,
-    '--data',
-    path.join(work, 'data', 'latents-0.tar'),
-    '--out',
-    path.join(work, 'e4'),
-  ]);
+  const refused = await cli(
+    targetArgs(path.join(work, 'e4'), { teacher: f.dir, data: path.join(work, 'data', 'latents-0.tar') }),
+  );
   assert.equal(refused.log.codes(), ['PD11005']);
   assert.match(refused.stderr, /DDIM step folded in/);
 });

@@ -9,7 +9,7 @@ import { DiagnosticLog, formatDiagnostic } from '../../src/diagnostics.ts';
 import { encodeNpy, float32Npy } from '../../src/distill/npy.ts';
 import { writeShard } from '../../src/distill/shard.ts';
 import { mulberry32, uniform53 } from '../../src/random.ts';
-import { prepareRun } from '../../src/run/run-artifact.ts';
+import { prepareRun, sampleShape } from '../../src/run/run-artifact.ts';
 import { tinyRecipe } from './ci.ts';
 import { cli } from './cli.ts';
 
@@ -48,10 +48,7 @@ export async function distillSetup(
   const r = await cli(['distill', 'plan', recipe, '--out', path.join(work, 'plan'), '--seed', '3']);
   assert.is(r.code, 0, r.stderr);
   const p = prepareRun(a.dir, o.generic ? GENERIC_SIZE : undefined, log)!;
-  const shape = p.a.models.unet.inputs
-    .find((i) => i.name === 'sample')!
-    .shape.slice(1)
-    .map((d) => (typeof d === 'number' ? d : p.dims[d]!));
+  const shape = sampleShape(p);
   const next = mulberry32(11);
   const size = shape.reduce((x, y) => x * y, 1);
   for (const [s, n] of shards.entries()) {
